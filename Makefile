@@ -1,0 +1,44 @@
+# `make demo` runs the quickstart; `make test` runs every Rust and Python test.
+# Both create .venv and install what they need on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-rust test-python lint bench develop clean
+
+$(STAMP): requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+# Builds the extension (release mode, as users get it) into the virtualenv.
+develop: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet
+
+demo: develop
+	$(BIN)/python examples/quickstart.py
+
+test: test-rust test-python
+
+test-rust:
+	cargo test -p sessionmanager-core --all-targets
+	cargo test -p sessionmanager-core --doc
+
+test-python: develop
+	$(BIN)/python -m pytest
+	$(BIN)/python -m mypy.stubtest pysessionmanager._native --allowlist tests/stubtest-allowlist.txt
+
+lint: $(STAMP)
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: develop
+	cargo bench -p sessionmanager-core --bench memory_store
+	$(BIN)/python benches/python/bench_memory.py
+
+clean:
+	rm -rf $(VENV) target

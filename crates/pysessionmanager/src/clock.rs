@@ -1,0 +1,51 @@
+//! A clock Python tests can move by hand, to exercise expiry without sleeping.
+
+use pyo3::prelude::*;
+use sessionmanager_core::{Clock, Timestamp};
+
+use crate::convert::seconds_to_millis;
+
+/// A clock that stands still until moved. Pass it as `SessionManager(clock=...)`.
+#[pyclass(module = "pysessionmanager.testing", frozen)]
+pub(crate) struct ManualClock(pub(crate) sessionmanager_core::ManualClock);
+
+#[pymethods]
+impl ManualClock {
+    #[new]
+    #[pyo3(signature = (start = 1_700_000_000.0))]
+    fn new(start: f64) -> PyResult<Self> {
+        Ok(Self(sessionmanager_core::ManualClock::new(to_timestamp(
+            start,
+        )?)))
+    }
+
+    /// The current time, in seconds since the Unix epoch.
+    fn now(&self) -> f64 {
+        self.0.now().millis() as f64 / 1000.0
+    }
+
+    /// Moves the clock forward by `seconds`.
+    fn advance(&self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.0.advance(seconds_to_millis(seconds, "seconds")?);
+        Ok(())
+    }
+
+    /// Sets the clock to `timestamp` seconds since the Unix epoch.
+    fn set(&self, timestamp: f64) -> PyResult<()> {
+        self.0.set(to_timestamp(timestamp)?);
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ManualClock({})", self.now())
+    }
+}
+
+fn to_timestamp(seconds: f64) -> PyResult<Timestamp> {
+    if !seconds.is_finite() || seconds.abs() > 1e13 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "timestamp must be a finite number of seconds since the epoch, got {seconds}"
+        )));
+    }
+    Ok(Timestamp((seconds * 1000.0).round() as i64))
+}

@@ -1,0 +1,67 @@
+//! Checking plain arguments: ids and durations.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use sessionmanager_core::MAX_TIMEOUT_MS;
+
+/// `value` as a Rust string, or a `TypeError` naming the argument.
+pub(crate) fn str_arg(value: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+    match value.cast::<PyString>() {
+        Ok(text) => text
+            .to_cow()
+            .map(|t| t.into_owned())
+            .map_err(|_| PyValueError::new_err(format!("{name} must be encodable as UTF-8"))),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{name} must be a str, got {}",
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))),
+    }
+}
+
+/// A duration in seconds (int or float) as whole milliseconds, or a clear error.
+pub(crate) fn seconds_to_millis(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    let is_number = (value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+        && !value.is_instance_of::<PyBool>();
+    if !is_number {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be a number of seconds (int or float), got {}",
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        )));
+    }
+    let seconds: f64 = value.extract().map_err(|_| out_of_range(name, value))?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(out_of_range(name, value));
+    }
+    let millis = (seconds * 1000.0).round();
+    if millis < 1.0 || millis > MAX_TIMEOUT_MS as f64 {
+        return Err(out_of_range(name, value));
+    }
+    Ok(millis as i64)
+}
+
+/// Like [`seconds_to_millis`], with `None` meaning "not given".
+pub(crate) fn optional_seconds(
+    value: Option<&Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<i64>> {
+    match value {
+        Some(v) if !v.is_none() => seconds_to_millis(v, name).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn out_of_range(name: &str, value: &Bound<'_, PyAny>) -> PyErr {
+    let shown = value.repr().map(|r| r.to_string()).unwrap_or_default();
+    PyValueError::new_err(format!(
+        "{name} must be between 0.001 seconds and 100 years, got {shown}"
+    ))
+}

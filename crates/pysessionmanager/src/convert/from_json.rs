@@ -1,0 +1,98 @@
+//! Stored JSON text straight to Python objects, without an intermediate tree.
+
+use std::fmt;
+
+use pyo3::IntoPyObjectExt;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// Inserts the members of the JSON object `json` into `dict`.
+pub(crate) fn fill_dict(dict: &Bound<'_, PyDict>, json: &str) -> PyResult<()> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    deserializer.deserialize_map(IntoDict(dict)).map_err(|e| {
+        pyo3::exceptions::PyRuntimeError::new_err(format!("stored session data is corrupt: {e}"))
+    })
+}
+
+fn py_err<E: de::Error>(err: PyErr) -> E {
+    E::custom(err)
+}
+
+/// Deserializes one JSON value as a Python object.
+#[derive(Clone, Copy)]
+struct PyValue<'py>(Python<'py>);
+
+impl<'de, 'py> DeserializeSeed<'de> for PyValue<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, 'py> Visitor<'de> for PyValue<'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.0.None().into_bound(self.0))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        v.into_bound_py_any(self.0).map_err(py_err)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        v.into_bound_py_any(self.0).map_err(py_err)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        v.into_bound_py_any(self.0).map_err(py_err)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        v.into_bound_py_any(self.0).map_err(py_err)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        v.into_bound_py_any(self.0).map_err(py_err)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let list = PyList::empty(self.0);
+        while let Some(item) = seq.next_element_seed(self)? {
+            list.append(item).map_err(py_err)?;
+        }
+        Ok(list.into_any())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let dict = PyDict::new(self.0);
+        IntoDict(&dict).visit_map(map)?;
+        Ok(dict.into_any())
+    }
+}
+
+/// Deserializes a JSON object into an existing dict.
+struct IntoDict<'a, 'py>(&'a Bound<'py, PyDict>);
+
+impl<'de> Visitor<'de> for IntoDict<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let py = self.0.py();
+        while let Some(key) = map.next_key_seed(PyValue(py))? {
+            let value = map.next_value_seed(PyValue(py))?;
+            self.0.set_item(key, value).map_err(py_err)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! Conversions between Python objects and the engine's types.
+
+mod args;
+mod from_json;
+mod to_json;
+
+pub(crate) use args::{optional_seconds, seconds_to_millis, str_arg};
+pub(crate) use from_json::fill_dict;
+pub(crate) use to_json::data_from_py;

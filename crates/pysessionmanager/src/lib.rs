@@ -1,0 +1,21 @@
+//! The Python binding: a thin layer that converts arguments, releases the GIL
+//! around engine calls and maps errors in one place (`errors.rs`).
+
+mod clock;
+mod convert;
+mod errors;
+mod manager;
+mod session;
+mod store;
+
+use pyo3::prelude::*;
+
+/// The private native module behind the `pysessionmanager` package.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<manager::SessionManager>()?;
+    m.add_class::<session::SessionMeta>()?;
+    m.add_class::<clock::ManualClock>()?;
+    m.add("TOKEN_BYTES", 32)?;
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! `pysessionmanager.SessionManager`: argument checking and conversion around
+//! the engine's manager, with the GIL released while the engine works.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
+use sessionmanager_core::{
+    Clock, CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig, SystemClock,
+    block_on,
+};
+
+use crate::clock::ManualClock;
+use crate::convert::{data_from_py, optional_seconds, str_arg};
+use crate::errors::{IntoPyResult, wrong_type};
+use crate::session;
+use crate::store::{self, AnyStore};
+
+type Engine = sessionmanager_core::SessionManager<AnyStore>;
+
+/// Creates, reads, updates and ends sessions. See the package documentation.
+#[pyclass(module = "pysessionmanager", subclass, frozen)]
+pub(crate) struct SessionManager {
+    engine: Engine,
+    store_url: String,
+}
+
+#[pymethods]
+impl SessionManager {
+    #[new]
+    #[pyo3(signature = (
+        expiration_time = None,
+        *,
+        store = None,
+        absolute_timeout = None,
+        sliding = None,
+        max_sessions_per_user = None,
+        on_limit = None,
+        max_data_bytes = None,
+        clock = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        expiration_time: Option<&Bound<'_, PyAny>>,
+        store: Option<&Bound<'_, PyAny>>,
+        absolute_timeout: Option<&Bound<'_, PyAny>>,
+        sliding: Option<&Bound<'_, PyAny>>,
+        max_sessions_per_user: Option<&Bound<'_, PyAny>>,
+        on_limit: Option<&Bound<'_, PyAny>>,
+        max_data_bytes: Option<&Bound<'_, PyAny>>,
+        clock: Option<&Bound<'_, PyAny>>,
+        py: Python<'_>,
+    ) -> PyResult<Self> {
+        let expiry = ExpiryPolicy {
+            idle_timeout_ms: optional_seconds(expiration_time, "expiration_time")?
+                .unwrap_or(ExpiryPolicy::DEFAULT.idle_timeout_ms),
+            sliding: optional_bool(sliding, "sliding")?.unwrap_or(true),
+            absolute_timeout_ms: optional_seconds(absolute_timeout, "absolute_timeout")?,
+        };
+        let on_limit = match on_limit.filter(|v| !v.is_none()) {
+            Some(value) => str_arg(value, "on_limit")?,
+            None => "evict_oldest".to_owned(),
+        };
+        let on_limit = match on_limit.as_str() {
+            "evict_oldest" => LimitAction::EvictOldest,
+            "reject" => LimitAction::Reject,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "on_limit must be \"evict_oldest\" or \"reject\", got {other:?}"
+                )));
+            }
+        };
+        let max_sessions_per_user = match max_sessions_per_user.filter(|v| !v.is_none()) {
+            Some(value) => Some(
+                u32::try_from(positive_int(value, "max_sessions_per_user")?).map_err(|_| {
+                    PyValueError::new_err("max_sessions_per_user must be at most 4294967295")
+                })?,
+            ),
+            None => None,
+        };
+        let limits = DataLimits {
+            max_bytes: match max_data_bytes.filter(|v| !v.is_none()) {
+                Some(value) => positive_int(value, "max_data_bytes")? as usize,
+                None => DataLimits::DEFAULT_MAX_BYTES,
+            },
+            ..DataLimits::default()
+        };
+        let clock: Arc<dyn Clock> = match clock.filter(|c| !c.is_none()) {
+            Some(clock) => match clock.cast::<ManualClock>() {
+                Ok(manual) => Arc::new(manual.get().0.clone()),
+                Err(_) => {
+                    return Err(wrong_type(
+                        "clock",
+                        "a pysessionmanager.testing.ManualClock or None",
+                        clock,
+                    ));
+                }
+            },
+            None => Arc::new(SystemClock),
+        };
+        let url = match store.filter(|s| !s.is_none()) {
+            Some(url) => str_arg(url, "store")?,
+            None => "memory://".to_owned(),
+        };
+        let config = ManagerConfig {
+            expiry,
+            limits,
+            max_sessions_per_user,
+            on_limit,
+            clock: clock.clone(),
+        };
+        config.validate().py(py)?;
+        let opened = store::open(&url, clock).map_err(|e| PyValueError::new_err(e.0))?;
+        let engine = Engine::try_new(opened, config).py(py)?;
+        Ok(Self {
+            engine,
+            store_url: store::redact(&url),
+        })
+    }
+
+    /// Starts a session for `user_id` holding `data` and returns its id.
+    #[pyo3(signature = (user_id, data = None, *, expiration_time = None, absolute_timeout = None, sliding = None))]
+    fn create_session<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: &Bound<'py, PyAny>,
+        data: Option<&Bound<'py, PyAny>>,
+        expiration_time: Option<&Bound<'py, PyAny>>,
+        absolute_timeout: Option<&Bound<'py, PyAny>>,
+        sliding: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyString>> {
+        let user_id = str_arg(user_id, "user_id")?;
+        let options = CreateOptions {
+            idle_timeout_ms: optional_seconds(expiration_time, "expiration_time")?,
+            sliding: optional_bool(sliding, "sliding")?,
+            absolute_timeout_ms: optional_seconds(absolute_timeout, "absolute_timeout")?,
+        };
+        let data = data_from_py(data, &self.engine.config().limits).py(py)?;
+        let token = py
+            .detach(|| block_on(self.engine.create(&user_id, data, options)))
+            .py(py)?;
+        Ok(PyString::new(py, token.as_str()))
+    }
+
+    /// The session's data as a `Session` dict, counting as activity.
+    fn get_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let token = str_arg(session_id, "session_id")?;
+        let found = py.detach(|| block_on(self.engine.get(&token))).py(py)?;
+        session::to_py(py, found, Some(session_id.clone().unbind()))
+    }
+
+    /// Like `get_session`, but not counted as activity (no sliding refresh).
+    fn session_info<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let token = str_arg(session_id, "session_id")?;
+        let found = py.detach(|| block_on(self.engine.peek(&token))).py(py)?;
+        session::to_py(py, found, Some(session_id.clone().unbind()))
+    }
+
+    /// Whether `session_id` names a live session. Never raises for a bad or unknown id.
+    fn is_session_active(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(token) = str_arg(session_id, "session_id") else {
+            return Ok(false);
+        };
+        py.detach(|| block_on(self.engine.is_active(&token))).py(py)
+    }
+
+    /// Ends the session. Ending an unknown or already ended session does nothing.
+    fn end_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        let token = str_arg(session_id, "session_id")?;
+        py.detach(|| block_on(self.engine.end(&token))).py(py)
+    }
+
+    /// Sets the given top-level keys, keeping the others; atomic against concurrent updates.
+    fn update_session(
+        &self,
+        py: Python<'_>,
+        session_id: &Bound<'_, PyAny>,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let token = str_arg(session_id, "session_id")?;
+        let patch = required_data(data, &self.engine.config().limits).py(py)?;
+        py.detach(|| block_on(self.engine.update(&token, &patch)))
+            .py(py)?;
+        Ok(())
+    }
+
+    /// Replaces the data; with `expected_version`, only if unchanged since. Returns the new version.
+    #[pyo3(signature = (session_id, data, *, expected_version = None))]
+    fn set_session_data(
+        &self,
+        py: Python<'_>,
+        session_id: &Bound<'_, PyAny>,
+        data: &Bound<'_, PyAny>,
+        expected_version: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let token = str_arg(session_id, "session_id")?;
+        let expected = match expected_version.filter(|v| !v.is_none()) {
+            Some(v) => Some(positive_int(v, "expected_version")?),
+            None => None,
+        };
+        let data = required_data(data, &self.engine.config().limits).py(py)?;
+        py.detach(|| block_on(self.engine.set_data(&token, data, expected)))
+            .py(py)
+    }
+
+    /// Adds `by` to the integer at `key` (missing counts as 0), atomically. Returns the new value.
+    #[pyo3(signature = (session_id, key, by = None))]
+    fn increment(
+        &self,
+        py: Python<'_>,
+        session_id: &Bound<'_, PyAny>,
+        key: &Bound<'_, PyAny>,
+        by: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<i64> {
+        let token = str_arg(session_id, "session_id")?;
+        let key = str_arg(key, "key")?;
+        let by = match by {
+            Some(by) => int_arg(by, "by")?,
+            None => 1,
+        };
+        py.detach(|| block_on(self.engine.increment(&token, &key, by)))
+            .py(py)
+    }
+
+    /// Moves the session to a new id (same data and user) and returns it; the old id dies at once.
+    fn rotate_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyString>> {
+        let token = str_arg(session_id, "session_id")?;
+        let new = py.detach(|| block_on(self.engine.rotate(&token))).py(py)?;
+        Ok(PyString::new(py, new.as_str()))
+    }
+
+    /// Records activity now, extending a sliding expiry.
+    fn touch(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        let token = str_arg(session_id, "session_id")?;
+        py.detach(|| block_on(self.engine.touch(&token))).py(py)
+    }
+
+    /// The user's live sessions, oldest first (their `session_id` is None: only hashes are stored).
+    fn list_sessions<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let user_id = str_arg(user_id, "user_id")?;
+        let sessions = py
+            .detach(|| block_on(self.engine.list_user(&user_id)))
+            .py(py)?;
+        let list = PyList::empty(py);
+        for found in sessions {
+            list.append(session::to_py(py, found, None)?)?;
+        }
+        Ok(list)
+    }
+
+    /// Ends the user's sessions, except `except_session`. Returns how many ended.
+    #[pyo3(signature = (user_id, except_session = None))]
+    fn end_user_sessions(
+        &self,
+        py: Python<'_>,
+        user_id: &Bound<'_, PyAny>,
+        except_session: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let user_id = str_arg(user_id, "user_id")?;
+        let keep = match except_session.filter(|s| !s.is_none()) {
+            Some(s) => Some(str_arg(s, "except_session")?),
+            None => None,
+        };
+        py.detach(|| block_on(self.engine.end_user(&user_id, keep.as_deref())))
+            .py(py)
+    }
+
+    /// Removes expired sessions now (the store also does this on its own). Returns how many.
+    fn purge_expired(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| block_on(self.engine.purge_expired())).py(py)
+    }
+
+    /// How many live sessions the store holds.
+    fn count(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| block_on(self.engine.count())).py(py)
+    }
+
+    /// Releases the store. Later calls raise `ManagerClosed`.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| block_on(self.engine.close())).py(py)
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    /// The default idle timeout, in seconds.
+    #[getter]
+    fn expiration_time(&self) -> f64 {
+        self.engine.config().expiry.idle_timeout_ms as f64 / 1000.0
+    }
+
+    /// The store URL, with any password hidden.
+    #[getter]
+    fn store(&self) -> &str {
+        &self.store_url
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SessionManager(store={:?}, expiration_time={})",
+            self.store_url,
+            self.expiration_time()
+        )
+    }
+}
+
+fn required_data(
+    data: &Bound<'_, PyAny>,
+    limits: &DataLimits,
+) -> Result<sessionmanager_core::SessionData, sessionmanager_core::Error> {
+    if data.is_none() {
+        // `None` means "empty" only at creation; here it is almost surely a bug.
+        return Err(sessionmanager_core::Error::InvalidData {
+            path: "data".into(),
+            message: "must be a dict, got NoneType".into(),
+            kind: sessionmanager_core::DataErrorKind::Type,
+        });
+    }
+    data_from_py(Some(data), limits)
+}
+
+fn optional_bool(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<bool>> {
+    match value.filter(|v| !v.is_none()) {
+        Some(v) => v
+            .cast::<PyBool>()
+            .map(|b| Some(b.is_true()))
+            .map_err(|_| wrong_type(name, "a bool", v)),
+        None => Ok(None),
+    }
+}
+
+fn int_arg(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
+        return Err(wrong_type(name, "an int", value));
+    }
+    value
+        .extract::<i64>()
+        .map_err(|_| PyValueError::new_err(format!("{name} must fit in a signed 64-bit integer")))
+}
+
+fn positive_int(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
+    let n = int_arg(value, name)?;
+    u64::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive integer, got {n}")))
+}

@@ -1,0 +1,191 @@
+//! Choosing a store from its URL, and one type that is any of them.
+
+use std::sync::Arc;
+
+use sessionmanager_core::{
+    Clock, CreateOutcome, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey,
+    SessionRecord, SessionStore, Timestamp, UserLimit,
+};
+
+/// Any store the Python package can open.
+#[derive(Debug)]
+pub(crate) enum AnyStore {
+    Memory(MemoryStore),
+}
+
+/// Why a store URL was refused; the message names the problem.
+pub(crate) struct BadUrl(pub(crate) String);
+
+/// Opens the store `url` names, e.g. `memory://` or `memory://?max_sessions=100000`.
+pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, BadUrl> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(BadUrl(format!(
+            "store URL {:?} has no scheme; expected something like \"memory://\"",
+            redact(url)
+        )));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "memory" => open_memory(rest, clock).map(AnyStore::Memory),
+        "sqlite" | "redis" | "rediss" | "valkey" | "postgres" | "postgresql" => {
+            Err(BadUrl(format!(
+                "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\""
+            )))
+        }
+        _ => Err(BadUrl(format!(
+            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\"",
+            redact(url)
+        ))),
+    }
+}
+
+fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, BadUrl> {
+    let (host, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if !host.is_empty() && host != "/" {
+        return Err(BadUrl(format!(
+            "memory:// takes no host or path, got {host:?}; write \"memory://\" or \"memory://?max_sessions=N\""
+        )));
+    }
+    let mut config = MemoryStoreConfig {
+        clock,
+        ..MemoryStoreConfig::default()
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = || {
+            value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    BadUrl(format!(
+                        "memory:// option {name} must be a positive integer, got {value:?}"
+                    ))
+                })
+        };
+        match name {
+            "max_sessions" => config.max_sessions = Some(number()?),
+            "shards" => config.shards = number()?.min(4096),
+            _ => {
+                return Err(BadUrl(format!(
+                    "unknown memory:// option {name:?}; known options: max_sessions, shards"
+                )));
+            }
+        }
+    }
+    MemoryStore::new(config).map_err(|e| BadUrl(e.to_string()))
+}
+
+/// The URL with any password replaced, for messages and reprs.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+macro_rules! each_store {
+    ($self:ident, $store:ident => $body:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $body,
+        }
+    };
+}
+
+impl SessionStore for AnyStore {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+    ) -> Result<CreateOutcome> {
+        each_store!(self, s => s.create(key, record, limit, now).await)
+    }
+
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
+        each_store!(self, s => s.load(key, now).await)
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        expected_version: u64,
+        now: Timestamp,
+    ) -> Result<SaveOutcome> {
+        each_store!(self, s => s.save(key, record, expected_version, now).await)
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        last_active: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        each_store!(self, s => s.touch(key, last_active, expires_at, now).await)
+    }
+
+    async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        each_store!(self, s => s.delete(key, now).await)
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
+        each_store!(self, s => s.rotate(old, new, now).await)
+    }
+
+    async fn list_user(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(SessionKey, SessionRecord)>> {
+        each_store!(self, s => s.list_user(user_id, now).await)
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        each_store!(self, s => s.delete_user(user_id, keep, now).await)
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
+        each_store!(self, s => s.purge_expired(now).await)
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64> {
+        each_store!(self, s => s.count(now).await)
+    }
+
+    async fn close(&self) -> Result<()> {
+        each_store!(self, s => s.close().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("redis://:hunter2@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redact("postgresql://app:s3cret@db/app?x=1"),
+            "postgresql://app:***@db/app?x=1"
+        );
+        assert_eq!(redact("memory://"), "memory://");
+    }
+}

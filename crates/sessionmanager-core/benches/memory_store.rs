@@ -1,0 +1,80 @@
+//! Engine speed on the memory store: one thread, 1 M live sessions.
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use sessionmanager_core::{
+    CreateOptions, DataLimits, ManagerConfig, MemoryStore, SessionData, SessionManager, block_on,
+};
+
+const LIVE: usize = 1_000_000;
+
+fn small_data() -> SessionData {
+    SessionData::from_json_str(r#"{"role":"admin","theme":"dark"}"#, &DataLimits::default())
+        .unwrap()
+}
+
+fn filled() -> (SessionManager<MemoryStore>, Vec<String>) {
+    let manager = SessionManager::new(MemoryStore::default(), ManagerConfig::default());
+    let tokens = (0..LIVE)
+        .map(|i| {
+            let user = format!("user{i}");
+            block_on(manager.create(&user, small_data(), CreateOptions::default()))
+                .unwrap()
+                .into_string()
+        })
+        .collect();
+    (manager, tokens)
+}
+
+fn engine(c: &mut Criterion) {
+    let (manager, tokens) = filled();
+    let mut group = c.benchmark_group("memory_1M_live");
+    group.throughput(Throughput::Elements(1));
+
+    let mut i = 0usize;
+    group.bench_function("get", |b| {
+        b.iter(|| {
+            // A stride through the tokens defeats cache locality, as real traffic would.
+            i = (i + 7919) % LIVE;
+            black_box(block_on(manager.get(&tokens[i])).unwrap());
+        })
+    });
+
+    group.bench_function("is_active", |b| {
+        b.iter(|| {
+            i = (i + 7919) % LIVE;
+            black_box(block_on(manager.is_active(&tokens[i])).unwrap());
+        })
+    });
+
+    let patch = SessionData::from_json_str(r#"{"theme":"light"}"#, &DataLimits::default()).unwrap();
+    group.bench_function("update", |b| {
+        b.iter(|| {
+            i = (i + 7919) % LIVE;
+            black_box(block_on(manager.update(&tokens[i], &patch)).unwrap());
+        })
+    });
+
+    group.bench_function("create_then_end", |b| {
+        b.iter_batched(
+            small_data,
+            |data| {
+                let token =
+                    block_on(manager.create("bench", data, CreateOptions::default())).unwrap();
+                block_on(manager.end(token.as_str())).unwrap();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = engine
+}
+criterion_main!(benches);

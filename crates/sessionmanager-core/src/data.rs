@@ -1,0 +1,383 @@
+//! Session data: a JSON object, validated once when it enters the engine and kept
+//! as compact JSON text, which is what every store persists.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Whether bad data had a type JSON cannot hold (maps to Python's `TypeError`)
+/// or a value out of range (maps to `ValueError`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataErrorKind {
+    /// A type JSON cannot represent: bytes, sets, dates, objects, non-string keys.
+    Type,
+    /// A representable type with a forbidden value: NaN, too big, too deep, too long.
+    Value,
+}
+
+/// Bounds on what one session may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataLimits {
+    /// Largest accepted data, in bytes of compact JSON.
+    pub max_bytes: usize,
+    /// Deepest accepted nesting of objects and lists; the top-level object is depth 1.
+    pub max_depth: usize,
+}
+
+impl DataLimits {
+    /// Default `max_bytes`: 64 KiB, far above what a session should need and
+    /// small enough that one client cannot balloon a store.
+    pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
+    /// Default `max_depth`.
+    pub const DEFAULT_MAX_DEPTH: usize = 32;
+}
+
+impl Default for DataLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// A session's data: a JSON object in compact text form, within [`DataLimits`].
+///
+/// Cloning is cheap (shared text).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionData(Arc<str>);
+
+impl SessionData {
+    /// The empty object `{}`.
+    pub fn empty() -> Self {
+        Self(Arc::from("{}"))
+    }
+
+    /// Wraps JSON text that the caller has already produced compactly and
+    /// validated against `limits` (the Python binding's serializer does both in
+    /// one pass). Only the size is re-checked here.
+    pub fn from_validated_json(json: String, limits: &DataLimits) -> Result<Self> {
+        check_size(json.len(), limits)?;
+        Ok(Self(Arc::from(json)))
+    }
+
+    /// Parses and validates JSON text. It must be an object within `limits`.
+    pub fn from_json_str(json: &str, limits: &DataLimits) -> Result<Self> {
+        let value: Value = serde_json::from_str(json).map_err(|e| {
+            Error::invalid_data("data", DataErrorKind::Value, format!("not valid JSON: {e}"))
+        })?;
+        match value {
+            Value::Object(map) => Self::from_map(&map, limits),
+            other => Err(Error::invalid_data(
+                "data",
+                DataErrorKind::Type,
+                format!("must be a JSON object, got {}", json_type_name(&other)),
+            )),
+        }
+    }
+
+    /// Validates a parsed JSON object against `limits` and stores it compactly.
+    pub fn from_map(map: &Map<String, Value>, limits: &DataLimits) -> Result<Self> {
+        let mut path = DataPath::root();
+        for (key, value) in map {
+            path.push_key(key);
+            check_depth(value, 2, &mut path, limits)?;
+            path.pop();
+        }
+        let json = serde_json::to_string(map).expect("a JSON map always serializes");
+        Self::from_validated_json(json, limits)
+    }
+
+    /// The compact JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+
+    /// Size of the compact JSON text in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The data as a JSON object.
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::from_str(&self.0) {
+            Ok(Value::Object(map)) => map,
+            _ => unreachable!("SessionData always holds a JSON object"),
+        }
+    }
+
+    /// This data with the top-level keys of `patch` set to `patch`'s values
+    /// (a shallow merge, like Python's `dict.update`).
+    pub fn merged(&self, patch: &SessionData, limits: &DataLimits) -> Result<Self> {
+        let mut map = self.to_map();
+        map.extend(patch.to_map());
+        let json = serde_json::to_string(&map).expect("a JSON map always serializes");
+        Self::from_validated_json(json, limits)
+    }
+
+    /// This data with the integer at top-level `key` increased by `by` (a missing
+    /// key counts as 0), and the new value.
+    pub fn incremented(&self, key: &str, by: i64, limits: &DataLimits) -> Result<(Self, i64)> {
+        let mut map = self.to_map();
+        let mut path = DataPath::root();
+        path.push_key(key);
+        let current = match map.get(key) {
+            None => 0,
+            Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or_default(),
+            Some(Value::Number(n)) if n.is_u64() => {
+                return Err(Error::invalid_data(
+                    path.as_str(),
+                    DataErrorKind::Value,
+                    format!("{n} does not fit in a signed 64-bit counter"),
+                ));
+            }
+            Some(other) => {
+                return Err(Error::invalid_data(
+                    path.as_str(),
+                    DataErrorKind::Type,
+                    format!("cannot increment a {}", json_type_name(other)),
+                ));
+            }
+        };
+        let next = current.checked_add(by).ok_or_else(|| {
+            Error::invalid_data(
+                path.as_str(),
+                DataErrorKind::Value,
+                format!("{current} + {by} overflows a signed 64-bit counter"),
+            )
+        })?;
+        map.insert(key.to_owned(), Value::from(next));
+        let json = serde_json::to_string(&map).expect("a JSON map always serializes");
+        Ok((Self::from_validated_json(json, limits)?, next))
+    }
+}
+
+impl Default for SessionData {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionData({} bytes)", self.0.len())
+    }
+}
+
+/// A location inside session data, printed the way Python code would index it:
+/// `data['cart'][2]['sku']`.
+#[derive(Clone, Debug)]
+pub struct DataPath {
+    text: String,
+    marks: Vec<usize>,
+}
+
+impl DataPath {
+    /// The top of the data: `data`.
+    pub fn root() -> Self {
+        Self {
+            text: String::from("data"),
+            marks: Vec::new(),
+        }
+    }
+
+    /// Steps into the object member `key`.
+    pub fn push_key(&mut self, key: &str) {
+        self.marks.push(self.text.len());
+        self.text.push_str("['");
+        for c in key.chars() {
+            match c {
+                '\\' => self.text.push_str("\\\\"),
+                '\'' => self.text.push_str("\\'"),
+                c if c.is_control() => self.text.push_str(&c.escape_default().to_string()),
+                c => self.text.push(c),
+            }
+        }
+        self.text.push_str("']");
+    }
+
+    /// Steps into list element `index`.
+    pub fn push_index(&mut self, index: usize) {
+        use fmt::Write as _;
+        self.marks.push(self.text.len());
+        let _ = write!(self.text, "[{index}]");
+    }
+
+    /// Steps back out of the last member or element.
+    pub fn pop(&mut self) {
+        if let Some(mark) = self.marks.pop() {
+            self.text.truncate(mark);
+        }
+    }
+
+    /// How many containers deep the path is; `data` itself is depth 1.
+    pub fn depth(&self) -> usize {
+        self.marks.len() + 1
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The error for data nested deeper than `limits.max_depth` at `path`.
+pub fn too_deep(path: &DataPath, limits: &DataLimits) -> Error {
+    Error::invalid_data(
+        path.as_str(),
+        DataErrorKind::Value,
+        format!(
+            "nested deeper than the limit of {} levels",
+            limits.max_depth
+        ),
+    )
+}
+
+pub(crate) fn check_size(len: usize, limits: &DataLimits) -> Result<()> {
+    if len > limits.max_bytes {
+        return Err(Error::invalid_data(
+            "data",
+            DataErrorKind::Value,
+            format!(
+                "is {len} bytes as JSON, over max_data_bytes ({})",
+                limits.max_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_depth(
+    value: &Value,
+    depth: usize,
+    path: &mut DataPath,
+    limits: &DataLimits,
+) -> Result<()> {
+    let is_container = matches!(value, Value::Array(_) | Value::Object(_));
+    if is_container && depth > limits.max_depth {
+        return Err(too_deep(path, limits));
+    }
+    match value {
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                path.push_index(index);
+                check_depth(item, depth + 1, path, limits)?;
+                path.pop();
+            }
+        }
+        Value::Object(members) => {
+            for (key, item) in members {
+                path.push_key(key);
+                check_depth(item, depth + 1, path, limits)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(json: &str) -> SessionData {
+        SessionData::from_json_str(json, &DataLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn keeps_key_order_and_compacts() {
+        assert_eq!(
+            data(r#"{ "b": 1, "a": [1, 2.5] }"#).as_json(),
+            r#"{"b":1,"a":[1,2.5]}"#
+        );
+    }
+
+    #[test]
+    fn rejects_non_objects_and_bad_json() {
+        for bad in ["[]", "1", "null", "{", "{\"a\": NaN}"] {
+            let err = SessionData::from_json_str(bad, &DataLimits::default()).unwrap_err();
+            assert!(err.is_invalid_input(), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn depth_limit_names_the_path() {
+        let limits = DataLimits {
+            max_bytes: 1 << 20,
+            max_depth: 3,
+        };
+        assert!(SessionData::from_json_str(r#"{"a":{"b":{}}}"#, &limits).is_ok());
+        let err = SessionData::from_json_str(r#"{"a":[{"b":{}}]}"#, &limits).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "data['a'][0]['b']: nested deeper than the limit of 3 levels"
+        );
+    }
+
+    #[test]
+    fn size_limit_is_checked() {
+        let limits = DataLimits {
+            max_bytes: 10,
+            max_depth: 32,
+        };
+        let err = SessionData::from_json_str(r#"{"key":"value"}"#, &limits).unwrap_err();
+        assert!(
+            err.to_string().contains("over max_data_bytes (10)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn merge_replaces_top_level_keys_in_place() {
+        let merged = data(r#"{"a":1,"b":{"x":1}}"#)
+            .merged(&data(r#"{"b":{"y":2},"c":3}"#), &DataLimits::default())
+            .unwrap();
+        assert_eq!(merged.as_json(), r#"{"a":1,"b":{"y":2},"c":3}"#);
+    }
+
+    #[test]
+    fn increment_counts_from_zero_and_refuses_non_integers() {
+        let limits = DataLimits::default();
+        let (once, value) = SessionData::empty()
+            .incremented("hits", 5, &limits)
+            .unwrap();
+        assert_eq!((once.as_json(), value), (r#"{"hits":5}"#, 5));
+        let err = data(r#"{"name":"x"}"#)
+            .incremented("name", 1, &limits)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "data['name']: cannot increment a string");
+        let err = data(r#"{"n":9223372036854775807}"#)
+            .incremented("n", 1, &limits)
+            .unwrap_err();
+        assert!(err.to_string().contains("overflows"), "{err}");
+    }
+
+    #[test]
+    fn path_quotes_like_python() {
+        let mut path = DataPath::root();
+        path.push_key("it's");
+        path.push_index(2);
+        assert_eq!(path.as_str(), r"data['it\'s'][2]");
+        assert_eq!(path.depth(), 3);
+        path.pop();
+        path.pop();
+        assert_eq!(path.as_str(), "data");
+    }
+}

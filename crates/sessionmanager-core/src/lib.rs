@@ -1,0 +1,42 @@
+//! The session engine behind pysessionmanager.
+//!
+//! A [`SessionManager`] issues opaque 256-bit tokens, keeps each session's JSON
+//! data and expiry in a [`SessionStore`], and builds its richer operations
+//! (merge, counters, rotation, per-user limits) on the store's small contract.
+//! [`MemoryStore`] is the in-process store; other crates provide SQLite, Redis
+//! and PostgreSQL stores.
+//!
+//! ```
+//! use sessionmanager_core::{block_on, ManagerConfig, MemoryStore, SessionManager, SessionData};
+//!
+//! let manager = SessionManager::new(MemoryStore::default(), ManagerConfig::default());
+//! let data = SessionData::from_json_str(r#"{"role": "admin"}"#, &Default::default()).unwrap();
+//! let token = block_on(manager.create("12345", data, Default::default())).unwrap();
+//! let session = block_on(manager.get(token.as_str())).unwrap();
+//! assert_eq!(session.record.user_id.as_ref(), "12345");
+//! ```
+
+mod block_on;
+mod clock;
+mod data;
+mod error;
+mod expiry;
+mod manager;
+pub mod memory;
+mod record;
+mod store;
+mod token;
+
+pub use block_on::block_on;
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep};
+pub use error::BoxError;
+pub use error::{Error, Result};
+pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};
+pub use manager::{
+    CreateOptions, LimitAction, MAX_USER_ID_BYTES, ManagerConfig, Session, SessionManager,
+};
+pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use record::SessionRecord;
+pub use store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
+pub use token::{SessionKey, SessionToken};

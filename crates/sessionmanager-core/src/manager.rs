@@ -1,0 +1,397 @@
+//! The session manager: the operations applications call, built on a store's
+//! small contract.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::data::{DataLimits, SessionData};
+use crate::error::{Error, Result};
+use crate::expiry::ExpiryPolicy;
+use crate::record::SessionRecord;
+use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
+use crate::token::{SessionKey, SessionToken};
+
+/// Longest accepted user id, in bytes. User ids are index keys in every store.
+pub const MAX_USER_ID_BYTES: usize = 1024;
+
+/// What to do when a user at `max_sessions_per_user` logs in again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LimitAction {
+    /// End the user's oldest sessions to make room (the default).
+    #[default]
+    EvictOldest,
+    /// Refuse the new session with [`Error::UserLimitReached`].
+    Reject,
+}
+
+/// Settings of a [`SessionManager`].
+#[derive(Clone)]
+pub struct ManagerConfig {
+    /// Default expiry of new sessions.
+    pub expiry: ExpiryPolicy,
+    /// Bounds on session data.
+    pub limits: DataLimits,
+    /// At most this many live sessions per user.
+    pub max_sessions_per_user: Option<u32>,
+    /// What happens at `max_sessions_per_user`.
+    pub on_limit: LimitAction,
+    /// Where the manager reads the time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            expiry: ExpiryPolicy::DEFAULT,
+            limits: DataLimits::default(),
+            max_sessions_per_user: None,
+            on_limit: LimitAction::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for ManagerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagerConfig")
+            .field("expiry", &self.expiry)
+            .field("limits", &self.limits)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("on_limit", &self.on_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagerConfig {
+    /// Checks every setting, naming the first one out of range.
+    pub fn validate(&self) -> Result<()> {
+        self.expiry.validate()?;
+        if self.max_sessions_per_user == Some(0) {
+            return Err(Error::InvalidArgument(
+                "max_sessions_per_user must be at least 1".into(),
+            ));
+        }
+        if self.limits.max_bytes < 2 {
+            return Err(Error::InvalidArgument(
+                "max_data_bytes must be at least 2 (the size of {})".into(),
+            ));
+        }
+        if self.limits.max_depth == 0 {
+            return Err(Error::InvalidArgument(
+                "max_data_depth must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Per-session overrides of the manager's expiry settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Idle timeout for this session, in milliseconds.
+    pub idle_timeout_ms: Option<i64>,
+    /// Whether this session's expiry slides.
+    pub sliding: Option<bool>,
+    /// Absolute lifetime cap for this session, in milliseconds.
+    pub absolute_timeout_ms: Option<i64>,
+}
+
+/// A session as read: its key and record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The session's store key (SHA-256 of its token).
+    pub key: SessionKey,
+    /// What the store holds.
+    pub record: SessionRecord,
+}
+
+/// Issues, reads, changes and ends sessions in a store.
+pub struct SessionManager<S> {
+    store: S,
+    config: ManagerConfig,
+}
+
+impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S: SessionStore> SessionManager<S> {
+    /// A manager over `store`. Panics if `config` is invalid; use
+    /// [`SessionManager::try_new`] for settings that come from users.
+    pub fn new(store: S, config: ManagerConfig) -> Self {
+        Self::try_new(store, config).expect("invalid ManagerConfig")
+    }
+
+    /// A manager over `store`, or an error naming the first invalid setting.
+    pub fn try_new(store: S, config: ManagerConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { store, config })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ManagerConfig {
+        &self.config
+    }
+
+    fn now(&self) -> Timestamp {
+        self.config.clock.now()
+    }
+
+    /// Starts a session for `user_id` holding `data`, and returns its token.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        data: SessionData,
+        options: CreateOptions,
+    ) -> Result<SessionToken> {
+        check_user_id(user_id)?;
+        let policy = ExpiryPolicy {
+            idle_timeout_ms: options
+                .idle_timeout_ms
+                .unwrap_or(self.config.expiry.idle_timeout_ms),
+            sliding: options.sliding.unwrap_or(self.config.expiry.sliding),
+            absolute_timeout_ms: options
+                .absolute_timeout_ms
+                .or(self.config.expiry.absolute_timeout_ms),
+        };
+        policy.validate()?;
+        check_size(&data, &self.config.limits)?;
+        let limit = self
+            .config
+            .max_sessions_per_user
+            .map(|max_sessions| UserLimit {
+                max_sessions,
+                evict_oldest: self.config.on_limit == LimitAction::EvictOldest,
+            });
+        let user_id: Arc<str> = Arc::from(user_id);
+        let now = self.now();
+        let record = SessionRecord::new(user_id, data, &policy, now);
+        loop {
+            let token = SessionToken::generate()?;
+            match self.store.create(&token.key(), &record, limit, now).await? {
+                CreateOutcome::Created { .. } => return Ok(token),
+                // 2^-256 odds; draw again rather than overwrite someone's session.
+                CreateOutcome::KeyTaken => continue,
+                CreateOutcome::UserLimitReached => {
+                    return Err(Error::UserLimitReached {
+                        limit: limit.map_or(0, |l| l.max_sessions),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The live session `token` names, counting the read as activity: the
+    /// sliding deadline is written back once half the idle window has passed.
+    pub async fn get(&self, token: &str) -> Result<Session> {
+        let key = parse(token)?;
+        let now = self.now();
+        let mut record = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
+        if record.refresh_due(now) {
+            record.record_activity(now);
+            self.store
+                .touch(&key, record.last_active, record.expires_at, now)
+                .await?;
+        }
+        Ok(Session { key, record })
+    }
+
+    /// The live session `token` names, without counting as activity.
+    pub async fn peek(&self, token: &str) -> Result<Session> {
+        let key = parse(token)?;
+        let record = self
+            .store
+            .load(&key, self.now())
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(Session { key, record })
+    }
+
+    /// Whether `token` names a live session. Malformed tokens are simply not live.
+    pub async fn is_active(&self, token: &str) -> Result<bool> {
+        let Some(key) = SessionKey::for_token_text(token) else {
+            return Ok(false);
+        };
+        Ok(self.store.load(&key, self.now()).await?.is_some())
+    }
+
+    /// Ends the session `token` names. Ending an unknown or ended session does nothing.
+    pub async fn end(&self, token: &str) -> Result<()> {
+        if let Some(key) = SessionKey::for_token_text(token) {
+            self.store.delete(&key, self.now()).await?;
+        }
+        Ok(())
+    }
+
+    /// Records activity now, extending a sliding deadline.
+    pub async fn touch(&self, token: &str) -> Result<()> {
+        let key = parse(token)?;
+        let now = self.now();
+        let mut record = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
+        record.record_activity(now);
+        if self
+            .store
+            .touch(&key, record.last_active, record.expires_at, now)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Sets the top-level keys of `patch` in the session's data, atomically:
+    /// concurrent updates of other keys are all kept. Returns the new version.
+    pub async fn update(&self, token: &str, patch: &SessionData) -> Result<u64> {
+        let limits = self.config.limits;
+        self.modify(token, None, |data| Ok((data.merged(patch, &limits)?, ())))
+            .await
+            .map(|(version, ())| version)
+    }
+
+    /// Replaces the session's data. With `expected_version`, only if the
+    /// session is still at that version, else [`Error::Conflict`]. Returns the new version.
+    pub async fn set_data(
+        &self,
+        token: &str,
+        data: SessionData,
+        expected_version: Option<u64>,
+    ) -> Result<u64> {
+        check_size(&data, &self.config.limits)?;
+        self.modify(token, expected_version, |_| Ok((data.clone(), ())))
+            .await
+            .map(|(version, ())| version)
+    }
+
+    /// Adds `by` to the integer at top-level `key` (missing counts as 0),
+    /// atomically. Returns the new value.
+    pub async fn increment(&self, token: &str, key: &str, by: i64) -> Result<i64> {
+        let limits = self.config.limits;
+        self.modify(token, None, |data| data.incremented(key, by, &limits))
+            .await
+            .map(|(_, value)| value)
+    }
+
+    /// Read-modify-write by compare-and-set, retried on conflict unless the
+    /// caller pinned a version. Every retry means another writer succeeded,
+    /// so this cannot livelock.
+    async fn modify<T>(
+        &self,
+        token: &str,
+        expected_version: Option<u64>,
+        change: impl Fn(&SessionData) -> Result<(SessionData, T)>,
+    ) -> Result<(u64, T)> {
+        let key = parse(token)?;
+        loop {
+            let now = self.now();
+            let current = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
+            if let Some(expected) = expected_version
+                && expected != current.version
+            {
+                return Err(Error::Conflict {
+                    expected,
+                    actual: current.version,
+                });
+            }
+            let (data, output) = change(&current.data)?;
+            let mut next = current.clone();
+            next.data = data;
+            next.version = current.version + 1;
+            next.record_activity(now);
+            match self.store.save(&key, &next, current.version, now).await? {
+                SaveOutcome::Saved => return Ok((next.version, output)),
+                SaveOutcome::NotFound => return Err(Error::NotFound),
+                SaveOutcome::Conflict { actual } => {
+                    if let Some(expected) = expected_version {
+                        return Err(Error::Conflict { expected, actual });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the session to a fresh token and returns it; the old token stops
+    /// working at once. Call it at login to defeat session fixation.
+    pub async fn rotate(&self, token: &str) -> Result<SessionToken> {
+        let old = parse(token)?;
+        let new = SessionToken::generate()?;
+        if self.store.rotate(&old, &new.key(), self.now()).await? {
+            Ok(new)
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// The user's live sessions, oldest first, without counting as activity.
+    pub async fn list_user(&self, user_id: &str) -> Result<Vec<Session>> {
+        check_user_id(user_id)?;
+        let sessions = self.store.list_user(user_id, self.now()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|(key, record)| Session { key, record })
+            .collect())
+    }
+
+    /// Ends all of the user's sessions except `keep` ("log out everywhere
+    /// else"). Returns how many ended.
+    pub async fn end_user(&self, user_id: &str, keep: Option<&str>) -> Result<u64> {
+        check_user_id(user_id)?;
+        let keep = keep.and_then(SessionKey::for_token_text);
+        self.store
+            .delete_user(user_id, keep.as_ref(), self.now())
+            .await
+    }
+
+    /// Removes expired sessions now. Returns how many.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        self.store.purge_expired(self.now()).await
+    }
+
+    /// How many live sessions the store holds.
+    pub async fn count(&self) -> Result<u64> {
+        self.store.count(self.now()).await
+    }
+
+    /// Closes the store.
+    pub async fn close(&self) -> Result<()> {
+        self.store.close().await
+    }
+}
+
+fn parse(token: &str) -> Result<SessionKey> {
+    SessionKey::for_token_text(token).ok_or(Error::NotFound)
+}
+
+fn check_user_id(user_id: &str) -> Result<()> {
+    if user_id.is_empty() {
+        return Err(Error::InvalidArgument("user_id must not be empty".into()));
+    }
+    if user_id.len() > MAX_USER_ID_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "user_id must be at most {MAX_USER_ID_BYTES} bytes, got {}",
+            user_id.len()
+        )));
+    }
+    if user_id.contains('\0') {
+        return Err(Error::InvalidArgument(
+            "user_id must not contain NUL characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Data built under other (larger) limits must still fit this manager's.
+fn check_size(data: &SessionData, limits: &DataLimits) -> Result<()> {
+    crate::data::check_size(data.len_bytes(), limits)
+}

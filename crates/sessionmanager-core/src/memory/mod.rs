@@ -1,0 +1,437 @@
+//! The in-memory store: sharded, safe across threads, swept in the background.
+
+mod shards;
+mod sweeper;
+mod users;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::error::{Error, Result};
+use crate::record::SessionRecord;
+use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
+use crate::token::SessionKey;
+use shards::{Shards, sweep_range};
+use sweeper::Sweeper;
+use users::UserIndex;
+
+/// Settings of a [`MemoryStore`].
+#[derive(Clone)]
+pub struct MemoryStoreConfig {
+    /// How many independently locked shards to split sessions over.
+    pub shards: usize,
+    /// At most this many sessions; creation beyond it fails with [`Error::StoreFull`].
+    pub max_sessions: Option<usize>,
+    /// How often the background sweeper wakes; `None` runs no sweeper
+    /// (expired sessions are then removed only by `purge_expired`).
+    pub sweep_interval: Option<Duration>,
+    /// The clock the sweeper judges expiry by; use the manager's.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryStoreConfig {
+    fn default() -> Self {
+        Self {
+            shards: 64,
+            max_sessions: None,
+            sweep_interval: Some(Duration::from_millis(100)),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl fmt::Debug for MemoryStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStoreConfig")
+            .field("shards", &self.shards)
+            .field("max_sessions", &self.max_sessions)
+            .field("sweep_interval", &self.sweep_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sessions in this process's memory. Fast, and gone when the process exits.
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+    sweeper: Mutex<Option<Sweeper>>,
+}
+
+pub(crate) struct Inner {
+    shards: Shards,
+    users: UserIndex,
+    /// Records held, live or expired-but-unswept; bounded by `max_sessions`.
+    len: AtomicUsize,
+    max_sessions: Option<usize>,
+    /// When a full store last purged to make room, so a full store of live
+    /// sessions does not rescan itself on every create.
+    last_full_purge: AtomicI64,
+    closed: AtomicBool,
+    clock: Arc<dyn Clock>,
+}
+
+/// What one [`Inner::sweep_chunk`] did.
+pub(crate) struct SweptChunk {
+    examined: usize,
+    removed: usize,
+    next: Option<usize>,
+}
+
+impl MemoryStore {
+    /// A store with the given settings; starts its sweeper thread.
+    pub fn new(config: MemoryStoreConfig) -> Result<Self> {
+        let inner = Arc::new(Inner {
+            shards: Shards::new(config.shards),
+            users: UserIndex::new(config.shards),
+            len: AtomicUsize::new(0),
+            max_sessions: config.max_sessions,
+            last_full_purge: AtomicI64::new(i64::MIN),
+            closed: AtomicBool::new(false),
+            clock: config.clock,
+        });
+        let sweeper = match config.sweep_interval {
+            Some(interval) => Some(Sweeper::start(Arc::downgrade(&inner), interval).map_err(
+                |e| Error::Store(format!("cannot start the sweeper thread: {e}").into()),
+            )?),
+            None => None,
+        };
+        Ok(Self {
+            inner,
+            sweeper: Mutex::new(sweeper),
+        })
+    }
+
+    /// How many records the store holds, including expired ones not yet swept.
+    pub fn stored(&self) -> usize {
+        self.inner.len.load(Ordering::Relaxed)
+    }
+
+    fn open(&self) -> Result<&Inner> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(&self.inner)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(MemoryStoreConfig::default()).expect("the sweeper thread starts")
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("stored", &self.stored())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Takes the record under `key` out of its shard.
+    fn take(&self, key: &SessionKey) -> Option<SessionRecord> {
+        let taken = self.shards.write(key).swap_remove(key);
+        if taken.is_some() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Claims room for one more record, purging expired ones if the store is full.
+    fn reserve_slot(&self, now: Timestamp) -> Result<()> {
+        let Some(max) = self.max_sessions else {
+            self.len.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        for attempt in 0..2 {
+            if self.len.fetch_add(1, Ordering::AcqRel) < max {
+                return Ok(());
+            }
+            self.len.fetch_sub(1, Ordering::AcqRel);
+            let last = self.last_full_purge.load(Ordering::Relaxed);
+            if attempt > 0 || now.millis().saturating_sub(last) < 100 {
+                break;
+            }
+            self.last_full_purge.store(now.millis(), Ordering::Relaxed);
+            self.purge(now);
+        }
+        Err(Error::StoreFull { max_sessions: max })
+    }
+
+    fn sweep_chunk(&self, shard: usize, start: usize, budget: usize, now: Timestamp) -> SweptChunk {
+        let mut removed = Vec::new();
+        let (examined, next) = sweep_range(
+            &mut self.shards.write_at(shard),
+            start,
+            budget,
+            now,
+            &mut removed,
+        );
+        self.forget(&removed);
+        SweptChunk {
+            examined,
+            removed: removed.len(),
+            next,
+        }
+    }
+
+    fn purge(&self, now: Timestamp) -> u64 {
+        let mut total = 0;
+        for shard in 0..self.shards.len() {
+            let mut position = Some(0);
+            while let Some(start) = position {
+                let chunk = self.sweep_chunk(shard, start, 4096, now);
+                total += chunk.removed as u64;
+                position = chunk.next;
+            }
+        }
+        total
+    }
+
+    /// Accounts for records already taken out of their shards.
+    fn forget(&self, removed: &[(SessionKey, SessionRecord)]) {
+        if removed.is_empty() {
+            return;
+        }
+        self.len.fetch_sub(removed.len(), Ordering::Relaxed);
+        self.users
+            .remove_all(removed.iter().map(|(key, record)| (&record.user_id, key)));
+    }
+
+    /// Makes room for one more session of a user at `limit`: drops index
+    /// entries of dead sessions, then evicts the oldest or refuses.
+    /// Returns how many were evicted, or `None` to refuse.
+    fn enforce_limit(
+        &self,
+        user_shard: &mut users::UserShard,
+        user_id: &str,
+        limit: UserLimit,
+        now: Timestamp,
+    ) -> Option<u32> {
+        let Some(sessions) = user_shard.get_mut(user_id) else {
+            return Some(0);
+        };
+        let mut live: Vec<(Timestamp, SessionKey)> = Vec::new();
+        let any_left = sessions.retain(|key| match self.shards.live(key, now) {
+            Some(record) => {
+                live.push((record.created_at, *key));
+                true
+            }
+            None => false,
+        });
+        if !any_left {
+            user_shard.remove(user_id);
+        }
+        let max = limit.max_sessions as usize;
+        if live.len() < max {
+            return Some(0);
+        }
+        if !limit.evict_oldest {
+            return None;
+        }
+        live.sort();
+        let evict = &live[..=live.len() - max];
+        for (_, key) in evict {
+            self.take(key);
+            users::remove(user_shard, user_id, key);
+        }
+        Some(evict.len() as u32)
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+    ) -> Result<CreateOutcome> {
+        let inner = self.open()?;
+        // Claim room before locking the user: a full store purges, and purging
+        // takes user locks itself.
+        inner.reserve_slot(now)?;
+        let release_slot = || inner.len.fetch_sub(1, Ordering::Relaxed);
+        let mut user_shard = inner.users.lock(&record.user_id);
+        let evicted = match limit {
+            Some(limit) => {
+                match inner.enforce_limit(&mut user_shard, &record.user_id, limit, now) {
+                    Some(evicted) => evicted,
+                    None => {
+                        release_slot();
+                        return Ok(CreateOutcome::UserLimitReached);
+                    }
+                }
+            }
+            None => 0,
+        };
+        {
+            let mut shard = inner.shards.write(key);
+            if shard.contains_key(key) {
+                drop(shard);
+                release_slot();
+                return Ok(CreateOutcome::KeyTaken);
+            }
+            shard.insert(*key, record.clone());
+        }
+        users::add(&mut user_shard, &record.user_id, *key);
+        Ok(CreateOutcome::Created { evicted })
+    }
+
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
+        Ok(self.open()?.shards.live(key, now))
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        expected_version: u64,
+        now: Timestamp,
+    ) -> Result<SaveOutcome> {
+        let mut shard = self.open()?.shards.write(key);
+        let Some(stored) = shard.get_mut(key).filter(|r| r.is_live(now)) else {
+            return Ok(SaveOutcome::NotFound);
+        };
+        if stored.version != expected_version {
+            return Ok(SaveOutcome::Conflict {
+                actual: stored.version,
+            });
+        }
+        let (last_active, expires_at) = (stored.last_active, stored.expires_at);
+        *stored = record.clone();
+        stored.last_active = stored.last_active.max(last_active);
+        stored.expires_at = stored.expires_at.max(expires_at);
+        Ok(SaveOutcome::Saved)
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        last_active: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut shard = self.open()?.shards.write(key);
+        let Some(stored) = shard.get_mut(key).filter(|r| r.is_live(now)) else {
+            return Ok(false);
+        };
+        stored.last_active = stored.last_active.max(last_active);
+        stored.expires_at = stored.expires_at.max(expires_at);
+        Ok(true)
+    }
+
+    async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        let inner = self.open()?;
+        let Some(record) = inner.take(key) else {
+            return Ok(false);
+        };
+        users::remove(&mut inner.users.lock(&record.user_id), &record.user_id, key);
+        Ok(record.is_live(now))
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
+        let inner = self.open()?;
+        let Some(user_id) = inner.shards.live(old, now).map(|r| r.user_id) else {
+            return Ok(false);
+        };
+        let mut user_shard = inner.users.lock(&user_id);
+        let Some(record) = inner.take(old) else {
+            return Ok(false); // ended between the look and the lock
+        };
+        users::remove(&mut user_shard, &user_id, old);
+        if !record.is_live(now) {
+            return Ok(false);
+        }
+        {
+            let mut shard = inner.shards.write(new);
+            if shard.contains_key(new) {
+                return Err(Error::Store("rotation target key already in use".into()));
+            }
+            shard.insert(*new, record);
+        }
+        inner.len.fetch_add(1, Ordering::Relaxed);
+        users::add(&mut user_shard, &user_id, *new);
+        Ok(true)
+    }
+
+    async fn list_user(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(SessionKey, SessionRecord)>> {
+        let inner = self.open()?;
+        let user_shard = inner.users.lock(user_id);
+        let mut sessions: Vec<_> = user_shard
+            .get(user_id)
+            .map(|s| s.keys())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|key| inner.shards.live(key, now).map(|record| (*key, record)))
+            .collect();
+        sessions.sort_by_key(|(key, record)| (record.created_at, *key));
+        Ok(sessions)
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let inner = self.open()?;
+        let mut user_shard = inner.users.lock(user_id);
+        let Some(sessions) = user_shard.get_mut(user_id) else {
+            return Ok(0);
+        };
+        let mut ended = 0;
+        let any_left = sessions.retain(|key| {
+            if Some(key) == keep {
+                return true;
+            }
+            if inner.take(key).is_some_and(|r| r.is_live(now)) {
+                ended += 1;
+            }
+            false
+        });
+        if !any_left {
+            user_shard.remove(user_id);
+        }
+        Ok(ended)
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
+        Ok(self.open()?.purge(now))
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64> {
+        let inner = self.open()?;
+        let live = (0..inner.shards.len())
+            .map(|i| {
+                inner
+                    .shards
+                    .read_at(i)
+                    .values()
+                    .filter(|r| r.is_live(now))
+                    .count() as u64
+            })
+            .sum();
+        Ok(live)
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Some(mut sweeper) = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            sweeper.stop();
+        }
+        Ok(())
+    }
+}

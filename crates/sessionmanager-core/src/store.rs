@@ -1,0 +1,137 @@
+//! The contract every session store keeps.
+//!
+//! It is deliberately small: the manager builds merges, counters, rotation and
+//! sliding expiry on top of it. Every method takes `now` from the manager's
+//! clock, so one clock decides expiry, and a store never returns a record
+//! that is expired at `now` even if it has not removed it yet.
+
+use std::future::Future;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::record::SessionRecord;
+use crate::token::SessionKey;
+
+/// A bound on live sessions per user, enforced atomically by the store at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserLimit {
+    /// How many live sessions one user may have.
+    pub max_sessions: u32,
+    /// At the limit: `true` ends the user's oldest sessions to make room,
+    /// `false` refuses the new one.
+    pub evict_oldest: bool,
+}
+
+/// What [`SessionStore::create`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CreateOutcome {
+    /// The session was stored; `evicted` older sessions of the user were ended to make room.
+    Created {
+        /// How many sessions the user limit evicted.
+        evicted: u32,
+    },
+    /// A record already exists under this key; nothing was written.
+    KeyTaken,
+    /// The user is at the limit and the limit rejects; nothing was written.
+    UserLimitReached,
+}
+
+/// What [`SessionStore::save`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveOutcome {
+    /// The record was written.
+    Saved,
+    /// No live record under the key; nothing was written.
+    NotFound,
+    /// The stored version differs from the expected one; nothing was written.
+    Conflict {
+        /// The version the store holds.
+        actual: u64,
+    },
+}
+
+/// Where sessions live. Implemented by the memory, SQLite, Redis and PostgreSQL stores.
+///
+/// "Not found" is never an error here: methods answer `None`, `false` or an
+/// outcome variant, and `Err` means the store itself failed.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores `record` under `key` unless a record is already there, enforcing
+    /// `limit` for the record's user in the same atomic step.
+    fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<CreateOutcome>> + Send;
+
+    /// The live record under `key`, if any.
+    fn load(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<SessionRecord>>> + Send;
+
+    /// Replaces the live record under `key` with `record` if its version is
+    /// still `expected_version` (compare-and-set). `last_active` and
+    /// `expires_at` never move backwards: the later of the stored and new values wins.
+    fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        expected_version: u64,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<SaveOutcome>> + Send;
+
+    /// Records activity without touching data or version: moves `last_active`
+    /// and `expires_at` forward (never backwards). Returns whether a live record was there.
+    fn touch(
+        &self,
+        key: &SessionKey,
+        last_active: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Removes the record under `key`. Returns whether it was live.
+    fn delete(&self, key: &SessionKey, now: Timestamp)
+    -> impl Future<Output = Result<bool>> + Send;
+
+    /// Moves the live record under `old` to `new` in one atomic step, so the old
+    /// key is dead the moment the new one works. Returns whether it moved.
+    fn rotate(
+        &self,
+        old: &SessionKey,
+        new: &SessionKey,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The user's live sessions, oldest first.
+    fn list_user(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(SessionKey, SessionRecord)>>> + Send;
+
+    /// Removes all of the user's sessions except `keep`. Returns how many live ones ended.
+    fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Removes every record expired at `now`. Returns how many.
+    fn purge_expired(&self, now: Timestamp) -> impl Future<Output = Result<u64>> + Send;
+
+    /// How many live sessions the store holds.
+    fn count(&self, now: Timestamp) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Releases connections and background work. Later calls may fail with
+    /// [`Error::Closed`](crate::Error::Closed).
+    fn close(&self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
