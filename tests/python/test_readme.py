@@ -22,7 +22,7 @@ def blocks() -> list[str]:
 
 
 def test_readme_has_the_seed_example() -> None:
-    assert any("m.create_session(user_id=\"12345\")" in block for block in blocks())
+    assert any('m.create_session(user_id="12345")' in block for block in blocks())
 
 
 @pytest.mark.parametrize("block", blocks(), ids=lambda b: b.strip().splitlines()[-1][:40])

@@ -1,6 +1,7 @@
 //! Choosing a store from its URL, and one type that is any of them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sessionmanager_core::{
     Clock, CreateOutcome, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey,
@@ -65,9 +66,21 @@ fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, BadUrl>
         match name {
             "max_sessions" => config.max_sessions = Some(number()?),
             "shards" => config.shards = number()?.min(4096),
+            // 0 turns the background sweeper off (tests that count purges need that).
+            "sweep_interval_ms" => {
+                config.sweep_interval = match value.parse::<u64>() {
+                    Ok(0) => None,
+                    Ok(ms) => Some(Duration::from_millis(ms)),
+                    Err(_) => {
+                        return Err(BadUrl(format!(
+                            "memory:// option sweep_interval_ms must be a whole number of milliseconds, got {value:?}"
+                        )));
+                    }
+                }
+            }
             _ => {
                 return Err(BadUrl(format!(
-                    "unknown memory:// option {name:?}; known options: max_sessions, shards"
+                    "unknown memory:// option {name:?}; known options: max_sessions, shards, sweep_interval_ms"
                 )));
             }
         }

@@ -1,12 +1,17 @@
 """Type stubs for the native module. Keep in step with crates/pysessionmanager/src."""
 
 from types import TracebackType
-from typing import Any, Mapping, Optional, Type
+from typing import Any, Mapping, Optional, Type, final
+
+from typing_extensions import disjoint_base
 
 from pysessionmanager.session import Session
 
+__all__ = ["SessionManager", "SessionMeta", "ManualClock", "TOKEN_BYTES"]
+
 TOKEN_BYTES: int
 
+@disjoint_base
 class SessionManager:
     def __new__(
         cls,
@@ -55,6 +60,7 @@ class SessionManager:
     @property
     def store(self) -> str: ...
 
+@final
 class SessionMeta:
     @property
     def session_id(self) -> Optional[str]: ...
@@ -77,6 +83,7 @@ class SessionMeta:
     @property
     def sliding(self) -> bool: ...
 
+@final
 class ManualClock:
     def __new__(cls, start: float = 1_700_000_000.0) -> ManualClock: ...
     def now(self) -> float: ...

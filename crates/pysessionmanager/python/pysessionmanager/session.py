@@ -24,7 +24,10 @@ class Session(dict):  # type: ignore[type-arg]
 
     @property
     def session_id(self) -> Optional[str]:
-        """The session id it was read with (``None`` from ``list_sessions``: stores keep only hashes)."""
+        """The session id it was read with.
+
+        ``None`` in ``list_sessions`` results: stores keep only hashes of ids.
+        """
         return self._meta.session_id  # type: ignore[no-any-return]
 
     @property

@@ -201,8 +201,8 @@ impl Inner {
             .remove_all(removed.iter().map(|(key, record)| (&record.user_id, key)));
     }
 
-    /// Makes room for one more session of a user at `limit`: drops index
-    /// entries of dead sessions, then evicts the oldest or refuses.
+    /// Makes room for one more session of a user at `limit`: removes the
+    /// user's expired sessions, then evicts the oldest live ones or refuses.
     /// Returns how many were evicted, or `None` to refuse.
     fn enforce_limit(
         &self,
@@ -220,7 +220,11 @@ impl Inner {
                 live.push((record.created_at, *key));
                 true
             }
-            None => false,
+            None => {
+                // Expired: drop the record with its index entry, so neither outlives the other.
+                self.take(key);
+                false
+            }
         });
         if !any_left {
             user_shard.remove(user_id);
