@@ -60,9 +60,9 @@ impl SessionManager {
         };
         let on_limit = match on_limit.filter(|v| !v.is_none()) {
             Some(value) => str_arg(value, "on_limit")?,
-            None => "evict_oldest".to_owned(),
+            None => "evict_oldest",
         };
-        let on_limit = match on_limit.as_str() {
+        let on_limit = match on_limit {
             "evict_oldest" => LimitAction::EvictOldest,
             "reject" => LimitAction::Reject,
             other => {
@@ -101,7 +101,7 @@ impl SessionManager {
         };
         let url = match store.filter(|s| !s.is_none()) {
             Some(url) => str_arg(url, "store")?,
-            None => "memory://".to_owned(),
+            None => "memory://",
         };
         let config = ManagerConfig {
             expiry,
@@ -111,7 +111,7 @@ impl SessionManager {
             clock: clock.clone(),
         };
         config.validate().py(py)?;
-        let opened = store::open(&url, clock).map_err(|e| PyValueError::new_err(e.0))?;
+        let opened = store::open(url, clock).map_err(|e| PyValueError::new_err(e.0))?;
         let engine = Engine::try_new(opened, config).py(py)?;
         Ok(Self {
             engine,

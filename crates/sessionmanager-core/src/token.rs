@@ -54,12 +54,32 @@ impl SessionToken {
     }
 }
 
-/// Whether `text` is 32 bytes in canonical unpadded URL-safe base64 (the last
-/// character's 2 spare bits zero, so each token has exactly one spelling).
+/// Whether `text` is 32 bytes in canonical unpadded URL-safe base64: 43
+/// characters of the URL-safe alphabet, the last one's 2 spare bits zero, so
+/// each token has exactly one spelling. Checked without decoding: this runs on
+/// every request, including forged ones.
 fn is_well_formed(text: &str) -> bool {
-    let mut bytes = [0u8; TOKEN_BYTES + 3];
-    text.len() == TOKEN_CHARS && URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) == Ok(TOKEN_BYTES)
+    let bytes = text.as_bytes();
+    bytes.len() == TOKEN_CHARS
+        && bytes
+            .iter()
+            .all(|&b| BASE64_URL_VALUE[usize::from(b)] != INVALID)
+        && BASE64_URL_VALUE[usize::from(bytes[TOKEN_CHARS - 1])] & 0b11 == 0
 }
+
+const INVALID: u8 = 0xff;
+
+/// Each byte's value in the URL-safe base64 alphabet, or [`INVALID`].
+static BASE64_URL_VALUE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Debug for SessionToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

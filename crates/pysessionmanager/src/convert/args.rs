@@ -5,12 +5,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 use sessionmanager_core::MAX_TIMEOUT_MS;
 
-/// `value` as a Rust string, or a `TypeError` naming the argument.
-pub(crate) fn str_arg(value: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+/// `value` as a borrowed Rust string (no copy: CPython keeps the UTF-8 form
+/// with the object), or a `TypeError` naming the argument.
+pub(crate) fn str_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str> {
     match value.cast::<PyString>() {
         Ok(text) => text
-            .to_cow()
-            .map(|t| t.into_owned())
+            .to_str()
             .map_err(|_| PyValueError::new_err(format!("{name} must be encodable as UTF-8"))),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{name} must be a str, got {}",

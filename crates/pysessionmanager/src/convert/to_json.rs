@@ -39,13 +39,13 @@ struct JsonWriter<'a> {
 impl JsonWriter<'_> {
     fn value(&mut self, value: &Bound<'_, PyAny>) -> Result<(), Error> {
         if let Ok(text) = value.cast::<PyString>() {
-            let text = text.to_cow().map_err(|_| {
+            let text = text.to_str().map_err(|_| {
                 value_error(
                     &self.path,
                     "is a str that cannot be encoded as UTF-8 (a lone surrogate?)",
                 )
             })?;
-            write_json_string(&mut self.out, &text);
+            write_json_string(&mut self.out, text);
         } else if let Ok(flag) = value.cast::<PyBool>() {
             self.out
                 .push_str(if flag.is_true() { "true" } else { "false" });
@@ -103,7 +103,7 @@ impl JsonWriter<'_> {
                     ),
                 ));
             };
-            let key = key.to_cow().map_err(|_| {
+            let key = key.to_str().map_err(|_| {
                 value_error(
                     &self.path,
                     "has a str key that cannot be encoded as UTF-8 (a lone surrogate?)",
@@ -112,9 +112,9 @@ impl JsonWriter<'_> {
             if index > 0 {
                 self.out.push(',');
             }
-            write_json_string(&mut self.out, &key);
+            write_json_string(&mut self.out, key);
             self.out.push(':');
-            self.path.push_key(&key);
+            self.path.push_key(key);
             self.value(&item)?;
             self.path.pop();
         }

@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::record::SessionRecord;
 use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 use crate::token::SessionKey;
-use shards::{Shards, sweep_range};
+use shards::{KeyPrefix, Shards, sweep_range};
 use sweeper::Sweeper;
-use users::UserIndex;
+use users::{UserEntry, UserIndex};
 
 /// Settings of a [`MemoryStore`].
 #[derive(Clone)]
@@ -198,7 +198,31 @@ impl Inner {
         }
         self.len.fetch_sub(removed.len(), Ordering::Relaxed);
         self.users
-            .remove_all(removed.iter().map(|(key, record)| (&record.user_id, key)));
+            .remove_all(removed.iter().map(|(key, record)| (&*record.user_id, key)));
+    }
+
+    /// Removes `user_id`'s session that a user-index prefix points at.
+    fn take_user_session(&self, prefix: &KeyPrefix, user_id: &str) -> Option<SessionRecord> {
+        let (_, record) = self.shards.take_user_session(prefix, user_id)?;
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        Some(record)
+    }
+
+    /// Walks `user_id`'s index entry, calling `visit` with each of the user's
+    /// sessions; `visit` returns whether to keep it in the index. Entries of
+    /// vanished sessions are dropped; entries of another user who shares the
+    /// hash are kept untouched.
+    fn walk_user(
+        &self,
+        entry: &mut UserEntry<'_>,
+        user_id: &str,
+        mut visit: impl FnMut(&KeyPrefix, SessionKey, SessionRecord) -> bool,
+    ) {
+        entry.retain(|prefix| match self.shards.find_by_prefix(prefix) {
+            None => false,
+            Some((_, record)) if *record.user_id != *user_id => true,
+            Some((key, record)) => visit(prefix, key, record),
+        });
     }
 
     /// Makes room for one more session of a user at `limit`: removes the
@@ -206,29 +230,21 @@ impl Inner {
     /// Returns how many were evicted, or `None` to refuse.
     fn enforce_limit(
         &self,
-        user_shard: &mut users::UserShard,
+        entry: &mut UserEntry<'_>,
         user_id: &str,
         limit: UserLimit,
         now: Timestamp,
     ) -> Option<u32> {
-        let Some(sessions) = user_shard.get_mut(user_id) else {
-            return Some(0);
-        };
         let mut live: Vec<(Timestamp, SessionKey)> = Vec::new();
-        let any_left = sessions.retain(|key| match self.shards.live(key, now) {
-            Some(record) => {
-                live.push((record.created_at, *key));
-                true
+        self.walk_user(entry, user_id, |prefix, key, record| {
+            if record.is_live(now) {
+                live.push((record.created_at, key));
+                return true;
             }
-            None => {
-                // Expired: drop the record with its index entry, so neither outlives the other.
-                self.take(key);
-                false
-            }
+            // Expired: drop the record with its index entry, so neither outlives the other.
+            self.take_user_session(prefix, user_id);
+            false
         });
-        if !any_left {
-            user_shard.remove(user_id);
-        }
         let max = limit.max_sessions as usize;
         if live.len() < max {
             return Some(0);
@@ -240,7 +256,7 @@ impl Inner {
         let evict = &live[..=live.len() - max];
         for (_, key) in evict {
             self.take(key);
-            users::remove(user_shard, user_id, key);
+            entry.remove(key);
         }
         Some(evict.len() as u32)
     }
@@ -259,17 +275,15 @@ impl SessionStore for MemoryStore {
         // takes user locks itself.
         inner.reserve_slot(now)?;
         let release_slot = || inner.len.fetch_sub(1, Ordering::Relaxed);
-        let mut user_shard = inner.users.lock(&record.user_id);
+        let mut entry = inner.users.lock(&record.user_id);
         let evicted = match limit {
-            Some(limit) => {
-                match inner.enforce_limit(&mut user_shard, &record.user_id, limit, now) {
-                    Some(evicted) => evicted,
-                    None => {
-                        release_slot();
-                        return Ok(CreateOutcome::UserLimitReached);
-                    }
+            Some(limit) => match inner.enforce_limit(&mut entry, &record.user_id, limit, now) {
+                Some(evicted) => evicted,
+                None => {
+                    release_slot();
+                    return Ok(CreateOutcome::UserLimitReached);
                 }
-            }
+            },
             None => 0,
         };
         {
@@ -281,7 +295,7 @@ impl SessionStore for MemoryStore {
             }
             shard.insert(*key, record.clone());
         }
-        users::add(&mut user_shard, &record.user_id, *key);
+        entry.add(key);
         Ok(CreateOutcome::Created { evicted })
     }
 
@@ -333,7 +347,7 @@ impl SessionStore for MemoryStore {
         let Some(record) = inner.take(key) else {
             return Ok(false);
         };
-        users::remove(&mut inner.users.lock(&record.user_id), &record.user_id, key);
+        inner.users.lock(&record.user_id).remove(key);
         Ok(record.is_live(now))
     }
 
@@ -342,11 +356,11 @@ impl SessionStore for MemoryStore {
         let Some(user_id) = inner.shards.live(old, now).map(|r| r.user_id) else {
             return Ok(false);
         };
-        let mut user_shard = inner.users.lock(&user_id);
+        let mut entry = inner.users.lock(&user_id);
         let Some(record) = inner.take(old) else {
             return Ok(false); // ended between the look and the lock
         };
-        users::remove(&mut user_shard, &user_id, old);
+        entry.remove(old);
         if !record.is_live(now) {
             return Ok(false);
         }
@@ -358,7 +372,7 @@ impl SessionStore for MemoryStore {
             shard.insert(*new, record);
         }
         inner.len.fetch_add(1, Ordering::Relaxed);
-        users::add(&mut user_shard, &user_id, *new);
+        entry.add(new);
         Ok(true)
     }
 
@@ -368,14 +382,13 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> Result<Vec<(SessionKey, SessionRecord)>> {
         let inner = self.open()?;
-        let user_shard = inner.users.lock(user_id);
-        let mut sessions: Vec<_> = user_shard
-            .get(user_id)
-            .map(|s| s.keys())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|key| inner.shards.live(key, now).map(|record| (*key, record)))
-            .collect();
+        let mut sessions = Vec::new();
+        inner.walk_user(&mut inner.users.lock(user_id), user_id, |_, key, record| {
+            if record.is_live(now) {
+                sessions.push((key, record));
+            }
+            true
+        });
         sessions.sort_by_key(|(key, record)| (record.created_at, *key));
         Ok(sessions)
     }
@@ -387,23 +400,19 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> Result<u64> {
         let inner = self.open()?;
-        let mut user_shard = inner.users.lock(user_id);
-        let Some(sessions) = user_shard.get_mut(user_id) else {
-            return Ok(0);
-        };
         let mut ended = 0;
-        let any_left = sessions.retain(|key| {
-            if Some(key) == keep {
+        inner.walk_user(&mut inner.users.lock(user_id), user_id, |prefix, key, _| {
+            if Some(&key) == keep {
                 return true;
             }
-            if inner.take(key).is_some_and(|r| r.is_live(now)) {
+            if inner
+                .take_user_session(prefix, user_id)
+                .is_some_and(|r| r.is_live(now))
+            {
                 ended += 1;
             }
             false
         });
-        if !any_left {
-            user_shard.remove(user_id);
-        }
         Ok(ended)
     }
 

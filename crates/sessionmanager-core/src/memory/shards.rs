@@ -28,10 +28,35 @@ impl Shards {
     /// The shard holding `key`. Uses other bits of the hash than the shard's own
     /// table does, so records spread evenly both across and within shards.
     pub(crate) fn index_of(&self, key: &SessionKey) -> usize {
-        let bytes = key.as_bytes();
+        self.index_of_prefix(&KeyPrefix::of(key))
+    }
+
+    pub(crate) fn index_of_prefix(&self, prefix: &KeyPrefix) -> usize {
         let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[8..16]);
+        word.copy_from_slice(&prefix.0[8..16]);
         (u64::from_le_bytes(word) % self.0.len() as u64) as usize
+    }
+
+    /// The key and record a user-index prefix points at, if any.
+    pub(crate) fn find_by_prefix(&self, prefix: &KeyPrefix) -> Option<(SessionKey, SessionRecord)> {
+        let shard = self.read_at(self.index_of_prefix(prefix));
+        shard
+            .get_full(prefix)
+            .map(|(_, key, record)| (*key, record.clone()))
+    }
+
+    /// Removes `user_id`'s session a user-index prefix points at, and returns it.
+    pub(crate) fn take_user_session(
+        &self,
+        prefix: &KeyPrefix,
+        user_id: &str,
+    ) -> Option<(SessionKey, SessionRecord)> {
+        let mut shard = self.write_at(self.index_of_prefix(prefix));
+        let (index, _, record) = shard.get_full(prefix)?;
+        if *record.user_id != *user_id {
+            return None;
+        }
+        shard.swap_remove_index(index)
     }
 
     pub(crate) fn read(&self, key: &SessionKey) -> RwLockReadGuard<'_, Shard> {
@@ -85,7 +110,35 @@ pub(crate) fn sweep_range(
     (examined, (position < shard.len()).then_some(position))
 }
 
-/// A hasher that passes through the 64 bits a [`SessionKey`] feeds it.
+/// The first 128 bits of a [`SessionKey`]: enough to find a session (two keys
+/// sharing it is a 2^-128 event), at half the size, for the user index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyPrefix([u8; 16]);
+
+impl KeyPrefix {
+    pub(crate) fn of(key: &SessionKey) -> Self {
+        let mut prefix = [0u8; 16];
+        prefix.copy_from_slice(&key.as_bytes()[..16]);
+        Self(prefix)
+    }
+}
+
+/// Hashes like the [`SessionKey`] it abbreviates, so a shard can be searched by prefix.
+impl std::hash::Hash for KeyPrefix {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+impl indexmap::Equivalent<SessionKey> for KeyPrefix {
+    fn equivalent(&self, key: &SessionKey) -> bool {
+        key.as_bytes()[..16] == self.0
+    }
+}
+
+/// A hasher that passes through the 64 bits a key feeds it.
 #[derive(Default)]
 pub(crate) struct KeyHasher(u64);
 

@@ -1,97 +1,117 @@
 //! Per-user index: which sessions each user has. Entries leave with their
 //! sessions, and a user with no sessions has no entry, so the index cannot leak.
+//!
+//! To stay small it files users by a keyed 64-bit hash of their id and sessions
+//! by a 128-bit prefix of their key. Either may in principle be shared (with
+//! odds far below 2^-64), so readers always check the record's own user id.
 
 use std::collections::HashMap;
-use std::collections::hash_map::{DefaultHasher, Entry};
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::hash_map::{Entry, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::shards::{KeyHasher, KeyPrefix};
 use crate::token::SessionKey;
 
-/// A user's session keys. Most users have one session, which needs no extra allocation.
+/// A user's session key prefixes. Most users have one session, which needs no
+/// allocation of its own.
 #[derive(Debug)]
-pub(crate) enum UserSessions {
-    One(SessionKey),
-    Many(Vec<SessionKey>),
+enum UserSessions {
+    One(KeyPrefix),
+    Many(Vec<KeyPrefix>),
 }
 
-impl UserSessions {
-    pub(crate) fn keys(&self) -> &[SessionKey] {
-        match self {
-            Self::One(key) => std::slice::from_ref(key),
-            Self::Many(keys) => keys,
-        }
-    }
+type UserShard = HashMap<u64, UserSessions, BuildHasherDefault<KeyHasher>>;
 
-    fn push(&mut self, key: SessionKey) {
-        match self {
-            Self::One(first) => *self = Self::Many(vec![*first, key]),
-            Self::Many(keys) => keys.push(key),
-        }
-    }
-
-    /// Keeps the keys `keep` accepts; returns whether any are left.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&SessionKey) -> bool) -> bool {
-        match self {
-            Self::One(key) => keep(key),
-            Self::Many(keys) => {
-                keys.retain(|k| keep(k));
-                if let [only] = keys.as_slice() {
-                    *self = Self::One(*only);
-                }
-                !self.keys().is_empty()
-            }
-        }
-    }
+/// The user index, sharded by user.
+pub(crate) struct UserIndex {
+    shards: Box<[Mutex<UserShard>]>,
+    /// Keyed (SipHash with a random key), so user ids chosen by an attacker
+    /// cannot be made to collide.
+    hasher: RandomState,
 }
 
-pub(crate) type UserShard = HashMap<Arc<str>, UserSessions>;
-
-/// The user index, sharded by user id.
-pub(crate) struct UserIndex(Box<[Mutex<UserShard>]>);
+/// One user's entry, with its shard locked. Lock order: a user's entry may be
+/// held while taking a session shard, never the other way round.
+pub(crate) struct UserEntry<'a> {
+    shard: MutexGuard<'a, UserShard>,
+    user: u64,
+}
 
 impl UserIndex {
     pub(crate) fn new(count: usize) -> Self {
-        Self((0..count.max(1)).map(|_| Mutex::default()).collect())
+        Self {
+            shards: (0..count.max(1)).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+        }
     }
 
-    /// Locks the shard holding `user_id`. Lock order: a user shard may be held
-    /// while taking a session shard, never the other way round.
-    pub(crate) fn lock(&self, user_id: &str) -> MutexGuard<'_, UserShard> {
-        let mut hasher = DefaultHasher::new();
-        user_id.hash(&mut hasher);
-        let index = (hasher.finish() % self.0.len() as u64) as usize;
-        self.0[index].lock().unwrap_or_else(PoisonError::into_inner)
+    /// Locks `user_id`'s entry.
+    pub(crate) fn lock(&self, user_id: &str) -> UserEntry<'_> {
+        let user = self.hasher.hash_one(user_id);
+        // High bits pick the shard; the shard's own table uses the low bits.
+        let index = ((user >> 32) % self.shards.len() as u64) as usize;
+        let shard = self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        UserEntry { shard, user }
     }
 
-    /// Drops `removed` sessions from their users' entries.
+    /// Drops removed sessions from their users' entries.
     pub(crate) fn remove_all<'a>(
         &self,
-        removed: impl IntoIterator<Item = (&'a Arc<str>, &'a SessionKey)>,
+        removed: impl IntoIterator<Item = (&'a str, &'a SessionKey)>,
     ) {
         for (user_id, key) in removed {
-            remove(&mut self.lock(user_id), user_id, key);
+            self.lock(user_id).remove(key);
         }
     }
 }
 
-/// Adds `key` to `user_id`'s entry in an already locked shard.
-pub(crate) fn add(shard: &mut UserShard, user_id: &Arc<str>, key: SessionKey) {
-    match shard.entry(user_id.clone()) {
-        Entry::Occupied(mut entry) => entry.get_mut().push(key),
-        Entry::Vacant(entry) => {
-            entry.insert(UserSessions::One(key));
+impl UserEntry<'_> {
+    pub(crate) fn add(&mut self, key: &SessionKey) {
+        let prefix = KeyPrefix::of(key);
+        match self.shard.entry(self.user) {
+            Entry::Occupied(mut entry) => {
+                let sessions = entry.get_mut();
+                match sessions {
+                    UserSessions::One(first) => {
+                        *sessions = UserSessions::Many(vec![*first, prefix])
+                    }
+                    UserSessions::Many(prefixes) => prefixes.push(prefix),
+                }
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(UserSessions::One(prefix));
+            }
         }
     }
-}
 
-/// Removes `key` from `user_id`'s entry in an already locked shard, and the
-/// entry itself when it empties.
-pub(crate) fn remove(shard: &mut UserShard, user_id: &str, key: &SessionKey) {
-    if let Some(sessions) = shard.get_mut(user_id)
-        && !sessions.retain(|k| k != key)
-    {
-        shard.remove(user_id);
+    pub(crate) fn remove(&mut self, key: &SessionKey) {
+        let prefix = KeyPrefix::of(key);
+        self.retain(|p| *p != prefix);
+    }
+
+    /// Keeps the prefixes `keep` accepts, dropping the entry if none are left.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&KeyPrefix) -> bool) {
+        let Some(sessions) = self.shard.get_mut(&self.user) else {
+            return;
+        };
+        let empty = match sessions {
+            UserSessions::One(prefix) => !keep(prefix),
+            UserSessions::Many(prefixes) => {
+                prefixes.retain(|p| keep(p));
+                if let [only] = prefixes.as_slice() {
+                    *sessions = UserSessions::One(*only);
+                    false
+                } else {
+                    prefixes.is_empty()
+                }
+            }
+        };
+        if empty {
+            self.shard.remove(&self.user);
+        }
     }
 }
 
@@ -103,17 +123,35 @@ mod tests {
     #[test]
     fn entries_disappear_with_their_last_session() {
         let index = UserIndex::new(4);
-        let user: Arc<str> = Arc::from("alice");
         let (a, b) = (
             SessionToken::generate().unwrap().key(),
             SessionToken::generate().unwrap().key(),
         );
-        add(&mut index.lock(&user), &user, a);
-        add(&mut index.lock(&user), &user, b);
-        assert_eq!(index.lock(&user)[&user].keys(), &[a, b]);
-        index.remove_all([(&user, &a)]);
-        assert!(matches!(index.lock(&user)[&user], UserSessions::One(k) if k == b));
-        index.remove_all([(&user, &b)]);
-        assert!(index.lock(&user).is_empty());
+        index.lock("alice").add(&a);
+        index.lock("alice").add(&b);
+        index.lock("bob").add(&b);
+        let filed = |user: &str| {
+            let mut seen = Vec::new();
+            index.lock(user).retain(|p| {
+                seen.push(*p);
+                true
+            });
+            seen
+        };
+        assert_eq!(filed("alice"), vec![KeyPrefix::of(&a), KeyPrefix::of(&b)]);
+        index.remove_all([("alice", &a)]);
+        assert_eq!(filed("alice"), vec![KeyPrefix::of(&b)]);
+        index.remove_all([("alice", &b), ("bob", &b)]);
+        assert!(index.shards.iter().all(|s| s.lock().unwrap().is_empty()));
+    }
+
+    #[test]
+    fn an_entry_is_small() {
+        // The index costs about this much per session (plus the table's slack).
+        assert!(
+            size_of::<(u64, UserSessions)>() <= 32,
+            "{}",
+            size_of::<(u64, UserSessions)>()
+        );
     }
 }
