@@ -127,6 +127,10 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.load(key, now).await)
     }
 
+    async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        each_store!(self, s => s.exists(key, now).await)
+    }
+
     async fn save(
         &self,
         key: &SessionKey,

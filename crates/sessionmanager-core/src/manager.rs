@@ -223,7 +223,7 @@ impl<S: SessionStore> SessionManager<S> {
         let Some(key) = SessionKey::for_token_text(token) else {
             return Ok(false);
         };
-        Ok(self.store.load(&key, self.now()).await?.is_some())
+        self.store.exists(&key, self.now()).await
     }
 
     /// Ends the session `token` names. Ending an unknown or ended session does nothing.

@@ -74,6 +74,16 @@ pub trait SessionStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<Option<SessionRecord>>> + Send;
 
+    /// Whether a live record is under `key`. Stores override this when they can
+    /// answer without copying the record out.
+    fn exists(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        async move { Ok(self.load(key, now).await?.is_some()) }
+    }
+
     /// Replaces the live record under `key` with `record` if its version is
     /// still `expected_version` (compare-and-set). `last_active` and
     /// `expires_at` never move backwards: the later of the stored and new values wins.

@@ -303,6 +303,11 @@ impl SessionStore for MemoryStore {
         Ok(self.open()?.shards.live(key, now))
     }
 
+    async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        let shard = self.open()?.shards.read(key);
+        Ok(shard.get(key).is_some_and(|r| r.is_live(now)))
+    }
+
     async fn save(
         &self,
         key: &SessionKey,
