@@ -23,8 +23,8 @@ demo: develop
 test: test-rust test-python
 
 test-rust:
-	cargo test -p sessionmanager-core --all-targets
-	cargo test -p sessionmanager-core --doc
+	cargo test -p sessionmanager-core --all-targets --features conformance
+	cargo test -p sessionmanager-core --doc --features conformance
 
 test-python: develop
 	$(BIN)/python -m pytest
@@ -32,12 +32,13 @@ test-python: develop
 
 lint: $(STAMP)
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features sessionmanager-core/conformance -- -D warnings
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 bench: develop
 	cargo bench -p sessionmanager-core --bench memory_store
+	cargo run --release -q -p sessionmanager-core --example footprint -- 1000000
 	$(BIN)/python benches/python/bench_memory.py
 
 clean:

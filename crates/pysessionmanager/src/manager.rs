@@ -115,7 +115,7 @@ impl SessionManager {
         let engine = Engine::try_new(opened, config).py(py)?;
         Ok(Self {
             engine,
-            store_url: store::redact(&url),
+            store_url: store::redact(url),
         })
     }
 
@@ -138,7 +138,7 @@ impl SessionManager {
         };
         let data = data_from_py(data, &self.engine.config().limits).py(py)?;
         let token = py
-            .detach(|| block_on(self.engine.create(&user_id, data, options)))
+            .detach(|| block_on(self.engine.create(user_id, data, options)))
             .py(py)?;
         Ok(PyString::new(py, token.as_str()))
     }
@@ -150,7 +150,7 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = str_arg(session_id, "session_id")?;
-        let found = py.detach(|| block_on(self.engine.get(&token))).py(py)?;
+        let found = py.detach(|| block_on(self.engine.get(token))).py(py)?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
 
@@ -161,7 +161,7 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = str_arg(session_id, "session_id")?;
-        let found = py.detach(|| block_on(self.engine.peek(&token))).py(py)?;
+        let found = py.detach(|| block_on(self.engine.peek(token))).py(py)?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
 
@@ -170,13 +170,13 @@ impl SessionManager {
         let Ok(token) = str_arg(session_id, "session_id") else {
             return Ok(false);
         };
-        py.detach(|| block_on(self.engine.is_active(&token))).py(py)
+        py.detach(|| block_on(self.engine.is_active(token))).py(py)
     }
 
     /// Ends the session. Ending an unknown or already ended session does nothing.
     fn end_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
         let token = str_arg(session_id, "session_id")?;
-        py.detach(|| block_on(self.engine.end(&token))).py(py)
+        py.detach(|| block_on(self.engine.end(token))).py(py)
     }
 
     /// Sets the given top-level keys, keeping the others; atomic against concurrent updates.
@@ -188,7 +188,7 @@ impl SessionManager {
     ) -> PyResult<()> {
         let token = str_arg(session_id, "session_id")?;
         let patch = required_data(data, &self.engine.config().limits).py(py)?;
-        py.detach(|| block_on(self.engine.update(&token, &patch)))
+        py.detach(|| block_on(self.engine.update(token, &patch)))
             .py(py)?;
         Ok(())
     }
@@ -208,7 +208,7 @@ impl SessionManager {
             None => None,
         };
         let data = required_data(data, &self.engine.config().limits).py(py)?;
-        py.detach(|| block_on(self.engine.set_data(&token, data, expected)))
+        py.detach(|| block_on(self.engine.set_data(token, data, expected)))
             .py(py)
     }
 
@@ -227,7 +227,7 @@ impl SessionManager {
             Some(by) => int_arg(by, "by")?,
             None => 1,
         };
-        py.detach(|| block_on(self.engine.increment(&token, &key, by)))
+        py.detach(|| block_on(self.engine.increment(token, key, by)))
             .py(py)
     }
 
@@ -238,14 +238,14 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyString>> {
         let token = str_arg(session_id, "session_id")?;
-        let new = py.detach(|| block_on(self.engine.rotate(&token))).py(py)?;
+        let new = py.detach(|| block_on(self.engine.rotate(token))).py(py)?;
         Ok(PyString::new(py, new.as_str()))
     }
 
     /// Records activity now, extending a sliding expiry.
     fn touch(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
         let token = str_arg(session_id, "session_id")?;
-        py.detach(|| block_on(self.engine.touch(&token))).py(py)
+        py.detach(|| block_on(self.engine.touch(token))).py(py)
     }
 
     /// The user's live sessions, oldest first (their `session_id` is None: only hashes are stored).
@@ -256,7 +256,7 @@ impl SessionManager {
     ) -> PyResult<Bound<'py, PyList>> {
         let user_id = str_arg(user_id, "user_id")?;
         let sessions = py
-            .detach(|| block_on(self.engine.list_user(&user_id)))
+            .detach(|| block_on(self.engine.list_user(user_id)))
             .py(py)?;
         let list = PyList::empty(py);
         for found in sessions {
@@ -278,7 +278,7 @@ impl SessionManager {
             Some(s) => Some(str_arg(s, "except_session")?),
             None => None,
         };
-        py.detach(|| block_on(self.engine.end_user(&user_id, keep.as_deref())))
+        py.detach(|| block_on(self.engine.end_user(user_id, keep)))
             .py(py)
     }
 

@@ -18,6 +18,8 @@
 
 mod block_on;
 mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod data;
 mod error;
 mod expiry;

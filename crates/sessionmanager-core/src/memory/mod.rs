@@ -276,6 +276,11 @@ impl SessionStore for MemoryStore {
         inner.reserve_slot(now)?;
         let release_slot = || inner.len.fetch_sub(1, Ordering::Relaxed);
         let mut entry = inner.users.lock(&record.user_id);
+        // A taken key must change nothing, so look before evicting anyone.
+        if inner.shards.read(key).contains_key(key) {
+            release_slot();
+            return Ok(CreateOutcome::KeyTaken);
+        }
         let evicted = match limit {
             Some(limit) => match inner.enforce_limit(&mut entry, &record.user_id, limit, now) {
                 Some(evicted) => evicted,
@@ -362,6 +367,11 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         };
         let mut entry = inner.users.lock(&user_id);
+        let target_taken = || Error::Store("rotation target key already in use".into());
+        // Look before moving anything: a failed rotation must leave the session where it was.
+        if inner.shards.read(new).contains_key(new) {
+            return Err(target_taken());
+        }
         let Some(record) = inner.take(old) else {
             return Ok(false); // ended between the look and the lock
         };
@@ -372,7 +382,12 @@ impl SessionStore for MemoryStore {
         {
             let mut shard = inner.shards.write(new);
             if shard.contains_key(new) {
-                return Err(Error::Store("rotation target key already in use".into()));
+                // Taken since the look (only a 2^-256 token collision can do this): put it back.
+                drop(shard);
+                inner.shards.write(old).insert(*old, record);
+                inner.len.fetch_add(1, Ordering::Relaxed);
+                entry.add(old);
+                return Err(target_taken());
             }
             shard.insert(*new, record);
         }
