@@ -1,6 +1,7 @@
 //! The in-memory store: sharded, safe across threads, swept in the background.
 
 mod shards;
+mod stored;
 mod sweeper;
 mod users;
 
@@ -15,6 +16,7 @@ use crate::record::SessionRecord;
 use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 use crate::token::SessionKey;
 use shards::{KeyPrefix, Shards, sweep_range};
+use stored::Stored;
 use sweeper::Sweeper;
 use users::{UserEntry, UserIndex};
 
@@ -132,7 +134,7 @@ impl fmt::Debug for MemoryStore {
 
 impl Inner {
     /// Takes the record under `key` out of its shard.
-    fn take(&self, key: &SessionKey) -> Option<SessionRecord> {
+    fn take(&self, key: &SessionKey) -> Option<Stored> {
         let taken = self.shards.write(key).swap_remove(key);
         if taken.is_some() {
             self.len.fetch_sub(1, Ordering::Relaxed);
@@ -192,17 +194,17 @@ impl Inner {
     }
 
     /// Accounts for records already taken out of their shards.
-    fn forget(&self, removed: &[(SessionKey, SessionRecord)]) {
+    fn forget(&self, removed: &[(SessionKey, Stored)]) {
         if removed.is_empty() {
             return;
         }
         self.len.fetch_sub(removed.len(), Ordering::Relaxed);
         self.users
-            .remove_all(removed.iter().map(|(key, record)| (&*record.user_id, key)));
+            .remove_all(removed.iter().map(|(key, stored)| (stored.user_id(), key)));
     }
 
     /// Removes `user_id`'s session that a user-index prefix points at.
-    fn take_user_session(&self, prefix: &KeyPrefix, user_id: &str) -> Option<SessionRecord> {
+    fn take_user_session(&self, prefix: &KeyPrefix, user_id: &str) -> Option<Stored> {
         let (_, record) = self.shards.take_user_session(prefix, user_id)?;
         self.len.fetch_sub(1, Ordering::Relaxed);
         Some(record)
@@ -216,12 +218,18 @@ impl Inner {
         &self,
         entry: &mut UserEntry<'_>,
         user_id: &str,
-        mut visit: impl FnMut(&KeyPrefix, SessionKey, SessionRecord) -> bool,
+        mut visit: impl FnMut(&KeyPrefix, SessionKey, Stored) -> bool,
     ) {
-        entry.retain(|prefix| match self.shards.find_by_prefix(prefix) {
-            None => false,
-            Some((_, record)) if *record.user_id != *user_id => true,
-            Some((key, record)) => visit(prefix, key, record),
+        // Copy each session out, so `visit` runs with no shard lock held.
+        entry.retain(|prefix| {
+            match self
+                .shards
+                .with_prefix(prefix, |key, stored| (*key, stored.clone()))
+            {
+                None => false,
+                Some((_, record)) if record.user_id() != user_id => true,
+                Some((key, record)) => visit(prefix, key, record),
+            }
         });
     }
 
@@ -298,7 +306,7 @@ impl SessionStore for MemoryStore {
                 release_slot();
                 return Ok(CreateOutcome::KeyTaken);
             }
-            shard.insert(*key, record.clone());
+            shard.insert(*key, Stored::from_record(record));
         }
         entry.add(key);
         Ok(CreateOutcome::Created { evicted })
@@ -330,7 +338,7 @@ impl SessionStore for MemoryStore {
             });
         }
         let (last_active, expires_at) = (stored.last_active, stored.expires_at);
-        *stored = record.clone();
+        *stored = Stored::from_record(record);
         stored.last_active = stored.last_active.max(last_active);
         stored.expires_at = stored.expires_at.max(expires_at);
         Ok(SaveOutcome::Saved)
@@ -357,7 +365,7 @@ impl SessionStore for MemoryStore {
         let Some(record) = inner.take(key) else {
             return Ok(false);
         };
-        inner.users.lock(&record.user_id).remove(key);
+        inner.users.lock(record.user_id()).remove(key);
         Ok(record.is_live(now))
     }
 
@@ -405,7 +413,7 @@ impl SessionStore for MemoryStore {
         let mut sessions = Vec::new();
         inner.walk_user(&mut inner.users.lock(user_id), user_id, |_, key, record| {
             if record.is_live(now) {
-                sessions.push((key, record));
+                sessions.push((key, record.to_record()));
             }
             true
         });

@@ -6,12 +6,13 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use indexmap::IndexMap;
 
+use super::stored::Stored;
 use crate::clock::Timestamp;
 use crate::record::SessionRecord;
 use crate::token::SessionKey;
 
 /// One shard: an index map, so the sweeper can walk it by position in small steps.
-pub(crate) type Shard = IndexMap<SessionKey, SessionRecord, BuildHasherDefault<KeyHasher>>;
+pub(crate) type Shard = IndexMap<SessionKey, Stored, BuildHasherDefault<KeyHasher>>;
 
 /// The shards, each behind its own lock.
 pub(crate) struct Shards(Box<[RwLock<Shard>]>);
@@ -37,12 +38,16 @@ impl Shards {
         (u64::from_le_bytes(word) % self.0.len() as u64) as usize
     }
 
-    /// The key and record a user-index prefix points at, if any.
-    pub(crate) fn find_by_prefix(&self, prefix: &KeyPrefix) -> Option<(SessionKey, SessionRecord)> {
+    /// Calls `look` with the key and session a user-index prefix points at, if any.
+    pub(crate) fn with_prefix<R>(
+        &self,
+        prefix: &KeyPrefix,
+        look: impl FnOnce(&SessionKey, &Stored) -> R,
+    ) -> Option<R> {
         let shard = self.read_at(self.index_of_prefix(prefix));
         shard
             .get_full(prefix)
-            .map(|(_, key, record)| (*key, record.clone()))
+            .map(|(_, key, stored)| look(key, stored))
     }
 
     /// Removes `user_id`'s session a user-index prefix points at, and returns it.
@@ -50,10 +55,10 @@ impl Shards {
         &self,
         prefix: &KeyPrefix,
         user_id: &str,
-    ) -> Option<(SessionKey, SessionRecord)> {
+    ) -> Option<(SessionKey, Stored)> {
         let mut shard = self.write_at(self.index_of_prefix(prefix));
-        let (index, _, record) = shard.get_full(prefix)?;
-        if *record.user_id != *user_id {
+        let (index, _, stored) = shard.get_full(prefix)?;
+        if stored.user_id() != user_id {
             return None;
         }
         shard.swap_remove_index(index)
@@ -81,7 +86,10 @@ impl Shards {
 
     /// The live record under `key`, if any.
     pub(crate) fn live(&self, key: &SessionKey, now: Timestamp) -> Option<SessionRecord> {
-        self.read(key).get(key).filter(|r| r.is_live(now)).cloned()
+        self.read(key)
+            .get(key)
+            .filter(|r| r.is_live(now))
+            .map(Stored::to_record)
     }
 }
 
@@ -94,7 +102,7 @@ pub(crate) fn sweep_range(
     start: usize,
     budget: usize,
     now: Timestamp,
-    removed: &mut Vec<(SessionKey, SessionRecord)>,
+    removed: &mut Vec<(SessionKey, Stored)>,
 ) -> (usize, Option<usize>) {
     let mut position = start;
     let mut examined = 0;
@@ -165,7 +173,7 @@ mod tests {
     use crate::{ExpiryPolicy, SessionData, SessionToken};
     use std::sync::Arc;
 
-    fn record(expires_at: i64) -> SessionRecord {
+    fn record(expires_at: i64) -> Stored {
         let mut r = SessionRecord::new(
             Arc::from("u"),
             SessionData::empty(),
@@ -173,7 +181,7 @@ mod tests {
             Timestamp(0),
         );
         r.expires_at = Timestamp(expires_at);
-        r
+        Stored::from_record(&r)
     }
 
     #[test]
