@@ -172,6 +172,8 @@ def test_non_str_session_id_is_a_type_error(
         "../../etc/passwd",
         "A" * 42 + "B",  # right length and alphabet, non-canonical last character
         "A" * 43,  # well-formed, never issued
+        "\ud800",  # a lone surrogate: not even encodable
+        "A" * 42 + "\udfff",
     ],
 )
 def test_malformed_or_unissued_ids_are_simply_not_found(

@@ -194,6 +194,37 @@ def test_store_wide_bound(clock: ManualClock) -> None:
     assert m.count() == 1
 
 
+def test_full_store_makes_room_as_soon_as_anything_expired(clock: ManualClock) -> None:
+    m = SessionManager(
+        expiration_time=0.01, store="memory://?max_sessions=3&sweep_interval_ms=0", clock=clock
+    )
+    for _ in range(3):
+        m.create_session("u")
+    with pytest.raises(StoreFull):
+        m.create_session("u")
+    clock.advance(0.02)  # everything expired, a moment after the refusal
+    assert m.count() == 0
+    m.create_session("u")
+    clock.set(1_600_000_000.0)  # a clock stepping back must not block purging later
+    for _ in range(2):
+        m.create_session("u")
+    clock.set(1_700_000_001.0)
+    m.create_session("u")
+    assert m.count() == 1
+
+
+def test_full_store_still_lets_a_user_at_an_evicting_limit_log_in(clock: ManualClock) -> None:
+    m = SessionManager(store="memory://?max_sessions=2", max_sessions_per_user=2, clock=clock)
+    first = m.create_session("u")
+    clock.advance(1)
+    second = m.create_session("u")
+    clock.advance(1)
+    third = m.create_session("u")
+    assert [m.is_session_active(s) for s in (first, second, third)] == [False, True, True]
+    with pytest.raises(StoreFull):
+        m.create_session("someone else")
+
+
 def test_purge_expired_and_count(manager: SessionManager, clock: ManualClock) -> None:
     for _ in range(5):
         manager.create_session("u")

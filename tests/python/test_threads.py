@@ -77,23 +77,38 @@ def test_threads_creating_reading_and_ending_sessions() -> None:
 
 
 def test_the_gil_is_released_while_the_engine_works() -> None:
-    # A thread spinning in Python keeps running while others call the engine,
-    # and the engine calls still complete: nothing holds the GIL across a lock wait.
-    m = SessionManager()
-    sid = m.create_session("u")
+    # A Python thread keeps running *during* one long engine call (purging
+    # 200,000 expired sessions). If the call held the GIL, the thread could run
+    # only around it, for at most a switch interval or two.
+    import sys
+    import time
+
+    from pysessionmanager.testing import ManualClock
+
+    clock = ManualClock()
+    m = SessionManager(expiration_time=1, store="memory://?sweep_interval_ms=0", clock=clock)
+    for i in range(200_000):
+        m.create_session(f"user{i}")
+    clock.advance(2)
+    ticks: list[float] = []
     stop = threading.Event()
-    spins = [0]
 
     def spin() -> None:
         while not stop.is_set():
-            spins[0] += 1
+            ticks.append(time.perf_counter())
 
     spinner = threading.Thread(target=spin)
     spinner.start()
     try:
-        run_threads(lambda n: [m.increment(sid, "n") for _ in range(500)] and None)
+        time.sleep(0.05)
+        start = time.perf_counter()
+        assert m.purge_expired() == 200_000
+        end = time.perf_counter()
     finally:
         stop.set()
         spinner.join()
-    assert m.get_session(sid)["n"] == THREADS * 500
-    assert spins[0] > 0
+    during = [t for t in ticks if start < t < end]
+    covered = (during[-1] - during[0]) if len(during) > 1 else 0.0
+    # The spinner ran through most of the call, far beyond a switch interval.
+    assert end - start > 4 * sys.getswitchinterval(), "purge too quick to tell"
+    assert covered > 0.5 * (end - start), (covered, end - start)

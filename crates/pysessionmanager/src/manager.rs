@@ -12,7 +12,7 @@ use sessionmanager_core::{
 };
 
 use crate::clock::ManualClock;
-use crate::convert::{data_from_py, optional_seconds, str_arg};
+use crate::convert::{data_from_py, optional_seconds, session_id_arg, str_arg};
 use crate::errors::{IntoPyResult, wrong_type};
 use crate::session;
 use crate::store::{self, AnyStore};
@@ -149,7 +149,7 @@ impl SessionManager {
         py: Python<'py>,
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         let found = py.detach(|| block_on(self.engine.get(token))).py(py)?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
@@ -160,14 +160,14 @@ impl SessionManager {
         py: Python<'py>,
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         let found = py.detach(|| block_on(self.engine.peek(token))).py(py)?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
 
     /// Whether `session_id` names a live session. Never raises for a bad or unknown id.
     fn is_session_active(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Ok(token) = str_arg(session_id, "session_id") else {
+        let Ok(token) = session_id_arg(session_id, "session_id") else {
             return Ok(false);
         };
         py.detach(|| block_on(self.engine.is_active(token))).py(py)
@@ -175,7 +175,7 @@ impl SessionManager {
 
     /// Ends the session. Ending an unknown or already ended session does nothing.
     fn end_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         py.detach(|| block_on(self.engine.end(token))).py(py)
     }
 
@@ -186,7 +186,7 @@ impl SessionManager {
         session_id: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         let patch = required_data(data, &self.engine.config().limits).py(py)?;
         py.detach(|| block_on(self.engine.update(token, &patch)))
             .py(py)?;
@@ -202,7 +202,7 @@ impl SessionManager {
         data: &Bound<'_, PyAny>,
         expected_version: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         let expected = match expected_version.filter(|v| !v.is_none()) {
             Some(v) => Some(positive_int(v, "expected_version")?),
             None => None,
@@ -221,7 +221,7 @@ impl SessionManager {
         key: &Bound<'_, PyAny>,
         by: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<i64> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         let key = str_arg(key, "key")?;
         let by = match by {
             Some(by) => int_arg(by, "by")?,
@@ -237,14 +237,14 @@ impl SessionManager {
         py: Python<'py>,
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyString>> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         let new = py.detach(|| block_on(self.engine.rotate(token))).py(py)?;
         Ok(PyString::new(py, new.as_str()))
     }
 
     /// Records activity now, extending a sliding expiry.
     fn touch(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        let token = str_arg(session_id, "session_id")?;
+        let token = session_id_arg(session_id, "session_id")?;
         py.detach(|| block_on(self.engine.touch(token))).py(py)
     }
 
@@ -275,7 +275,7 @@ impl SessionManager {
     ) -> PyResult<u64> {
         let user_id = str_arg(user_id, "user_id")?;
         let keep = match except_session.filter(|s| !s.is_none()) {
-            Some(s) => Some(str_arg(s, "except_session")?),
+            Some(s) => Some(session_id_arg(s, "except_session")?),
             None => None,
         };
         py.detach(|| block_on(self.engine.end_user(user_id, keep)))

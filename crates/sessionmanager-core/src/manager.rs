@@ -8,6 +8,7 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::data::{DataLimits, SessionData};
 use crate::error::{Error, Result};
 use crate::expiry::ExpiryPolicy;
+use crate::memory::{MemoryStore, MemoryStoreConfig};
 use crate::record::SessionRecord;
 use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 use crate::token::{SessionKey, SessionToken};
@@ -121,9 +122,23 @@ impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
     }
 }
 
+impl SessionManager<MemoryStore> {
+    /// A manager over a new [`MemoryStore`] whose sweeper reads the manager's clock.
+    pub fn in_memory(config: ManagerConfig) -> Result<Self> {
+        let store = MemoryStore::new(MemoryStoreConfig {
+            clock: config.clock.clone(),
+            ..MemoryStoreConfig::default()
+        })?;
+        Self::try_new(store, config)
+    }
+}
+
 impl<S: SessionStore> SessionManager<S> {
     /// A manager over `store`. Panics if `config` is invalid; use
     /// [`SessionManager::try_new`] for settings that come from users.
+    ///
+    /// A store that judges expiry on its own (the memory store's sweeper)
+    /// must read the same clock as `config.clock`.
     pub fn new(store: S, config: ManagerConfig) -> Self {
         Self::try_new(store, config).expect("invalid ManagerConfig")
     }

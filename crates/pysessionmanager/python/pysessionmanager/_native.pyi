@@ -1,7 +1,7 @@
 """Type stubs for the native module. Keep in step with crates/pysessionmanager/src."""
 
 from types import TracebackType
-from typing import Any, Mapping, Optional, Type, final
+from typing import Any, Optional, Type, final
 
 from typing_extensions import disjoint_base
 
@@ -28,7 +28,7 @@ class SessionManager:
     def create_session(
         self,
         user_id: str,
-        data: Optional[Mapping[str, Any]] = None,
+        data: Optional[dict[str, Any]] = None,
         *,
         expiration_time: Optional[float] = None,
         absolute_timeout: Optional[float] = None,
@@ -38,9 +38,9 @@ class SessionManager:
     def session_info(self, session_id: str) -> Session: ...
     def is_session_active(self, session_id: object) -> bool: ...
     def end_session(self, session_id: str) -> None: ...
-    def update_session(self, session_id: str, data: Mapping[str, Any]) -> None: ...
+    def update_session(self, session_id: str, data: dict[str, Any]) -> None: ...
     def set_session_data(
-        self, session_id: str, data: Mapping[str, Any], *, expected_version: Optional[int] = None
+        self, session_id: str, data: dict[str, Any], *, expected_version: Optional[int] = None
     ) -> int: ...
     def increment(self, session_id: str, key: str, by: Optional[int] = None) -> int: ...
     def rotate_session(self, session_id: str) -> str: ...

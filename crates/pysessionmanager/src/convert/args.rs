@@ -23,6 +23,16 @@ pub(crate) fn str_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&
     }
 }
 
+/// A session id as a Rust string. A `str` that cannot be UTF-8 (a lone
+/// surrogate) cannot be a token either, so it reads as an id that matches no
+/// session rather than as an error: a malformed id is simply "not found".
+pub(crate) fn session_id_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str> {
+    match value.cast::<PyString>() {
+        Ok(text) => Ok(text.to_str().unwrap_or("")),
+        Err(_) => str_arg(value, name),
+    }
+}
+
 /// A duration in seconds (int or float) as whole milliseconds, or a clear error.
 pub(crate) fn seconds_to_millis(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
     let is_number = (value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())

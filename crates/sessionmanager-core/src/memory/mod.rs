@@ -30,7 +30,11 @@ pub struct MemoryStoreConfig {
     /// How often the background sweeper wakes; `None` runs no sweeper
     /// (expired sessions are then removed only by `purge_expired`).
     pub sweep_interval: Option<Duration>,
-    /// The clock the sweeper judges expiry by; use the manager's.
+    /// The clock the sweeper judges expiry by. It must be the manager's
+    /// ([`ManagerConfig::clock`](crate::ManagerConfig::clock)): with another
+    /// clock the sweeper could remove sessions the manager still considers
+    /// live. [`SessionManager::in_memory`](crate::SessionManager::in_memory)
+    /// wires this up for you.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -67,9 +71,9 @@ pub(crate) struct Inner {
     /// Records held, live or expired-but-unswept; bounded by `max_sessions`.
     len: AtomicUsize,
     max_sessions: Option<usize>,
-    /// When a full store last purged to make room, so a full store of live
-    /// sessions does not rescan itself on every create.
-    last_full_purge: AtomicI64,
+    /// No record expires before this (a lower bound), so a full store of live
+    /// sessions refuses at once instead of rescanning itself on every create.
+    earliest_expiry: AtomicI64,
     closed: AtomicBool,
     clock: Arc<dyn Clock>,
 }
@@ -89,7 +93,7 @@ impl MemoryStore {
             users: UserIndex::new(config.shards),
             len: AtomicUsize::new(0),
             max_sessions: config.max_sessions,
-            last_full_purge: AtomicI64::new(i64::MIN),
+            earliest_expiry: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
             clock: config.clock,
         });
@@ -142,7 +146,8 @@ impl Inner {
         taken
     }
 
-    /// Claims room for one more record, purging expired ones if the store is full.
+    /// Claims room for one more record, purging expired ones if the store is
+    /// full and something may have expired.
     fn reserve_slot(&self, now: Timestamp) -> Result<()> {
         let Some(max) = self.max_sessions else {
             self.len.fetch_add(1, Ordering::Relaxed);
@@ -153,14 +158,18 @@ impl Inner {
                 return Ok(());
             }
             self.len.fetch_sub(1, Ordering::AcqRel);
-            let last = self.last_full_purge.load(Ordering::Relaxed);
-            if attempt > 0 || now.millis().saturating_sub(last) < 100 {
+            if attempt > 0 || now.millis() < self.earliest_expiry.load(Ordering::Acquire) {
                 break;
             }
-            self.last_full_purge.store(now.millis(), Ordering::Relaxed);
             self.purge(now);
         }
         Err(Error::StoreFull { max_sessions: max })
+    }
+
+    /// Notes a record that expires at `expires_at`.
+    fn note_expiry(&self, expires_at: Timestamp) {
+        self.earliest_expiry
+            .fetch_min(expires_at.millis(), Ordering::AcqRel);
     }
 
     fn sweep_chunk(&self, shard: usize, start: usize, budget: usize, now: Timestamp) -> SweptChunk {
@@ -180,7 +189,10 @@ impl Inner {
         }
     }
 
+    /// Removes every expired record, and recomputes the earliest expiry of those left.
     fn purge(&self, now: Timestamp) -> u64 {
+        // Creates that race with the scan lower the bound themselves.
+        self.earliest_expiry.store(i64::MAX, Ordering::Release);
         let mut total = 0;
         for shard in 0..self.shards.len() {
             let mut position = Some(0);
@@ -188,6 +200,15 @@ impl Inner {
                 let chunk = self.sweep_chunk(shard, start, 4096, now);
                 total += chunk.removed as u64;
                 position = chunk.next;
+            }
+            if let Some(earliest) = self
+                .shards
+                .read_at(shard)
+                .values()
+                .map(|r| r.expires_at)
+                .min()
+            {
+                self.note_expiry(earliest);
             }
         }
         total
@@ -281,7 +302,26 @@ impl SessionStore for MemoryStore {
         let inner = self.open()?;
         // Claim room before locking the user: a full store purges, and purging
         // takes user locks itself.
-        inner.reserve_slot(now)?;
+        let mut evicted = 0;
+        if let Err(full) = inner.reserve_slot(now) {
+            // Even a full store has room for a user at an evicting limit:
+            // ending their oldest session frees a slot.
+            let Some(limit) = limit.filter(|l| l.evict_oldest) else {
+                return Err(full);
+            };
+            let mut entry = inner.users.lock(&record.user_id);
+            if inner.shards.read(key).contains_key(key) {
+                return Ok(CreateOutcome::KeyTaken);
+            }
+            evicted = inner
+                .enforce_limit(&mut entry, &record.user_id, limit, now)
+                .unwrap_or(0);
+            drop(entry);
+            if evicted == 0 {
+                return Err(full);
+            }
+            inner.reserve_slot(now)?;
+        }
         let release_slot = || inner.len.fetch_sub(1, Ordering::Relaxed);
         let mut entry = inner.users.lock(&record.user_id);
         // A taken key must change nothing, so look before evicting anyone.
@@ -289,7 +329,7 @@ impl SessionStore for MemoryStore {
             release_slot();
             return Ok(CreateOutcome::KeyTaken);
         }
-        let evicted = match limit {
+        evicted += match limit {
             Some(limit) => match inner.enforce_limit(&mut entry, &record.user_id, limit, now) {
                 Some(evicted) => evicted,
                 None => {
@@ -308,6 +348,7 @@ impl SessionStore for MemoryStore {
             }
             shard.insert(*key, Stored::from_record(record));
         }
+        inner.note_expiry(record.expires_at);
         entry.add(key);
         Ok(CreateOutcome::Created { evicted })
     }
