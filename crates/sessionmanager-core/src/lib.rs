@@ -7,9 +7,9 @@
 //! and PostgreSQL stores.
 //!
 //! ```
-//! use sessionmanager_core::{block_on, ManagerConfig, MemoryStore, SessionManager, SessionData};
+//! use sessionmanager_core::{block_on, ManagerConfig, SessionManager, SessionData};
 //!
-//! let manager = SessionManager::new(MemoryStore::default(), ManagerConfig::default());
+//! let manager = SessionManager::in_memory(ManagerConfig::default()).unwrap();
 //! let data = SessionData::from_json_str(r#"{"role": "admin"}"#, &Default::default()).unwrap();
 //! let token = block_on(manager.create("12345", data, Default::default())).unwrap();
 //! let session = block_on(manager.get(token.as_str())).unwrap();

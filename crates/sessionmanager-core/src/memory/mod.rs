@@ -3,6 +3,8 @@
 mod shards;
 mod stored;
 mod sweeper;
+#[cfg(test)]
+mod tests;
 mod users;
 
 use std::fmt;

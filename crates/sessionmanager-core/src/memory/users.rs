@@ -68,6 +68,21 @@ impl UserIndex {
     }
 }
 
+#[cfg(test)]
+impl UserIndex {
+    /// How many session prefixes the whole index holds.
+    pub(crate) fn prefix_count(&self) -> usize {
+        let count = |sessions: &UserSessions| match sessions {
+            UserSessions::One(_) => 1,
+            UserSessions::Many(prefixes) => prefixes.len(),
+        };
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap().values().map(count).sum::<usize>())
+            .sum()
+    }
+}
+
 impl UserEntry<'_> {
     pub(crate) fn add(&mut self, key: &SessionKey) {
         let prefix = KeyPrefix::of(key);
