@@ -2,6 +2,7 @@
 //! `pysessionmanager/errors.py` so they can inherit from two builtins at once
 //! (`SessionNotFound` is also a `KeyError`).
 
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -32,6 +33,11 @@ fn raise(py: Python<'_>, name: &str, message: String, attrs: &[(&str, Py<PyAny>)
     }
 }
 
+/// An exception attribute value.
+fn attr<'py, T: IntoPyObjectExt<'py>>(py: Python<'py>, value: T) -> Py<PyAny> {
+    value.into_py_any(py).unwrap_or_else(|_| py.None())
+}
+
 /// Converts an engine error to the matching Python exception.
 pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
     let message = err.to_string();
@@ -42,40 +48,28 @@ pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
             "SessionConflict",
             message,
             &[
-                (
-                    "expected_version",
-                    expected.into_pyobject(py).unwrap().into_any().unbind(),
-                ),
-                (
-                    "actual_version",
-                    actual.into_pyobject(py).unwrap().into_any().unbind(),
-                ),
+                ("expected_version", attr(py, expected)),
+                ("actual_version", attr(py, actual)),
             ],
         ),
         Error::UserLimitReached { limit } => raise(
             py,
             "SessionLimitExceeded",
             message,
-            &[(
-                "limit",
-                limit.into_pyobject(py).unwrap().into_any().unbind(),
-            )],
+            &[("limit", attr(py, limit))],
         ),
         Error::StoreFull { max_sessions } => raise(
             py,
             "StoreFull",
             message,
-            &[(
-                "limit",
-                max_sessions.into_pyobject(py).unwrap().into_any().unbind(),
-            )],
+            &[("limit", attr(py, max_sessions))],
         ),
         Error::InvalidData { path, kind, .. } => {
             let name = match kind {
                 DataErrorKind::Type => "UnsupportedDataType",
                 _ => "InvalidSessionData",
             };
-            let path = path.into_pyobject(py).unwrap().into_any().unbind();
+            let path = attr(py, path);
             raise(py, name, message, &[("path", path)])
         }
         Error::InvalidArgument(message) => PyValueError::new_err(message),

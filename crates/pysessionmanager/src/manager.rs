@@ -137,9 +137,7 @@ impl SessionManager {
             absolute_timeout_ms: optional_seconds(absolute_timeout, "absolute_timeout")?,
         };
         let data = data_from_py(data, &self.engine.config().limits).py(py)?;
-        let token = py
-            .detach(|| block_on(self.engine.create(user_id, data, options)))
-            .py(py)?;
+        let token = run(py, self.engine.create(user_id, data, options))?;
         Ok(PyString::new(py, token.as_str()))
     }
 
@@ -150,7 +148,7 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = session_id_arg(session_id, "session_id")?;
-        let found = py.detach(|| block_on(self.engine.get(token))).py(py)?;
+        let found = run(py, self.engine.get(token))?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
 
@@ -161,7 +159,7 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = session_id_arg(session_id, "session_id")?;
-        let found = py.detach(|| block_on(self.engine.peek(token))).py(py)?;
+        let found = run(py, self.engine.peek(token))?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
 
@@ -170,13 +168,13 @@ impl SessionManager {
         let Ok(token) = session_id_arg(session_id, "session_id") else {
             return Ok(false);
         };
-        py.detach(|| block_on(self.engine.is_active(token))).py(py)
+        run(py, self.engine.is_active(token))
     }
 
     /// Ends the session. Ending an unknown or already ended session does nothing.
     fn end_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
         let token = session_id_arg(session_id, "session_id")?;
-        py.detach(|| block_on(self.engine.end(token))).py(py)
+        run(py, self.engine.end(token))
     }
 
     /// Sets the given top-level keys, keeping the others; atomic against concurrent updates.
@@ -188,8 +186,7 @@ impl SessionManager {
     ) -> PyResult<()> {
         let token = session_id_arg(session_id, "session_id")?;
         let patch = required_data(data, &self.engine.config().limits).py(py)?;
-        py.detach(|| block_on(self.engine.update(token, &patch)))
-            .py(py)?;
+        run(py, self.engine.update(token, &patch))?;
         Ok(())
     }
 
@@ -208,8 +205,7 @@ impl SessionManager {
             None => None,
         };
         let data = required_data(data, &self.engine.config().limits).py(py)?;
-        py.detach(|| block_on(self.engine.set_data(token, data, expected)))
-            .py(py)
+        run(py, self.engine.set_data(token, data, expected))
     }
 
     /// Adds `by` to the integer at `key` (missing counts as 0), atomically. Returns the new value.
@@ -227,8 +223,7 @@ impl SessionManager {
             Some(by) => int_arg(by, "by")?,
             None => 1,
         };
-        py.detach(|| block_on(self.engine.increment(token, key, by)))
-            .py(py)
+        run(py, self.engine.increment(token, key, by))
     }
 
     /// Moves the session to a new id (same data and user) and returns it; the old id dies at once.
@@ -238,14 +233,14 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyString>> {
         let token = session_id_arg(session_id, "session_id")?;
-        let new = py.detach(|| block_on(self.engine.rotate(token))).py(py)?;
+        let new = run(py, self.engine.rotate(token))?;
         Ok(PyString::new(py, new.as_str()))
     }
 
     /// Records activity now, extending a sliding expiry.
     fn touch(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
         let token = session_id_arg(session_id, "session_id")?;
-        py.detach(|| block_on(self.engine.touch(token))).py(py)
+        run(py, self.engine.touch(token))
     }
 
     /// The user's live sessions, oldest first (their `session_id` is None: only hashes are stored).
@@ -255,9 +250,7 @@ impl SessionManager {
         user_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let user_id = str_arg(user_id, "user_id")?;
-        let sessions = py
-            .detach(|| block_on(self.engine.list_user(user_id)))
-            .py(py)?;
+        let sessions = run(py, self.engine.list_user(user_id))?;
         let list = PyList::empty(py);
         for found in sessions {
             list.append(session::to_py(py, found, None)?)?;
@@ -278,23 +271,22 @@ impl SessionManager {
             Some(s) => Some(session_id_arg(s, "except_session")?),
             None => None,
         };
-        py.detach(|| block_on(self.engine.end_user(user_id, keep)))
-            .py(py)
+        run(py, self.engine.end_user(user_id, keep))
     }
 
     /// Removes expired sessions now (the store also does this on its own). Returns how many.
     fn purge_expired(&self, py: Python<'_>) -> PyResult<u64> {
-        py.detach(|| block_on(self.engine.purge_expired())).py(py)
+        run(py, self.engine.purge_expired())
     }
 
     /// How many live sessions the store holds.
     fn count(&self, py: Python<'_>) -> PyResult<u64> {
-        py.detach(|| block_on(self.engine.count())).py(py)
+        run(py, self.engine.count())
     }
 
     /// Releases the store. Later calls raise `ManagerClosed`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| block_on(self.engine.close())).py(py)
+        run(py, self.engine.close())
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -326,6 +318,14 @@ impl SessionManager {
             self.expiration_time()
         )
     }
+}
+
+/// Runs an engine call with the GIL released, converting its error.
+fn run<T: Send>(
+    py: Python<'_>,
+    call: impl Future<Output = sessionmanager_core::Result<T>> + Send,
+) -> PyResult<T> {
+    py.detach(|| block_on(call)).py(py)
 }
 
 fn required_data(
