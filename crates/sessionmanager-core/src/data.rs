@@ -4,7 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::json::Members;
 
 use crate::error::{Error, Result};
 
@@ -111,37 +116,41 @@ impl SessionData {
     }
 
     /// This data with the top-level keys of `patch` set to `patch`'s values
-    /// (a shallow merge, like Python's `dict.update`).
+    /// (a shallow merge, like Python's `dict.update`). Member values are
+    /// copied as text, never parsed.
     pub fn merged(&self, patch: &SessionData, limits: &DataLimits) -> Result<Self> {
-        let mut map = self.to_map();
-        map.extend(patch.to_map());
-        let json = serde_json::to_string(&map).expect("a JSON map always serializes");
-        Self::from_validated_json(json, limits)
+        let mut members = self.members();
+        members.set_all(patch.members());
+        Self::from_validated_json(members.to_json(), limits)
     }
 
     /// This data with the integer at top-level `key` increased by `by` (a missing
     /// key counts as 0), and the new value.
     pub fn incremented(&self, key: &str, by: i64, limits: &DataLimits) -> Result<(Self, i64)> {
-        let mut map = self.to_map();
+        let mut members = self.members();
         let mut path = DataPath::root();
         path.push_key(key);
-        let current = match map.get(key) {
+        let current = match members
+            .get(key)
+            .map(|raw| serde_json::from_str::<Value>(raw.get()))
+        {
             None => 0,
-            Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or_default(),
-            Some(Value::Number(n)) if n.is_u64() => {
+            Some(Ok(Value::Number(n))) if n.is_i64() => n.as_i64().unwrap_or_default(),
+            Some(Ok(Value::Number(n))) if n.is_u64() => {
                 return Err(Error::invalid_data(
                     path.as_str(),
                     DataErrorKind::Value,
                     format!("{n} does not fit in a signed 64-bit counter"),
                 ));
             }
-            Some(other) => {
+            Some(Ok(other)) => {
                 return Err(Error::invalid_data(
                     path.as_str(),
                     DataErrorKind::Type,
-                    format!("cannot increment a {}", json_type_name(other)),
+                    format!("cannot increment a {}", json_type_name(&other)),
                 ));
             }
+            Some(Err(e)) => unreachable!("SessionData holds valid JSON: {e}"),
         };
         let next = current.checked_add(by).ok_or_else(|| {
             Error::invalid_data(
@@ -150,9 +159,13 @@ impl SessionData {
                 format!("{current} + {by} overflows a signed 64-bit counter"),
             )
         })?;
-        map.insert(key.to_owned(), Value::from(next));
-        let json = serde_json::to_string(&map).expect("a JSON map always serializes");
-        Ok((Self::from_validated_json(json, limits)?, next))
+        let number = RawValue::from_string(next.to_string()).expect("an integer is valid JSON");
+        members.set(Cow::Borrowed(key), Cow::Owned(number));
+        Ok((Self::from_validated_json(members.to_json(), limits)?, next))
+    }
+
+    fn members(&self) -> Members<'_> {
+        Members::of(&self.0).expect("SessionData always holds a JSON object")
     }
 }
 

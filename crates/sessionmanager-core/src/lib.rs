@@ -28,6 +28,7 @@ pub mod conformance;
 mod data;
 mod error;
 mod expiry;
+mod json;
 mod manager;
 pub mod memory;
 mod record;
@@ -40,6 +41,7 @@ pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep};
 pub use error::BoxError;
 pub use error::{Error, Result};
 pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};
+pub use json::write_json_string;
 pub use manager::{
     CreateOptions, LimitAction, MAX_USER_ID_BYTES, ManagerConfig, Session, SessionManager,
 };

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
-use sessionmanager_core::{DataErrorKind, DataLimits, DataPath, Error, SessionData, too_deep};
+use sessionmanager_core::{
+    DataErrorKind, DataLimits, DataPath, Error, SessionData, too_deep, write_json_string,
+};
 
 /// Converts `data` (a dict, or `None` for empty) to [`SessionData`] within `limits`.
 pub(crate) fn data_from_py(
@@ -166,32 +168,6 @@ impl JsonWriter<'_> {
     }
 }
 
-/// Writes `text` as a JSON string literal.
-fn write_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    let mut clean_from = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&text[clean_from..at]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        clean_from = at + 1;
-    }
-    out.push_str(&text[clean_from..]);
-    out.push('"');
-}
-
 fn type_name(value: &Bound<'_, PyAny>) -> String {
     value
         .get_type()
@@ -227,19 +203,5 @@ fn data_error(path: &DataPath, kind: DataErrorKind, message: impl Into<String>) 
         path: path.as_str().to_owned(),
         message: message.into(),
         kind,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::write_json_string;
-
-    #[test]
-    fn strings_are_escaped_like_json() {
-        let mut out = String::new();
-        write_json_string(&mut out, "a\"b\\c\nd\u{1}é");
-        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
-        let parsed: String = serde_json::from_str(&out).unwrap();
-        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
     }
 }
