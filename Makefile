@@ -23,8 +23,8 @@ demo: develop
 test: test-rust test-python
 
 test-rust:
-	cargo test -p sessionmanager-core --all-targets --features conformance
-	cargo test -p sessionmanager-core --doc --features conformance
+	cargo test --workspace --exclude pysessionmanager --all-targets --features sessionmanager-core/conformance
+	cargo test --workspace --exclude pysessionmanager --doc --features sessionmanager-core/conformance
 
 test-python: develop
 	$(BIN)/python -m pytest

@@ -8,6 +8,8 @@ The clock is a ManualClock moved by the test, so expiry is exercised without sle
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
@@ -138,9 +140,12 @@ class SessionModel(RuleBasedStateMachine):
             max_sessions_per_user=self.limit,
             on_limit=self.on_limit,
             clock=self.clock,
-            store="memory://?sweep_interval_ms=0",
+            store=self.store_url(),
         )
         self.records: dict[str, Rec] = {}
+
+    def store_url(self) -> str:
+        return "memory://?sweep_interval_ms=0"
 
     def teardown(self) -> None:
         self.manager.close()
@@ -350,6 +355,19 @@ class RejectingModel(SessionModel):
     on_limit = "reject"
 
 
+class SqliteModel(SessionModel):
+    limit = 2
+    default_absolute = 150.0
+
+    def store_url(self) -> str:
+        self.folder = tempfile.mkdtemp(prefix="pysessionmanager-model-")
+        return f"sqlite:///{self.folder}/sessions.db?sweep_interval_ms=0"
+
+    def teardown(self) -> None:
+        super().teardown()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 EXAMPLES = settings(max_examples=300, stateful_step_count=50, deadline=None)
 TestUnlimited = SessionModel.TestCase
 TestUnlimited.settings = EXAMPLES
@@ -357,3 +375,5 @@ TestEvictOldest = EvictingModel.TestCase
 TestEvictOldest.settings = EXAMPLES
 TestReject = RejectingModel.TestCase
 TestReject.settings = EXAMPLES
+TestSqlite = SqliteModel.TestCase
+TestSqlite.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -13,7 +13,7 @@ use sessionmanager_core::{
 
 use crate::clock::ManualClock;
 use crate::convert::{data_from_py, optional_seconds, session_id_arg, str_arg};
-use crate::errors::{IntoPyResult, wrong_type};
+use crate::errors::{self, IntoPyResult, wrong_type};
 use crate::session;
 use crate::store::{self, AnyStore};
 
@@ -111,7 +111,10 @@ impl SessionManager {
             clock: clock.clone(),
         };
         config.validate().py(py)?;
-        let opened = store::open(url, clock).map_err(|e| PyValueError::new_err(e.0))?;
+        let opened = store::open(url, clock).map_err(|e| match e {
+            store::OpenError::BadUrl(message) => PyValueError::new_err(message),
+            store::OpenError::Store(err) => errors::to_py(py, err),
+        })?;
         let engine = Engine::try_new(opened, config).py(py)?;
         Ok(Self {
             engine,

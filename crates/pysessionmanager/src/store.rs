@@ -7,42 +7,51 @@ use sessionmanager_core::{
     Clock, CreateOutcome, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey,
     SessionRecord, SessionStore, Timestamp, UserLimit,
 };
+use sessionmanager_sqlite::{Durability, SqliteConfig, SqliteStore};
 
 /// Any store the Python package can open.
 #[derive(Debug)]
 pub(crate) enum AnyStore {
     Memory(MemoryStore),
+    Sqlite(SqliteStore),
 }
 
-/// Why a store URL was refused; the message names the problem.
-pub(crate) struct BadUrl(pub(crate) String);
+/// Why a store could not be opened.
+pub(crate) enum OpenError {
+    /// The URL itself is wrong; the message names the problem.
+    BadUrl(String),
+    /// The URL is fine but the store failed to open (a bad file, a server down).
+    Store(sessionmanager_core::Error),
+}
 
-/// Opens the store `url` names, e.g. `memory://` or `memory://?max_sessions=100000`.
-pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, BadUrl> {
+/// Opens the store `url` names, e.g. `memory://`, `memory://?max_sessions=100000`
+/// or `sqlite:///sessions.db`.
+pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenError> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(BadUrl(format!(
+        return Err(OpenError::BadUrl(format!(
             "store URL {:?} has no scheme; expected something like \"memory://\"",
             redact(url)
         )));
     };
     match scheme.to_ascii_lowercase().as_str() {
         "memory" => open_memory(rest, clock).map(AnyStore::Memory),
-        "sqlite" | "redis" | "rediss" | "valkey" | "postgres" | "postgresql" => {
-            Err(BadUrl(format!(
-                "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\""
+        "sqlite" => open_sqlite(rest, clock).map(AnyStore::Sqlite),
+        "redis" | "rediss" | "valkey" | "postgres" | "postgresql" => {
+            Err(OpenError::BadUrl(format!(
+                "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\" or \"sqlite:///path\""
             )))
         }
-        _ => Err(BadUrl(format!(
-            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\"",
+        _ => Err(OpenError::BadUrl(format!(
+            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\"",
             redact(url)
         ))),
     }
 }
 
-fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, BadUrl> {
+fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, OpenError> {
     let (host, query) = rest.split_once('?').unwrap_or((rest, ""));
     if !host.is_empty() && host != "/" {
-        return Err(BadUrl(format!(
+        return Err(OpenError::BadUrl(format!(
             "memory:// takes no host or path, got {host:?}; write \"memory://\" or \"memory://?max_sessions=N\""
         )));
     }
@@ -58,7 +67,7 @@ fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, BadUrl>
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| {
-                    BadUrl(format!(
+                    OpenError::BadUrl(format!(
                         "memory:// option {name} must be a positive integer, got {value:?}"
                     ))
                 })
@@ -67,25 +76,65 @@ fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, BadUrl>
             "max_sessions" => config.max_sessions = Some(number()?),
             "shards" => config.shards = number()?.min(4096),
             // 0 turns the background sweeper off (tests that count purges need that).
-            "sweep_interval_ms" => {
-                config.sweep_interval = match value.parse::<u64>() {
-                    Ok(0) => None,
-                    Ok(ms) => Some(Duration::from_millis(ms)),
-                    Err(_) => {
-                        return Err(BadUrl(format!(
-                            "memory:// option sweep_interval_ms must be a whole number of milliseconds, got {value:?}"
-                        )));
-                    }
-                }
-            }
+            "sweep_interval_ms" => config.sweep_interval = sweep_interval(value, "memory://")?,
             _ => {
-                return Err(BadUrl(format!(
+                return Err(OpenError::BadUrl(format!(
                     "unknown memory:// option {name:?}; known options: max_sessions, shards, sweep_interval_ms"
                 )));
             }
         }
     }
-    MemoryStore::new(config).map_err(|e| BadUrl(e.to_string()))
+    MemoryStore::new(config).map_err(OpenError::Store)
+}
+
+/// `sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (the
+/// SQLAlchemy convention), with `?durability=normal|full` and
+/// `sweep_interval_ms=N` (0 turns the sweeper off).
+fn open_sqlite(rest: &str, clock: Arc<dyn Clock>) -> Result<SqliteStore, OpenError> {
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let Some(path) = location.strip_prefix('/').filter(|p| !p.is_empty()) else {
+        return Err(OpenError::BadUrl(format!(
+            "sqlite:// needs a file path, like \"sqlite:///sessions.db\" (relative) or \"sqlite:////var/lib/app/sessions.db\" (absolute); got {:?}",
+            format!("sqlite://{rest}")
+        )));
+    };
+    let mut config = SqliteConfig {
+        clock,
+        ..SqliteConfig::new(path)
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "durability" => {
+                config.durability = match value {
+                    "normal" => Durability::Normal,
+                    "full" => Durability::Full,
+                    _ => {
+                        return Err(OpenError::BadUrl(format!(
+                            "sqlite:// option durability must be \"normal\" or \"full\", got {value:?}"
+                        )));
+                    }
+                }
+            }
+            "sweep_interval_ms" => config.sweep_interval = sweep_interval(value, "sqlite://")?,
+            _ => {
+                return Err(OpenError::BadUrl(format!(
+                    "unknown sqlite:// option {name:?}; known options: durability, sweep_interval_ms"
+                )));
+            }
+        }
+    }
+    SqliteStore::open(config).map_err(OpenError::Store)
+}
+
+fn sweep_interval(value: &str, scheme: &str) -> Result<Option<Duration>, OpenError> {
+    match value.parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(ms) => Ok(Some(Duration::from_millis(ms))),
+        Err(_) => Err(OpenError::BadUrl(format!(
+            "{scheme} option sweep_interval_ms must be a whole number of milliseconds, got {value:?}"
+        ))),
+    }
 }
 
 /// The URL with any password replaced, for messages and reprs.
@@ -108,6 +157,7 @@ macro_rules! each_store {
     ($self:ident, $store:ident => $body:expr) => {
         match $self {
             AnyStore::Memory($store) => $body,
+            AnyStore::Sqlite($store) => $body,
         }
     };
 }

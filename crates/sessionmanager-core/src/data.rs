@@ -70,6 +70,20 @@ impl SessionData {
         Ok(Self(Arc::from(json)))
     }
 
+    /// Wraps JSON text read back from a store, checking only that it is one
+    /// well-formed JSON object (not the limits it was written under), so a
+    /// damaged or foreign row is an error instead of a panic later.
+    pub fn from_stored_json(json: String) -> Result<Self> {
+        let well_formed = json.trim_start().starts_with('{')
+            && serde_json::from_str::<serde::de::IgnoredAny>(&json).is_ok();
+        if !well_formed {
+            return Err(Error::Store(
+                "stored session data is not a JSON object".into(),
+            ));
+        }
+        Ok(Self(Arc::from(json)))
+    }
+
     /// Parses and validates JSON text. It must be an object within `limits`.
     pub fn from_json_str(json: &str, limits: &DataLimits) -> Result<Self> {
         let value: Value = serde_json::from_str(json).map_err(|e| {

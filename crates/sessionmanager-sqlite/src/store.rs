@@ -1,0 +1,393 @@
+//! The SQLite store: one writer connection, a few reader connections (WAL
+//! lets reads proceed while the writer commits), and one statement, or one
+//! short IMMEDIATE transaction, per operation.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sessionmanager_core::{
+    Clock, CreateOutcome, Error, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore,
+    Timestamp, UserLimit,
+};
+
+use crate::config::SqliteConfig;
+use crate::error::store_error;
+use crate::row::{self, COLUMNS};
+use crate::schema;
+use crate::sweeper::Sweeper;
+
+/// Expired rows removed per statement, so the writer is never held for long.
+pub(crate) const SWEEP_BATCH: i64 = 500;
+
+/// Sessions in a SQLite file, shared safely by every process that opens it.
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+    sweeper: Mutex<Option<Sweeper>>,
+}
+
+pub(crate) struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    closed: AtomicBool,
+    pub(crate) clock: Arc<dyn Clock>,
+    path: std::path::PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `config.path`. Fails with a
+    /// clear error, leaving the file untouched, if it is not SQLite, belongs to
+    /// something else, or was written by a newer version.
+    pub fn open(config: SqliteConfig) -> Result<Self> {
+        let mut writer = schema::connect(&config)?;
+        schema::prepare(&mut writer, &config)?;
+        schema::configure(&writer, &config)?;
+        let readers = (0..config.readers.max(1))
+            .map(|_| {
+                let reader = schema::connect(&config)?;
+                schema::configure(&reader, &config)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let inner = Arc::new(Inner {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            clock: config.clock.clone(),
+            path: config.path.clone(),
+        });
+        let sweeper = match config.sweep_interval {
+            Some(interval) => Some(Sweeper::start(Arc::downgrade(&inner), interval).map_err(
+                |e| Error::Store(format!("cannot start the sweeper thread: {e}").into()),
+            )?),
+            None => None,
+        };
+        Ok(Self {
+            inner,
+            sweeper: Mutex::new(sweeper),
+        })
+    }
+
+    fn open_inner(&self) -> Result<&Inner> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(&self.inner)
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A connection is left consistent by SQLite itself whatever happened to the thread.
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inner {
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        lock(&self.readers[i])
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    /// Deletes up to [`SWEEP_BATCH`] expired rows; returns how many.
+    pub(crate) fn sweep_batch(&self, now: Timestamp) -> Result<u64> {
+        let conn = self.writer();
+        let removed = conn
+            .prepare_cached(
+                "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![now.millis(), SWEEP_BATCH]))
+            .map_err(store_error("remove expired sessions"))?;
+        Ok(removed as u64)
+    }
+}
+
+/// Evicts or refuses for `limit` inside the create transaction. Returns the
+/// number evicted, or `None` to refuse.
+fn enforce_limit(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: &str,
+    limit: UserLimit,
+    now: Timestamp,
+) -> rusqlite::Result<Option<u32>> {
+    tx.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")?
+        .execute(params![user_id, now.millis()])?;
+    let live: i64 = tx
+        .prepare_cached("SELECT count(*) FROM sessions WHERE user_id = ?1")?
+        .query_row(params![user_id], |row| row.get(0))?;
+    let max = i64::from(limit.max_sessions);
+    if live < max {
+        return Ok(Some(0));
+    }
+    if !limit.evict_oldest {
+        return Ok(None);
+    }
+    let evict = live - max + 1;
+    let evicted = tx
+        .prepare_cached(
+            "DELETE FROM sessions WHERE key IN (
+                SELECT key FROM sessions WHERE user_id = ?1 ORDER BY created_at, key LIMIT ?2)",
+        )?
+        .execute(params![user_id, evict])?;
+    Ok(Some(evicted as u32))
+}
+
+impl SessionStore for SqliteStore {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+    ) -> Result<CreateOutcome> {
+        let inner = self.open_inner()?;
+        let mut conn = inner.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error("begin a write"))?;
+        let taken = tx
+            .prepare_cached("SELECT 1 FROM sessions WHERE key = ?1")
+            .and_then(|mut stmt| stmt.exists(params![key.as_bytes()]))
+            .map_err(store_error("look up a session"))?;
+        if taken {
+            return Ok(CreateOutcome::KeyTaken);
+        }
+        let evicted = match limit {
+            Some(limit) => match enforce_limit(&tx, &record.user_id, limit, now)
+                .map_err(store_error("enforce the per-user session limit"))?
+            {
+                Some(evicted) => evicted,
+                None => return Ok(CreateOutcome::UserLimitReached),
+            },
+            None => 0,
+        };
+        tx.prepare_cached(&format!(
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                key.as_bytes(),
+                &*record.user_id,
+                record.data.as_json(),
+                record.version as i64,
+                record.created_at.millis(),
+                record.last_active.millis(),
+                record.expires_at.millis(),
+                record.idle_timeout_ms,
+                record.sliding,
+                record.absolute_expires_at.map(Timestamp::millis),
+            ])
+        })
+        .map_err(store_error("insert a session"))?;
+        tx.commit().map_err(store_error("commit a new session"))?;
+        Ok(CreateOutcome::Created { evicted })
+    }
+
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
+        let conn = self.open_inner()?.reader();
+        conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2"
+        ))
+        .and_then(|mut stmt| {
+            stmt.query_row(params![key.as_bytes(), now.millis()], row::record)
+                .optional()
+        })
+        .map(|found| found.map(|(_, record)| record))
+        .map_err(store_error("read a session"))
+    }
+
+    async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        let conn = self.open_inner()?.reader();
+        conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1 AND expires_at > ?2")
+            .and_then(|mut stmt| stmt.exists(params![key.as_bytes(), now.millis()]))
+            .map_err(store_error("look up a session"))
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        expected_version: u64,
+        now: Timestamp,
+    ) -> Result<SaveOutcome> {
+        let inner = self.open_inner()?;
+        let mut conn = inner.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error("begin a write"))?;
+        let changed = tx
+            .prepare_cached(
+                "UPDATE sessions SET data = ?1, version = ?2,
+                    last_active = max(last_active, ?3), expires_at = max(expires_at, ?4)
+                 WHERE key = ?5 AND expires_at > ?6 AND version = ?7",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    record.data.as_json(),
+                    record.version as i64,
+                    record.last_active.millis(),
+                    record.expires_at.millis(),
+                    key.as_bytes(),
+                    now.millis(),
+                    expected_version as i64,
+                ])
+            })
+            .map_err(store_error("update a session"))?;
+        let outcome = if changed == 1 {
+            SaveOutcome::Saved
+        } else {
+            let actual: Option<i64> = tx
+                .prepare_cached("SELECT version FROM sessions WHERE key = ?1 AND expires_at > ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![key.as_bytes(), now.millis()], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(store_error("read a session's version"))?;
+            match actual {
+                Some(actual) => SaveOutcome::Conflict {
+                    actual: actual as u64,
+                },
+                None => SaveOutcome::NotFound,
+            }
+        };
+        tx.commit().map_err(store_error("commit an update"))?;
+        Ok(outcome)
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        last_active: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let conn = self.open_inner()?.writer();
+        conn.prepare_cached(
+            "UPDATE sessions SET last_active = max(last_active, ?1), expires_at = max(expires_at, ?2)
+             WHERE key = ?3 AND expires_at > ?4",
+        )
+        .and_then(|mut stmt| stmt.execute(params![last_active.millis(), expires_at.millis(), key.as_bytes(), now.millis()]))
+        .map(|changed| changed == 1)
+        .map_err(store_error("refresh a session"))
+    }
+
+    async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        let conn = self.open_inner()?.writer();
+        let expires_at: Option<i64> = conn
+            .prepare_cached("DELETE FROM sessions WHERE key = ?1 RETURNING expires_at")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key.as_bytes()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(store_error("delete a session"))?;
+        Ok(expires_at.is_some_and(|t| now.millis() < t))
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
+        let inner = self.open_inner()?;
+        let mut conn = inner.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_error("begin a write"))?;
+        let taken = tx
+            .prepare_cached("SELECT 1 FROM sessions WHERE key = ?1")
+            .and_then(|mut stmt| stmt.exists(params![new.as_bytes()]))
+            .map_err(store_error("look up a session"))?;
+        if taken {
+            return Err(Error::Store("rotation target key already in use".into()));
+        }
+        let moved = tx
+            .prepare_cached("UPDATE sessions SET key = ?1 WHERE key = ?2 AND expires_at > ?3")
+            .and_then(|mut stmt| {
+                stmt.execute(params![new.as_bytes(), old.as_bytes(), now.millis()])
+            })
+            .map_err(store_error("rotate a session"))?;
+        tx.commit().map_err(store_error("commit a rotation"))?;
+        Ok(moved == 1)
+    }
+
+    async fn list_user(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(SessionKey, SessionRecord)>> {
+        let conn = self.open_inner()?.reader();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2 ORDER BY created_at, key"
+            ))
+            .map_err(store_error("list a user's sessions"))?;
+        stmt.query_map(params![user_id, now.millis()], row::record)
+            .and_then(|rows| rows.collect())
+            .map_err(store_error("list a user's sessions"))
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let conn = self.open_inner()?.writer();
+        let keep = keep.map(|k| k.as_bytes().to_vec());
+        let mut stmt = conn
+            .prepare_cached(
+                "DELETE FROM sessions WHERE user_id = ?1 AND key IS NOT ?2 RETURNING expires_at",
+            )
+            .map_err(store_error("end a user's sessions"))?;
+        let ended = stmt
+            .query_map(params![user_id, keep], |row| row.get::<_, i64>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+            .map_err(store_error("end a user's sessions"))?;
+        Ok(ended
+            .into_iter()
+            .filter(|&expires_at| now.millis() < expires_at)
+            .count() as u64)
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
+        let inner = self.open_inner()?;
+        let mut total = 0;
+        loop {
+            let removed = inner.sweep_batch(now)?;
+            total += removed;
+            if removed < SWEEP_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64> {
+        let conn = self.open_inner()?.reader();
+        conn.prepare_cached("SELECT count(*) FROM sessions WHERE expires_at > ?1")
+            .and_then(|mut stmt| stmt.query_row(params![now.millis()], |row| row.get::<_, i64>(0)))
+            .map(|n| n as u64)
+            .map_err(store_error("count sessions"))
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Some(mut sweeper) = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            sweeper.stop();
+        }
+        Ok(())
+    }
+}

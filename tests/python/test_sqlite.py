@@ -1,0 +1,219 @@
+"""The SQLite store: persistence across restarts and processes, crash safety,
+and clear refusals of files that are not ours."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pysessionmanager import SessionManager, SessionNotFound, StoreError
+
+
+def url(path: Path, **options: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in options.items())
+    return f"sqlite:///{path}" + (f"?{query}" if query else "")
+
+
+def run_python(code: str, *args: str, timeout: float = 120) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_sessions_survive_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    with SessionManager(store=url(db)) as m:
+        sid = m.create_session("alice", {"cart": ["book"], "n": 1})
+        m.update_session(sid, {"n": 2})
+    with SessionManager(store=url(db)) as m:
+        s = m.get_session(sid)
+        assert s == {"cart": ["book"], "n": 2}
+        assert s.version == 2
+        assert [x.key for x in m.list_sessions("alice")] == [s.key]
+
+
+def test_a_later_process_reads_updates_rotates_and_ends(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    with SessionManager(store=url(db)) as m:
+        sid = m.create_session("alice", {"step": 1})
+    new = run_python(
+        """
+        import sys
+        from pysessionmanager import SessionManager
+        with SessionManager(store=sys.argv[1]) as m:
+            assert m.get_session(sys.argv[2]) == {"step": 1}
+            m.update_session(sys.argv[2], {"step": 2})
+            print(m.rotate_session(sys.argv[2]))
+        """,
+        url(db),
+        sid,
+    ).strip()
+    with SessionManager(store=url(db)) as m:
+        assert not m.is_session_active(sid)
+        assert m.get_session(new) == {"step": 2}
+        m.end_session(new)
+    with SessionManager(store=url(db)) as m:
+        with pytest.raises(SessionNotFound):
+            m.get_session(new)
+
+
+WORKER = """
+import sys
+from pysessionmanager import SessionManager
+store, worker = sys.argv[1], sys.argv[2]
+with SessionManager(store=store) as m:
+    for i in range(300):
+        sid = m.create_session(f"user{worker}", {"i": i})
+        m.update_session(sid, {"worker": worker})
+        m.increment(sid, "hits")
+        if i % 3 == 0:
+            m.end_session(sid)
+        else:
+            print(sid, i, flush=True)
+"""
+
+
+def test_four_processes_at_full_speed_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    SessionManager(store=url(db)).close()
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url(db), str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    acknowledged = {}
+    for n, worker in enumerate(workers):
+        out, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+        assert "locked" not in err
+        for line in out.splitlines():
+            sid, i = line.split()
+            acknowledged[sid] = (n, int(i))
+    assert len(acknowledged) == 4 * 200
+    with SessionManager(store=url(db)) as m:
+        for sid, (n, i) in acknowledged.items():
+            assert m.get_session(sid) == {"i": i, "worker": str(n), "hits": 1}
+        assert m.count() == 4 * 200
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+CRASHER = """
+import sys
+from pysessionmanager import SessionManager
+m = SessionManager(store=sys.argv[1])
+i = 0
+while True:
+    sid = m.create_session("alice", {"i": i, "pad": "x" * 200})
+    m.update_session(sid, {"updated": True})
+    print(sid, i, flush=True)
+    i += 1
+"""
+
+
+def test_sigkill_mid_stream_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", CRASHER, url(db)], stdout=subprocess.PIPE, text=True
+    )
+    acknowledged = []
+    assert writer.stdout is not None
+    for line in writer.stdout:
+        acknowledged.append(line.split())
+        if len(acknowledged) == 500:
+            writer.send_signal(signal.SIGKILL)
+            break
+    writer.wait(timeout=30)
+    assert writer.returncode == -signal.SIGKILL
+    with SessionManager(store=url(db)) as m:
+        for sid, i in acknowledged:
+            assert m.get_session(sid) == {"i": int(i), "pad": "x" * 200, "updated": True}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def untouched(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "notes.txt"
+    db.write_bytes(b"these are my notes, not a database\n" * 200)
+    before = untouched(db)
+    with pytest.raises(StoreError, match="is not a SQLite database"):
+        SessionManager(store=url(db))
+    assert untouched(db) == before
+
+
+def test_a_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO users (name) VALUES ('alice')")
+    before = untouched(db)
+    with pytest.raises(StoreError, match="database of something else"):
+        SessionManager(store=url(db))
+    assert untouched(db) == before
+
+
+def test_a_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    with SessionManager(store=url(db)) as m:
+        sid = m.create_session("alice", {"keep": True})
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE pysessionmanager_meta SET value = 99 WHERE name = 'schema_version'")
+    with pytest.raises(StoreError, match="written by a newer pysessionmanager"):
+        SessionManager(store=url(db))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE pysessionmanager_meta SET value = 1 WHERE name = 'schema_version'")
+    with SessionManager(store=url(db)) as m:
+        assert m.get_session(sid) == {"keep": True}
+
+
+def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does its folder exist"):
+        SessionManager(store=url(tmp_path / "no" / "such" / "sessions.db"))
+    assert not (tmp_path / "no").exists()
+
+
+def test_bad_sqlite_urls() -> None:
+    for bad, words in [
+        ("sqlite://", "needs a file path"),
+        ("sqlite:///x.db?durability=fast", 'durability must be "normal" or "full"'),
+        ("sqlite:///x.db?color=red", 'unknown sqlite:// option "color"'),
+        ("sqlite:///x.db?sweep_interval_ms=soon", "whole number of milliseconds"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            SessionManager(store=bad)
+
+
+def test_expired_rows_are_swept_without_being_touched(tmp_path: Path) -> None:
+    import time
+
+    from pysessionmanager.testing import ManualClock
+
+    db = tmp_path / "sessions.db"
+    clock = ManualClock()
+    m = SessionManager(expiration_time=1, store=url(db, sweep_interval_ms="50"), clock=clock)
+    for i in range(1200):
+        m.create_session(f"user{i}")
+    clock.advance(2)
+    time.sleep(1.0)  # the sweeper wakes every 50 ms and removes 500 rows per statement
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+    m.close()
