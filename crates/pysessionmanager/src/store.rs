@@ -88,8 +88,8 @@ fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, OpenErr
 }
 
 /// `sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (the
-/// SQLAlchemy convention), with `?durability=normal|full` and
-/// `sweep_interval_ms=N` (0 turns the sweeper off).
+/// SQLAlchemy convention), with `?durability=normal|full`,
+/// `busy_timeout_ms=N` and `sweep_interval_ms=N` (0 turns the sweeper off).
 fn open_sqlite(rest: &str, clock: Arc<dyn Clock>) -> Result<SqliteStore, OpenError> {
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
     let Some(path) = location.strip_prefix('/').filter(|p| !p.is_empty()) else {
@@ -117,9 +117,16 @@ fn open_sqlite(rest: &str, clock: Arc<dyn Clock>) -> Result<SqliteStore, OpenErr
                 }
             }
             "sweep_interval_ms" => config.sweep_interval = sweep_interval(value, "sqlite://")?,
+            "busy_timeout_ms" => {
+                config.busy_timeout = value.parse::<u64>().map(Duration::from_millis).map_err(|_| {
+                    OpenError::BadUrl(format!(
+                        "sqlite:// option busy_timeout_ms must be a whole number of milliseconds, got {value:?}"
+                    ))
+                })?
+            }
             _ => {
                 return Err(OpenError::BadUrl(format!(
-                    "unknown sqlite:// option {name:?}; known options: durability, sweep_interval_ms"
+                    "unknown sqlite:// option {name:?}; known options: durability, busy_timeout_ms, sweep_interval_ms"
                 )));
             }
         }

@@ -2,7 +2,17 @@
 
 use sessionmanager_core::Error;
 
-/// Wraps a SQLite error with the operation it interrupted.
+/// Wraps a SQLite error with the operation it interrupted. A file kept locked
+/// by another process past the busy timeout is "unavailable", not a failure
+/// of the data, so callers can tell the two apart.
 pub(crate) fn store_error(doing: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    move |err| Error::Store(format!("SQLite failed to {doing}: {err}").into())
+    move |err| {
+        match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => Error::Unavailable(
+            format!("could not {doing}: the database stayed locked by another connection past the busy timeout")
+                .into(),
+        ),
+        _ => Error::Store(format!("SQLite failed to {doing}: {err}").into()),
+    }
+    }
 }

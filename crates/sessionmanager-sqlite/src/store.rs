@@ -28,8 +28,9 @@ pub struct SqliteStore {
 }
 
 pub(crate) struct Inner {
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
+    /// `None` once closed: closing releases the file.
+    writer: Mutex<Option<Connection>>,
+    readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
     closed: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
@@ -48,11 +49,11 @@ impl SqliteStore {
             .map(|_| {
                 let reader = schema::connect(&config)?;
                 schema::configure(&reader, &config)?;
-                Ok(Mutex::new(reader))
+                Ok(Mutex::new(Some(reader)))
             })
             .collect::<Result<Vec<_>>>()?;
         let inner = Arc::new(Inner {
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
             readers,
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -87,24 +88,45 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+/// A locked, open connection.
+pub(crate) struct Conn<'a>(MutexGuard<'a, Option<Connection>>);
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.0.as_ref().expect("checked open when locked")
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.0.as_mut().expect("checked open when locked")
+    }
+}
+
+fn lock(conn: &Mutex<Option<Connection>>) -> Result<Conn<'_>> {
     // A connection is left consistent by SQLite itself whatever happened to the thread.
-    conn.lock().unwrap_or_else(PoisonError::into_inner)
+    let guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+    if guard.is_none() {
+        return Err(Error::Closed);
+    }
+    Ok(Conn(guard))
 }
 
 impl Inner {
-    fn reader(&self) -> MutexGuard<'_, Connection> {
+    fn reader(&self) -> Result<Conn<'_>> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         lock(&self.readers[i])
     }
 
-    fn writer(&self) -> MutexGuard<'_, Connection> {
+    fn writer(&self) -> Result<Conn<'_>> {
         lock(&self.writer)
     }
 
     /// Deletes up to [`SWEEP_BATCH`] expired rows; returns how many.
     pub(crate) fn sweep_batch(&self, now: Timestamp) -> Result<u64> {
-        let conn = self.writer();
+        let conn = self.writer()?;
         let removed = conn
             .prepare_cached(
                 "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
@@ -154,7 +176,7 @@ impl SessionStore for SqliteStore {
         now: Timestamp,
     ) -> Result<CreateOutcome> {
         let inner = self.open_inner()?;
-        let mut conn = inner.writer();
+        let mut conn = inner.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error("begin a write"))?;
@@ -197,7 +219,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
-        let conn = self.open_inner()?.reader();
+        let conn = self.open_inner()?.reader()?;
         conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2"
         ))
@@ -210,7 +232,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
-        let conn = self.open_inner()?.reader();
+        let conn = self.open_inner()?.reader()?;
         conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1 AND expires_at > ?2")
             .and_then(|mut stmt| stmt.exists(params![key.as_bytes(), now.millis()]))
             .map_err(store_error("look up a session"))
@@ -224,7 +246,7 @@ impl SessionStore for SqliteStore {
         now: Timestamp,
     ) -> Result<SaveOutcome> {
         let inner = self.open_inner()?;
-        let mut conn = inner.writer();
+        let mut conn = inner.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error("begin a write"))?;
@@ -274,7 +296,7 @@ impl SessionStore for SqliteStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let conn = self.open_inner()?.writer();
+        let conn = self.open_inner()?.writer()?;
         conn.prepare_cached(
             "UPDATE sessions SET last_active = max(last_active, ?1), expires_at = max(expires_at, ?2)
              WHERE key = ?3 AND expires_at > ?4",
@@ -285,7 +307,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
-        let conn = self.open_inner()?.writer();
+        let conn = self.open_inner()?.writer()?;
         let expires_at: Option<i64> = conn
             .prepare_cached("DELETE FROM sessions WHERE key = ?1 RETURNING expires_at")
             .and_then(|mut stmt| {
@@ -298,7 +320,7 @@ impl SessionStore for SqliteStore {
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
         let inner = self.open_inner()?;
-        let mut conn = inner.writer();
+        let mut conn = inner.writer()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_error("begin a write"))?;
@@ -324,7 +346,7 @@ impl SessionStore for SqliteStore {
         user_id: &str,
         now: Timestamp,
     ) -> Result<Vec<(SessionKey, SessionRecord)>> {
-        let conn = self.open_inner()?.reader();
+        let conn = self.open_inner()?.reader()?;
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2 ORDER BY created_at, key"
@@ -341,7 +363,7 @@ impl SessionStore for SqliteStore {
         keep: Option<&SessionKey>,
         now: Timestamp,
     ) -> Result<u64> {
-        let conn = self.open_inner()?.writer();
+        let conn = self.open_inner()?.writer()?;
         let keep = keep.map(|k| k.as_bytes().to_vec());
         let mut stmt = conn
             .prepare_cached(
@@ -371,7 +393,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64> {
-        let conn = self.open_inner()?.reader();
+        let conn = self.open_inner()?.reader()?;
         conn.prepare_cached("SELECT count(*) FROM sessions WHERE expires_at > ?1")
             .and_then(|mut stmt| stmt.query_row(params![now.millis()], |row| row.get::<_, i64>(0)))
             .map(|n| n as u64)
@@ -387,6 +409,9 @@ impl SessionStore for SqliteStore {
             .take()
         {
             sweeper.stop();
+        }
+        for conn in std::iter::once(&self.inner.writer).chain(&self.inner.readers) {
+            conn.lock().unwrap_or_else(PoisonError::into_inner).take();
         }
         Ok(())
     }
