@@ -20,6 +20,7 @@ mod row;
 mod schema;
 mod store;
 mod sweeper;
+mod writer;
 
 pub use config::{Durability, SqliteConfig};
 pub use store::SqliteStore;

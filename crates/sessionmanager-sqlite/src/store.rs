@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sessionmanager_core::{
     Clock, CreateOutcome, Error, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore,
     Timestamp, UserLimit,
@@ -17,6 +17,7 @@ use crate::error::store_error;
 use crate::row::{self, COLUMNS};
 use crate::schema;
 use crate::sweeper::Sweeper;
+use crate::writer::Writer;
 
 /// Expired rows removed per statement, so the writer is never held for long.
 pub(crate) const SWEEP_BATCH: i64 = 500;
@@ -28,8 +29,8 @@ pub struct SqliteStore {
 }
 
 pub(crate) struct Inner {
+    writer: Writer,
     /// `None` once closed: closing releases the file.
-    writer: Mutex<Option<Connection>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
     closed: AtomicBool,
@@ -53,7 +54,7 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let inner = Arc::new(Inner {
-            writer: Mutex::new(Some(writer)),
+            writer: Writer::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -120,34 +121,30 @@ impl Inner {
         lock(&self.readers[i])
     }
 
-    fn writer(&self) -> Result<Conn<'_>> {
-        lock(&self.writer)
-    }
-
     /// Deletes up to [`SWEEP_BATCH`] expired rows; returns how many.
     pub(crate) fn sweep_batch(&self, now: Timestamp) -> Result<u64> {
-        let conn = self.writer()?;
-        let removed = conn
-            .prepare_cached(
+        self.writer.run(move |conn| {
+            conn.prepare_cached(
                 "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
             )
             .and_then(|mut stmt| stmt.execute(params![now.millis(), SWEEP_BATCH]))
-            .map_err(store_error("remove expired sessions"))?;
-        Ok(removed as u64)
+            .map(|removed| removed as u64)
+            .map_err(store_error("remove expired sessions"))
+        })
     }
 }
 
-/// Evicts or refuses for `limit` inside the create transaction. Returns the
+/// Evicts or refuses for `limit` inside the create's transaction. Returns the
 /// number evicted, or `None` to refuse.
 fn enforce_limit(
-    tx: &rusqlite::Transaction<'_>,
+    conn: &Connection,
     user_id: &str,
     limit: UserLimit,
     now: Timestamp,
 ) -> rusqlite::Result<Option<u32>> {
-    tx.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")?
+    conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")?
         .execute(params![user_id, now.millis()])?;
-    let live: i64 = tx
+    let live: i64 = conn
         .prepare_cached("SELECT count(*) FROM sessions WHERE user_id = ?1")?
         .query_row(params![user_id], |row| row.get(0))?;
     let max = i64::from(limit.max_sessions);
@@ -157,14 +154,19 @@ fn enforce_limit(
     if !limit.evict_oldest {
         return Ok(None);
     }
-    let evict = live - max + 1;
-    let evicted = tx
+    let evicted = conn
         .prepare_cached(
             "DELETE FROM sessions WHERE key IN (
                 SELECT key FROM sessions WHERE user_id = ?1 ORDER BY created_at, key LIMIT ?2)",
         )?
-        .execute(params![user_id, evict])?;
+        .execute(params![user_id, live - max + 1])?;
     Ok(Some(evicted as u32))
+}
+
+fn key_taken(conn: &Connection, key: &SessionKey) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1")
+        .and_then(|mut stmt| stmt.exists(params![key.as_bytes()]))
+        .map_err(store_error("look up a session"))
 }
 
 impl SessionStore for SqliteStore {
@@ -175,47 +177,40 @@ impl SessionStore for SqliteStore {
         limit: Option<UserLimit>,
         now: Timestamp,
     ) -> Result<CreateOutcome> {
-        let inner = self.open_inner()?;
-        let mut conn = inner.writer()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store_error("begin a write"))?;
-        let taken = tx
-            .prepare_cached("SELECT 1 FROM sessions WHERE key = ?1")
-            .and_then(|mut stmt| stmt.exists(params![key.as_bytes()]))
-            .map_err(store_error("look up a session"))?;
-        if taken {
-            return Ok(CreateOutcome::KeyTaken);
-        }
-        let evicted = match limit {
-            Some(limit) => match enforce_limit(&tx, &record.user_id, limit, now)
-                .map_err(store_error("enforce the per-user session limit"))?
-            {
-                Some(evicted) => evicted,
-                None => return Ok(CreateOutcome::UserLimitReached),
-            },
-            None => 0,
-        };
-        tx.prepare_cached(&format!(
-            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ))
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                key.as_bytes(),
-                &*record.user_id,
-                record.data.as_json(),
-                record.version as i64,
-                record.created_at.millis(),
-                record.last_active.millis(),
-                record.expires_at.millis(),
-                record.idle_timeout_ms,
-                record.sliding,
-                record.absolute_expires_at.map(Timestamp::millis),
-            ])
+        let (key, record) = (*key, record.clone());
+        self.open_inner()?.writer.run(move |conn| {
+            if key_taken(conn, &key)? {
+                return Ok(CreateOutcome::KeyTaken);
+            }
+            let evicted = match limit {
+                Some(limit) => match enforce_limit(conn, &record.user_id, limit, now)
+                    .map_err(store_error("enforce the per-user session limit"))?
+                {
+                    Some(evicted) => evicted,
+                    None => return Ok(CreateOutcome::UserLimitReached),
+                },
+                None => 0,
+            };
+            conn.prepare_cached(&format!(
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    key.as_bytes(),
+                    &*record.user_id,
+                    record.data.as_json(),
+                    record.version as i64,
+                    record.created_at.millis(),
+                    record.last_active.millis(),
+                    record.expires_at.millis(),
+                    record.idle_timeout_ms,
+                    record.sliding,
+                    record.absolute_expires_at.map(Timestamp::millis),
+                ])
+            })
+            .map_err(store_error("insert a session"))?;
+            Ok(CreateOutcome::Created { evicted })
         })
-        .map_err(store_error("insert a session"))?;
-        tx.commit().map_err(store_error("commit a new session"))?;
-        Ok(CreateOutcome::Created { evicted })
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
@@ -245,48 +240,43 @@ impl SessionStore for SqliteStore {
         expected_version: u64,
         now: Timestamp,
     ) -> Result<SaveOutcome> {
-        let inner = self.open_inner()?;
-        let mut conn = inner.writer()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store_error("begin a write"))?;
-        let changed = tx
-            .prepare_cached(
-                "UPDATE sessions SET data = ?1, version = ?2,
-                    last_active = max(last_active, ?3), expires_at = max(expires_at, ?4)
-                 WHERE key = ?5 AND expires_at > ?6 AND version = ?7",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    record.data.as_json(),
-                    record.version as i64,
-                    record.last_active.millis(),
-                    record.expires_at.millis(),
-                    key.as_bytes(),
-                    now.millis(),
-                    expected_version as i64,
-                ])
-            })
-            .map_err(store_error("update a session"))?;
-        let outcome = if changed == 1 {
-            SaveOutcome::Saved
-        } else {
-            let actual: Option<i64> = tx
+        let (key, record) = (*key, record.clone());
+        self.open_inner()?.writer.run(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE sessions SET data = ?1, version = ?2,
+                        last_active = max(last_active, ?3), expires_at = max(expires_at, ?4)
+                     WHERE key = ?5 AND expires_at > ?6 AND version = ?7",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        record.data.as_json(),
+                        record.version as i64,
+                        record.last_active.millis(),
+                        record.expires_at.millis(),
+                        key.as_bytes(),
+                        now.millis(),
+                        expected_version as i64,
+                    ])
+                })
+                .map_err(store_error("update a session"))?;
+            if changed == 1 {
+                return Ok(SaveOutcome::Saved);
+            }
+            let actual: Option<i64> = conn
                 .prepare_cached("SELECT version FROM sessions WHERE key = ?1 AND expires_at > ?2")
                 .and_then(|mut stmt| {
                     stmt.query_row(params![key.as_bytes(), now.millis()], |row| row.get(0))
                         .optional()
                 })
                 .map_err(store_error("read a session's version"))?;
-            match actual {
+            Ok(match actual {
                 Some(actual) => SaveOutcome::Conflict {
                     actual: actual as u64,
                 },
                 None => SaveOutcome::NotFound,
-            }
-        };
-        tx.commit().map_err(store_error("commit an update"))?;
-        Ok(outcome)
+            })
+        })
     }
 
     async fn touch(
@@ -296,49 +286,47 @@ impl SessionStore for SqliteStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let conn = self.open_inner()?.writer()?;
-        conn.prepare_cached(
-            "UPDATE sessions SET last_active = max(last_active, ?1), expires_at = max(expires_at, ?2)
-             WHERE key = ?3 AND expires_at > ?4",
-        )
-        .and_then(|mut stmt| stmt.execute(params![last_active.millis(), expires_at.millis(), key.as_bytes(), now.millis()]))
-        .map(|changed| changed == 1)
-        .map_err(store_error("refresh a session"))
+        let key = *key;
+        self.open_inner()?.writer.run(move |conn| {
+            conn.prepare_cached(
+                "UPDATE sessions SET last_active = max(last_active, ?1), expires_at = max(expires_at, ?2)
+                 WHERE key = ?3 AND expires_at > ?4",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![last_active.millis(), expires_at.millis(), key.as_bytes(), now.millis()])
+            })
+            .map(|changed| changed == 1)
+            .map_err(store_error("refresh a session"))
+        })
     }
 
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
-        let conn = self.open_inner()?.writer()?;
-        let expires_at: Option<i64> = conn
-            .prepare_cached("DELETE FROM sessions WHERE key = ?1 RETURNING expires_at")
-            .and_then(|mut stmt| {
-                stmt.query_row(params![key.as_bytes()], |row| row.get(0))
-                    .optional()
-            })
-            .map_err(store_error("delete a session"))?;
-        Ok(expires_at.is_some_and(|t| now.millis() < t))
+        let key = *key;
+        self.open_inner()?.writer.run(move |conn| {
+            let expires_at: Option<i64> = conn
+                .prepare_cached("DELETE FROM sessions WHERE key = ?1 RETURNING expires_at")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![key.as_bytes()], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(store_error("delete a session"))?;
+            Ok(expires_at.is_some_and(|t| now.millis() < t))
+        })
     }
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
-        let inner = self.open_inner()?;
-        let mut conn = inner.writer()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store_error("begin a write"))?;
-        let taken = tx
-            .prepare_cached("SELECT 1 FROM sessions WHERE key = ?1")
-            .and_then(|mut stmt| stmt.exists(params![new.as_bytes()]))
-            .map_err(store_error("look up a session"))?;
-        if taken {
-            return Err(Error::Store("rotation target key already in use".into()));
-        }
-        let moved = tx
-            .prepare_cached("UPDATE sessions SET key = ?1 WHERE key = ?2 AND expires_at > ?3")
-            .and_then(|mut stmt| {
-                stmt.execute(params![new.as_bytes(), old.as_bytes(), now.millis()])
-            })
-            .map_err(store_error("rotate a session"))?;
-        tx.commit().map_err(store_error("commit a rotation"))?;
-        Ok(moved == 1)
+        let (old, new) = (*old, *new);
+        self.open_inner()?.writer.run(move |conn| {
+            if key_taken(conn, &new)? {
+                return Err(Error::Store("rotation target key already in use".into()));
+            }
+            conn.prepare_cached("UPDATE sessions SET key = ?1 WHERE key = ?2 AND expires_at > ?3")
+                .and_then(|mut stmt| {
+                    stmt.execute(params![new.as_bytes(), old.as_bytes(), now.millis()])
+                })
+                .map(|moved| moved == 1)
+                .map_err(store_error("rotate a session"))
+        })
     }
 
     async fn list_user(
@@ -363,21 +351,18 @@ impl SessionStore for SqliteStore {
         keep: Option<&SessionKey>,
         now: Timestamp,
     ) -> Result<u64> {
-        let conn = self.open_inner()?.writer()?;
+        let user_id = user_id.to_owned();
         let keep = keep.map(|k| k.as_bytes().to_vec());
-        let mut stmt = conn
-            .prepare_cached(
-                "DELETE FROM sessions WHERE user_id = ?1 AND key IS NOT ?2 RETURNING expires_at",
-            )
-            .map_err(store_error("end a user's sessions"))?;
-        let ended = stmt
-            .query_map(params![user_id, keep], |row| row.get::<_, i64>(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
-            .map_err(store_error("end a user's sessions"))?;
-        Ok(ended
-            .into_iter()
-            .filter(|&expires_at| now.millis() < expires_at)
-            .count() as u64)
+        self.open_inner()?.writer.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND key IS NOT ?2 RETURNING expires_at")
+                .map_err(store_error("end a user's sessions"))?;
+            let ended = stmt
+                .query_map(params![user_id, keep], |row| row.get::<_, i64>(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+                .map_err(store_error("end a user's sessions"))?;
+            Ok(ended.into_iter().filter(|&expires_at| now.millis() < expires_at).count() as u64)
+        })
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
@@ -410,7 +395,8 @@ impl SessionStore for SqliteStore {
         {
             sweeper.stop();
         }
-        for conn in std::iter::once(&self.inner.writer).chain(&self.inner.readers) {
+        self.inner.writer.close();
+        for conn in &self.inner.readers {
             conn.lock().unwrap_or_else(PoisonError::into_inner).take();
         }
         Ok(())

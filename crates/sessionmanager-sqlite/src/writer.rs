@@ -1,0 +1,163 @@
+//! Group commit. Every write is queued; a writer that finds the connection
+//! free leads: it runs everything queued in one transaction, each write in its
+//! own savepoint, commits once, and wakes the others, whose writes may have
+//! been in that batch. Under load many writes share one commit (and one disk
+//! sync with `durability=full`); alone, a write runs on the caller's thread
+//! with no handoff. A write is acknowledged only after its commit.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use sessionmanager_core::{Error, Result};
+
+use crate::error::store_error;
+
+/// One queued write: `run` does it inside the batch's transaction and returns
+/// whether it succeeded plus how to report the commit; `abort` reports a batch
+/// that never started.
+struct Job {
+    run: Run,
+    abort: Box<dyn FnOnce(Error) + Send>,
+}
+
+/// Does a write; returns whether it succeeded and how to report it.
+type Run = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+
+/// Reports a write's outcome once the batch's commit is known (`None` = committed).
+type Finish = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+
+/// The write connection and its queue.
+pub(crate) struct Writer {
+    /// `None` once closed.
+    conn: Mutex<Option<Connection>>,
+    queue: Mutex<Vec<Job>>,
+    /// Bumped after every batch, so waiting writers look at their results.
+    batches: Mutex<u64>,
+    batch_done: Condvar,
+}
+
+fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Everything guarded here stays consistent if a holder panics.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Self {
+            conn: Mutex::new(Some(conn)),
+            queue: Mutex::new(Vec::new()),
+            batches: Mutex::new(0),
+            batch_done: Condvar::new(),
+        }
+    }
+
+    /// Runs `op` in a (possibly shared) transaction and returns its result
+    /// once committed. A failing `op` is rolled back alone.
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let slot: Arc<Mutex<Option<Result<T>>>> = Arc::default();
+        let (on_run, on_abort) = (slot.clone(), slot.clone());
+        let job = Job {
+            run: Box::new(move |conn| {
+                let result = op(conn);
+                let ok = result.is_ok();
+                let finish: Finish = Box::new(move |commit_error| {
+                    let outcome = match commit_error {
+                        None => result,
+                        Some(err) => Err(store_error("commit")(clone_error(err))),
+                    };
+                    *relock(&on_run) = Some(outcome);
+                });
+                (ok, finish)
+            }),
+            abort: Box::new(move |err| *relock(&on_abort) = Some(Err(err))),
+        };
+        relock(&self.queue).push(job);
+        loop {
+            let seen = *relock(&self.batches);
+            if let Some(done) = relock(&slot).take() {
+                return done;
+            }
+            // Lead a batch if nobody is committing; otherwise wait for the
+            // current batch, which may have taken this write along.
+            match self.conn.try_lock() {
+                Ok(mut conn) => self.lead(&mut conn),
+                Err(TryLockError::Poisoned(poisoned)) => self.lead(&mut poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => {
+                    let batches = relock(&self.batches);
+                    let _ = self.batch_done.wait_timeout_while(
+                        batches,
+                        Duration::from_millis(50),
+                        |now| *now == seen,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs every queued write in one transaction, then wakes the waiters.
+    /// One batch per turn: a writer whose own write is done does not keep
+    /// committing others' (its caller would wait without bound under load).
+    fn lead(&self, conn: &mut Option<Connection>) {
+        let batch = std::mem::take(&mut *relock(&self.queue));
+        if !batch.is_empty() {
+            match conn.as_mut() {
+                Some(conn) => commit_batch(conn, batch),
+                None => batch.into_iter().for_each(|job| (job.abort)(Error::Closed)),
+            }
+        }
+        *relock(&self.batches) += 1;
+        self.batch_done.notify_all();
+    }
+
+    /// Closes the connection; queued and later writes fail with `Closed`.
+    pub(crate) fn close(&self) {
+        relock(&self.conn).take();
+    }
+}
+
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        for job in batch {
+            (job.abort)(store_error("begin a write")(clone_error(&err)));
+        }
+        return;
+    }
+    let finishes: Vec<Finish> = batch
+        .into_iter()
+        .map(|job| {
+            let _ = conn.execute_batch("SAVEPOINT write");
+            let (ok, finish) = (job.run)(conn);
+            let end = if ok {
+                "RELEASE write"
+            } else {
+                "ROLLBACK TO write; RELEASE write"
+            };
+            let _ = conn.execute_batch(end);
+            finish
+        })
+        .collect();
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => finishes.into_iter().for_each(|finish| finish(None)),
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            finishes.into_iter().for_each(|finish| finish(Some(&err)));
+        }
+    }
+}
+
+/// A copy of a SQLite error good enough to report to each write of a batch.
+fn clone_error(err: &rusqlite::Error) -> rusqlite::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
+}
