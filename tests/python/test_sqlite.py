@@ -252,3 +252,36 @@ def test_a_file_locked_past_the_busy_timeout_is_unavailable_and_intact(tmp_path:
     m.create_session("bob")  # works again once the lock is gone
     assert m.count() == 2
     m.close()
+
+
+FILLER = """
+import resource, signal, sys
+from pysessionmanager import SessionManager, StoreError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write(), not a kill
+limit = 1024 * 1024
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+m = SessionManager(store=sys.argv[1])
+for i in range(100_000):
+    try:
+        sid = m.create_session("alice", {"i": i, "pad": "x" * 500})
+    except StoreError as e:
+        print("ERROR", type(e).__name__, e, flush=True)
+        break
+    print(sid, i, flush=True)
+"""
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    SessionManager(store=url(db)).close()
+    out = run_python(FILLER, url(db))
+    lines = out.splitlines()
+    assert lines[-1].startswith("ERROR StoreError"), lines[-3:]
+    assert "disk full" in lines[-1] and "nothing of this write was stored" in lines[-1]
+    acknowledged = [line.split() for line in lines[:-1]]
+    assert len(acknowledged) >= 20
+    with SessionManager(store=url(db)) as m:
+        for sid, i in acknowledged:
+            assert m.get_session(sid) == {"i": int(i), "pad": "x" * 500}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -12,6 +12,15 @@ pub(crate) fn store_error(doing: &'static str) -> impl Fn(rusqlite::Error) -> Er
             format!("could not {doing}: the database stayed locked by another connection past the busy timeout")
                 .into(),
         ),
+        Some(rusqlite::ErrorCode::DiskFull) => {
+            Error::Store(format!("could not {doing}: the disk is full; nothing of this write was stored").into())
+        }
+        Some(rusqlite::ErrorCode::SystemIoFailure) => Error::Store(
+            format!(
+                "could not {doing}: writing to disk failed (disk full, a file size limit, or an I/O error: {err}); nothing of this write was stored"
+            )
+            .into(),
+        ),
         _ => Error::Store(format!("SQLite failed to {doing}: {err}").into()),
     }
     }
