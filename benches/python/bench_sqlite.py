@@ -1,0 +1,222 @@
+"""pysessionmanager's SQLite store against two persistent peers on local files.
+
+    .venv/bin/pip install -r benches/python/requirements-bench.txt
+    .venv/bin/python benches/python/bench_sqlite.py [--quick]
+
+Peers: Django's database sessions on SQLite (Django's defaults) and cachelib's
+FileSystemCache (Flask-Session's file store). Same workloads, one process, interleaved;
+each measurement starts from an empty store, populated untimed. Slower peers run fewer
+ops, so compare ops/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import os
+import platform
+import random
+import secrets
+import sqlite3
+import statistics
+import tempfile
+import time
+from importlib.metadata import version
+
+import django
+from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
+from cachelib import FileSystemCache
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.management import call_command
+from django.db import connection
+
+from pysessionmanager import SessionManager
+
+LIVE = 1_000
+DATA = {"role": "member", "theme": "dark"}
+UPDATE = {"theme": "light"}
+THRESHOLD = 1_000_000  # cachelib evicts beyond this many files (default 500); never reached
+IMPLS = ("pysessionmanager", "django", "cachelib")
+WORKLOADS = ("create", "get", "mixed")
+COUNTS = {  # ops per measurement for each workload; --quick divides them by 10
+    "pysessionmanager": (50_000, 300_000, 100_000),
+    "django": (2_000, 20_000, 5_000),
+    "cachelib": (5_000, 50_000, 20_000),
+}
+
+
+class Pysessionmanager:
+    def __init__(self, folder: str) -> None:
+        self.m = SessionManager(expiration_time=3600, store=f"sqlite:///{folder}/sessions.db")
+        self.get, self.end, self.close = self.m.get_session, self.m.end_session, self.m.close
+
+    def create(self, user: str) -> str:
+        return self.m.create_session(user, DATA)
+
+    def update(self, sid: str) -> None:
+        self.m.update_session(sid, UPDATE)
+
+
+class Peer:
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class Django(Peer):
+    """One database for the whole run (settings are process-wide), emptied for each use."""
+
+    def __init__(self, folder: str) -> None:
+        SessionStore.get_model_class().objects.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM")
+
+    def create(self, user: str) -> str:
+        s = SessionStore()
+        s["user_id"], s["role"], s["theme"] = user, "member", "dark"
+        s.create()
+        return s.session_key
+
+    def get(self, key: str) -> dict:
+        return SessionStore(session_key=key).load()
+
+    def update(self, key: str) -> None:
+        s = SessionStore(session_key=key)
+        s["theme"] = "light"  # loads the session first, as in a request
+        s.save()
+
+    def end(self, key: str) -> None:
+        SessionStore(session_key=key).delete()
+
+
+class Cachelib(Peer):
+    def __init__(self, folder: str) -> None:
+        self.cache = FileSystemCache(folder, threshold=THRESHOLD, default_timeout=3600)
+        self.get, self.end = self.cache.get, self.cache.delete
+
+    def create(self, user: str) -> str:
+        token = secrets.token_urlsafe(32)
+        self.cache.set(token, {"user_id": user, **DATA})
+        return token
+
+    def update(self, token: str) -> None:
+        self.cache.set(token, {**self.cache.get(token), **UPDATE})
+
+
+CLASSES = {"pysessionmanager": Pysessionmanager, "django": Django, "cachelib": Cachelib}
+
+
+def setup_django(folder: str) -> dict[str, object]:
+    """Configures Django standalone with a SQLite file in folder; returns its pragmas."""
+    settings.configure(
+        DATABASES={  # Django's defaults: no OPTIONS, no init_command
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{folder}/django.db"}
+        },
+        INSTALLED_APPS=["django.contrib.sessions"],
+        SECRET_KEY=secrets.token_hex(32),
+        SESSION_COOKIE_AGE=3600,  # the same expiry as the others (Django's default: 2 weeks)
+    )
+    django.setup()
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as c:
+        journal = c.execute("PRAGMA journal_mode").fetchone()[0]
+        sync = ("OFF", "NORMAL", "FULL", "EXTRA")[c.execute("PRAGMA synchronous").fetchone()[0]]
+    return {"journal_mode": journal, "synchronous": sync}
+
+
+def workload_ops(workload: str, n: int) -> tuple[int, list[tuple[int, int]]]:
+    """(live sessions to start from, [(op, random bits)]); ops: 0 get, 1 update,
+    2 create, 3 end (+ a create). mixed: 80% / 15% / 4% / 1%, fixed seed."""
+    if workload == "create":
+        return 0, [(2, 0)] * n
+    if workload == "get":
+        return LIVE, [(0, k) for k in range(n)]  # cycles over the live sessions
+    rng = random.Random(1234)  # one op at a time: a shorter run is a prefix of a longer
+    return LIVE, [(rng.choices(range(4), (80, 15, 4, 1))[0], rng.getrandbits(32)) for _ in range(n)]
+
+
+def measure(impl: str, workload: str, n: int) -> float:
+    """ops/s of one run on a fresh store in a fresh temporary folder."""
+    populate, ops = workload_ops(workload, n)
+    users = iter([f"user{i}" for i in range(populate + n)])
+    with tempfile.TemporaryDirectory() as folder:
+        s = CLASSES[impl](folder)
+        live = [s.create(next(users)) for _ in range(populate)]
+        get, update, create, end = s.get, s.update, s.create, s.end
+        gc.collect()
+        gc.disable()
+        start = time.perf_counter()
+        for op, bits in ops:
+            if op == 0:
+                get(live[bits % len(live)])
+            elif op == 1:
+                update(live[bits % len(live)])
+            elif op == 2:
+                live.append(create(next(users)))
+            else:  # end it, move the last key into its slot, create one in the last
+                i = bits % len(live)
+                end(live[i])
+                live[i], live[-1] = live[-1], create(next(users))
+        seconds = time.perf_counter() - start
+        gc.enable()
+        s.close()
+    return n / seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a tenth of the ops: a smoke test")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    scale = 10 if args.quick else 1
+    django_dir = tempfile.TemporaryDirectory()
+    pragmas = setup_django(django_dir.name)
+    for w, workload in enumerate(WORKLOADS):  # warm-up, untimed: imports, caches, files
+        for impl in IMPLS:
+            measure(impl, workload, COUNTS[impl][w] // 100)
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    py = f"{platform.python_implementation()} {platform.python_version()}"
+    cpu = f"{cpu_name()} ({platform.machine()}), os.cpu_count() = {os.cpu_count()}"
+    ver = {name: version(name) for name in ("pysessionmanager", "Django", "cachelib")}
+    print(f"""# pysessionmanager (SQLite store) vs Django db sessions vs cachelib files
+
+- Python: {py}, SQLite {sqlite3.sqlite_version} (Python's sqlite3, used by Django)
+- Machine: {cpu}, {platform.system()} {platform.release()}
+- Date: {now}; all files in {tempfile.gettempdir()}
+- pysessionmanager {ver["pysessionmanager"]}: SessionManager(expiration_time=3600,
+  store="sqlite:///…/sessions.db"); store defaults: durability=normal (WAL, synchronous=NORMAL)
+- Django {ver["Django"]}: sessions.backends.db; DATABASES = one sqlite3 file, no OPTIONS, so
+  SQLite's defaults: journal_mode={pragmas["journal_mode"]}, synchronous={pragmas["synchronous"]};
+  JSONSerializer, SESSION_COOKIE_AGE=3600, DEBUG=False; one connection kept open
+- cachelib {ver["cachelib"]}: FileSystemCache(threshold={THRESHOLD:,}, default_timeout=3600),
+  pickle; keys from secrets.token_urlsafe(32)
+- Durability differs: Django's default waits for the disk at every commit; pysessionmanager's
+  default (durability=normal) does not, and cachelib never fsyncs (temp file + os.replace)
+- Median of {args.repeats} runs after an untimed warm-up; implementations interleaved; gc off
+  while timing. get cycles over {LIVE:,} live sessions; mixed: 80% get, 15% update, 4% create,
+  1% end (+ a create) over {LIVE:,} live sessions, seed 1234
+""")
+    names = "pysessionmanager | Django db (SQLite) | cachelib FileSystemCache"
+    ratios = "ratio pysessionmanager/Django | ratio pysessionmanager/cachelib"
+    print(f"| workload (ops/s) | {names} | {ratios} |\n|---|---:|---:|---:|---:|---:|")
+    runs: dict[tuple[str, str], list[float]] = {}
+    for w, workload in enumerate(WORKLOADS):
+        for rep in range(args.repeats):
+            for impl in IMPLS[rep % 3 :] + IMPLS[: rep % 3]:
+                rate = measure(impl, workload, COUNTS[impl][w] // scale)
+                runs.setdefault((workload, impl), []).append(rate)
+        ours, dj, cl = (statistics.median(runs[workload, impl]) for impl in IMPLS)
+        cells = f"{ours:,.0f} | {dj:,.0f} | {cl:,.0f} | {ours / dj:.1f} | {ours / cl:.1f}"
+        print(f"| {workload} | {cells} |", flush=True)
+
+    print("\nEach run in ops/s [ops per run]:\n")
+    for (workload, impl), rates in runs.items():
+        n = COUNTS[impl][WORKLOADS.index(workload)] // scale
+        print(f"- {workload}, {impl} [{n:,}]: " + ", ".join(f"{r:,.0f}" for r in rates))
+    django_dir.cleanup()
+
+
+if __name__ == "__main__":
+    main()
