@@ -31,6 +31,7 @@ mod expiry;
 mod json;
 mod manager;
 pub mod memory;
+mod periodic;
 mod record;
 mod store;
 mod token;
@@ -46,6 +47,7 @@ pub use manager::{
     CreateOptions, LimitAction, MAX_USER_ID_BYTES, ManagerConfig, Session, SessionManager,
 };
 pub use memory::{MemoryStore, MemoryStoreConfig};
+pub use periodic::{Periodic, Tick};
 pub use record::SessionRecord;
 pub use store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 pub use token::{SessionKey, SessionToken};

@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sessionmanager_core::{
-    Clock, CreateOutcome, Error, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore,
-    Timestamp, UserLimit,
+    Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
+    SessionStore, Timestamp, UserLimit,
 };
 
 use crate::config::SqliteConfig;
 use crate::error::store_error;
 use crate::row::{self, COLUMNS};
 use crate::schema;
-use crate::sweeper::Sweeper;
+use crate::sweeper;
 use crate::writer::Writer;
 
 /// Expired rows removed per statement, so the writer is never held for long.
@@ -25,7 +25,7 @@ pub(crate) const SWEEP_BATCH: i64 = 500;
 /// Sessions in a SQLite file, shared safely by every process that opens it.
 pub struct SqliteStore {
     inner: Arc<Inner>,
-    sweeper: Mutex<Option<Sweeper>>,
+    sweeper: Mutex<Option<Periodic>>,
 }
 
 pub(crate) struct Inner {
@@ -62,7 +62,7 @@ impl SqliteStore {
             path: config.path.clone(),
         });
         let sweeper = match config.sweep_interval {
-            Some(interval) => Some(Sweeper::start(Arc::downgrade(&inner), interval).map_err(
+            Some(interval) => Some(sweeper::start(Arc::downgrade(&inner), interval).map_err(
                 |e| Error::Store(format!("cannot start the sweeper thread: {e}").into()),
             )?),
             None => None,

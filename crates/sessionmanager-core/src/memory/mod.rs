@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{Error, Result};
+use crate::periodic::Periodic;
 use crate::record::SessionRecord;
 use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 use crate::token::SessionKey;
 use shards::{KeyPrefix, Shards, sweep_range};
 use stored::Stored;
-use sweeper::Sweeper;
 use users::{UserEntry, UserIndex};
 
 /// Settings of a [`MemoryStore`].
@@ -64,7 +64,7 @@ impl fmt::Debug for MemoryStoreConfig {
 /// Sessions in this process's memory. Fast, and gone when the process exits.
 pub struct MemoryStore {
     inner: Arc<Inner>,
-    sweeper: Mutex<Option<Sweeper>>,
+    sweeper: Mutex<Option<Periodic>>,
 }
 
 pub(crate) struct Inner {
@@ -100,7 +100,7 @@ impl MemoryStore {
             clock: config.clock,
         });
         let sweeper = match config.sweep_interval {
-            Some(interval) => Some(Sweeper::start(Arc::downgrade(&inner), interval).map_err(
+            Some(interval) => Some(sweeper::start(Arc::downgrade(&inner), interval).map_err(
                 |e| Error::Store(format!("cannot start the sweeper thread: {e}").into()),
             )?),
             None => None,
