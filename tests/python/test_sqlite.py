@@ -243,6 +243,9 @@ def test_a_file_locked_past_the_busy_timeout_is_unavailable_and_intact(tmp_path:
     )
     try:
         assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        # Reads never wait behind a writer (WAL): they answer while the lock is held.
+        assert m.get_session(sid) == {"keep": True}
+        assert m.count() == 1
         with pytest.raises(StoreUnavailable, match="locked by another connection") as info:
             m.create_session("bob")
         assert isinstance(info.value, ConnectionError)
