@@ -1,11 +1,12 @@
 //! Group commit. Every write is queued; a writer that finds the connection
 //! free leads: it runs everything queued in one transaction, each write in its
-//! own savepoint, commits once, and wakes the others, whose writes may have
-//! been in that batch. Under load many writes share one commit (and one disk
+//! own savepoint, commits once, wakes exactly the writers of that batch, and
+//! hands the lead to a writer whose write came in meanwhile. Under load many writes share one commit (and one disk
 //! sync with `durability=full`); alone, a write runs on the caller's thread
 //! with no handoff. A write is acknowledged only after its commit.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::thread::{self, Thread};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -19,6 +20,8 @@ use crate::error::store_error;
 struct Job {
     run: Run,
     abort: Box<dyn FnOnce(Error) + Send>,
+    /// The thread waiting for this write, woken when it is done (or to lead).
+    waiter: Thread,
 }
 
 /// Does a write; returns whether it succeeded and how to report it.
@@ -32,9 +35,6 @@ pub(crate) struct Writer {
     /// `None` once closed.
     conn: Mutex<Option<Connection>>,
     queue: Mutex<Vec<Job>>,
-    /// Bumped after every batch, so waiting writers look at their results.
-    batches: Mutex<u64>,
-    batch_done: Condvar,
 }
 
 fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -47,8 +47,6 @@ impl Writer {
         Self {
             conn: Mutex::new(Some(conn)),
             queue: Mutex::new(Vec::new()),
-            batches: Mutex::new(0),
-            batch_done: Condvar::new(),
         }
     }
 
@@ -60,6 +58,8 @@ impl Writer {
     ) -> Result<T> {
         let slot: Arc<Mutex<Option<Result<T>>>> = Arc::default();
         let (on_run, on_abort) = (slot.clone(), slot.clone());
+        let me = thread::current();
+        let (wake_run, wake_abort) = (me.clone(), me.clone());
         let job = Job {
             run: Box::new(move |conn| {
                 let result = op(conn);
@@ -70,47 +70,58 @@ impl Writer {
                         Some(err) => Err(store_error("commit")(clone_error(err))),
                     };
                     *relock(&on_run) = Some(outcome);
+                    wake_run.unpark();
                 });
                 (ok, finish)
             }),
-            abort: Box::new(move |err| *relock(&on_abort) = Some(Err(err))),
+            abort: Box::new(move |err| {
+                *relock(&on_abort) = Some(Err(err));
+                wake_abort.unpark();
+            }),
+            waiter: me,
         };
         relock(&self.queue).push(job);
         loop {
-            let seen = *relock(&self.batches);
             if let Some(done) = relock(&slot).take() {
                 return done;
             }
-            // Lead a batch if nobody is committing; otherwise wait for the
-            // current batch, which may have taken this write along.
-            match self.conn.try_lock() {
-                Ok(mut conn) => self.lead(&mut conn),
-                Err(TryLockError::Poisoned(poisoned)) => self.lead(&mut poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) => {
-                    let batches = relock(&self.batches);
-                    let _ = self.batch_done.wait_timeout_while(
-                        batches,
-                        Duration::from_millis(50),
-                        |now| *now == seen,
-                    );
+            // Lead a batch if nobody is committing; otherwise sleep until the
+            // current leader reports this write done or hands over the lead.
+            let led = match self.conn.try_lock() {
+                Ok(mut conn) => {
+                    self.lead(&mut conn);
+                    true
                 }
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    self.lead(&mut poisoned.into_inner());
+                    true
+                }
+                Err(TryLockError::WouldBlock) => false,
+            };
+            if led {
+                // Writes queued during the commit need a leader: wake one of their writers.
+                if let Some(next) = relock(&self.queue).first() {
+                    next.waiter.unpark();
+                }
+            } else {
+                // A wake that came before this park is not lost (park's token).
+                thread::park_timeout(Duration::from_millis(50));
             }
         }
     }
 
-    /// Runs every queued write in one transaction, then wakes the waiters.
+    /// Runs every queued write in one transaction and reports each.
     /// One batch per turn: a writer whose own write is done does not keep
     /// committing others' (its caller would wait without bound under load).
     fn lead(&self, conn: &mut Option<Connection>) {
         let batch = std::mem::take(&mut *relock(&self.queue));
-        if !batch.is_empty() {
-            match conn.as_mut() {
-                Some(conn) => commit_batch(conn, batch),
-                None => batch.into_iter().for_each(|job| (job.abort)(Error::Closed)),
-            }
+        if batch.is_empty() {
+            return;
         }
-        *relock(&self.batches) += 1;
-        self.batch_done.notify_all();
+        match conn.as_mut() {
+            Some(conn) => commit_batch(conn, batch),
+            None => batch.into_iter().for_each(|job| (job.abort)(Error::Closed)),
+        }
     }
 
     /// Closes the connection; queued and later writes fail with `Closed`.
