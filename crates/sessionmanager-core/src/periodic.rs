@@ -5,6 +5,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::error::{Error, Result};
+
 /// What a [`Periodic`] task wants next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tick {
@@ -21,49 +23,64 @@ pub enum Tick {
 #[derive(Debug)]
 pub struct Periodic {
     stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Periodic {
-    /// Starts a thread named `name` that calls `task` every `interval`.
+    /// Starts a thread named `name` that calls `task` every `interval`; with
+    /// no interval, starts nothing (and [`Periodic::stop`] does nothing).
     pub fn start(
         name: &str,
-        interval: Duration,
+        interval: Option<Duration>,
         mut task: impl FnMut() -> Tick + Send + 'static,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let Some(interval) = interval else {
+            return Ok(Self {
+                stop,
+                thread: Mutex::new(None),
+            });
+        };
         let signal = stop.clone();
-        let thread = thread::Builder::new().name(name.into()).spawn(move || {
-            let (flag, wake) = &*signal;
-            loop {
-                let next = task();
-                let stopped = flag.lock().unwrap_or_else(PoisonError::into_inner);
-                let stopped = match next {
-                    Tick::Stop => return,
-                    Tick::Again => stopped,
-                    Tick::Sleep => {
-                        wake.wait_timeout_while(stopped, interval, |stopped| !*stopped)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0
+        let thread = thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let (flag, wake) = &*signal;
+                loop {
+                    let next = task();
+                    let stopped = flag.lock().unwrap_or_else(PoisonError::into_inner);
+                    let stopped = match next {
+                        Tick::Stop => return,
+                        Tick::Again => stopped,
+                        Tick::Sleep => {
+                            wake.wait_timeout_while(stopped, interval, |stopped| !*stopped)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0
+                        }
+                    };
+                    if *stopped {
+                        return;
                     }
-                };
-                if *stopped {
-                    return;
                 }
-            }
-        })?;
+            })
+            .map_err(|e| Error::Store(format!("cannot start the {name} thread: {e}").into()))?;
         Ok(Self {
             stop,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Wakes the thread and waits for it to end. Calling it again does nothing.
-    pub fn stop(&mut self) {
+    pub fn stop(&self) {
         let (flag, wake) = &*self.stop;
         *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
         wake.notify_all();
-        if let Some(thread) = self.thread.take() {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }
@@ -85,7 +102,7 @@ mod tests {
     fn runs_until_stopped_and_stops_promptly() {
         let runs = Arc::new(AtomicU32::new(0));
         let counted = runs.clone();
-        let mut periodic = Periodic::start("test", Duration::from_millis(5), move || {
+        let periodic = Periodic::start("test", Some(Duration::from_millis(5)), move || {
             counted.fetch_add(1, Ordering::SeqCst);
             Tick::Sleep
         })
@@ -102,9 +119,16 @@ mod tests {
 
     #[test]
     fn a_task_can_end_itself() {
-        let periodic = Periodic::start("test", Duration::from_secs(3600), || Tick::Stop).unwrap();
+        let periodic =
+            Periodic::start("test", Some(Duration::from_secs(3600)), || Tick::Stop).unwrap();
         let started = Instant::now();
         drop(periodic);
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn no_interval_starts_nothing() {
+        let periodic = Periodic::start("test", None, || unreachable!("never runs")).unwrap();
+        periodic.stop();
     }
 }

@@ -25,7 +25,7 @@ pub(crate) const SWEEP_BATCH: i64 = 500;
 /// Sessions in a SQLite file, shared safely by every process that opens it.
 pub struct SqliteStore {
     inner: Arc<Inner>,
-    sweeper: Mutex<Option<Periodic>>,
+    sweeper: Periodic,
 }
 
 pub(crate) struct Inner {
@@ -61,16 +61,8 @@ impl SqliteStore {
             clock: config.clock.clone(),
             path: config.path.clone(),
         });
-        let sweeper = match config.sweep_interval {
-            Some(interval) => Some(sweeper::start(Arc::downgrade(&inner), interval).map_err(
-                |e| Error::Store(format!("cannot start the sweeper thread: {e}").into()),
-            )?),
-            None => None,
-        };
-        Ok(Self {
-            inner,
-            sweeper: Mutex::new(sweeper),
-        })
+        let sweeper = sweeper::start(Arc::downgrade(&inner), config.sweep_interval)?;
+        Ok(Self { inner, sweeper })
     }
 
     fn open_inner(&self) -> Result<&Inner> {
@@ -387,14 +379,7 @@ impl SessionStore for SqliteStore {
 
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
-        if let Some(mut sweeper) = self
-            .sweeper
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            sweeper.stop();
-        }
+        self.sweeper.stop();
         self.inner.writer.close();
         for conn in &self.inner.readers {
             conn.lock().unwrap_or_else(PoisonError::into_inner).take();

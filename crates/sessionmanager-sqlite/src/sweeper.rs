@@ -4,15 +4,16 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use sessionmanager_core::{Periodic, Tick};
+use sessionmanager_core::{Periodic, Result, Tick};
 
 use crate::store::{Inner, SWEEP_BATCH};
 
 /// Batches per tick at most, so a huge backlog is worked off over several ticks.
 const BATCHES_PER_TICK: u32 = 20;
 
-/// Starts the sweeper; it ends when the store is dropped or the handle stopped.
-pub(crate) fn start(inner: Weak<Inner>, interval: Duration) -> std::io::Result<Periodic> {
+/// Starts the sweeper (none without an interval); it ends when the store is
+/// dropped or the handle stopped.
+pub(crate) fn start(inner: Weak<Inner>, interval: Option<Duration>) -> Result<Periodic> {
     Periodic::start("sqlite-session-sweeper", interval, move || {
         let Some(store) = inner.upgrade() else {
             return Tick::Stop;

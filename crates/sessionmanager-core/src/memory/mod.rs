@@ -8,8 +8,8 @@ mod tests;
 mod users;
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -64,7 +64,7 @@ impl fmt::Debug for MemoryStoreConfig {
 /// Sessions in this process's memory. Fast, and gone when the process exits.
 pub struct MemoryStore {
     inner: Arc<Inner>,
-    sweeper: Mutex<Option<Periodic>>,
+    sweeper: Periodic,
 }
 
 pub(crate) struct Inner {
@@ -99,16 +99,8 @@ impl MemoryStore {
             closed: AtomicBool::new(false),
             clock: config.clock,
         });
-        let sweeper = match config.sweep_interval {
-            Some(interval) => Some(sweeper::start(Arc::downgrade(&inner), interval).map_err(
-                |e| Error::Store(format!("cannot start the sweeper thread: {e}").into()),
-            )?),
-            None => None,
-        };
-        Ok(Self {
-            inner,
-            sweeper: Mutex::new(sweeper),
-        })
+        let sweeper = sweeper::start(Arc::downgrade(&inner), config.sweep_interval)?;
+        Ok(Self { inner, sweeper })
     }
 
     /// How many records the store holds, including expired ones not yet swept.
@@ -508,14 +500,7 @@ impl SessionStore for MemoryStore {
 
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
-        if let Some(mut sweeper) = self
-            .sweeper
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            sweeper.stop();
-        }
+        self.sweeper.stop();
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use super::Inner;
+use crate::error::Result;
 use crate::periodic::{Periodic, Tick};
 
 /// Records examined per lock hold.
@@ -13,8 +14,9 @@ const CHUNK: usize = 512;
 /// Records examined per tick, unless most of what it saw had expired.
 const TICK_BUDGET: usize = 8 * CHUNK;
 
-/// Starts the sweeper; it ends when the store is dropped or the handle stopped.
-pub(crate) fn start(inner: Weak<Inner>, interval: Duration) -> std::io::Result<Periodic> {
+/// Starts the sweeper (none without an interval); it ends when the store is
+/// dropped or the handle stopped.
+pub(crate) fn start(inner: Weak<Inner>, interval: Option<Duration>) -> Result<Periodic> {
     let mut cursor = (0usize, 0usize);
     Periodic::start("session-sweeper", interval, move || match inner.upgrade() {
         // Expiry outpacing the sweep: go again without sleeping.

@@ -16,9 +16,7 @@ use crate::{
 impl MemoryStore {
     /// Stops the sweeper, so nothing changes while the test counts.
     fn stop_sweeper(&self) {
-        if let Some(mut sweeper) = self.sweeper.lock().unwrap().take() {
-            sweeper.stop();
-        }
+        self.sweeper.stop();
     }
 
     /// (the `len` counter, records in the shards, prefixes in the user index)
