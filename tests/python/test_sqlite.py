@@ -3,11 +3,14 @@ and clear refusals of files that are not ours."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -189,6 +192,48 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does its folder exist"):
         SessionManager(store=url(tmp_path / "no" / "such" / "sessions.db"))
     assert not (tmp_path / "no").exists()
+
+
+@contextmanager
+def read_only_view(folder: Path) -> Iterator[Path]:
+    """The folder, seen through a path where nothing can be written.
+
+    Permission bits do not stop root, so as root the view is a read-only bind
+    mount of the folder."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    view = folder.with_name(folder.name + "-read-only")
+    view.mkdir()
+    mounted = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(folder), str(view)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.fail(f"cannot make a read-only folder to test with: {mounted.stderr.strip()}")
+    try:
+        yield view
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+
+
+def test_a_read_only_folder_is_a_clear_error_and_the_file_is_untouched(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with SessionManager(store=url(folder / "sessions.db")) as m:
+        sid = m.create_session("alice", {"keep": True})
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with read_only_view(folder) as view:
+        with pytest.raises(StoreError, match="is it or its folder read-only"):
+            SessionManager(store=url(view / "sessions.db"))
+        with pytest.raises(StoreError, match="cannot open the session database .*writable"):
+            SessionManager(store=url(view / "new.db"))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    with SessionManager(store=url(folder / "sessions.db")) as m:
+        assert m.get_session(sid) == {"keep": True}
 
 
 def test_bad_sqlite_urls() -> None:

@@ -6,8 +6,28 @@ use sessionmanager_core::{Error, Result};
 
 use crate::config::{Durability, SqliteConfig};
 
-/// The schema this build writes. Files with a higher version are refused.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// How a file reaches the schema this build writes: the first version's
+/// script, then one step per later version, each applied in order.
+pub(crate) struct Schema {
+    /// Creates version 1 in an empty file.
+    create: &'static str,
+    /// `STEPS[i]` moves a file from version `i + 1` to `i + 2`.
+    steps: &'static [&'static str],
+}
+
+impl Schema {
+    /// The version a file has once every step has run.
+    fn version(&self) -> i64 {
+        1 + self.steps.len() as i64
+    }
+}
+
+/// The schema of this build. To change it, append a step; never edit a
+/// released one, since files in the field were made by it.
+pub(crate) const SCHEMA: Schema = Schema {
+    create: CREATE_V1,
+    steps: &[],
+};
 
 const CREATE_V1: &str = "
     CREATE TABLE pysessionmanager_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -68,54 +88,80 @@ pub(crate) fn configure(conn: &Connection, config: &SqliteConfig) -> Result<()> 
         .map_err(|e| describe(&config.path, e))
 }
 
-/// Creates the schema in an empty file, or checks the one that is there.
-/// Never touches a file that holds anything else.
+/// Creates the schema in an empty file, or checks the one that is there and
+/// migrates it forward. Never touches a file that holds anything else.
 pub(crate) fn prepare(conn: &mut Connection, config: &SqliteConfig) -> Result<()> {
+    prepare_schema(conn, config, &SCHEMA)
+}
+
+/// [`prepare`] for a given schema. Everything happens in one immediate
+/// transaction, so a failed step leaves the file as it was, and two
+/// processes opening an old file at once migrate it once.
+fn prepare_schema(conn: &mut Connection, config: &SqliteConfig, schema: &Schema) -> Result<()> {
     let path = config.path.display();
+    let fail = |e| describe(&config.path, e);
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| describe(&config.path, e))?;
+        .map_err(fail)?;
     let ours: bool = tx
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'pysessionmanager_meta'",
             [],
             |row| row.get::<_, i64>(0).map(|n| n > 0),
         )
-        .map_err(|e| describe(&config.path, e))?;
-    if ours {
-        let version: Option<i64> = tx
+        .map_err(fail)?;
+    if !ours {
+        let others: i64 = tx
             .query_row(
-                "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'",
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
                 [],
                 |row| row.get(0),
             )
-            .optional()
-            .map_err(|e| describe(&config.path, e))?;
-        return match version {
-            Some(SCHEMA_VERSION) => Ok(()),
-            Some(newer) if newer > SCHEMA_VERSION => Err(Error::Store(
-                format!("{path} was written by a newer pysessionmanager (schema version {newer}; this one reads up to {SCHEMA_VERSION}); upgrade pysessionmanager to use it").into(),
-            )),
-            other => Err(Error::Store(
-                format!("{path} has an unknown pysessionmanager schema version ({other:?}); it may be damaged").into(),
-            )),
-        };
+            .map_err(fail)?;
+        if others > 0 {
+            return Err(Error::Store(
+                format!("{path} is a SQLite database of something else ({others} tables or indexes that are not pysessionmanager's); refusing to touch it").into(),
+            ));
+        }
+        tx.execute_batch(schema.create).map_err(fail)?;
     }
-    let others: i64 = tx
+    let found: Option<i64> = tx
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+            "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'",
             [],
             |row| row.get(0),
         )
-        .map_err(|e| describe(&config.path, e))?;
-    if others > 0 {
-        return Err(Error::Store(
-            format!("{path} is a SQLite database of something else ({others} tables or indexes that are not pysessionmanager's); refusing to touch it").into(),
-        ));
+        .optional()
+        .map_err(fail)?;
+    let target = schema.version();
+    let current = match found {
+        Some(v) if (1..=target).contains(&v) => v,
+        Some(newer) if newer > target => {
+            return Err(Error::Store(
+                format!("{path} was written by a newer pysessionmanager (schema version {newer}; this one reads up to {target}); upgrade pysessionmanager to use it").into(),
+            ));
+        }
+        other => {
+            return Err(Error::Store(
+                format!("{path} has an unknown pysessionmanager schema version ({other:?}); it may be damaged").into(),
+            ));
+        }
+    };
+    for (from, step) in (current..target).zip(&schema.steps[(current - 1) as usize..]) {
+        tx.execute_batch(step).map_err(|e| {
+            Error::Store(
+                format!("{path}: migrating the schema from version {from} to {} failed, and the file was left at version {current}: {e}", from + 1).into(),
+            )
+        })?;
     }
-    tx.execute_batch(CREATE_V1)
-        .map_err(|e| describe(&config.path, e))?;
-    tx.commit().map_err(|e| describe(&config.path, e))
+    if current < target {
+        tx.execute(
+            "UPDATE pysessionmanager_meta SET value = ?1 WHERE name = 'schema_version'",
+            [target],
+        )
+        .map_err(fail)?;
+    }
+    tx.commit().map_err(fail)
 }
 
 /// A clear error for a failure while opening `path`.
@@ -142,5 +188,103 @@ fn describe(path: &std::path::Path, err: rusqlite::Error) -> Error {
             .into(),
         ),
         _ => Error::Store(format!("SQLite failed on {path}: {err}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADD_NOTE: &str = "ALTER TABLE sessions ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';";
+    const INDEX_NOTE: &str = "CREATE INDEX sessions_by_note ON sessions (note);";
+
+    fn open(dir: &tempfile::TempDir) -> (Connection, SqliteConfig) {
+        let config = SqliteConfig::new(dir.path().join("sessions.db"));
+        (connect(&config).unwrap(), config)
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_forward_keeping_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        prepare(&mut conn, &config).unwrap();
+        conn.execute(
+            "INSERT INTO sessions VALUES (x'01', 'alice', '{}', 1, 0, 0, 10, 10, 1, NULL)",
+            [],
+        )
+        .unwrap();
+        let v3 = Schema {
+            create: CREATE_V1,
+            steps: &[ADD_NOTE, INDEX_NOTE],
+        };
+        prepare_schema(&mut conn, &config, &v3).unwrap();
+        assert_eq!(version(&conn), 3);
+        let (user, note): (String, String) = conn
+            .query_row("SELECT user_id, note FROM sessions", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((user.as_str(), note.as_str()), ("alice", "v2"));
+        // Opening again with the same schema runs nothing twice.
+        prepare_schema(&mut conn, &config, &v3).unwrap();
+        assert_eq!(version(&conn), 3);
+        // An older build refuses the newer file rather than misreading it.
+        let err = prepare(&mut conn, &config).unwrap_err().to_string();
+        assert!(
+            err.contains("newer pysessionmanager (schema version 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_new_file_is_created_at_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        let v2 = Schema {
+            create: CREATE_V1,
+            steps: &[ADD_NOTE],
+        };
+        prepare_schema(&mut conn, &config, &v2).unwrap();
+        assert_eq!(version(&conn), 2);
+        conn.query_row("SELECT count(note) FROM sessions", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_file_at_its_old_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        prepare(&mut conn, &config).unwrap();
+        let broken = Schema {
+            create: CREATE_V1,
+            steps: &[ADD_NOTE, "CREATE INDEX oops ON no_such_table (x);"],
+        };
+        let err = prepare_schema(&mut conn, &config, &broken)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("from version 2 to 3 failed, and the file was left at version 1"),
+            "{err}"
+        );
+        assert_eq!(version(&conn), 1);
+        let columns: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'note'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 0, "the first step was rolled back too");
     }
 }

@@ -171,7 +171,9 @@ impl SessionStore for SqliteStore {
     ) -> Result<CreateOutcome> {
         let (key, record) = (*key, record.clone());
         self.open_inner()?.writer.run(move |conn| {
-            if key_taken(conn, &key)? {
+            // The insert below notices a taken key by itself; look first
+            // only when a limit might evict sessions for a create that fails.
+            if limit.is_some() && key_taken(conn, &key)? {
                 return Ok(CreateOutcome::KeyTaken);
             }
             let evicted = match limit {
@@ -183,25 +185,30 @@ impl SessionStore for SqliteStore {
                 },
                 None => 0,
             };
-            conn.prepare_cached(&format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            let inserted = conn
+                .prepare_cached(&format!(
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    ON CONFLICT (key) DO NOTHING"
             ))
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    key.as_bytes(),
-                    &*record.user_id,
-                    record.data.as_json(),
-                    record.version as i64,
-                    record.created_at.millis(),
-                    record.last_active.millis(),
-                    record.expires_at.millis(),
-                    record.idle_timeout_ms,
-                    record.sliding,
-                    record.absolute_expires_at.map(Timestamp::millis),
-                ])
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        key.as_bytes(),
+                        &*record.user_id,
+                        record.data.as_json(),
+                        record.version as i64,
+                        record.created_at.millis(),
+                        record.last_active.millis(),
+                        record.expires_at.millis(),
+                        record.idle_timeout_ms,
+                        record.sliding,
+                        record.absolute_expires_at.map(Timestamp::millis),
+                    ])
+                })
+                .map_err(store_error("insert a session"))?;
+            Ok(match inserted {
+                0 => CreateOutcome::KeyTaken,
+                _ => CreateOutcome::Created { evicted },
             })
-            .map_err(store_error("insert a session"))?;
-            Ok(CreateOutcome::Created { evicted })
         })
     }
 

@@ -140,14 +140,12 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
     let finishes: Vec<Finish> = batch
         .into_iter()
         .map(|job| {
-            let _ = conn.execute_batch("SAVEPOINT write");
+            let _ = run_cached(conn, "SAVEPOINT write");
             let (ok, finish) = (job.run)(conn);
-            let end = if ok {
-                "RELEASE write"
-            } else {
-                "ROLLBACK TO write; RELEASE write"
-            };
-            let _ = conn.execute_batch(end);
+            if !ok {
+                let _ = run_cached(conn, "ROLLBACK TO write");
+            }
+            let _ = run_cached(conn, "RELEASE write");
             finish
         })
         .collect();
@@ -158,6 +156,12 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
             finishes.into_iter().for_each(|finish| finish(Some(&err)));
         }
     }
+}
+
+/// Runs a statement without parsing it again: `execute_batch` would, and a
+/// batch runs these for every write.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute([])
 }
 
 /// A copy of a SQLite error good enough to report to each write of a batch.
