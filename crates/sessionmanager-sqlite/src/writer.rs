@@ -131,7 +131,7 @@ impl Writer {
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
-    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(err) = run_cached(conn, "BEGIN IMMEDIATE") {
         for job in batch {
             (job.abort)(store_error("begin a write")(clone_error(&err)));
         }
@@ -149,10 +149,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
             finish
         })
         .collect();
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => finishes.into_iter().for_each(|finish| finish(None)),
+    match run_cached(conn, "COMMIT") {
+        Ok(_) => finishes.into_iter().for_each(|finish| finish(None)),
         Err(err) => {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = run_cached(conn, "ROLLBACK");
             finishes.into_iter().for_each(|finish| finish(Some(&err)));
         }
     }
