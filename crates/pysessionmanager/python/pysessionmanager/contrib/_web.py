@@ -1,0 +1,167 @@
+"""What every web integration shares: loading a request's session from its
+cookie, and writing back what the request changed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any, Optional
+
+from pysessionmanager import SessionConflict, SessionManager, SessionNotFound
+
+#: Prefix of the user id given to visitors who have not logged in. Each gets
+#: their own (``anonymous:<random>``) so per-user limits and listings never
+#: lump visitors together.
+ANONYMOUS_PREFIX = "anonymous:"
+
+#: How many times a save re-reads and re-applies its changes when other
+#: requests keep writing the same session in between.
+MAX_SAVE_ATTEMPTS = 16
+
+Codec = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def anonymous_user_id() -> str:
+    """A fresh user id for a visitor who has not logged in."""
+    return ANONYMOUS_PREFIX + secrets.token_urlsafe(12)
+
+
+def is_anonymous(user_id: Optional[str]) -> bool:
+    """Whether ``user_id`` is a visitor's rather than a logged-in user's."""
+    return user_id is None or user_id.startswith(ANONYMOUS_PREFIX)
+
+
+class RequestState:
+    """One request's tie between a framework's session dict and the store.
+
+    ``encode`` turns the framework's values into JSON-ready ones (Flask tags
+    tuples, bytes, datetimes...) and ``decode`` turns them back.
+    """
+
+    __slots__ = ("manager", "sid", "user_id", "version", "stored", "encode", "decode")
+
+    def __init__(
+        self,
+        manager: SessionManager,
+        token: Optional[str],
+        *,
+        encode: Codec = _same,
+        decode: Codec = _same,
+    ) -> None:
+        self.manager = manager
+        self.encode, self.decode = encode, decode
+        self.sid: Optional[str] = None
+        self.user_id: Optional[str] = None
+        self.version = 0
+        #: The data as stored (encoded) when the request last read or wrote it.
+        self.stored: dict[str, Any] = {}
+        if token:
+            try:
+                self._adopt(manager.get_session(token))
+            except SessionNotFound:
+                pass  # forged, ended or expired: no session
+
+    def _adopt(self, session: Any) -> None:
+        self.sid, self.user_id = session.session_id, session.user_id
+        self.version, self.stored = session.version, dict(session)
+
+    def data(self) -> dict[str, Any]:
+        """The session's data, decoded, for the framework's session dict."""
+        return {key: self.decode(value) for key, value in self.stored.items()}
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether no user has logged in to this session."""
+        return is_anonymous(self.user_id)
+
+    def login(
+        self, data: Mapping[str, Any], user_id: str, *, expiration_time: Optional[float] = None
+    ) -> str:
+        """Moves ``data`` to a fresh session owned by ``user_id`` and ends the
+        old one, so an id planted before login is worthless after it.
+        Returns the new id. Per-user limits apply here, as to any create."""
+        if not isinstance(user_id, str) or not user_id:
+            raise ValueError(f"login needs a non-empty user id string, got {user_id!r}")
+        if is_anonymous(user_id):
+            raise ValueError(
+                f"user ids starting with {ANONYMOUS_PREFIX!r} are reserved for visitors"
+            )
+        encoded = self._encoded(data)
+        sid = self.manager.create_session(user_id, encoded, expiration_time=expiration_time)
+        if self.sid is not None:
+            self.manager.end_session(self.sid)
+        self._adopt(self.manager.get_session(sid))
+        return sid
+
+    def save(
+        self, data: Mapping[str, Any], *, failed: bool, expiration_time: Optional[float] = None
+    ) -> Optional[str]:
+        """Writes what the request changed. Returns the session id the cookie
+        should carry, or ``None`` when the visitor has no session (any cookie
+        should then be deleted). A failed request writes nothing."""
+        if failed:
+            return self.sid
+        current = self._encoded(data)
+        if self.sid is None:
+            if not current:
+                return None  # an empty visitor session is never stored
+            self.sid = self.manager.create_session(
+                anonymous_user_id(), current, expiration_time=expiration_time
+            )
+            self._adopt(self.manager.get_session(self.sid))
+            return self.sid
+        if current == self.stored:
+            return self.sid
+        if not current:
+            self.end()  # cleared: the visitor logged out or reset
+            return None
+        return self._write_changes(current)
+
+    def end(self) -> None:
+        """Ends the stored session; the request carries on without one."""
+        if self.sid is not None:
+            self.manager.end_session(self.sid)
+        self._forget()
+
+    def _encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: self.encode(value) for key, value in data.items()}
+
+    def _write_changes(self, current: dict[str, Any]) -> Optional[str]:
+        """Compare-and-set the new data; if another request wrote meanwhile,
+        re-apply only this request's changes on top of what it wrote."""
+        assert self.sid is not None
+        changed = {k: v for k, v in current.items() if k not in self.stored or self.stored[k] != v}
+        removed = self.stored.keys() - current.keys()
+        target = current
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            try:
+                self.version = self.manager.set_session_data(
+                    self.sid, target, expected_version=self.version
+                )
+                self.stored = target
+                return self.sid
+            except SessionConflict:
+                pass
+            except SessionNotFound:
+                # Ended meanwhile (say, "log out everywhere"): never bring it back.
+                self._forget()
+                return None
+            try:
+                fresh = self.manager.get_session(self.sid)
+            except SessionNotFound:
+                self._forget()
+                return None
+            self.version = fresh.version
+            target = {k: v for k, v in fresh.items() if k not in removed}
+            target.update(changed)
+        raise SessionConflict(
+            f"the session changed under this request {MAX_SAVE_ATTEMPTS} times in a row; gave up"
+        )
+
+    def _forget(self) -> None:
+        """Drops the tie to the stored session, which is gone."""
+        self.sid, self.user_id, self.version, self.stored = None, None, 0, {}

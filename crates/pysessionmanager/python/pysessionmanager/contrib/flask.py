@@ -1,0 +1,179 @@
+"""Server-side ``flask.session``: the cookie carries only the session id.
+
+    from flask import Flask, session
+    from pysessionmanager.contrib.flask import init_app, login, logout
+
+    app = Flask(__name__)
+    init_app(app, "sqlite:///sessions.db")   # or a SessionManager; memory by default
+
+Flask's settings apply as they do to its own sessions: ``SESSION_COOKIE_NAME``,
+``_DOMAIN``, ``_PATH``, ``_HTTPONLY``, ``_SECURE``, ``_SAMESITE``,
+``_PARTITIONED``, ``PERMANENT_SESSION_LIFETIME`` (also the stored session's
+idle timeout) and ``SESSION_REFRESH_EACH_REQUEST``. Two defaults are safer
+than Flask's: cookies are ``Secure`` and ``SameSite=Lax`` unless the
+interface is built with ``secure=False`` or ``samesite=None`` (or the config
+names another ``SameSite``). Values Flask's own cookie session can hold
+(tuples, bytes, datetimes, UUIDs, ``Markup``) are kept as Flask tags them.
+No secret key is needed: session ids are random, not signed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+from flask import Flask, Request, Response, current_app
+from flask import session as current_session
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SessionInterface as FlaskSessionInterface
+from flask.sessions import SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from pysessionmanager import SessionManager
+from pysessionmanager.contrib._web import RequestState
+
+__all__ = ["ServerSession", "SessionInterface", "init_app", "login", "logout"]
+
+
+class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
+    """``flask.session`` for one request: a dict whose changes are written
+    to the store when the response goes out."""
+
+    modified = False
+
+    def __init__(self, state: RequestState, token: Optional[str]) -> None:
+        def on_update(session: ServerSession) -> None:
+            session.modified = True
+
+        super().__init__(state.data(), on_update)
+        self.state = state
+        #: The session id the request's cookie carried, valid or not.
+        self.token = token
+        #: Whether the request came without a live session.
+        self.new = state.sid is None
+
+    @property
+    def sid(self) -> Optional[str]:
+        """The session id, or ``None`` while nothing is stored."""
+        return self.state.sid
+
+    @property
+    def user_id(self) -> Optional[str]:
+        """The logged-in user, or ``None`` for a visitor."""
+        return None if self.state.anonymous else self.state.user_id
+
+
+class SessionInterface(FlaskSessionInterface):
+    """Keeps ``flask.session`` in a :class:`~pysessionmanager.SessionManager`.
+
+    ``manager`` is a manager or a store URL (``"sqlite:///sessions.db"``);
+    by default an in-memory store, which lives as long as the process.
+    """
+
+    def __init__(
+        self,
+        manager: Union[SessionManager, str, None] = None,
+        app: Optional[Flask] = None,
+        *,
+        secure: bool = True,
+        samesite: Optional[str] = "Lax",
+    ) -> None:
+        if isinstance(manager, str) or manager is None:
+            manager = SessionManager(store=manager)
+        elif not isinstance(manager, SessionManager):
+            raise TypeError(
+                f"manager must be a SessionManager or a store URL, not {type(manager).__name__}"
+            )
+        self.manager = manager
+        self.secure = secure
+        self.samesite = samesite
+        self.tags = TaggedJSONSerializer()
+        if app is not None:
+            app.session_interface = self
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or self.secure
+
+    def get_cookie_samesite(self, app: Flask) -> Optional[str]:
+        return app.config["SESSION_COOKIE_SAMESITE"] or self.samesite  # type: ignore[no-any-return]
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        token = request.cookies.get(self.get_cookie_name(app))
+        state = RequestState(self.manager, token, encode=self.tags.tag, decode=self._untag)
+        return ServerSession(state, token)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, ServerSession):
+            return  # a null session, or another interface's
+        sid = session.state.save(
+            session,
+            failed=response.status_code >= 500,
+            expiration_time=_lifetime(app),
+        )
+        if session.accessed:
+            response.vary.add("Cookie")
+        name, cookie = self.get_cookie_name(app), self._cookie_options(app)
+        if sid is None:
+            if session.token is not None:  # ended, cleared, forged or expired
+                response.delete_cookie(name, **cookie)
+                response.vary.add("Cookie")
+        elif sid != session.token or self.should_set_cookie(app, session):
+            expires = self.get_expiration_time(app, session)
+            response.set_cookie(name, sid, expires=expires, **cookie)
+            response.vary.add("Cookie")
+
+    def _cookie_options(self, app: Flask) -> dict[str, Any]:
+        return {
+            "domain": self.get_cookie_domain(app),
+            "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app),
+            "partitioned": self.get_cookie_partitioned(app),
+            "samesite": self.get_cookie_samesite(app),
+            "httponly": self.get_cookie_httponly(app),
+        }
+
+    def _untag(self, value: Any) -> Any:
+        """Turns Flask's tags back into values, innermost first (as ``json.loads``
+        with ``object_hook`` would)."""
+        if isinstance(value, dict):
+            return self.tags.untag({k: self._untag(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return [self._untag(v) for v in value]
+        return value
+
+
+def init_app(
+    app: Flask,
+    manager: Union[SessionManager, str, None] = None,
+    **options: Any,
+) -> SessionInterface:
+    """Makes ``flask.session`` server-side for ``app``; returns the interface.
+    ``options`` are :class:`SessionInterface`'s (``secure=``, ``samesite=``)."""
+    return SessionInterface(manager, app, **options)
+
+
+def _session() -> ServerSession:
+    session = current_session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(session, ServerSession):
+        raise RuntimeError(
+            "flask.session is not a pysessionmanager session: call init_app(app) first"
+        )
+    return session
+
+
+def _lifetime(app: Flask) -> float:
+    return app.permanent_session_lifetime.total_seconds()
+
+
+def login(user_id: str) -> str:
+    """Logs ``user_id`` in: the session's data moves to a fresh session id
+    owned by the user (the old id stops working, against session fixation)
+    and the response sets the new cookie. Returns the new id."""
+    session = _session()
+    return session.state.login(session, user_id, expiration_time=_lifetime(current_app))
+
+
+def logout() -> None:
+    """Ends the session and empties ``flask.session``; the cookie is deleted."""
+    session = _session()
+    session.state.end()
+    session.clear()
