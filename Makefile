@@ -1,12 +1,13 @@
-# `make demo` runs the quickstart; `make test` runs every Rust and Python test.
-# Both create .venv and install what they need on first use.
+# `make demo` serves the demo web app on http://127.0.0.1:8000; `make test` runs
+# every Rust and Python test. Both create .venv and install what they need on
+# first use (`make test` also the browser its tests drive, where it may).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-rust test-python lint bench develop clean
+.PHONY: demo quickstart test test-rust test-python system-packages lint bench develop clean
 
 $(STAMP): requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ develop: $(STAMP)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet
 
 demo: develop
+	$(BIN)/python examples/webapp/app.py
+
+# Walks through every example of the README.
+quickstart: develop
 	$(BIN)/python examples/quickstart.py
 
 test: test-rust test-python
@@ -26,7 +31,10 @@ test-rust:
 	cargo test --workspace --exclude pysessionmanager --all-targets --features sessionmanager-core/conformance
 	cargo test --workspace --exclude pysessionmanager --doc --features sessionmanager-core/conformance
 
-test-python: develop
+system-packages:
+	tools/ensure-system-packages
+
+test-python: develop system-packages
 	$(BIN)/python -m pytest
 	$(BIN)/python -m mypy.stubtest pysessionmanager._native --allowlist tests/stubtest-allowlist.txt
 

@@ -1,0 +1,150 @@
+"""The demo app in a real browser (headless Chromium): log in, fill a cart,
+restart the server, find the cart; log in elsewhere and log out everywhere else."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+DEMO = Path(__file__).parents[2] / "examples" / "webapp" / "app.py"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+if CHROMIUM is None:
+    message = "the browser test needs Debian's chromium (apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytestmark = pytest.mark.skip(reason=message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Demo:
+    """The demo server as a child process, on a fixed port and database."""
+
+    def __init__(self, port: int, db: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.command = [
+            sys.executable,
+            str(DEMO),
+            "--port",
+            str(port),
+            "--store",
+            f"sqlite:///{db}",
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(
+                    ("127.0.0.1", int(self.url.rsplit(":", 1)[1])), 0.2
+                ).close()
+                return
+            except OSError:
+                assert self.process.poll() is None, "the demo server exited at start"
+                time.sleep(0.05)
+        raise TimeoutError("the demo server did not start listening within 20 s")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    server = Demo(free_port(), tmp_path / "demo-sessions.db")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+def log_in(page: object, base: str, user: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("#submit")
+    assert f"Signed in as {user}" in page.inner_text("#who")
+
+
+def test_cart_survives_a_restart_and_log_out_everywhere_else_works(
+    demo: Demo, browser: object, tmp_path: Path
+) -> None:
+    laptop = browser.new_context(user_agent="Laptop browser")
+    page = laptop.new_page()
+    page.goto(f"{demo.url}/cart")
+    page.click("#add-tea")  # as a visitor: the cart follows the visitor into the login
+    log_in(page, demo.url, "alice", "wonderland")
+    page.goto(f"{demo.url}/cart")
+    page.click("#add-tea")
+    page.click("#add-mug")
+    assert page.inner_text("#total") == "21.00"
+
+    (cookie,) = laptop.cookies()
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+    assert len(cookie["value"]) == 43
+    database = (tmp_path / "demo-sessions.db").read_bytes()
+    wal = tmp_path / "demo-sessions.db-wal"
+    at_rest = database + (wal.read_bytes() if wal.exists() else b"")
+    assert cookie["value"].encode() not in at_rest, "raw session ids must never be stored"
+
+    demo.stop()
+    demo.start()
+    page.goto(f"{demo.url}/cart")
+    assert page.inner_text("#total") == "21.00"
+    assert "Signed in as alice" in page.inner_text("#who")
+
+    phone = browser.new_context(user_agent="Phone browser").new_page()
+    log_in(phone, demo.url, "alice", "wonderland")
+    phone.goto(f"{demo.url}/sessions")
+    devices = phone.inner_text("#devices")
+    assert "Laptop browser" in devices and "Phone browser" in devices
+    phone.click("#logout-others")
+    assert "Logged out 1 other session." in phone.content()
+    assert "Laptop browser" not in phone.inner_text("#devices")
+
+    page.goto(f"{demo.url}/")
+    assert "Visitor" in page.inner_text("#who")
+    page.goto(f"{demo.url}/cart")
+    assert page.is_visible("#empty")
+    phone.goto(f"{demo.url}/")
+    assert "Signed in as alice" in phone.inner_text("#who")
+
+
+def test_a_wrong_password_is_refused(demo: Demo, browser: object) -> None:
+    page = browser.new_page()
+    page.goto(f"{demo.url}/login")
+    page.fill("#username", "alice")
+    page.fill("#password", "guess")
+    page.click("#submit")
+    assert "Unknown user or wrong password." in page.content()
+    assert "Visitor" in page.inner_text("#who")
+    assert page.context.cookies() == []
