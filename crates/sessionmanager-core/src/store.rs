@@ -57,8 +57,9 @@ pub enum SaveOutcome {
 /// "Not found" is never an error here: methods answer `None`, `false` or an
 /// outcome variant, and `Err` means the store itself failed.
 pub trait SessionStore: Send + Sync + 'static {
-    /// Stores `record` under `key` unless a record is already there, enforcing
-    /// `limit` for the record's user in the same atomic step.
+    /// Stores `record` under `key` unless a live record is already there,
+    /// enforcing `limit` for the record's user in the same atomic step. An
+    /// expired record is as good as absent: it is replaced, swept or not.
     fn create(
         &self,
         key: &SessionKey,

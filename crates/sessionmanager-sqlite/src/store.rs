@@ -14,7 +14,7 @@ use sessionmanager_core::{
 
 use crate::config::SqliteConfig;
 use crate::error::store_error;
-use crate::row::{self, COLUMNS};
+use crate::row::{self, COLUMNS, EXCLUDED};
 use crate::schema;
 use crate::sweeper;
 use crate::writer::Writer;
@@ -155,6 +155,12 @@ fn enforce_limit(
     Ok(Some(evicted as u32))
 }
 
+fn live_key_taken(conn: &Connection, key: &SessionKey, now: Timestamp) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1 AND expires_at > ?2")
+        .and_then(|mut stmt| stmt.exists(params![key.as_bytes(), now.millis()]))
+        .map_err(store_error("look up a session"))
+}
+
 fn key_taken(conn: &Connection, key: &SessionKey) -> Result<bool> {
     conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1")
         .and_then(|mut stmt| stmt.exists(params![key.as_bytes()]))
@@ -173,7 +179,7 @@ impl SessionStore for SqliteStore {
         self.open_inner()?.writer.run(move |conn| {
             // The insert below notices a taken key by itself; look first
             // only when a limit might evict sessions for a create that fails.
-            if limit.is_some() && key_taken(conn, &key)? {
+            if limit.is_some() && live_key_taken(conn, &key, now)? {
                 return Ok(CreateOutcome::KeyTaken);
             }
             let evicted = match limit {
@@ -188,7 +194,8 @@ impl SessionStore for SqliteStore {
             let inserted = conn
                 .prepare_cached(&format!(
                 "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                    ON CONFLICT (key) DO NOTHING"
+                    ON CONFLICT (key) DO UPDATE SET ({COLUMNS}) = ({EXCLUDED})
+                    WHERE sessions.expires_at <= ?11"
             ))
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -202,6 +209,7 @@ impl SessionStore for SqliteStore {
                         record.idle_timeout_ms,
                         record.sliding,
                         record.absolute_expires_at.map(Timestamp::millis),
+                        now.millis(),
                     ])
                 })
                 .map_err(store_error("insert a session"))?;

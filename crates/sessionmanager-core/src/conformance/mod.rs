@@ -52,9 +52,9 @@ pub use expiry::{
 };
 pub use housekeeping::{check_closed, check_purge_and_count};
 pub use store_contract::{
-    check_store_create_key_taken, check_store_create_load, check_store_delete_rotate,
-    check_store_rotate_onto_taken_key, check_store_save_cas, check_store_touch,
-    check_store_user_limit,
+    check_store_create_key_taken, check_store_create_load, check_store_create_over_expired,
+    check_store_delete_rotate, check_store_rotate_onto_taken_key, check_store_save_cas,
+    check_store_touch, check_store_user_limit,
 };
 pub use users::{
     check_end_user, check_list_user, check_user_limit_counts_only_live,
@@ -132,6 +132,7 @@ macro_rules! conformance_tests {
             check_purge_and_count,
             check_store_create_load,
             check_store_create_key_taken,
+            check_store_create_over_expired,
             check_store_user_limit,
             check_store_save_cas,
             check_store_touch,

@@ -79,6 +79,50 @@ pub fn check_store_create_load<S: SessionStore>(make_store: impl Fn(ManualClock)
     );
 }
 
+/// `SessionStore::create` on a key whose record has expired but may not be
+/// swept yet replaces it: an expired record is as good as absent. The old
+/// owner's listings forget it, the new owner's show it.
+pub fn check_store_create_over_expired<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
+    let (store, clock) = raw_store(&make_store);
+    let key = fresh_token().key();
+    let old = raw_record("alice", r#"{"old":true}"#, clock.now());
+    store_insert(&store, &key, &old);
+    clock.advance(IDLE_MS);
+    let now = clock.now();
+    assert_eq!(ok(block_on(store.load(&key, now)), "load"), None, "expired");
+    let new = raw_record("bob", r#"{"new":true}"#, now);
+    assert_eq!(
+        ok(block_on(store.create(&key, &new, None, now)), "create"),
+        CreateOutcome::Created { evicted: 0 },
+        "store create over an expired record"
+    );
+    assert_eq!(
+        ok(block_on(store.load(&key, now)), "load"),
+        Some(new.clone()),
+        "the new record replaced the expired one"
+    );
+    assert!(
+        store_listed_keys(&store, "alice", now).is_empty(),
+        "the old owner lists nothing"
+    );
+    assert_eq!(
+        store_listed_keys(&store, "bob", now),
+        vec![key],
+        "the new owner lists it"
+    );
+    assert_eq!(
+        ok(block_on(store.count(now)), "count"),
+        1,
+        "one record counted"
+    );
+    let limited = raw_record("bob", "{}", now);
+    assert_eq!(
+        ok(block_on(store.create(&key, &limited, None, now)), "create"),
+        CreateOutcome::KeyTaken,
+        "the new record is live, so the key is taken again"
+    );
+}
+
 /// `SessionStore::create` on a key that holds a live record returns
 /// `KeyTaken` and writes nothing: not the new record and, with a user limit,
 /// no eviction either.

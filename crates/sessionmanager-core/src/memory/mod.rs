@@ -140,6 +140,32 @@ impl Inner {
         taken
     }
 
+    /// Removes the record under `key` if it has expired, so the key can be
+    /// created again before the sweeper gets to it (rate limits reuse keys).
+    fn clear_expired(&self, key: &SessionKey, now: Timestamp) {
+        let Some(user_id) = self
+            .shards
+            .read(key)
+            .get(key)
+            .filter(|stored| !stored.is_live(now))
+            .map(|stored| stored.user_id().to_owned())
+        else {
+            return;
+        };
+        // User lock first, as in create, so the index never misses a record.
+        let mut entry = self.users.lock(&user_id);
+        let mut shard = self.shards.write(key);
+        if shard
+            .get(key)
+            .is_some_and(|stored| !stored.is_live(now) && stored.user_id() == user_id)
+        {
+            shard.swap_remove(key);
+            drop(shard);
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            entry.remove(key);
+        }
+    }
+
     /// Claims room for one more record, purging expired ones if the store is
     /// full and something may have expired.
     fn reserve_slot(&self, now: Timestamp) -> Result<()> {
@@ -294,6 +320,7 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> Result<CreateOutcome> {
         let inner = self.open()?;
+        inner.clear_expired(key, now);
         // Claim room before locking the user: a full store purges, and purging
         // takes user locks itself.
         let mut evicted = 0;
