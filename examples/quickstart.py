@@ -1,6 +1,8 @@
 """A tour of pysessionmanager: every example of the README, narrated.
 
-Run it with `make demo` (or `python examples/quickstart.py` once the package is installed).
+Run it with `make quickstart` (or `python examples/quickstart.py` once the package
+is installed). The web side (Flask sessions, login, rate-limited views) is the
+demo app: `make demo`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import threading
 from datetime import datetime
 
 from pysessionmanager import (
+    RateLimiter,
     SessionConflict,
     SessionLimitExceeded,
     SessionManager,
@@ -99,6 +102,16 @@ def login_flow() -> None:
     print("cart kept across login:", m.get_session(sid)["cart"])
 
 
+def rate_limits() -> None:
+    step("Rate limits: 5 calls at once, then one every 2 seconds")
+    clock = ManualClock()
+    api = RateLimiter("30/minute", burst=5, clock=clock)
+    print("6 calls at once:", [api.hit("user:alice").allowed for _ in range(6)])
+    print("retry after", api.hit("user:alice").retry_after, "s")
+    clock.advance(2)
+    print("2 s later:", api.hit("user:alice").allowed)
+
+
 def expiry() -> None:
     step("Expiry (on a hand-moved clock)")
     clock = ManualClock()
@@ -122,6 +135,7 @@ if __name__ == "__main__":
     bad_data()
     login_flow()
     expiry()
+    rate_limits()
     with SessionManager() as m:
         m.create_session("alice")
         print("\nclosed cleanly after", m.count(), "session(s)")

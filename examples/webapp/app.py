@@ -7,8 +7,8 @@
 - "Your sessions": every device signed in as you, and "log out everywhere else";
 - a cart kept in the session, in a SQLite file, so it survives a restart of
   the server (and follows you from visitor to logged-in user);
-- ``/api/ping``: a JSON endpoint allowing 5 calls per 10 seconds per visitor,
-  answering 429 with ``Retry-After`` past that.
+- ``/api/ping``: a JSON endpoint allowing 5 calls at once, then one every 2
+  seconds, per visitor; past that it answers 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,20 @@ import hashlib
 import hmac
 from typing import Any
 
-from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
-from pysessionmanager import SessionManager
-from pysessionmanager.contrib.flask import init_app, login, logout
+from pysessionmanager import RateLimiter, SessionManager
+from pysessionmanager.contrib.flask import init_app, login, logout, rate_limit
 
 # Demo accounts. A real application keeps password hashes in its database.
 USERS = {"alice": "wonderland", "bob": "builder"}
@@ -40,8 +50,10 @@ def create_app(store: str = "sqlite:///demo-sessions.db", *, secure_cookies: boo
     app = Flask(__name__)
     manager = SessionManager(expiration_time=3600, store=store, max_sessions_per_user=10)
     init_app(app, manager, secure=secure_cookies)
-    app.config["DEMO_MANAGER"] = manager
     register_pages(app, manager)
+    # Limits share the sessions' store, so they hold across server restarts
+    # and across processes serving the same file.
+    register_api(app, RateLimiter("30/minute", burst=5, store=manager))
     return app
 
 
@@ -132,6 +144,13 @@ def register_pages(app: Flask, manager: SessionManager) -> None:
             cart[item] = qty
         session["cart"] = cart
         return redirect(url_for("cart_page"))
+
+
+def register_api(app: Flask, limiter: RateLimiter) -> None:
+    @app.get("/api/ping")
+    @rate_limit(limiter)
+    def ping() -> Any:
+        return jsonify(pong=True, user=current_user())
 
 
 def main() -> None:

@@ -148,3 +148,13 @@ def test_a_wrong_password_is_refused(demo: Demo, browser: object) -> None:
     assert "Unknown user or wrong password." in page.content()
     assert "Visitor" in page.inner_text("#who")
     assert page.context.cookies() == []
+
+
+def test_the_api_answers_429_with_retry_after_past_its_limit(demo: Demo, browser: object) -> None:
+    context = browser.new_context()
+    answers = [context.request.get(f"{demo.url}/api/ping") for _ in range(7)]
+    assert [a.status for a in answers] == [200] * 5 + [429] * 2
+    assert answers[0].json() == {"pong": True, "user": None}
+    assert answers[4].headers["ratelimit-remaining"] == "0"
+    assert answers[5].headers["retry-after"] == "2"
+    assert answers[5].json()["error"] == "rate limit exceeded"

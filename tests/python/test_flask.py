@@ -269,3 +269,39 @@ def test_bad_arguments_are_clear_errors(manager: SessionManager) -> None:
     plain = flask.Flask(__name__)
     with plain.test_request_context(), pytest.raises(RuntimeError, match="call init_app"):
         login("alice")
+
+
+def test_rate_limit_answers_429_with_retry_after(manager: SessionManager) -> None:
+    from pysessionmanager import RateLimiter
+    from pysessionmanager.contrib.flask import rate_limit
+    from pysessionmanager.testing import ManualClock
+
+    clock = ManualClock()
+    app = make_app(manager)
+    per_visitor = RateLimiter("2/minute", clock=clock)
+    per_user = RateLimiter("1/hour", clock=clock)
+
+    @app.get("/api")
+    @rate_limit(per_visitor)
+    def api() -> str:
+        return "ok"
+
+    @app.get("/report")
+    @rate_limit(per_user, key=lambda: f"user:{flask.request.args['user']}")
+    def report() -> str:
+        return "report"
+
+    client, other = app.test_client(), app.test_client()
+    answers = [client.get("/api") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[1].headers["RateLimit-Remaining"] == "0"
+    assert answers[2].headers["Retry-After"] == "30"
+    assert answers[2].json == {"error": "rate limit exceeded", "retry_after": 30.0}
+    assert other.get("/api").status_code == 429, "visitors without a session share an address"
+    other.post("/cart/apple")  # now it has a session of its own
+    assert other.get("/api").status_code == 200
+    clock.advance(30)
+    assert client.get("/api").status_code == 200
+    assert client.get("/report?user=a").status_code == 200
+    assert client.get("/report?user=a").status_code == 429
+    assert client.get("/report?user=b").status_code == 200

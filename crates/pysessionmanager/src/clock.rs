@@ -1,9 +1,27 @@
 //! A clock Python tests can move by hand, to exercise expiry without sleeping.
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
-use sessionmanager_core::{Clock, Timestamp};
+use sessionmanager_core::{Clock, SystemClock, Timestamp};
 
 use crate::convert::seconds_to_millis;
+use crate::errors::wrong_type;
+
+/// The `clock=` argument: a [`ManualClock`] for tests, or `None` for the system clock.
+pub(crate) fn clock_arg(clock: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn Clock>> {
+    match clock.filter(|c| !c.is_none()) {
+        Some(clock) => match clock.cast::<ManualClock>() {
+            Ok(manual) => Ok(Arc::new(manual.get().0.clone())),
+            Err(_) => Err(wrong_type(
+                "clock",
+                "a pysessionmanager.testing.ManualClock or None",
+                clock,
+            )),
+        },
+        None => Ok(Arc::new(SystemClock)),
+    }
+}
 
 /// A clock that stands still until moved. Pass it as `SessionManager(clock=...)`.
 #[pyclass(module = "pysessionmanager.testing", frozen)]

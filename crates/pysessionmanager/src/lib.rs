@@ -5,6 +5,7 @@ mod clock;
 mod convert;
 mod errors;
 mod manager;
+mod ratelimit;
 mod session;
 mod store;
 
@@ -14,6 +15,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::SessionManager>()?;
+    m.add_class::<ratelimit::RateLimiter>()?;
+    m.add_class::<ratelimit::RateLimitResult>()?;
     m.add_class::<session::SessionMeta>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add("TOKEN_BYTES", 32)?;

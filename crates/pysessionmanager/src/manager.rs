@@ -5,25 +5,47 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyList, PyString, PyTuple};
 use sessionmanager_core::{
-    Clock, CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig, SystemClock,
-    block_on,
+    CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig, block_on,
 };
 
-use crate::clock::ManualClock;
-use crate::convert::{data_from_py, optional_seconds, session_id_arg, str_arg};
+use crate::clock::clock_arg;
+use crate::convert::{
+    data_from_py, int_arg, optional_seconds, positive_int, session_id_arg, str_arg,
+};
 use crate::errors::{self, IntoPyResult, wrong_type};
 use crate::session;
 use crate::store::{self, AnyStore};
 
-type Engine = sessionmanager_core::SessionManager<AnyStore>;
+/// The engine over any store the package can open.
+pub(crate) type Engine = sessionmanager_core::SessionManager<AnyStore>;
 
 /// Creates, reads, updates and ends sessions. See the package documentation.
 #[pyclass(module = "pysessionmanager", subclass, frozen)]
 pub(crate) struct SessionManager {
-    engine: Engine,
+    engine: Arc<Engine>,
     store_url: String,
+}
+
+impl SessionManager {
+    /// A manager on the store `url` names, with `config`.
+    pub(crate) fn open(py: Python<'_>, url: &str, config: ManagerConfig) -> PyResult<Self> {
+        config.validate().py(py)?;
+        let opened = store::open(url, config.clock.clone()).map_err(|e| match e {
+            store::OpenError::BadUrl(message) => PyValueError::new_err(message),
+            store::OpenError::Store(err) => errors::to_py(py, err),
+        })?;
+        Ok(Self {
+            engine: Arc::new(Engine::try_new(opened, config).py(py)?),
+            store_url: store::redact(url),
+        })
+    }
+
+    /// The engine, to share its store (a rate limiter does).
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
 }
 
 #[pymethods]
@@ -86,19 +108,7 @@ impl SessionManager {
             },
             ..DataLimits::default()
         };
-        let clock: Arc<dyn Clock> = match clock.filter(|c| !c.is_none()) {
-            Some(clock) => match clock.cast::<ManualClock>() {
-                Ok(manual) => Arc::new(manual.get().0.clone()),
-                Err(_) => {
-                    return Err(wrong_type(
-                        "clock",
-                        "a pysessionmanager.testing.ManualClock or None",
-                        clock,
-                    ));
-                }
-            },
-            None => Arc::new(SystemClock),
-        };
+        let clock = clock_arg(clock)?;
         let url = match store.filter(|s| !s.is_none()) {
             Some(url) => str_arg(url, "store")?,
             None => "memory://",
@@ -108,18 +118,9 @@ impl SessionManager {
             limits,
             max_sessions_per_user,
             on_limit,
-            clock: clock.clone(),
+            clock,
         };
-        config.validate().py(py)?;
-        let opened = store::open(url, clock).map_err(|e| match e {
-            store::OpenError::BadUrl(message) => PyValueError::new_err(message),
-            store::OpenError::Store(err) => errors::to_py(py, err),
-        })?;
-        let engine = Engine::try_new(opened, config).py(py)?;
-        Ok(Self {
-            engine,
-            store_url: store::redact(url),
-        })
+        Self::open(py, url, config)
     }
 
     /// Starts a session for `user_id` holding `data` and returns its id.
@@ -324,7 +325,7 @@ impl SessionManager {
 }
 
 /// Runs an engine call with the GIL released, converting its error.
-fn run<T: Send>(
+pub(crate) fn run<T: Send>(
     py: Python<'_>,
     call: impl Future<Output = sessionmanager_core::Result<T>> + Send,
 ) -> PyResult<T> {
@@ -354,21 +355,4 @@ fn optional_bool(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Optio
             .map_err(|_| wrong_type(name, "a bool", v)),
         None => Ok(None),
     }
-}
-
-fn int_arg(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
-    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
-        return Err(wrong_type(name, "an int", value));
-    }
-    value
-        .extract::<i64>()
-        .map_err(|_| PyValueError::new_err(format!("{name} must fit in a signed 64-bit integer")))
-}
-
-fn positive_int(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
-    let n = int_arg(value, name)?;
-    u64::try_from(n)
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive integer, got {n}")))
 }

@@ -32,6 +32,7 @@ mod json;
 mod manager;
 pub mod memory;
 mod periodic;
+mod ratelimit;
 mod record;
 mod store;
 mod token;
@@ -48,6 +49,7 @@ pub use manager::{
 };
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use periodic::{Periodic, Tick};
+pub use ratelimit::{MAX_RATE_KEY_BYTES, Rate, RateDecision, RateLimit};
 pub use record::SessionRecord;
 pub use store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 pub use token::{SessionKey, SessionToken};

@@ -159,7 +159,7 @@ impl<S: SessionStore> SessionManager<S> {
         &self.config
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.config.clock.now()
     }
 

@@ -7,7 +7,7 @@
 'admin'
 """
 
-from pysessionmanager._native import SessionManager
+from pysessionmanager._native import RateLimiter, RateLimitResult, SessionManager
 from pysessionmanager.errors import (
     InvalidSessionData,
     ManagerClosed,
@@ -25,6 +25,8 @@ from pysessionmanager.session import Session
 __all__ = [
     "InvalidSessionData",
     "ManagerClosed",
+    "RateLimitResult",
+    "RateLimiter",
     "Session",
     "SessionConflict",
     "SessionError",

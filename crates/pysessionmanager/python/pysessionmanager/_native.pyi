@@ -7,7 +7,14 @@ from typing_extensions import disjoint_base
 
 from pysessionmanager.session import Session
 
-__all__ = ["SessionManager", "SessionMeta", "ManualClock", "TOKEN_BYTES"]
+__all__ = [
+    "SessionManager",
+    "SessionMeta",
+    "ManualClock",
+    "RateLimiter",
+    "RateLimitResult",
+    "TOKEN_BYTES",
+]
 
 TOKEN_BYTES: int
 
@@ -89,3 +96,29 @@ class ManualClock:
     def now(self) -> float: ...
     def advance(self, seconds: float) -> None: ...
     def set(self, timestamp: float) -> None: ...
+
+@final
+class RateLimiter:
+    def __new__(
+        cls,
+        rate: str,
+        *,
+        burst: Optional[int] = None,
+        store: Optional[str | SessionManager] = None,
+        clock: Optional[ManualClock] = None,
+    ) -> RateLimiter: ...
+    def hit(self, key: str) -> RateLimitResult: ...
+    @property
+    def rate(self) -> str: ...
+    @property
+    def burst(self) -> int: ...
+
+@final
+class RateLimitResult:
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def retry_after(self) -> float: ...
+    def __bool__(self) -> bool: ...

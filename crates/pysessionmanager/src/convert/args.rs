@@ -5,6 +5,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 use sessionmanager_core::MAX_TIMEOUT_MS;
 
+use crate::errors::wrong_type;
+
 /// `value` as a borrowed Rust string (no copy: CPython keeps the UTF-8 form
 /// with the object), or a `TypeError` naming the argument.
 pub(crate) fn str_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&'a str> {
@@ -74,4 +76,23 @@ fn out_of_range(name: &str, value: &Bound<'_, PyAny>) -> PyErr {
     PyValueError::new_err(format!(
         "{name} must be between 0.001 seconds and 100 years, got {shown}"
     ))
+}
+
+/// An `int` argument (not a `bool`) that fits in 64 bits.
+pub(crate) fn int_arg(value: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
+    if !value.is_instance_of::<PyInt>() || value.is_instance_of::<PyBool>() {
+        return Err(wrong_type(name, "an int", value));
+    }
+    value
+        .extract::<i64>()
+        .map_err(|_| PyValueError::new_err(format!("{name} must fit in a signed 64-bit integer")))
+}
+
+/// An `int` argument of at least 1.
+pub(crate) fn positive_int(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
+    let n = int_arg(value, name)?;
+    u64::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive integer, got {n}")))
 }

@@ -4,6 +4,8 @@ mod args;
 mod from_json;
 mod to_json;
 
-pub(crate) use args::{optional_seconds, seconds_to_millis, session_id_arg, str_arg};
+pub(crate) use args::{
+    int_arg, optional_seconds, positive_int, seconds_to_millis, session_id_arg, str_arg,
+};
 pub(crate) use from_json::fill_dict;
 pub(crate) use to_json::data_from_py;

@@ -19,19 +19,24 @@ No secret key is needed: session ids are random, not signed.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, Optional, TypeVar, Union
 
-from flask import Flask, Request, Response, current_app
+from flask import Flask, Request, Response, current_app, jsonify, make_response, request
 from flask import session as current_session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface as FlaskSessionInterface
 from flask.sessions import SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from pysessionmanager import SessionManager
+from pysessionmanager import RateLimiter, SessionManager
 from pysessionmanager.contrib._web import RequestState
 
-__all__ = ["ServerSession", "SessionInterface", "init_app", "login", "logout"]
+__all__ = ["ServerSession", "SessionInterface", "init_app", "login", "logout", "rate_limit"]
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
@@ -177,3 +182,36 @@ def logout() -> None:
     session = _session()
     session.state.end()
     session.clear()
+
+
+def _visitor_key() -> str:
+    """The session id, or the client's address for a visitor without one."""
+    session = current_session._get_current_object()  # type: ignore[attr-defined]
+    sid = session.sid if isinstance(session, ServerSession) else None
+    return f"session:{sid}" if sid else f"address:{request.remote_addr}"
+
+
+def rate_limit(
+    limiter: RateLimiter, key: Optional[Callable[[], str]] = None
+) -> Callable[[View], View]:
+    """Limits a view with ``limiter``: past the limit it answers 429 with a
+    ``Retry-After`` header (whole seconds) and a JSON body, without running
+    the view. ``key`` names who is limited; by default the session, or the
+    client address for visitors without one."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            result = limiter.hit(key() if key is not None else _visitor_key())
+            if not result.allowed:
+                response = jsonify(error="rate limit exceeded", retry_after=result.retry_after)
+                response.status_code = 429
+                response.headers["Retry-After"] = str(math.ceil(result.retry_after))
+                return response
+            response = make_response(view(*args, **kwargs))
+            response.headers["RateLimit-Remaining"] = str(result.remaining)
+            return response
+
+        return limited  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,314 @@
+//! Rate limiting with GCRA (the generic cell rate algorithm, as in redis-cell
+//! and the governor crate): one timestamp per key, the "theoretical arrival
+//! time" (TAT), and no counters to reset.
+//!
+//! Each key's state is a small record in the manager's own store, under a key
+//! no session token can hash to, written by compare-and-set, so the limit
+//! holds across threads, processes and machines on every store, and the
+//! store's expiry removes a key's state once it no longer limits anything.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::data::SessionData;
+use crate::error::{Error, Result};
+use crate::manager::SessionManager;
+use crate::record::SessionRecord;
+use crate::store::{CreateOutcome, SaveOutcome, SessionStore};
+use crate::token::SessionKey;
+
+/// Longest key accepted by [`SessionManager::hit_rate_limit`], in bytes.
+pub const MAX_RATE_KEY_BYTES: usize = 1024;
+
+/// How many times one hit re-reads the key's state when other hits keep
+/// winning the compare-and-set; each retry means another hit was counted.
+const MAX_ATTEMPTS: usize = 1000;
+
+/// A rate: `count` hits per `period`, parsed from text like `"100/minute"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    count: u32,
+    period: Duration,
+}
+
+impl Rate {
+    /// `count` hits per `period`; both must be positive.
+    pub fn new(count: u32, period: Duration) -> Result<Self> {
+        if count == 0 {
+            return Err(Error::InvalidArgument(
+                "a rate must allow at least 1 hit per period, got 0".into(),
+            ));
+        }
+        if period.is_zero() {
+            return Err(Error::InvalidArgument(
+                "a rate's period must be longer than zero".into(),
+            ));
+        }
+        Ok(Self { count, period })
+    }
+
+    /// Hits allowed per period.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Microseconds between hits at a steady pace (at least 1).
+    fn emission_interval_us(&self) -> i64 {
+        (self.period.as_micros() / u128::from(self.count)).clamp(1, i64::MAX as u128) as i64
+    }
+}
+
+impl FromStr for Rate {
+    type Err = Error;
+
+    /// Parses `"<count>/<unit>"`, the unit one of second, minute, hour, day
+    /// (or s, sec, m, min, h, d; plurals too).
+    fn from_str(text: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!(
+                "rate {text:?} {why}; write it like \"100/minute\" or \"5/second\""
+            ))
+        };
+        let (count, unit) = text.split_once('/').ok_or_else(|| bad("has no '/'"))?;
+        let count: u32 = match count.trim().parse() {
+            Ok(count) => count,
+            Err(_) => return Err(bad("must start with a whole number of hits")),
+        };
+        let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+            "s" | "sec" | "second" | "seconds" => 1,
+            "m" | "min" | "minute" | "minutes" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            _ => return Err(bad("has an unknown unit (second, minute, hour or day)")),
+        };
+        Rate::new(count, Duration::from_secs(seconds))
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.count, self.period.as_secs_f64())
+    }
+}
+
+/// A limit: a [`Rate`] plus how many hits may come at once (the burst).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    rate: Rate,
+    burst: u32,
+}
+
+impl RateLimit {
+    /// `rate` with a burst of `burst` hits at once (default: the rate's count,
+    /// so a fresh key may spend a whole period's hits immediately).
+    pub fn new(rate: Rate, burst: Option<u32>) -> Result<Self> {
+        let burst = burst.unwrap_or(rate.count);
+        if burst == 0 {
+            return Err(Error::InvalidArgument(
+                "burst must be at least 1, got 0".into(),
+            ));
+        }
+        Ok(Self { rate, burst })
+    }
+
+    /// The rate.
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// Hits allowed at once.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// The decision for a hit at `now_us` on a key whose TAT is `tat_us`,
+    /// and the key's new TAT if the hit is allowed.
+    fn decide(&self, now_us: i64, tat_us: i64) -> (RateDecision, Option<i64>) {
+        let interval = self.rate.emission_interval_us();
+        let tolerance = interval.saturating_mul(i64::from(self.burst));
+        let new_tat = tat_us.max(now_us).saturating_add(interval);
+        let allow_at = new_tat - tolerance;
+        if now_us < allow_at {
+            let retry_after = Duration::from_micros((allow_at - now_us) as u64);
+            let denied = RateDecision {
+                allowed: false,
+                remaining: 0,
+                retry_after,
+            };
+            return (denied, None);
+        }
+        let remaining = ((now_us - allow_at) / interval).min(i64::from(self.burst)) as u32;
+        let allowed = RateDecision {
+            allowed: true,
+            remaining,
+            retry_after: Duration::ZERO,
+        };
+        (allowed, Some(new_tat))
+    }
+}
+
+/// What one hit decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateDecision {
+    /// Whether the hit was allowed (and counted).
+    pub allowed: bool,
+    /// Hits still allowed right now after this one.
+    pub remaining: u32,
+    /// How long until a hit would be allowed; zero when this one was.
+    pub retry_after: Duration,
+}
+
+/// The user id of rate-limit records: a NUL can never be in a real user id,
+/// and the key keeps each limited key in its own index entry.
+fn owner(key: &str) -> Arc<str> {
+    Arc::from(format!("\0rate\0{key}"))
+}
+
+/// The store key of a limited key: a hash no session token can have, since
+/// tokens never contain NUL.
+fn store_key(key: &str) -> SessionKey {
+    SessionKey::of(&format!("\0rate\0{key}"))
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidArgument(
+            "a rate-limit key must not be empty".into(),
+        ));
+    }
+    if key.len() > MAX_RATE_KEY_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "a rate-limit key must be at most {MAX_RATE_KEY_BYTES} bytes, got {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The record holding a key's TAT; it expires when the TAT passes, because
+/// from then on the key is as good as fresh.
+fn state_record(user_id: Arc<str>, tat_us: i64, now: Timestamp, version: u64) -> SessionRecord {
+    let expires_at = Timestamp(tat_us.div_euclid(1000) + 1);
+    let json = format!(r#"{{"tat_us":{tat_us}}}"#);
+    SessionRecord {
+        user_id,
+        data: SessionData::from_stored_json(json).expect("a TAT record is valid JSON"),
+        version,
+        created_at: now,
+        last_active: now,
+        expires_at,
+        idle_timeout_ms: (expires_at.millis() - now.millis()).max(1),
+        sliding: false,
+        absolute_expires_at: Some(expires_at),
+    }
+}
+
+fn stored_tat(record: &SessionRecord) -> Result<i64> {
+    record
+        .data
+        .to_map()
+        .get("tat_us")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| {
+            Error::Store("a rate-limit record lost its TAT; it was changed by hand".into())
+        })
+}
+
+impl<S: SessionStore> SessionManager<S> {
+    /// Counts a hit on `key` against `limit` if the limit allows it, and says
+    /// what it decided. Atomic on every store: hits from any number of threads
+    /// and processes are never allowed beyond the limit.
+    pub async fn hit_rate_limit(&self, limit: &RateLimit, key: &str) -> Result<RateDecision> {
+        check_key(key)?;
+        let store_key = store_key(key);
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.now();
+            let now_us = now.millis().saturating_mul(1000);
+            let current = self.store().load(&store_key, now).await?;
+            let tat_us = match &current {
+                Some(record) => stored_tat(record)?,
+                None => now_us,
+            };
+            let (decision, new_tat) = limit.decide(now_us, tat_us);
+            let Some(new_tat) = new_tat else {
+                return Ok(decision);
+            };
+            let written = match current {
+                Some(record) => {
+                    let next = state_record(record.user_id, new_tat, now, record.version + 1);
+                    let outcome = self.store().save(&store_key, &next, record.version, now);
+                    outcome.await? == SaveOutcome::Saved
+                }
+                None => {
+                    let first = state_record(owner(key), new_tat, now, 1);
+                    let outcome = self.store().create(&store_key, &first, None, now);
+                    matches!(outcome.await?, CreateOutcome::Created { .. })
+                }
+            };
+            if written {
+                return Ok(decision);
+            }
+        }
+        Err(Error::Unavailable(
+            format!("the rate-limit state of a key kept changing under {MAX_ATTEMPTS} attempts")
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(text: &str, burst: Option<u32>) -> RateLimit {
+        RateLimit::new(text.parse().unwrap(), burst).unwrap()
+    }
+
+    #[test]
+    fn rates_parse_and_bad_ones_say_why() {
+        assert_eq!(
+            "100/minute".parse::<Rate>().unwrap(),
+            Rate::new(100, Duration::from_secs(60)).unwrap()
+        );
+        assert_eq!("5 / Second".parse::<Rate>().unwrap().count(), 5);
+        for (bad, why) in [
+            ("ten/minute", "whole number of hits"),
+            ("0/second", "at least 1 hit"),
+            ("5/fortnight", "unknown unit"),
+            ("5", "has no '/'"),
+            ("-1/second", "whole number"),
+        ] {
+            let err = bad.parse::<Rate>().unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let err = RateLimit::new("1/s".parse().unwrap(), Some(0)).unwrap_err();
+        assert!(err.to_string().contains("burst must be at least 1"));
+    }
+
+    #[test]
+    fn a_burst_then_one_hit_per_interval() {
+        let limit = limit("5/second", None); // one hit per 200 ms, 5 at once
+        let mut tat = 0;
+        let mut now = 1_000_000_000;
+        for remaining in (0..5).rev() {
+            let (decision, next) = limit.decide(now, tat);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, remaining);
+            tat = next.unwrap();
+        }
+        let (denied, next) = limit.decide(now, tat);
+        assert!(!denied.allowed && next.is_none());
+        assert_eq!(denied.retry_after, Duration::from_millis(200));
+        now += 200_000;
+        let (decision, _) = limit.decide(now, tat);
+        assert!(decision.allowed && decision.remaining == 0);
+    }
+}
