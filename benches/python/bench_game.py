@@ -1,0 +1,69 @@
+"""Game stats: atomic ``increment`` updates per second for 1,000 players.
+
+    .venv/bin/python benches/python/bench_game.py [--seconds 3] [store URL ...]
+
+Each player is a session (as in examples/game.py); threads pick players at
+random and bump their score. Defaults to the memory store; pass more URLs
+(``redis://...``) to compare stores in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import threading
+import time
+from datetime import datetime, timezone
+
+from pysessionmanager import SessionManager
+
+PLAYERS = 1000
+
+
+def rate(store: str, threads: int, seconds: float) -> float:
+    with SessionManager(store=store) as m:
+        players = [
+            m.create_session("match:bench", {"player": f"p{i}", "score": 0}) for i in range(PLAYERS)
+        ]
+        counts = [0] * threads
+        stop = threading.Event()
+        start = threading.Barrier(threads + 1)
+
+        def work(n: int) -> None:
+            pick = random.Random(n).choice
+            start.wait()
+            while not stop.is_set():
+                m.increment(pick(players), "score")
+                counts[n] += 1
+
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+        for w in workers:
+            w.start()
+        start.wait()
+        began = time.perf_counter()
+        time.sleep(seconds)
+        stop.set()
+        for w in workers:
+            w.join()
+        elapsed = time.perf_counter() - began
+        assert sum(m.get_session(p)["score"] for p in players) == sum(counts), "lost updates"
+        return sum(counts) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("stores", nargs="*", default=["memory://"])
+    args = parser.parse_args()
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"# increments per second, {PLAYERS} players ({platform.python_version()}, {now})\n")
+    print("| store | 1 thread | 8 threads |")
+    print("|---|---:|---:|")
+    for store in args.stores:
+        one, eight = rate(store, 1, args.seconds), rate(store, 8, args.seconds)
+        print(f"| {store} | {one:,.0f} | {eight:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
