@@ -60,16 +60,16 @@
 //!
 //! The store's futures run on the task that serves the request. The memory
 //! store never waits. The SQLite store (`sessionmanager-sqlite`) does its
-//! file I/O synchronously inside those futures, typically well under a
-//! millisecond per call in WAL mode, and a request makes one to three calls;
-//! meanwhile that runtime worker thread runs nothing else. Under tokio's
-//! multi-threaded runtime (the default of `#[tokio::main]`) the other
-//! workers carry on, which is fine for such short calls; under the
-//! `current_thread` runtime every request waits its turn, so use the
-//! multi-threaded runtime with SQLite. With `Durability::Full` each write
-//! waits for the disk (milliseconds); give the runtime more worker threads
-//! (`#[tokio::main(worker_threads = N)]`) rather than wrapping each
-//! request in `spawn_blocking`.
+//! file I/O synchronously inside those futures (one statement or one short
+//! transaction per call, and a request makes a few calls: a read, a write,
+//! two more at login); meanwhile that runtime worker thread runs nothing
+//! else. Under tokio's multi-threaded runtime (the default of
+//! `#[tokio::main]`) the other workers carry on, which is fine for calls this
+//! short; under the `current_thread` runtime every other request waits, so
+//! use the multi-threaded runtime with SQLite. With `Durability::Full` each
+//! write also waits for the disk: give the runtime more worker threads
+//! (`#[tokio::main(worker_threads = N)]`) rather than wrapping requests in
+//! `spawn_blocking`.
 
 #![forbid(unsafe_code)]
 

@@ -87,3 +87,35 @@ async fn a_clone_changed_in_another_task_is_saved() {
         r#"{"k":"v"}"#
     );
 }
+
+#[tokio::test]
+async fn a_change_after_the_response_is_refused_not_silently_lost() {
+    use axum::routing::get;
+    use sessionmanager_axum::{Session, SessionError, SessionLayer};
+    use tokio::sync::{Notify, mpsc};
+
+    let manager = memory();
+    let gate = Arc::new(Notify::new());
+    let (results, mut received) = mpsc::unbounded_channel();
+    let handler_gate = gate.clone();
+    let app = Router::new()
+        .route(
+            "/",
+            get(move |session: Session| async move {
+                session.insert("early", 1).unwrap();
+                tokio::spawn(async move {
+                    handler_gate.notified().await;
+                    let late = session.insert("late", 2);
+                    results.send((late, session.get_value("early"))).unwrap();
+                });
+                "ok"
+            }),
+        )
+        .layer(SessionLayer::new(manager.clone()));
+    let token = send(&app, "GET", "/", None).await.new_token();
+    gate.notify_one();
+    let (late, early) = received.recv().await.unwrap();
+    assert!(matches!(late, Err(SessionError::Finished)), "{late:?}");
+    assert_eq!(early, Some(serde_json::json!(1)), "reads still work");
+    assert_eq!(stored(&manager, &token).await.unwrap(), r#"{"early":1}"#);
+}
