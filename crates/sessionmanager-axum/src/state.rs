@@ -1,0 +1,106 @@
+//! One request's tie between the handler's view of the session and the
+//! store: the Rust twin of the Python integrations' `RequestState`.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Map, Value};
+use sessionmanager_core::{Session as Stored, SessionToken};
+
+use crate::backend::Backend;
+use crate::cookie::Incoming;
+
+/// Session data as the handler sees it: a JSON object.
+pub(crate) type Data = Map<String, Value>;
+
+/// Where a request's session is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// No handler asked for the session: the store is not read, and the
+    /// response is left alone.
+    Unloaded,
+    /// Loaded; the handler may read and change it.
+    Open,
+    /// The response is being finished; later changes are not saved.
+    Closed,
+}
+
+/// The mutable part of a request's session. No `Debug`: it holds the
+/// token and the user's data, which do not belong in logs.
+pub(crate) struct State {
+    pub(crate) incoming: Incoming,
+    pub(crate) phase: Phase,
+    /// The stored session this request is tied to, if any.
+    pub(crate) sid: Option<SessionToken>,
+    pub(crate) user_id: Option<Arc<str>>,
+    pub(crate) version: u64,
+    /// The data as stored when this request last read or wrote it.
+    pub(crate) stored: Data,
+    /// The data as the handler has it now.
+    pub(crate) data: Data,
+    /// Bumped by every login and logout, so one that awaited the store can
+    /// tell whether another task of the same request logged in or out meanwhile.
+    pub(crate) generation: u64,
+}
+
+impl State {
+    fn new(incoming: Incoming) -> Self {
+        Self {
+            incoming,
+            phase: Phase::Unloaded,
+            sid: None,
+            user_id: None,
+            version: 0,
+            stored: Data::new(),
+            data: Data::new(),
+            generation: 0,
+        }
+    }
+
+    /// Ties the request to a stored session.
+    pub(crate) fn adopt(&mut self, sid: SessionToken, user_id: Arc<str>, version: u64, data: Data) {
+        self.sid = Some(sid);
+        self.user_id = Some(user_id);
+        self.version = version;
+        self.stored = data.clone();
+        self.data = data;
+    }
+
+    /// Adopts what a load found: the session, or nothing.
+    pub(crate) fn adopt_loaded(&mut self, token: Option<SessionToken>, found: Option<Stored>) {
+        if let (Some(token), Some(found)) = (token, found) {
+            let data = found.record.data.to_map();
+            self.adopt(token, found.record.user_id, found.record.version, data);
+        }
+        self.phase = Phase::Open;
+    }
+
+    /// Drops the tie to the stored session, which is gone; the data stays
+    /// with the handler (the caller clears it where that is meant).
+    pub(crate) fn forget(&mut self) {
+        self.sid = None;
+        self.user_id = None;
+        self.version = 0;
+        self.stored = Data::new();
+    }
+}
+
+/// What the request's extensions hold, shared by every clone of the extractor.
+pub(crate) struct Shared {
+    pub(crate) backend: Arc<dyn Backend>,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub(crate) fn new(backend: Arc<dyn Backend>, incoming: Incoming) -> Self {
+        Self {
+            backend,
+            state: Mutex::new(State::new(incoming)),
+        }
+    }
+
+    /// The state. Never held across an `.await`; every change under it is a
+    /// few map operations, so the state is consistent even if a holder panicked.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
