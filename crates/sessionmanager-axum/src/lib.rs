@@ -73,6 +73,12 @@
 
 #![forbid(unsafe_code)]
 
+/// The README's Rust examples (the engine's and this crate's), compiled and
+/// run as doc tests here, the crate that has every dependency they use.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 mod anonymous;
 mod backend;
 mod config;

@@ -16,11 +16,6 @@
 //! assert_eq!(session.record.user_id.as_ref(), "12345");
 //! ```
 
-/// The README's Rust examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
-
 mod block_on;
 mod clock;
 #[cfg(feature = "conformance")]
