@@ -1,10 +1,12 @@
 //! Stored JSON text straight to Python objects, without an intermediate tree.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Inserts the members of the JSON object `json` into `dict`.
@@ -17,6 +19,38 @@ pub(crate) fn fill_dict(dict: &Bound<'_, PyDict>, json: &str) -> PyResult<()> {
 
 fn py_err<E: de::Error>(err: PyErr) -> E {
     E::custom(err)
+}
+
+/// Strings at most this long are shared through [`SHORT_STRS`].
+const SHORT_STR_BYTES: usize = 32;
+
+/// Entries kept per thread before the cache starts over.
+const SHORT_STR_ENTRIES: usize = 4096;
+
+thread_local! {
+    /// Python strings already made for short texts: session data repeats its
+    /// keys and many of its values ("role", "theme", "dark") on every read.
+    /// Python strings are immutable, so handing out the same one is safe, and
+    /// a reused key also keeps the hash Python computed for it.
+    static SHORT_STRS: RefCell<HashMap<Box<str>, Py<PyString>>> = RefCell::new(HashMap::new());
+}
+
+/// `text` as a Python string, from the cache when short.
+fn short_str<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+    if text.len() > SHORT_STR_BYTES {
+        return PyString::new(py, text);
+    }
+    SHORT_STRS.with_borrow_mut(|cache| {
+        if let Some(found) = cache.get(text) {
+            return found.bind(py).clone();
+        }
+        if cache.len() >= SHORT_STR_ENTRIES {
+            cache.clear(); // a crude bound: hot strings come back at once
+        }
+        let made = PyString::new(py, text);
+        cache.insert(text.into(), made.clone().unbind());
+        made
+    })
 }
 
 /// Deserializes one JSON value as a Python object.
@@ -59,7 +93,7 @@ impl<'de, 'py> Visitor<'de> for PyValue<'py> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        v.into_bound_py_any(self.0).map_err(py_err)
+        Ok(short_str(self.0, v).into_any())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
