@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import django
 import django_sources
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.test.utils import (
     setup_databases,
     setup_test_environment,
@@ -50,7 +52,9 @@ settings.configure(
 )
 django.setup()
 
-from pysessionmanager.contrib.django import close_managers  # noqa: E402  (needs settings)
+from pysessionmanager import SessionManager  # noqa: E402
+from pysessionmanager.contrib.django import close_managers, get_manager  # noqa: E402 (settings)
+from pysessionmanager.testing import ManualClock  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,4 +65,36 @@ def django_test_environment() -> Iterator[None]:
     yield
     teardown_databases(databases, verbosity=0)
     teardown_test_environment()
+    close_managers()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The engine's clock, moved by hand (Django's own clock stays real)."""
+    return ManualClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def manager(clock: ManualClock) -> Iterator[SessionManager]:
+    """A fresh in-memory store for the engine, on ``clock``; the manager the
+    engine uses, to look at what it stored."""
+    close_managers()
+    with override_settings(
+        PYSESSIONMANAGER_STORE="memory://", PYSESSIONMANAGER_OPTIONS={"clock": clock}
+    ):
+        yield get_manager()
+    close_managers()
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path, clock: ManualClock) -> Iterator[Path]:
+    """The engine on a SQLite file in ``tmp_path`` (no background sweeper, so
+    only what the test does removes rows), on ``clock``."""
+    path = tmp_path / "sessions.db"
+    close_managers()
+    with override_settings(
+        PYSESSIONMANAGER_STORE=f"sqlite:///{path}?sweep_interval_ms=0",
+        PYSESSIONMANAGER_OPTIONS={"clock": clock},
+    ):
+        yield path
     close_managers()

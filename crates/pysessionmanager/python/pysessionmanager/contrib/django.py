@@ -7,8 +7,13 @@
     SESSION_COOKIE_SECURE = True  # Django's default is False; set it when served over HTTPS
 
 The cookie carries the manager's token (256 random bits); the data stays in
-the store, as JSON, never pickled or signed. How Django's contract maps onto
-the manager:
+the store, as JSON, never pickled or signed. The default ``memory://`` store
+lives in one process: with several worker processes, or to keep sessions
+across restarts, use ``sqlite:///...``. Cookie flags are Django's settings:
+``SESSION_COOKIE_HTTPONLY`` (True) and ``SESSION_COOKIE_SAMESITE`` ("Lax")
+are safe by default; ``SESSION_COOKIE_SECURE`` must be set to True for HTTPS
+(``manage.py check --deploy`` warns about it). How Django's contract maps
+onto the manager:
 
 - Records are only ever named by the manager's tokens; Django's own key
   generator never names one. ``save(must_create=True)`` raises ``CreateError``
@@ -76,7 +81,7 @@ _RESERVED_OPTIONS = {
 _TOKEN_LENGTH = -(-TOKEN_BYTES * 4 // 3)
 _TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
-_managers: dict[tuple[str, str], SessionManager] = {}
+_managers: dict[tuple[str, tuple[tuple[str, Any], ...]], SessionManager] = {}
 _managers_pid = os.getpid()
 _managers_lock = threading.Lock()
 
@@ -87,6 +92,7 @@ def get_manager() -> SessionManager:
     Use it for what ``request.session`` cannot do, like "log out everywhere":
     ``get_manager().end_user_sessions(str(user.pk))``.
     """
+    global _managers_pid
     url = getattr(settings, "PYSESSIONMANAGER_STORE", None) or "memory://"
     options = getattr(settings, "PYSESSIONMANAGER_OPTIONS", None) or {}
     if not isinstance(url, str):
@@ -102,8 +108,10 @@ def get_manager() -> SessionManager:
             raise ImproperlyConfigured(
                 f"PYSESSIONMANAGER_OPTIONS cannot set {name!r}: the engine takes it from {instead}"
             )
-    key = (url, repr(sorted(options.items())))
-    global _managers_pid
+    key = (url, tuple(sorted((name, _identity(value)) for name, value in options.items())))
+    manager = _managers.get(key)
+    if manager is not None and _managers_pid == os.getpid():
+        return manager  # the common case, without the lock
     with _managers_lock:
         if _managers_pid != os.getpid():
             # A forked worker must not share its parent's store handles
@@ -120,6 +128,12 @@ def get_manager() -> SessionManager:
                 ) from error
             _managers[key] = manager
         return manager
+
+
+def _identity(value: Any) -> Any:
+    """What tells option values apart: plain values by value, objects (a
+    clock) by identity, since their state changes."""
+    return value if isinstance(value, (str, int, float, bool, type(None))) else ("id", id(value))
 
 
 def close_managers() -> None:
@@ -144,6 +158,10 @@ class SessionStore(SessionBase):
     for how Django's contract maps onto the manager.
     """
 
+    # Declared for type checkers; SessionBase defines them (a validating property).
+    _session_key: Optional[str]
+    _session_cache: dict[str, Any]
+
     def __init__(self, session_key: Optional[str] = None) -> None:
         self._manager = get_manager()
         #: The tie to the stored record, made when the session is loaded or created.
@@ -152,13 +170,13 @@ class SessionStore(SessionBase):
         self._moved = False
         super().__init__(session_key)
 
-    @property  # type: ignore[override]
+    @property
     def session_key(self) -> Optional[str]:
         """The session id, ``None`` while nothing is stored. After
         ``cycle_key()`` reading it stores the data under its new id at once."""
         if self._moved and self._session_key is None and getattr(self, "_session_cache", None):
             self.create()
-        return self._session_key  # type: ignore[no-any-return]
+        return self._session_key
 
     def _validate_session_key(self, key: Any) -> bool:
         # Django's rule (8 characters or more), plus: a string no longer than
@@ -194,11 +212,11 @@ class SessionStore(SessionBase):
     def create(self) -> None:
         """Stores the current data (none yet, for a new session) in a new
         record under a fresh token, owned by the logged-in user if any."""
+        data = _as_json(self._get_session(no_load=True))
+        lifetime = self._lifetime(data)
         self._moved = False
         self._session_key = None
-        data = _as_json(self._get_session(no_load=True))
         self.modified = True
-        lifetime = self._lifetime(data)
         if lifetime is None:
             return  # already past its expiry: nothing worth storing
         state = self._state = self._new_state(None)
@@ -264,7 +282,13 @@ class SessionStore(SessionBase):
         ``get_expiry_age()`` seconds after each save."""
         expiry = data.get(EXPIRY_KEY)
         if isinstance(expiry, str):
-            lifetime = _Lifetime(_seconds_until(expiry), sliding=False)
+            try:
+                lifetime = _Lifetime(_seconds_until(expiry), sliding=False)
+            except ValueError as error:
+                raise ValueError(
+                    f"session[{EXPIRY_KEY!r}] is not an ISO date (use session.set_expiry()): "
+                    f"{expiry!r}"
+                ) from error
         elif expiry is None or (isinstance(expiry, (int, float)) and not isinstance(expiry, bool)):
             lifetime = _Lifetime(self.get_expiry_age(expiry=expiry), sliding=True)
         else:
@@ -311,7 +335,7 @@ class SessionStore(SessionBase):
         # Django's default would invent a key that names no record.
         if self._session_key is None:
             self.create()
-        return self._session_key  # type: ignore[no-any-return]
+        return self._session_key
 
     async def _aget_or_create_session_key(self) -> Optional[str]:
         return await sync_to_async(self._get_or_create_session_key)()
