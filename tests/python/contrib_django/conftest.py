@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import django
-import django_sources
 import pytest
+
+# The helper next to this file, importable whatever pytest's import mode.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import django_sources  # noqa: E402
 from django.conf import settings
 from django.test import override_settings
 from django.test.utils import (
@@ -20,8 +23,9 @@ from django.test.utils import (
     teardown_test_environment,
 )
 
-# When Django's tests cannot be fetched, only the module running them fails
-# (it re-raises this); everything else here still runs.
+# When Django's tests cannot be fetched (no network on a first run), the
+# module running them fails to collect with this error, naming the cause;
+# Django is still configured here, so the other tests' setup stays sound.
 FETCH_ERROR: Exception | None = None
 suite_apps = []
 try:
