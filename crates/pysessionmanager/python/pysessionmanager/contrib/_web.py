@@ -40,9 +40,13 @@ class RequestState:
 
     ``encode`` turns the framework's values into JSON-ready ones (Flask tags
     tuples, bytes, datetimes...) and ``decode`` turns them back.
+
+    With ``activity=False`` reads do not count as activity (``session_info``
+    instead of ``get_session``), so a session's expiry moves only when it is
+    written: Django's contract, where only a save renews a session.
     """
 
-    __slots__ = ("manager", "sid", "user_id", "version", "stored", "encode", "decode")
+    __slots__ = ("manager", "sid", "user_id", "version", "stored", "encode", "decode", "read")
 
     def __init__(
         self,
@@ -51,9 +55,11 @@ class RequestState:
         *,
         encode: Codec = _same,
         decode: Codec = _same,
+        activity: bool = True,
     ) -> None:
         self.manager = manager
         self.encode, self.decode = encode, decode
+        self.read: Callable[[str], Any] = manager.get_session if activity else manager.session_info
         self.sid: Optional[str] = None
         self.user_id: Optional[str] = None
         self.version = 0
@@ -61,7 +67,7 @@ class RequestState:
         self.stored: dict[str, Any] = {}
         if token:
             try:
-                self._adopt(manager.get_session(token))
+                self._adopt(self.read(token))
             except SessionNotFound:
                 pass  # forged, ended or expired: no session
 
@@ -90,11 +96,33 @@ class RequestState:
             raise ValueError(
                 f"user ids starting with {ANONYMOUS_PREFIX!r} are reserved for visitors"
             )
-        encoded = self._encoded(data)
-        sid = self.manager.create_session(user_id, encoded, expiration_time=expiration_time)
+        return self.start(data, user_id, expiration_time=expiration_time)
+
+    def start(
+        self,
+        data: Mapping[str, Any],
+        user_id: Optional[str] = None,
+        *,
+        expiration_time: Optional[float] = None,
+        sliding: Optional[bool] = None,
+        absolute_timeout: Optional[float] = None,
+    ) -> str:
+        """Stores ``data`` (even empty, unlike :meth:`save`) in a fresh session
+        owned by ``user_id``, or by a new visitor id when it is ``None``, and
+        ends the old session if any. Returns the new id. For frameworks whose
+        store contract creates records explicitly (Django's ``create``) or
+        fixes a session's lifetime at creation (``sliding=False``)."""
+        owner = anonymous_user_id() if user_id is None else user_id
+        sid = self.manager.create_session(
+            owner,
+            self._encoded(data),
+            expiration_time=expiration_time,
+            sliding=sliding,
+            absolute_timeout=absolute_timeout,
+        )
         if self.sid is not None:
             self.manager.end_session(self.sid)
-        self._adopt(self.manager.get_session(sid))
+        self._adopt(self.read(sid))
         return sid
 
     def save(
@@ -112,7 +140,7 @@ class RequestState:
             self.sid = self.manager.create_session(
                 anonymous_user_id(), current, expiration_time=expiration_time
             )
-            self._adopt(self.manager.get_session(self.sid))
+            self._adopt(self.read(self.sid))
             return self.sid
         if current == self.stored:
             return self.sid
@@ -151,7 +179,7 @@ class RequestState:
                 self._forget()
                 return None
             try:
-                fresh = self.manager.get_session(self.sid)
+                fresh = self.read(self.sid)
             except SessionNotFound:
                 self._forget()
                 return None
