@@ -5,7 +5,8 @@ on the memory store and on a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,18 @@ def sync_logout(request: Request) -> PlainTextResponse:
     return PlainTextResponse("bye")
 
 
+async def async_logout_then_flash(request: Request) -> PlainTextResponse:
+    await alogout(request)
+    request.session["flash"] = "bye"
+    return PlainTextResponse("bye")
+
+
+def sync_logout_then_flash(request: Request) -> PlainTextResponse:
+    logout(request)
+    request.session["flash"] = "bye"
+    return PlainTextResponse("bye")
+
+
 def store_a_set(request: Request) -> PlainTextResponse:
     request.session["tags"] = {"a", "b"}
     return PlainTextResponse("unreachable")
@@ -113,6 +126,8 @@ ROUTES = [
     Route("/login/{user}", sync_login, methods=["POST"]),
     Route("/alogout", async_logout, methods=["POST"]),
     Route("/logout", sync_logout, methods=["POST"]),
+    Route("/alogout-then-flash", async_logout_then_flash, methods=["POST"]),
+    Route("/logout-then-flash", sync_logout_then_flash, methods=["POST"]),
     Route("/set", store_a_set, methods=["POST"]),
 ]
 
@@ -391,6 +406,28 @@ def test_logout_ends_the_record_and_deletes_the_cookie(
     assert client.get("/show").json() == {"data": {}, "sid": None, "user": None}
 
 
+@pytest.mark.parametrize("how", ["alogout", "logout"])
+def test_data_set_after_logout_goes_to_a_new_visitor_session(
+    client: TestClient, store: SessionManager, how: str
+) -> None:
+    old = client.post("/alogin/alice").text
+    response = client.post(f"/{how}-then-flash")
+    new = parse_cookie(response.headers["set-cookie"])[1]
+    assert new != old and not store.is_session_active(old)
+    assert client.get("/show").json() == {"data": {"flash": "bye"}, "sid": new, "user": None}
+
+
+def test_raw_asgi_response_without_headers(store: SessionManager) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["session"]["a"] = 1
+        await send({"type": "http.response.start", "status": 200})  # no "headers" key
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    client = client_for(SessionMiddleware(app, manager=store))
+    sid = parse_cookie(client.get("/").headers["set-cookie"])[1]
+    assert store.get_session(sid) == {"a": 1}
+
+
 def test_helpers_need_the_middleware() -> None:
     app = Starlette(routes=ROUTES)  # no SessionMiddleware
     with pytest.raises(AssertionError, match="SessionMiddleware must be installed"):
@@ -443,31 +480,54 @@ def test_concurrent_requests_changing_different_keys_keep_both(tmp_path: Path) -
 
 def test_a_slow_store_call_does_not_hold_the_event_loop(tmp_path: Path) -> None:
     """While one request's save waits for a SQLite write lock held by another
-    connection, another request on the same event loop completes."""
+    process, another request on the same event loop completes."""
     path = tmp_path / "sessions.db"
     manager = SessionManager(store=f"sqlite:///{path}")
     app = make_app(manager)
-    blocker = sqlite3.connect(path, isolation_level=None)
+    # Another process: POSIX locks do not exclude each other within one
+    # process, so a sqlite3 connection here would not block the store.
+    blocker = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert blocker.stdin is not None and blocker.stdout is not None
+    assert blocker.stdout.readline() == "locked\n"
     order: list[str] = []
 
     async def scenario() -> None:
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url=HTTPS) as http:
-            blocker.execute("BEGIN IMMEDIATE")  # the store's writes now wait
             writer = asyncio.create_task(http.post("/update", json={"a": 1}))
-            await asyncio.sleep(0.2)  # the writer is now waiting for the lock
+            await asyncio.sleep(0.3)  # the writer is now waiting for the lock
+            assert not writer.done()
             assert (await http.get("/nothing")).status_code == 200
             order.append("other request done")
-            blocker.execute("COMMIT")
+            blocker.stdin.write("release\n")
+            blocker.stdin.flush()
             response = await writer
             order.append("writer done")
             assert response.status_code == 200 and "set-cookie" in response.headers
 
-    asyncio.run(scenario())
-    blocker.close()
+    try:
+        asyncio.run(scenario())
+    finally:
+        blocker.stdin.close()
+        blocker.wait(timeout=10)
     assert order == ["other request done", "writer done"]
     assert manager.count() == 1
     manager.close()
+
+
+HOLD_WRITE_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+connection.execute("COMMIT")
+"""
 
 
 # --- FastAPI and construction --------------------------------------------------------

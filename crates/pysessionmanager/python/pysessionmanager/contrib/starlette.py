@@ -223,6 +223,7 @@ class SessionMiddleware:
         self, session: Session, state: RequestState, token: Optional[str], message: Message
     ) -> None:
         """Saves the session and sets, renews or deletes the cookie."""
+        message.setdefault("headers", [])  # ASGI allows leaving it out
         headers = MutableHeaders(scope=message)
         cookie: Optional[str] = None
         if not self.enabled:
