@@ -177,7 +177,6 @@ class SessionMiddleware:
         manager: Union[SessionManager, str, None] = None,
     ) -> None:
         self.app = app
-        self.manager = _manager(manager)
         self.session_cookie = _cookie_name(session_cookie)
         self.max_age = _max_age(max_age)
         self.path = _attribute("path", path)
@@ -188,6 +187,7 @@ class SessionMiddleware:
         #: meaning of max_age <= 0).
         self.enabled = self.max_age is None or self.max_age > 0
         self._lifetime = None if self.max_age is None else float(self.max_age)
+        self.manager = _manager(manager)  # last: bad options open no store
         self._offload = not self.manager.store.startswith("memory:")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
