@@ -48,7 +48,9 @@ def _sdist() -> Path:
     sdist = cache / f"starlette-{STARLETTE_VERSION}.tar.gz"
     if not sdist.exists():
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        command += ["--no-binary", ":all:", f"starlette=={STARLETTE_VERSION}", "-d", str(cache)]
+        # --no-binary starlette, not :all:, which would also build pip's build
+        # tools (hatchling and its dependencies) from source: minutes, not seconds.
+        command += ["--no-binary", "starlette", f"starlette=={STARLETTE_VERSION}", "-d", str(cache)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or not sdist.exists():
             raise RuntimeError(f"could not download {sdist.name}:\n{done.stdout}{done.stderr}")
