@@ -1,11 +1,12 @@
 """Starlette's own SessionMiddleware tests, run against ours.
 
 The tests ship in Starlette's source distribution, not in its wheel: the
-sdist of the installed version is downloaded once into the virtualenv
-(``<venv>/cache/starlette-sdist``), and ``tests/middleware/test_session.py``
-is read from it. Two of its import lines are replaced (each must be found
-exactly once, so a changed upstream file fails loudly here rather than
-testing something else): ``Session`` and ``SessionMiddleware`` come from
+sdist of the installed version is downloaded once (into
+``<venv>/cache/starlette-sdist``, or the temporary folder outside a
+virtualenv), and ``tests/middleware/test_session.py`` is read from it.
+Two of its import lines are replaced, each of which must be found exactly
+once, so that a changed upstream file fails loudly here rather than
+testing something else: ``Session`` and ``SessionMiddleware`` come from
 ``pysessionmanager.contrib.starlette``, and the type-only ``tests.types``
 import becomes a local alias. No test is excluded.
 
@@ -21,6 +22,7 @@ import functools
 import subprocess
 import sys
 import tarfile
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
@@ -44,7 +46,8 @@ REPLACED_LINES = {
 
 
 def _sdist() -> Path:
-    cache = Path(sys.prefix) / "cache" / "starlette-sdist"
+    in_venv = sys.prefix != sys.base_prefix
+    cache = Path(sys.prefix if in_venv else tempfile.gettempdir()) / "cache" / "starlette-sdist"
     sdist = cache / f"starlette-{STARLETTE_VERSION}.tar.gz"
     if not sdist.exists():
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
