@@ -38,15 +38,19 @@ differences:
   change it (no response to carry a cookie).
 
 The manager's calls are synchronous and hold the event loop while they
-run. For the memory store that is about a microsecond, less than handing
-the call to a thread would cost, so the middleware calls it directly. Any
-other store (SQLite waits for the disk on writes; network stores wait for
-the server) is called through ``anyio.to_thread.run_sync``, and only when
-the request needs the store: a request without a cookie, or one that
-changed nothing, costs no thread hop. Use :func:`alogin` and
-:func:`alogout` in ``async def`` endpoints for the same reason;
-:func:`login` and :func:`logout` are for plain ``def`` endpoints, which
-Starlette already runs in a thread.
+run. For the memory store that is a few microseconds, several times less
+than handing the call to a worker thread costs, so the middleware calls it
+directly. Any other store is called through ``anyio.to_thread.run_sync``:
+a SQLite write is usually quick, but now and then waits for the disk, and
+waits for up to its busy timeout (5 s) while another process holds the
+write lock; network stores wait for the server. Held on the event loop,
+each such wait would stall every request of the process. A hop is paid
+only for a store call the request needs: none without a cookie, one to
+load a session, one more to save it only if it changed
+(``benches/python/bench_starlette.py`` measures both ways). Use :func:`alogin` and :func:`alogout` in
+``async def`` endpoints for the same reason; :func:`login` and
+:func:`logout` are for plain ``def`` endpoints, which Starlette already
+runs in a thread.
 """
 
 from __future__ import annotations
