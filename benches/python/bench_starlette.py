@@ -130,7 +130,7 @@ async def loop_held(app: ASGIApp, requests: int) -> list[float]:
         run(handle)
         steps.append((time.perf_counter() - start) * 1e6)
 
-    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
     try:
         visitor = Visitor()
         for _ in range(requests):

@@ -138,7 +138,7 @@ def make_app(manager: SessionManager, **options: Any) -> Starlette:
     )
 
 
-def client_for(app: Starlette, **options: Any) -> TestClient:
+def client_for(app: Any, **options: Any) -> TestClient:
     return TestClient(app, base_url=HTTPS, **options)
 
 
@@ -493,6 +493,7 @@ def test_a_slow_store_call_does_not_hold_the_event_loop(tmp_path: Path) -> None:
         text=True,
     )
     assert blocker.stdin is not None and blocker.stdout is not None
+    release = blocker.stdin
     assert blocker.stdout.readline() == "locked\n"
     order: list[str] = []
 
@@ -504,8 +505,8 @@ def test_a_slow_store_call_does_not_hold_the_event_loop(tmp_path: Path) -> None:
             assert not writer.done()
             assert (await http.get("/nothing")).status_code == 200
             order.append("other request done")
-            blocker.stdin.write("release\n")
-            blocker.stdin.flush()
+            release.write("release\n")
+            release.flush()
             response = await writer
             order.append("writer done")
             assert response.status_code == 200 and "set-cookie" in response.headers
@@ -563,9 +564,12 @@ def test_fastapi_app() -> None:
 
 
 def test_secret_key_is_optional_and_accepted_like_starlettes() -> None:
-    for args, kwargs in [((), {}), (("secret",), {}), ((), {"secret_key": Secret("s")})]:
-        app = Starlette(routes=ROUTES, middleware=[Middleware(SessionMiddleware, *args, **kwargs)])
-        client = client_for(app)
+    for middleware in [
+        Middleware(SessionMiddleware),
+        Middleware(SessionMiddleware, "secret"),  # positional, as Starlette's allows
+        Middleware(SessionMiddleware, secret_key=Secret("s")),
+    ]:
+        client = client_for(Starlette(routes=ROUTES, middleware=[middleware]))
         client.post("/update", json={"a": 1})
         assert client.get("/show").json()["data"] == {"a": 1}
 
