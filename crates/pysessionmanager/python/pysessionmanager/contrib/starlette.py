@@ -47,10 +47,10 @@ write lock; network stores wait for the server. Held on the event loop,
 each such wait would stall every request of the process. A hop is paid
 only for a store call the request needs: none without a cookie, one to
 load a session, one more to save it only if it changed
-(``benches/python/bench_starlette.py`` measures both ways). Use :func:`alogin` and :func:`alogout` in
-``async def`` endpoints for the same reason; :func:`login` and
-:func:`logout` are for plain ``def`` endpoints, which Starlette already
-runs in a thread.
+(``benches/python/bench_starlette.py`` measures both ways). Use
+:func:`alogin` and :func:`alogout` in ``async def`` endpoints for the
+same reason; :func:`login` and :func:`logout` are for plain ``def``
+endpoints, which Starlette already runs in a thread.
 """
 
 from __future__ import annotations
