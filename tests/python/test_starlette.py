@@ -19,8 +19,9 @@ from starlette.datastructures import Secret
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
 
 from pysessionmanager import SessionManager, UnsupportedDataType
 from pysessionmanager.contrib._web import ANONYMOUS_PREFIX
@@ -415,6 +416,25 @@ def test_data_set_after_logout_goes_to_a_new_visitor_session(
     new = parse_cookie(response.headers["set-cookie"])[1]
     assert new != old and not store.is_session_active(old)
     assert client.get("/show").json() == {"data": {"flash": "bye"}, "sid": new, "user": None}
+
+
+def test_websocket_reads_the_session_and_cannot_change_it(
+    client: TestClient, store: SessionManager
+) -> None:
+    async def chat(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json(websocket.session)
+        websocket.session["changed"] = True
+        await websocket.close()
+
+    sid = parse_cookie(client.post("/update", json={"a": 1}).headers["set-cookie"])[1]
+    app = Starlette(
+        routes=[WebSocketRoute("/ws", chat)],
+        middleware=[Middleware(SessionMiddleware, manager=store)],
+    )
+    with client_for(app, cookies={"session": sid}).websocket_connect("/ws") as websocket:
+        assert websocket.receive_json() == {"a": 1}
+    assert store.get_session(sid) == {"a": 1}
 
 
 def test_raw_asgi_response_without_headers(store: SessionManager) -> None:

@@ -4,8 +4,12 @@ carries only a random session id, the data stays in a
 
     from pysessionmanager.contrib.starlette import SessionMiddleware, alogin, alogout
 
-    app = Starlette(routes=..., middleware=[Middleware(SessionMiddleware)])
-    app.add_middleware(SessionMiddleware, manager="sqlite:////var/lib/app/sessions.db")
+    app = Starlette(routes=..., middleware=[Middleware(SessionMiddleware)])  # memory
+    # or, FastAPI too: app.add_middleware(SessionMiddleware, manager="sqlite:///sessions.db")
+
+    async def sign_in(request):
+        ...  # check the password, then:
+        await alogin(request, user_id)  # a fresh session id, against fixation
 
 It takes the keywords of Starlette's ``SessionMiddleware`` (``secret_key``,
 ``session_cookie``, ``max_age``, ``path``, ``same_site``, ``https_only``,
