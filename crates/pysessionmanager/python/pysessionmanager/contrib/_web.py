@@ -149,6 +149,12 @@ class RequestState:
             return None
         return self._write_changes(current)
 
+    def pending(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``save(data, failed=False)`` would call the store, so an
+        async integration can skip a thread hop when it would not."""
+        current = self._encoded(data)
+        return current != self.stored if self.sid is not None else bool(current)
+
     def end(self) -> None:
         """Ends the stored session; the request carries on without one."""
         if self.sid is not None:

@@ -1,0 +1,368 @@
+"""Server-side ``request.session`` for Starlette and FastAPI: the cookie
+carries only a random session id, the data stays in a
+:class:`~pysessionmanager.SessionManager`.
+
+    from pysessionmanager.contrib.starlette import SessionMiddleware, alogin, alogout
+
+    app = Starlette(routes=..., middleware=[Middleware(SessionMiddleware)])  # memory
+    # or, FastAPI too: app.add_middleware(SessionMiddleware, manager="sqlite:///sessions.db")
+
+    async def sign_in(request):
+        ...  # check the password, then:
+        await alogin(request, user_id)  # a fresh session id, against fixation
+
+It takes the keywords of Starlette's ``SessionMiddleware`` (``secret_key``,
+``session_cookie``, ``max_age``, ``path``, ``same_site``, ``https_only``,
+``domain``, ``partitioned``) and means the same by them, with these
+differences:
+
+- ``https_only`` defaults to ``True``: cookies are ``Secure``. Pass
+  ``https_only=False`` for plain-HTTP development servers.
+- ``secret_key`` is optional and unused. A session id is 256 random bits,
+  which nobody can guess or forge, so there is nothing to sign. It is
+  accepted so that switching is a one-line import change. Changing it does
+  not log anybody out (with Starlette's it does); end sessions through the
+  manager instead (``end_user_sessions``).
+- ``max_age`` is also the stored session's idle timeout. As with Starlette,
+  the cookie is set (and its ``Max-Age`` renewed) only when the session
+  changed, so a session lasts ``max_age`` after its last change.
+  ``max_age=None`` makes a browser-session cookie and leaves the stored
+  session on the manager's own ``expiration_time``. ``max_age <= 0`` turns
+  sessions off, as it does in Starlette: nothing is stored, and the
+  cookie sent (``Max-Age=0``) is deleted by the browser at once.
+- Session data must be JSON: tuples become lists (as Starlette's
+  ``json.dumps`` does), anything else that is not JSON is refused with an
+  error naming its place instead of being coerced. Changes inside nested
+  values (``request.session["cart"].append(x)``) are saved too.
+- Only what a request changed is written, so two requests of one visitor
+  at once keep both their changes; a visitor whose session stays empty gets
+  no record and no cookie; a forged, ended or expired cookie is no
+  session (and is deleted); nothing is saved when the response is a 5xx.
+- A WebSocket connection reads the session; like Starlette's, it cannot
+  change it (no response to carry a cookie).
+
+The manager's calls are synchronous and hold the event loop while they
+run. For the memory store that is a few microseconds, several times less
+than handing the call to a worker thread costs, so the middleware calls it
+directly. Any other store is called through ``anyio.to_thread.run_sync``:
+a SQLite write is usually quick, but now and then waits for the disk, and
+waits for up to its busy timeout (5 s) while another process holds the
+write lock; network stores wait for the server. Held on the event loop,
+each such wait would stall every request of the process. A hop is paid
+only for a store call the request needs: none without a cookie, one to
+load a session, one more to save it only if it changed
+(``benches/python/bench_starlette.py`` measures both ways). Use
+:func:`alogin` and :func:`alogout` in ``async def`` endpoints for the
+same reason; :func:`login` and :func:`logout` are for plain ``def``
+endpoints, which Starlette already runs in a thread.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import Any, Callable, Literal, Optional, TypeVar, Union
+
+import anyio.to_thread
+from starlette.datastructures import MutableHeaders, Secret
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pysessionmanager import SessionManager
+from pysessionmanager.contrib._web import RequestState
+
+__all__ = ["Session", "SessionMiddleware", "alogin", "alogout", "login", "logout"]
+
+T = TypeVar("T")
+
+#: A cookie name must be an RFC 6265 token; anything else could split the header.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: Characters that would end or break a cookie attribute.
+_UNSAFE_ATTRIBUTE = re.compile(r"[;\s\x00-\x1f\x7f]")
+#: How deep `_fresh` copies; deeper data is left for the store to refuse
+#: (it allows 32 levels), rather than overflowing Python's stack.
+_MAX_COPY_DEPTH = 64
+_EXPIRED = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
+
+
+def _fresh(value: Any, depth: int = 0) -> Any:
+    """A copy of the session value with new dicts and lists (tuples become
+    lists, as ``json.dumps`` makes them), so that the request's in-place
+    changes never reach the copy the save compares against."""
+    if depth < _MAX_COPY_DEPTH:
+        if isinstance(value, dict):
+            return {key: _fresh(item, depth + 1) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_fresh(item, depth + 1) for item in value]
+    return value
+
+
+class Session(dict[str, Any]):
+    """``request.session``: a dict that notes when it is read through
+    ``request.session`` (``accessed``, for ``Vary: Cookie``) and when it is
+    changed (``modified``), like Starlette's own."""
+
+    accessed = False
+    modified = False
+    _state: Optional[RequestState] = None
+    _middleware: Optional[SessionMiddleware] = None
+
+    @property
+    def sid(self) -> Optional[str]:
+        """The stored session's id, or ``None`` while nothing is stored."""
+        return self._state.sid if self._state is not None else None
+
+    @property
+    def user_id(self) -> Optional[str]:
+        """The logged-in user, or ``None`` for a visitor."""
+        state = self._state
+        return None if state is None or state.anonymous else state.user_id
+
+    def mark_accessed(self) -> None:
+        self.accessed = True
+
+    def mark_modified(self) -> None:
+        self.accessed = True
+        self.modified = True
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.mark_modified()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.mark_modified()
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+        self.mark_modified()
+        return super().__ior__(other)
+
+    def clear(self) -> None:
+        self.mark_modified()
+        super().clear()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self.mark_modified()
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        item = super().popitem()
+        self.mark_modified()
+        return item
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.mark_modified()
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.mark_modified()
+        super().update(*args, **kwargs)
+
+
+class SessionMiddleware:
+    """Keeps ``request.session`` in a :class:`~pysessionmanager.SessionManager`.
+
+    ``manager`` is a manager or a store URL (``"sqlite:///sessions.db"``);
+    by default an in-memory store, which lives as long as the process. The
+    other keywords are Starlette's (see the module's documentation for
+    where they differ).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: Union[str, Secret, None] = None,
+        session_cookie: str = "session",
+        max_age: Optional[int] = 14 * 24 * 60 * 60,  # 14 days, in seconds
+        path: str = "/",
+        same_site: Literal["lax", "strict", "none"] = "lax",
+        https_only: bool = True,
+        domain: Optional[str] = None,
+        partitioned: bool = False,
+        *,
+        manager: Union[SessionManager, str, None] = None,
+    ) -> None:
+        self.app = app
+        self.session_cookie = _cookie_name(session_cookie)
+        self.max_age = _max_age(max_age)
+        self.path = _attribute("path", path)
+        if not self.path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        self.security_flags = _security_flags(same_site, https_only, domain, partitioned)
+        #: Sessions are off when the cookie expires at once (Starlette's
+        #: meaning of max_age <= 0).
+        self.enabled = self.max_age is None or self.max_age > 0
+        self._lifetime = None if self.max_age is None else float(self.max_age)
+        self.manager = _manager(manager)  # last: bad options open no store
+        self._offload = not self.manager.store.startswith("memory:")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        token = HTTPConnection(scope).cookies.get(self.session_cookie)
+        state = await self._load(token)
+        session = Session(state.data())
+        session._state, session._middleware = state, self
+        scope["session"] = session
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await self._commit(session, state, token, message)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Calls one of the manager's (blocking) operations without holding
+        the event loop for longer than a memory store call."""
+        if self._offload:
+            return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+        return function(*args, **kwargs)
+
+    async def _load(self, token: Optional[str]) -> RequestState:
+        if not token or not self.enabled:
+            return RequestState(self.manager, None, encode=_fresh, decode=_fresh)
+        return await self._run(RequestState, self.manager, token, encode=_fresh, decode=_fresh)
+
+    async def _commit(
+        self, session: Session, state: RequestState, token: Optional[str], message: Message
+    ) -> None:
+        """Saves the session and sets, renews or deletes the cookie."""
+        message.setdefault("headers", [])  # ASGI allows leaving it out
+        headers = MutableHeaders(scope=message)
+        cookie: Optional[str] = None
+        if not self.enabled:
+            if session.modified and session:
+                cookie = self._cookie("", f"Max-Age={self.max_age}; ")
+        else:
+            version = state.version
+            failed = message["status"] >= 500
+            if not failed and self._offload and state.pending(session):
+                saved = await self._run(
+                    state.save, session, failed=False, expiration_time=self._lifetime
+                )
+            else:  # a memory store, or a save that will not call the store
+                saved = state.save(session, failed=failed, expiration_time=self._lifetime)
+            if saved is None:
+                if token is not None:  # cleared, ended, forged or expired
+                    cookie = self._cookie("", _EXPIRED)
+            elif saved != token or state.version != version:
+                max_age = "" if self.max_age is None else f"Max-Age={self.max_age}; "
+                cookie = self._cookie(saved, max_age)
+        if session.accessed or cookie is not None:
+            headers.add_vary_header("Cookie")
+        if cookie is not None:
+            headers.append("Set-Cookie", cookie)
+
+    def _cookie(self, value: str, lifetime: str) -> str:
+        # Starlette's exact layout, which its tests (and users' tests) parse.
+        return f"{self.session_cookie}={value}; path={self.path}; {lifetime}{self.security_flags}"
+
+
+def _manager(manager: Union[SessionManager, str, None]) -> SessionManager:
+    if manager is None or isinstance(manager, str):
+        return SessionManager(store=manager)
+    if not isinstance(manager, SessionManager):
+        raise TypeError(
+            f"manager must be a SessionManager or a store URL, not {type(manager).__name__}"
+        )
+    return manager
+
+
+def _cookie_name(name: str) -> str:
+    if not isinstance(name, str) or not _COOKIE_NAME.fullmatch(name):
+        raise ValueError(f"session_cookie must be a cookie name (RFC 6265 token), got {name!r}")
+    return name
+
+
+def _max_age(max_age: Optional[int]) -> Optional[int]:
+    if max_age is not None and (not isinstance(max_age, int) or isinstance(max_age, bool)):
+        raise TypeError(f"max_age must be whole seconds (int) or None, got {max_age!r}")
+    return max_age
+
+
+def _attribute(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value or _UNSAFE_ATTRIBUTE.search(value):
+        raise ValueError(f"{name} must be a non-empty string without ';' or spaces, got {value!r}")
+    return value
+
+
+def _security_flags(
+    same_site: str, https_only: bool, domain: Optional[str], partitioned: bool
+) -> str:
+    """The cookie's attributes after its lifetime, in Starlette's order."""
+    for name, flag in (("https_only", https_only), ("partitioned", partitioned)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    same_site = same_site.lower() if isinstance(same_site, str) else same_site
+    if same_site not in ("lax", "strict", "none"):
+        raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
+    # Browsers drop such cookies without a word; better to say so at start-up.
+    if same_site == "none" and not https_only:
+        raise ValueError("same_site='none' needs https_only=True: browsers refuse it otherwise")
+    if partitioned and not https_only:
+        raise ValueError("partitioned=True needs https_only=True: browsers refuse it otherwise")
+    flags = "httponly; samesite=" + same_site
+    if https_only:
+        flags += "; secure"
+    if domain is not None:
+        flags += "; domain=" + _attribute("domain", domain)
+    if partitioned:
+        flags += "; partitioned"
+    return flags
+
+
+def _bound(request: HTTPConnection) -> tuple[Session, RequestState, SessionMiddleware]:
+    session = request.scope.get("session")
+    if not isinstance(session, Session) or session._state is None or session._middleware is None:
+        raise RuntimeError(
+            "request.session does not come from "
+            "pysessionmanager.contrib.starlette.SessionMiddleware: add it to the app"
+        )
+    session.mark_accessed()
+    return session, session._state, session._middleware
+
+
+def _check_enabled(middleware: SessionMiddleware) -> None:
+    if not middleware.enabled:
+        raise RuntimeError("sessions are off (max_age <= 0): nobody can log in")
+
+
+def login(request: HTTPConnection, user_id: str) -> str:
+    """Logs ``user_id`` in: the session's data moves to a fresh session id
+    owned by the user (the old id stops working, against session fixation)
+    and the response sets the new cookie. Returns the new id.
+
+    It calls the store on the spot: use it in ``def`` endpoints, and
+    ``await alogin(...)`` in ``async def`` ones."""
+    session, state, middleware = _bound(request)
+    _check_enabled(middleware)
+    return state.login(dict(session), user_id, expiration_time=middleware._lifetime)
+
+
+async def alogin(request: HTTPConnection, user_id: str) -> str:
+    """:func:`login` for ``async def`` endpoints: a slow store is called
+    from a worker thread, not on the event loop."""
+    session, state, middleware = _bound(request)
+    _check_enabled(middleware)
+    return await middleware._run(
+        state.login, dict(session), user_id, expiration_time=middleware._lifetime
+    )
+
+
+def logout(request: HTTPConnection) -> None:
+    """Ends the session and empties ``request.session``; the cookie is
+    deleted. For ``def`` endpoints; ``await alogout(...)`` in ``async def``."""
+    session, state, _ = _bound(request)
+    state.end()
+    session.clear()
+
+
+async def alogout(request: HTTPConnection) -> None:
+    """:func:`logout` for ``async def`` endpoints."""
+    session, state, middleware = _bound(request)
+    await middleware._run(state.end)
+    session.clear()
