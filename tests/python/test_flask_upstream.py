@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from upstream.fetch import upstream_tests
+from upstream.fetch import extracted
 
 # Every session test of Flask's suite except those about signing the cookie,
 # which a server-side session does not do: test_missing_session and
@@ -71,7 +71,7 @@ def _server_side_sessions(monkeypatch):
 
 
 def test_flask_session_tests_pass_on_our_interface(tmp_path: Path) -> None:
-    tests = upstream_tests("flask")
+    tests = extracted("flask") / "tests"
     (tmp_path / "server_side_sessions.py").write_text(PLUGIN)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     run = subprocess.run(

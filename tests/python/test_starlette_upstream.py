@@ -19,10 +19,7 @@ SQLite store, whose calls go through worker threads.
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 import tarfile
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +27,7 @@ from typing import Any, Callable, Literal
 
 import pytest
 from starlette.testclient import TestClient
+from upstream.fetch import sdist
 
 from pysessionmanager.contrib import starlette as ours
 
@@ -45,23 +43,8 @@ REPLACED_LINES = {
 }
 
 
-def _sdist() -> Path:
-    in_venv = sys.prefix != sys.base_prefix
-    cache = Path(sys.prefix if in_venv else tempfile.gettempdir()) / "cache" / "starlette-sdist"
-    sdist = cache / f"starlette-{STARLETTE_VERSION}.tar.gz"
-    if not sdist.exists():
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        # --no-binary starlette, not :all:, which would also build pip's build
-        # tools (hatchling and its dependencies) from source: minutes, not seconds.
-        command += ["--no-binary", "starlette", f"starlette=={STARLETTE_VERSION}", "-d", str(cache)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0 or not sdist.exists():
-            raise RuntimeError(f"could not download {sdist.name}:\n{done.stdout}{done.stderr}")
-    return sdist
-
-
 def _upstream_module() -> ModuleType:
-    with tarfile.open(_sdist()) as archive:
+    with tarfile.open(sdist("starlette")) as archive:
         member = archive.extractfile(f"starlette-{STARLETTE_VERSION}/{UPSTREAM_FILE}")
         assert member is not None
         source = member.read().decode()

@@ -12,10 +12,10 @@ import shutil
 import tempfile
 import unittest
 
-import django_sources
+from upstream.fetch import extracted
 
-if django_sources.FETCH_ERROR is not None:  # type: ignore[attr-defined]
-    raise django_sources.FETCH_ERROR  # type: ignore[attr-defined]
+# Cached when the conftest fetched it; otherwise fails collection with the cause.
+extracted("django", ("tests/sessions_tests", "LICENSE"))
 
 # The module, not its classes: pytest would otherwise collect Django's own
 # test cases (for Django's engines) from this module's namespace.
