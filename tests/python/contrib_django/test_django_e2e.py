@@ -370,3 +370,18 @@ def test_check_deploy_flags_a_cookie_without_secure() -> None:
     assert "security.W012" in warnings()
     with override_settings(SESSION_COOKIE_SECURE=True):
         assert "security.W012" not in warnings()
+
+
+OUR_MIDDLEWARE = [
+    "pysessionmanager.contrib.django.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+
+def test_our_middleware_makes_the_cookie_secure_unless_told_otherwise() -> None:
+    with override_settings(MIDDLEWARE=OUR_MIDDLEWARE):
+        morsel = Client().get("/add/?item=book").cookies[COOKIE]
+        assert morsel["secure"] is True
+        assert morsel["httponly"] is True and morsel["samesite"] == "Lax"
+        with override_settings(SESSION_COOKIE_SECURE=False):  # an explicit choice wins
+            assert Client().get("/add/?item=pen").cookies[COOKIE]["secure"] == ""

@@ -54,6 +54,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY as USER_ID_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.http import HttpRequest, HttpResponseBase
 from django.core.exceptions import ImproperlyConfigured
 
 from pysessionmanager import (
@@ -65,7 +67,7 @@ from pysessionmanager import (
 from pysessionmanager._native import TOKEN_BYTES
 from pysessionmanager.contrib._web import RequestState, is_anonymous
 
-__all__ = ["SessionStore", "close_managers", "get_manager"]
+__all__ = ["SessionMiddleware", "SessionStore", "close_managers", "get_manager"]
 
 #: Where ``SessionBase.set_expiry`` keeps a session's own expiry.
 EXPIRY_KEY = "_session_expiry"
@@ -413,3 +415,18 @@ def _past(expiry: Any) -> bool:
         return _seconds_until(expiry) <= 0
     except ValueError:
         return False  # not a date Django wrote; the record's own expiry applies
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's ``SessionMiddleware`` with the session cookie ``Secure`` unless
+    ``SESSION_COOKIE_SECURE`` is set explicitly (Django's default is off).
+    Use it in ``MIDDLEWARE`` in place of Django's; everything else is Django's."""
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        response = super().process_response(request, response)
+        cookie = response.cookies.get(settings.SESSION_COOKIE_NAME)
+        if cookie is not None and not settings.is_overridden("SESSION_COOKIE_SECURE"):
+            cookie["secure"] = True
+        return response
