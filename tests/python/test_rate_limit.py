@@ -127,3 +127,11 @@ def test_bad_keys_are_clear_errors() -> None:
         limiter.hit(7)  # type: ignore[arg-type]
     with SessionManager() as m, pytest.raises(ValueError, match="uses the manager's clock"):
         RateLimiter("5/second", store=m, clock=ManualClock())
+
+
+def test_a_limiter_names_its_store(tmp_path: Path) -> None:
+    assert RateLimiter("5/second").store == "memory://"
+    url = f"sqlite:///{tmp_path / 'limits.db'}"
+    assert RateLimiter("5/second", store=url).store == url
+    with SessionManager(store=url) as m:
+        assert RateLimiter("5/second", store=m).store == url

@@ -638,3 +638,41 @@ def test_bad_options_are_refused_at_construction(
 def test_same_site_is_case_insensitive() -> None:
     middleware = SessionMiddleware(_app, same_site="Strict")  # type: ignore[arg-type]
     assert "samesite=strict" in middleware.security_flags
+
+
+def test_rate_limit_dependency_answers_429_with_retry_after(tmp_path: Path) -> None:
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient as FastAPIClient
+
+    from pysessionmanager import RateLimiter, RateLimitResult
+    from pysessionmanager.contrib.starlette import rate_limit
+    from pysessionmanager.testing import ManualClock
+
+    clock = ManualClock()
+    memory = RateLimiter("2/minute", clock=clock)
+    on_disk = RateLimiter("1/hour", store=f"sqlite:///{tmp_path / 'limits.db'}")
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware)
+
+    @app.get("/api")
+    async def api(result: RateLimitResult = Depends(rate_limit(memory))) -> dict[str, int]:
+        return {"remaining": result.remaining}
+
+    @app.get("/report/{user}")
+    async def report(
+        user: str,
+        _: RateLimitResult = Depends(rate_limit(on_disk, key=lambda r: r.path_params["user"])),
+    ) -> dict[str, str]:
+        return {"report": user}
+
+    client = FastAPIClient(app, base_url="https://testserver")
+    answers = [client.get("/api") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[1].json() == {"remaining": 0}
+    assert answers[2].headers["retry-after"] == "30"
+    assert answers[2].json() == {"detail": "rate limit exceeded"}
+    clock.advance(30)
+    assert client.get("/api").status_code == 200
+    assert client.get("/report/a").status_code == 200
+    assert client.get("/report/a").status_code == 429
+    assert client.get("/report/b").status_code == 200

@@ -46,6 +46,11 @@ impl SessionManager {
     pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
+
+    /// The store URL, with any password hidden.
+    pub(crate) fn store_url(&self) -> &str {
+        &self.store_url
+    }
 }
 
 #[pymethods]
@@ -312,7 +317,7 @@ impl SessionManager {
     /// The store URL, with any password hidden.
     #[getter]
     fn store(&self) -> &str {
-        &self.store_url
+        self.store_url()
     }
 
     fn __repr__(&self) -> String {

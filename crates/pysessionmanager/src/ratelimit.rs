@@ -17,6 +17,7 @@ pub(crate) struct RateLimiter {
     engine: Arc<Engine>,
     limit: RateLimit,
     rate: String,
+    store_url: String,
 }
 
 #[pymethods]
@@ -40,7 +41,7 @@ impl RateLimiter {
             None => None,
         };
         let limit = RateLimit::new(parsed, burst).py(py)?;
-        let engine = match store.filter(|s| !s.is_none()) {
+        let (engine, store_url) = match store.filter(|s| !s.is_none()) {
             Some(store) => match store.cast::<SessionManager>() {
                 Ok(manager) => {
                     if clock.is_some_and(|c| !c.is_none()) {
@@ -48,7 +49,8 @@ impl RateLimiter {
                             "clock= cannot be given with a SessionManager: the limiter uses the manager's clock",
                         ));
                     }
-                    Arc::clone(manager.get().engine())
+                    let manager = manager.get();
+                    (Arc::clone(manager.engine()), manager.store_url().to_owned())
                 }
                 Err(_) => {
                     let url = str_arg(store, "store").map_err(|_| {
@@ -63,6 +65,7 @@ impl RateLimiter {
             engine,
             limit,
             rate: text.to_owned(),
+            store_url,
         })
     }
 
@@ -83,6 +86,12 @@ impl RateLimiter {
     #[getter]
     fn burst(&self) -> u32 {
         self.limit.burst()
+    }
+
+    /// The store URL, with any password hidden.
+    #[getter]
+    fn store(&self) -> &str {
+        &self.store_url
     }
 
     fn __repr__(&self) -> String {
@@ -130,15 +139,16 @@ impl RateLimitResult {
     }
 }
 
-/// A store of the limiter's own, with default settings.
+/// A store of the limiter's own, with default settings, and its URL.
 fn own_engine(
     py: Python<'_>,
     url: &str,
     clock: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Arc<Engine>> {
+) -> PyResult<(Arc<Engine>, String)> {
     let config = ManagerConfig {
         clock: clock_arg(clock)?,
         ..ManagerConfig::default()
     };
-    Ok(Arc::clone(SessionManager::open(py, url, config)?.engine()))
+    let manager = SessionManager::open(py, url, config)?;
+    Ok((Arc::clone(manager.engine()), manager.store_url().to_owned()))
 }

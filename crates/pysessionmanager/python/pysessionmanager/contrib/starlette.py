@@ -59,19 +59,30 @@ endpoints, which Starlette already runs in a thread.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Awaitable
 from functools import partial
 from typing import Any, Callable, Literal, Optional, TypeVar, Union
 
 import anyio.to_thread
 from starlette.datastructures import MutableHeaders, Secret
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pysessionmanager import SessionManager
+from pysessionmanager import RateLimiter, RateLimitResult, SessionManager
 from pysessionmanager.contrib._web import RequestState
 
-__all__ = ["Session", "SessionMiddleware", "alogin", "alogout", "login", "logout"]
+__all__ = [
+    "Session",
+    "SessionMiddleware",
+    "alogin",
+    "alogout",
+    "login",
+    "logout",
+    "rate_limit",
+]
 
 T = TypeVar("T")
 
@@ -366,3 +377,40 @@ async def alogout(request: HTTPConnection) -> None:
     session, state, middleware = _bound(request)
     await middleware._run(state.end)
     session.clear()
+
+
+def _visitor_key(request: HTTPConnection) -> str:
+    """The session id, or the client's address for a visitor without one."""
+    session = request.scope.get("session")
+    sid = session.sid if isinstance(session, Session) else None
+    if sid:
+        return f"session:{sid}"
+    return f"address:{request.client.host if request.client else 'unknown'}"
+
+
+def rate_limit(
+    limiter: RateLimiter, key: Optional[Callable[[HTTPConnection], str]] = None
+) -> Callable[[HTTPConnection], Awaitable[RateLimitResult]]:
+    """A FastAPI dependency (``Depends(rate_limit(limiter))``), or a coroutine
+    a Starlette endpoint awaits with its request, that counts a hit and raises
+    ``HTTPException(429)`` with a ``Retry-After`` header (whole seconds) past
+    the limit. ``key`` names who is limited; by default the session, or the
+    client address for visitors without one. A limiter on a store other than
+    memory is called from a worker thread, off the event loop."""
+    inline = limiter.store.startswith("memory:")
+
+    async def check(request: HTTPConnection) -> RateLimitResult:
+        who = key(request) if key is not None else _visitor_key(request)
+        if inline:
+            result = limiter.hit(who)
+        else:
+            result = await anyio.to_thread.run_sync(limiter.hit, who)
+        if not result.allowed:
+            raise HTTPException(
+                429,
+                detail="rate limit exceeded",
+                headers={"Retry-After": str(math.ceil(result.retry_after))},
+            )
+        return result
+
+    return check
