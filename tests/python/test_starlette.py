@@ -651,17 +651,19 @@ def test_rate_limit_dependency_answers_429_with_retry_after(tmp_path: Path) -> N
     clock = ManualClock()
     memory = RateLimiter("2/minute", clock=clock)
     on_disk = RateLimiter("1/hour", store=f"sqlite:///{tmp_path / 'limits.db'}")
+    per_visitor = rate_limit(memory)
+    per_user = rate_limit(on_disk, key=lambda request: request.path_params["user"])
     app = FastAPI()
     app.add_middleware(SessionMiddleware)
 
     @app.get("/api")
-    async def api(result: RateLimitResult = Depends(rate_limit(memory))) -> dict[str, int]:
+    async def api(result: RateLimitResult = Depends(per_visitor)) -> dict[str, int]:
         return {"remaining": result.remaining}
 
     @app.get("/report/{user}")
     async def report(
         user: str,
-        _: RateLimitResult = Depends(rate_limit(on_disk, key=lambda r: r.path_params["user"])),
+        _: RateLimitResult = Depends(per_user),
     ) -> dict[str, str]:
         return {"report": user}
 
