@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import platform
 import random
-import threading
-import time
+from collections.abc import Callable
 from datetime import datetime, timezone
+
+from threaded import ops_per_second
 
 from pysessionmanager import SessionManager
 
@@ -26,29 +27,14 @@ def rate(store: str, threads: int, seconds: float) -> float:
         players = [
             m.create_session("match:bench", {"player": f"p{i}", "score": 0}) for i in range(PLAYERS)
         ]
-        counts = [0] * threads
-        stop = threading.Event()
-        start = threading.Barrier(threads + 1)
 
-        def work(n: int) -> None:
+        def bumping(n: int) -> Callable[[], None]:
             pick = random.Random(n).choice
-            start.wait()
-            while not stop.is_set():
-                m.increment(pick(players), "score")
-                counts[n] += 1
+            return lambda: m.increment(pick(players), "score")
 
-        workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
-        for w in workers:
-            w.start()
-        start.wait()
-        began = time.perf_counter()
-        time.sleep(seconds)
-        stop.set()
-        for w in workers:
-            w.join()
-        elapsed = time.perf_counter() - began
-        assert sum(m.get_session(p)["score"] for p in players) == sum(counts), "lost updates"
-        return sum(counts) / elapsed
+        per_second, done = ops_per_second(threads, seconds, bumping)
+        assert sum(m.get_session(p)["score"] for p in players) == done, "lost updates"
+        return per_second
 
 
 def main() -> None:

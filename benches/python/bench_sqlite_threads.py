@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
-import threading
-import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+
+from threaded import ops_per_second
 
 from pysessionmanager import SessionManager
 
@@ -25,26 +26,11 @@ def rate(durability: str, threads: int, seconds: float) -> float:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'sessions.db'}?durability={durability}"
         with SessionManager(store=url) as m:
-            counts = [0] * threads
-            stop = threading.Event()
-            start = threading.Barrier(threads + 1)
 
-            def work(n: int) -> None:
-                start.wait()
-                while not stop.is_set():
-                    m.create_session(f"user{n}", {"role": "member"})
-                    counts[n] += 1
+            def creating(n: int) -> Callable[[], None]:
+                return lambda: m.create_session(f"user{n}", {"role": "member"})
 
-            workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
-            for w in workers:
-                w.start()
-            start.wait()
-            began = time.perf_counter()
-            time.sleep(seconds)
-            stop.set()
-            for w in workers:
-                w.join()
-            return sum(counts) / (time.perf_counter() - began)
+            return ops_per_second(threads, seconds, creating)[0]
 
 
 def main() -> None:
