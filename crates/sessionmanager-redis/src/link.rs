@@ -1,0 +1,120 @@
+//! The store's one connection: multiplexed (every thread's commands share one
+//! socket, pipelined), and replaced when it dies.
+//!
+//! redis-rs runs a connection's reader/writer as a "driver" task; this module
+//! spawns that task itself so it knows the moment the socket closes (the
+//! server was killed, restarted, or dropped us). The next operation then
+//! opens a new connection before sending anything, so a restarted server
+//! just works again, and no command is ever sent twice.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult};
+use tokio::net::TcpStream;
+
+use crate::config::RedisConfig;
+
+/// A connection and whether its driver still runs.
+#[derive(Clone)]
+struct Live {
+    connection: MultiplexedConnection,
+    alive: Arc<AtomicBool>,
+}
+
+impl Live {
+    fn usable(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+}
+
+/// Where to connect, and the current connection if there is one.
+pub(crate) struct Link {
+    host: String,
+    port: u16,
+    info: RedisConnectionInfo,
+    current: Mutex<Option<Live>>,
+    /// Held while connecting, so threads that find the connection dead open
+    /// one new connection between them, not one each.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl Link {
+    pub(crate) fn new(config: &RedisConfig) -> Self {
+        let mut info = RedisConnectionInfo::default().set_db(config.db);
+        if let Some(user) = &config.username {
+            info = info.set_username(user);
+        }
+        if let Some(password) = &config.password {
+            info = info.set_password(password);
+        }
+        Self {
+            host: config.host.clone(),
+            port: config.port,
+            info,
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn usable(&self) -> Option<MultiplexedConnection> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current
+            .as_ref()
+            .filter(|live| live.usable())
+            .map(|live| live.connection.clone())
+    }
+
+    /// The live connection, opening one if there is none or it died.
+    /// Must run on the store's runtime.
+    pub(crate) async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        if let Some(connection) = self.usable() {
+            return Ok(connection);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(connection) = self.usable() {
+            return Ok(connection);
+        }
+        let live = self.connect().await?;
+        let connection = live.connection.clone();
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(live);
+        Ok(connection)
+    }
+
+    /// Drops the current connection (after a timeout: a server that stopped
+    /// answering may never answer on it), so the next operation opens a new one.
+    pub(crate) fn forget(&self) {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    async fn connect(&self) -> RedisResult<Live> {
+        let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        // Requests are small and answered one by one: never wait to coalesce them.
+        stream.set_nodelay(true)?;
+        // The handshake (AUTH, SELECT) runs here, so a wrong password or a
+        // missing database fails the connect, with the server's reason.
+        let (connection, driver) = MultiplexedConnection::new_with_config(
+            &self.info,
+            stream,
+            AsyncConnectionConfig::new(),
+        )
+        .await?;
+        let alive = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&alive);
+        // The driver ends when the socket closes or every handle is dropped.
+        tokio::spawn(async move {
+            driver.await;
+            flag.store(false, Ordering::Release);
+        });
+        Ok(Live { connection, alive })
+    }
+}
+
+/// Whether `err` means the connection is gone (as opposed to a command error).
+pub(crate) fn connection_lost(err: &RedisError) -> bool {
+    err.is_unrecoverable_error() || err.is_connection_dropped() || err.is_io_error()
+}
