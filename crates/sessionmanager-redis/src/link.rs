@@ -2,19 +2,29 @@
 //! socket, pipelined), and replaced when it dies.
 //!
 //! redis-rs runs a connection's reader/writer as a "driver" task; this module
-//! spawns that task itself so it knows the moment the socket closes (the
-//! server was killed, restarted, or dropped us). The next operation then
-//! opens a new connection before sending anything, so a restarted server
-//! just works again, and no command is ever sent twice.
+//! spawns that task itself so it knows when the socket closed (the server was
+//! killed, restarted, or dropped us), and the next operation opens a new
+//! connection before sending anything. The driver only runs while some
+//! thread is inside an operation, so a connection that sat idle may have
+//! died unnoticed: after [`IDLE_CHECK`] without use, a `PING` goes first.
+//! Either way a restarted server just works again, and no command is ever
+//! sent twice (a command that failed may have run, so it is not retried).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult};
+use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult, Value};
 use tokio::net::TcpStream;
 
 use crate::config::RedisConfig;
+
+/// How long the connection may sit unused before an operation checks it with
+/// a `PING` first: short enough that a server restarted while the
+/// application was quiet is noticed, long enough that a busy application
+/// never pays for it.
+pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(250);
 
 /// A connection and whether its driver still runs.
 #[derive(Clone)]
@@ -38,6 +48,9 @@ pub(crate) struct Link {
     /// Held while connecting, so threads that find the connection dead open
     /// one new connection between them, not one each.
     connecting: tokio::sync::Mutex<()>,
+    /// When the link was made; `last_used` counts milliseconds from it.
+    epoch: Instant,
+    last_used: AtomicU64,
 }
 
 impl Link {
@@ -55,6 +68,8 @@ impl Link {
             info,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
+            epoch: Instant::now(),
+            last_used: AtomicU64::new(0),
         }
     }
 
@@ -66,11 +81,39 @@ impl Link {
             .map(|live| live.connection.clone())
     }
 
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Records that the server just answered.
+    pub(crate) fn used(&self) {
+        self.last_used.store(self.elapsed_ms(), Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> bool {
+        let last = self.last_used.load(Ordering::Relaxed);
+        self.elapsed_ms().saturating_sub(last) >= IDLE_CHECK.as_millis() as u64
+    }
+
     /// The live connection, opening one if there is none or it died.
     /// Must run on the store's runtime.
     pub(crate) async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        if let Some(connection) = self.usable() {
-            return Ok(connection);
+        if let Some(mut connection) = self.usable() {
+            if !self.idle() {
+                return Ok(connection);
+            }
+            match redis::cmd("PING")
+                .query_async::<Value>(&mut connection)
+                .await
+            {
+                Ok(_) => {
+                    self.used();
+                    return Ok(connection);
+                }
+                Err(err) if !connection_lost(&err) => return Err(err),
+                // Nothing but the PING was sent: reconnect and go on.
+                Err(_) => self.forget(),
+            }
         }
         let _connecting = self.connecting.lock().await;
         if let Some(connection) = self.usable() {
@@ -79,6 +122,7 @@ impl Link {
         let live = self.connect().await?;
         let connection = live.connection.clone();
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(live);
+        self.used();
         Ok(connection)
     }
 

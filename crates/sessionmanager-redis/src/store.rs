@@ -1,10 +1,17 @@
 //! The Redis store: each operation one command or one Lua script (so every
-//! write is atomic on the server), run on the store's own small tokio runtime
-//! over one shared multiplexed connection, within a timeout.
+//! write is atomic on the server), over one shared multiplexed connection,
+//! within a timeout.
+//!
+//! The store owns a single-threaded tokio runtime and no thread: a caller
+//! drives the runtime itself (`Runtime::block_on`) for the length of its
+//! operation, so a lone caller writes its command and reads the answer on
+//! its own thread, with no hand-off to another one. Several callers share
+//! the driving: one runs the connection's I/O for all while the others wait
+//! for their answers. Callers inside a tokio runtime (which may not block)
+//! drive it from tokio's blocking pool instead.
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -15,6 +22,7 @@ use sessionmanager_core::{
     UserLimit, block_on,
 };
 use tokio::runtime::{Handle, Runtime};
+use tokio::task::spawn_blocking;
 
 use crate::codec::{self, FIELDS};
 use crate::config::RedisConfig;
@@ -42,10 +50,8 @@ const PURGE_BATCH: u32 = 500;
 /// by expiry, so `count` and `purge_expired` never walk the keyspace.
 pub struct RedisStore {
     shared: Arc<Shared>,
-    handle: Handle,
-    /// `None` once closed.
-    runtime: Mutex<Option<Runtime>>,
-    closed: AtomicBool,
+    /// `None` once closed; the last operation still running drops it.
+    runtime: Mutex<Option<Arc<Runtime>>>,
 }
 
 /// What every operation's task needs.
@@ -66,11 +72,7 @@ impl RedisStore {
     /// within `config.timeout`, and with [`Error::Store`] naming the problem
     /// if it refuses the credentials or has no such database.
     pub fn open(config: RedisConfig) -> Result<Self> {
-        // One worker thread: it only shuttles bytes between the callers and
-        // the socket, and the callers' threads do the rest.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sessionmanager-redis")
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
@@ -86,9 +88,7 @@ impl RedisStore {
                 address: config.address(),
                 db: config.db,
             }),
-            handle: runtime.handle().clone(),
-            runtime: Mutex::new(Some(runtime)),
-            closed: AtomicBool::new(false),
+            runtime: Mutex::new(Some(Arc::new(runtime))),
         };
         block_on(
             store.run("load the session scripts", |shared, mut conn| async move {
@@ -126,17 +126,23 @@ impl RedisStore {
         F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Failure>> + Send,
     {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::Closed)?;
         let shared = Arc::clone(&self.shared);
-        let task = self.handle.spawn(async move {
+        let task = async move {
             let attempt = async {
                 let conn = shared.link.connection().await.map_err(Failure::Connect)?;
                 op(Arc::clone(&shared), conn).await
             };
             match tokio::time::timeout(shared.timeout, attempt).await {
-                Ok(Ok(value)) => Ok(value),
+                Ok(Ok(value)) => {
+                    shared.link.used();
+                    Ok(value)
+                }
                 Ok(Err(failure)) => {
                     if let Failure::Command(err) = &failure
                         && connection_lost(err)
@@ -150,15 +156,19 @@ impl RedisStore {
                     Err(timed_out(doing, &shared.address, shared.timeout))
                 }
             }
-        });
-        match task.await {
-            Ok(result) => result,
-            // The runtime shut down under the task: the store was closed.
-            Err(e) if e.is_cancelled() => Err(Error::Closed),
-            Err(e) => Err(Error::Store(
-                format!("a Redis store task failed: {e}").into(),
-            )),
+        };
+        if Handle::try_current().is_err() {
+            return runtime.block_on(task);
         }
+        // Inside a tokio runtime this thread must not block: drive ours
+        // from that runtime's blocking pool.
+        spawn_blocking(move || runtime.block_on(task))
+            .await
+            .unwrap_or_else(|e| {
+                Err(Error::Store(
+                    format!("a Redis store task failed: {e}").into(),
+                ))
+            })
     }
 }
 
@@ -179,15 +189,16 @@ impl Drop for RedisStore {
 
 impl RedisStore {
     fn shutdown(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.shared.link.forget();
         let runtime = self
             .runtime
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        // Never blocks, so closing works from any thread, even a tokio one.
-        if let Some(runtime) = runtime {
+        self.shared.link.forget();
+        // Operations still running hold the runtime; the last one out drops
+        // it. Shutting down in the background never blocks, so closing works
+        // from any thread, even a tokio one.
+        if let Some(runtime) = runtime.and_then(|r| Arc::try_unwrap(r).ok()) {
             runtime.shutdown_background();
         }
     }
