@@ -9,6 +9,9 @@ pub const DEFAULT_PREFIX: &str = "sessionmanager:";
 /// How long one operation may take, reconnecting included, when no timeout is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Expired entries each create clears from the expiry index when none is given.
+pub const DEFAULT_SWEEP_ON_CREATE: u32 = 8;
+
 /// The port Redis and Valkey listen on by default.
 pub const DEFAULT_PORT: u16 = 6379;
 
@@ -34,6 +37,12 @@ pub struct RedisConfig {
     /// The longest one operation may take, reconnecting included; past it the
     /// operation fails with [`Error::Unavailable`](sessionmanager_core::Error::Unavailable).
     pub timeout: Duration,
+    /// How many expired sessions each create removes (with their index
+    /// entries) on its way, so the expiry index stays bounded with no
+    /// background job: more than one, so it keeps up when creates slow down.
+    /// Redis removes expired records by itself; this clears what indexes
+    /// them. 0 leaves all of it to [`purge_expired`](sessionmanager_core::SessionStore::purge_expired).
+    pub sweep_on_create: u32,
 }
 
 impl RedisConfig {
@@ -48,12 +57,14 @@ impl RedisConfig {
             password: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            sweep_on_create: DEFAULT_SWEEP_ON_CREATE,
         }
     }
 
     /// Reads `redis://[user[:password]@]host[:port][/db][?options]` (or
-    /// `valkey://`). Options: `prefix` (the key prefix, percent-encoded) and
-    /// `timeout_ms` (each operation's limit). User name, password and prefix
+    /// `valkey://`). Options: `prefix` (the key prefix, percent-encoded),
+    /// `timeout_ms` (each operation's limit) and `sweep_on_create` (expired
+    /// sessions each create clears; 0 for none). User name, password and prefix
     /// are percent-decoded. Errors name the part that is wrong and never
     /// contain the password.
     pub fn from_url(url: &str) -> Result<Self, UrlError> {
@@ -81,6 +92,7 @@ impl fmt::Debug for RedisConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("sweep_on_create", &self.sweep_on_create)
             .finish()
     }
 }

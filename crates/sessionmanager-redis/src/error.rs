@@ -101,7 +101,10 @@ fn command_error(err: &RedisError, doing: &str, address: &str) -> Error {
         Some("READONLY") => format!(
             "could not {doing}: Redis at {address} is a read-only replica; point the store at the primary"
         ),
-        Some("NOAUTH" | "WRONGPASS" | "NOPERM") => format!(
+        Some("NOAUTH") => format!(
+            "Redis at {address} requires a password and none was given; write it in the URL: redis://:password@host:port/db"
+        ),
+        Some("WRONGPASS" | "NOPERM") => format!(
             "could not {doing}: Redis at {address} refused the command for these credentials: {err}"
         ),
         _ => format!("Redis at {address} failed to {doing}: {err}"),

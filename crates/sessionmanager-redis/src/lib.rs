@@ -38,5 +38,7 @@ mod scripts;
 mod store;
 mod url;
 
-pub use config::{DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisConfig, UrlError};
+pub use config::{
+    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_SWEEP_ON_CREATE, DEFAULT_TIMEOUT, RedisConfig, UrlError,
+};
 pub use store::RedisStore;

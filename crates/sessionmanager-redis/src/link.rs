@@ -141,12 +141,11 @@ impl Link {
         stream.set_nodelay(true)?;
         // The handshake (AUTH, SELECT) runs here, so a wrong password or a
         // missing database fails the connect, with the server's reason.
-        let (connection, driver) = MultiplexedConnection::new_with_config(
-            &self.info,
-            stream,
-            AsyncConnectionConfig::new(),
-        )
-        .await?;
+        // No response timeout of redis-rs's own (it defaults to 500 ms): the
+        // store's timeout covers each whole operation.
+        let config = AsyncConnectionConfig::new().set_response_timeout(None);
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
         let alive = Arc::new(AtomicBool::new(true));
         let flag = Arc::clone(&alive);
         // The driver ends when the socket closes or every handle is dropped.

@@ -31,10 +31,6 @@ use crate::keys::{self, Keys};
 use crate::link::{Link, connection_lost};
 use crate::scripts::Scripts;
 
-/// Expired entries each create clears from the expiry index: more than one,
-/// so the index keeps up with expiries even when creates slow down.
-const SWEEP_ON_CREATE: u32 = 8;
-
 /// Expired sessions `purge_expired` removes per script run, so the server is
 /// never held for long.
 const PURGE_BATCH: u32 = 500;
@@ -60,6 +56,7 @@ struct Shared {
     keys: Keys,
     scripts: Scripts,
     timeout: Duration,
+    sweep_on_create: u32,
     /// `host:port/db`, for messages.
     address: String,
     db: i64,
@@ -85,6 +82,7 @@ impl RedisStore {
                 keys: Keys::new(&config.prefix),
                 scripts: Scripts::new(),
                 timeout: config.timeout,
+                sweep_on_create: config.sweep_on_create,
                 address: config.address(),
                 db: config.db,
             }),
@@ -245,7 +243,7 @@ impl SessionStore for RedisStore {
                 .arg(&fields[..])
                 .arg(max)
                 .arg(u8::from(evict))
-                .arg(SWEEP_ON_CREATE)
+                .arg(shared.sweep_on_create)
                 .invoke_async(&mut conn)
                 .await?;
             Ok(match answer {

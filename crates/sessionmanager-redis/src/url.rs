@@ -88,6 +88,17 @@ pub(crate) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
                         ))
                     })?;
             }
+            "sweep_on_create" => {
+                config.sweep_on_create = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 10_000)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "option sweep_on_create must be a whole number from 0 to 10000, got {value:?}"
+                        ))
+                    })?;
+            }
             "password" | "pass" | "user" | "username" | "db" => {
                 return Err(bad(format!(
                     "option {name:?} is not read from the query; write redis://user:password@host:port/db"
@@ -95,7 +106,7 @@ pub(crate) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             }
             _ => {
                 return Err(bad(format!(
-                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms"
+                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, sweep_on_create"
                 )));
             }
         }
@@ -186,8 +197,11 @@ mod tests {
 
     #[test]
     fn full_url() {
-        let c = parse("redis://app:p%40ss@cache.local:6380/3?prefix=myapp%3As%3A&timeout_ms=500")
-            .unwrap();
+        let c = parse(
+            "redis://app:p%40ss@cache.local:6380/3?prefix=myapp%3As%3A&timeout_ms=500&sweep_on_create=0",
+        )
+        .unwrap();
+        assert_eq!(c.sweep_on_create, 0);
         assert_eq!((c.host.as_str(), c.port, c.db), ("cache.local", 6380, 3));
         assert_eq!(c.username.as_deref(), Some("app"));
         assert_eq!(c.password.as_deref(), Some("p@ss"));
@@ -229,6 +243,7 @@ mod tests {
             ("redis://h/0?prefix=", "prefix must not be empty"),
             ("redis://h/0?timeout_ms=0", "timeout_ms"),
             ("redis://h/0?timeout_ms=soon", "timeout_ms"),
+            ("redis://h/0?sweep_on_create=-1", "sweep_on_create"),
             (
                 "redis://h/0?colour=blue",
                 "unknown redis:// option \"colour\"",
