@@ -444,6 +444,20 @@ def test_killed_mid_load_fails_fast_and_the_same_manager_works_after_a_restart(
     m.close()
 
 
+def test_a_restart_while_the_manager_sat_idle_goes_unnoticed(own_redis: ServerFactory) -> None:
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    server.start()
+    with SessionManager(store=server.url()) as m:
+        sid = m.create_session("alice", {"a": 1})
+        for n in range(1, 4):
+            server.kill()
+            server.start()
+            # The first call after the restart already works: the store saw
+            # the old connection closed before sending anything on it.
+            assert m.get_session(sid) == {"a": n}
+            m.update_session(sid, {"a": n + 1})
+
+
 CREATOR = """
 import sys
 from pysessionmanager import SessionManager, StoreError

@@ -6,36 +6,51 @@
 //! killed, restarted, or dropped us), and the next operation opens a new
 //! connection before sending anything. The driver only runs while some
 //! thread is inside an operation, so a connection that sat idle may have
-//! died unnoticed: after [`IDLE_CHECK`] without use, a `PING` goes first.
-//! Either way a restarted server just works again, and no command is ever
-//! sent twice (a command that failed may have run, so it is not retried).
+//! been closed by the server unnoticed: before using a connection idle for
+//! [`IDLE_CHECK`] or more, the store peeks at its socket (one non-blocking
+//! system call) and opens a new one if the server hung up. Either way a
+//! restarted server just works again, and no command is ever sent twice (a
+//! command that failed may have run, so it is not retried).
 
+use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult, Value};
+use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult};
 use tokio::net::TcpStream;
 
 use crate::config::RedisConfig;
 
-/// How long the connection may sit unused before an operation checks it with
-/// a `PING` first: short enough that a server restarted while the
-/// application was quiet is noticed, long enough that a busy application
-/// never pays for it.
-pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(250);
+/// How long the connection may sit unused before an operation checks that
+/// the server has not hung up on it. A server restarts in far more than this,
+/// so a busy application never pays for the check.
+pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(1);
 
-/// A connection and whether its driver still runs.
+/// A connection, whether its driver still runs, and a second handle on its
+/// socket to peek at.
 #[derive(Clone)]
 struct Live {
     connection: MultiplexedConnection,
     alive: Arc<AtomicBool>,
+    probe: Arc<std::net::TcpStream>,
 }
 
 impl Live {
-    fn usable(&self) -> bool {
+    fn running(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Whether the server has not closed the socket: a peek that finds
+    /// nothing to read (`WouldBlock`) or unread answers means it is open; end
+    /// of stream or an error (a reset) means it is gone.
+    fn open(&self) -> bool {
+        match self.probe.peek(&mut [0u8; 1]) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == ErrorKind::WouldBlock,
+        }
     }
 }
 
@@ -73,12 +88,15 @@ impl Link {
         }
     }
 
+    /// The current connection, unless its driver ended or (after it sat
+    /// idle) the server closed it.
     fn usable(&self) -> Option<MultiplexedConnection> {
         let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        current
-            .as_ref()
-            .filter(|live| live.usable())
-            .map(|live| live.connection.clone())
+        let live = current.as_ref().filter(|live| live.running())?;
+        if self.idle() && !live.open() {
+            return None;
+        }
+        Some(live.connection.clone())
     }
 
     fn elapsed_ms(&self) -> u64 {
@@ -98,22 +116,8 @@ impl Link {
     /// The live connection, opening one if there is none or it died.
     /// Must run on the store's runtime.
     pub(crate) async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        if let Some(mut connection) = self.usable() {
-            if !self.idle() {
-                return Ok(connection);
-            }
-            match redis::cmd("PING")
-                .query_async::<Value>(&mut connection)
-                .await
-            {
-                Ok(_) => {
-                    self.used();
-                    return Ok(connection);
-                }
-                Err(err) if !connection_lost(&err) => return Err(err),
-                // Nothing but the PING was sent: reconnect and go on.
-                Err(_) => self.forget(),
-            }
+        if let Some(connection) = self.usable() {
+            return Ok(connection);
         }
         let _connecting = self.connecting.lock().await;
         if let Some(connection) = self.usable() {
@@ -139,6 +143,10 @@ impl Link {
         let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
         // Requests are small and answered one by one: never wait to coalesce them.
         stream.set_nodelay(true)?;
+        // A duplicate of the socket to peek at; it stays non-blocking like the original.
+        let stream = stream.into_std()?;
+        let probe = Arc::new(stream.try_clone()?);
+        let stream = TcpStream::from_std(stream)?;
         // The handshake (AUTH, SELECT) runs here, so a wrong password or a
         // missing database fails the connect, with the server's reason.
         // No response timeout of redis-rs's own (it defaults to 500 ms): the
@@ -153,7 +161,11 @@ impl Link {
             driver.await;
             flag.store(false, Ordering::Release);
         });
-        Ok(Live { connection, alive })
+        Ok(Live {
+            connection,
+            alive,
+            probe,
+        })
     }
 }
 
