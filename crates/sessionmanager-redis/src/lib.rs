@@ -16,7 +16,16 @@
 //!
 //! Expiry is judged by the manager's clock (the `now` every store call gets);
 //! Redis's own clock only removes records at the same deadlines. Keep the
-//! two in step (NTP), as with any shared store.
+//! two in step (NTP), as with any shared store: a manager whose clock runs
+//! behind the server's sees sessions vanish early, never late.
+//!
+//! What the server should be: a standalone Redis 7+ or Valkey (or one
+//! primary; the scripts name keys they find in indexes, which Cluster does
+//! not allow), with `appendonly yes` if sessions must survive a restart
+//! (`appendfsync always` loses no acknowledged write, even to `kill -9`),
+//! and `maxmemory-policy noeviction` (the default) or a `volatile-*` policy
+//! that may end sessions early: an `allkeys-*` policy may also evict the
+//! indexes, and then `count` and the per-user limits lose track.
 //!
 //! ```no_run
 //! use sessionmanager_core::{block_on, ManagerConfig, SessionData, SessionManager};
