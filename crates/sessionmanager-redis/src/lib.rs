@@ -19,7 +19,7 @@
 //! two in step (NTP), as with any shared store: a manager whose clock runs
 //! behind the server's sees sessions vanish early, never late.
 //!
-//! What the server should be: a standalone Redis 7+ or Valkey (or one
+//! What the server should be: a standalone Redis (tested with 7.0) or Valkey (or one
 //! primary; the scripts name keys they find in indexes, which Cluster does
 //! not allow), with `appendonly yes` if sessions must survive a restart
 //! (`appendfsync always` loses no acknowledged write, even to `kill -9`),
