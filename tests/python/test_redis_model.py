@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import test_model
 from hypothesis import settings
+from hypothesis.stateful import rule
 from servers_redis import RedisServer, fresh_prefix, require_redis_server
 
 _server: RedisServer | None = None
@@ -44,6 +45,18 @@ class RedisModel(test_model.SessionModel):
         shift_s = int(time.time()) + 86_400 - test_model.START_MS // 1000
         self.clock.advance(shift_s)
         self.now += shift_s * 1000
+
+    @rule()
+    def purge(self) -> None:
+        # Every write to a user's index trims it of the user's expired sessions,
+        # records included (in production Redis's own TTL has removed them
+        # already): so a purge finds at most what the model holds, and nothing
+        # once it has run.
+        expired = [t for t, r in self.records.items() if not r.live(self.now)]
+        assert self.manager.purge_expired() <= len(expired)
+        assert self.manager.purge_expired() == 0
+        for t in expired:
+            del self.records[t]
 
     def store_url(self) -> str:
         assert _server is not None

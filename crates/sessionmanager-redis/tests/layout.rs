@@ -116,6 +116,22 @@ fn the_user_index_is_trimmed_by_writes_and_lives_as_long_as_its_last_session() {
     create(&store, &key(201), &record("alice", later, 600_000), later);
     let members: Vec<String> = r.zrange(&index, 0, -1).unwrap();
     assert_eq!(members, vec![key(200).to_hex(), key(201).to_hex()]);
+    let trimmed: bool = r.exists(format!("{p}s:{}", key(100).to_hex())).unwrap();
+    assert!(
+        !trimmed,
+        "a trimmed session's record goes with its index entry"
+    );
+
+    // A write that moves a session's expiry trims its user's index too.
+    for n in 0..3 {
+        create(&store, &key(210 + n), &record("carol", later, 1_000), later);
+    }
+    let kept = key(213);
+    create(&store, &kept, &record("carol", later, 600_000), later);
+    let latest = later.plus_millis(2_000);
+    assert!(block_on(store.touch(&kept, latest, latest.plus_millis(600_000), latest)).unwrap());
+    let members: Vec<String> = r.zrange(format!("{p}u:carol"), 0, -1).unwrap();
+    assert_eq!(members, vec![kept.to_hex()]);
 }
 
 #[test]

@@ -16,22 +16,9 @@ if old[1] then
   redis.call('ZREM', user_key(old[1]), member)
   redis.call('DEL', KEYS[2])
 end
+trim_user(KEYS[3], ARGV[2])
 local evicted = 0
 local max = tonumber(ARGV[13])
-if max > 0 then
-  -- A limit ends the user's expired sessions for good, as every store does
-  -- (the others delete them in the same step; here Redis may have already).
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
-    local skey = session_key(m)
-    local e = redis.call('HGET', skey, 'e')
-    if e and tonumber(e) <= now then
-      redis.call('DEL', skey)
-    end
-    redis.call('ZREM', KEYS[1], m)
-  end
-end
--- The user's index is trimmed of expired sessions on every write to it.
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if max > 0 then
   local live = {}
   for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do

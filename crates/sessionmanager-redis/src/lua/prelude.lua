@@ -49,9 +49,28 @@ local function sweep(now, limit)
   return removed, #members
 end
 
+-- Trims a user's index of the sessions expired at `now`, on every write to
+-- it, so the index never outgrows the user's live sessions for long. Their
+-- records go too (Redis has removed them already unless the manager's clock
+-- runs ahead of its own), so no record is ever left that its user's index
+-- has forgotten.
+local function trim_user(ukey, now)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', ukey, '-inf', now)) do
+    local skey = session_key(m)
+    local e = redis.call('HGET', skey, 'e')
+    if not e then
+      redis.call('ZREM', KEYS[1], m)
+    elseif tonumber(e) <= tonumber(now) then
+      redis.call('DEL', skey)
+      redis.call('ZREM', KEYS[1], m)
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', ukey, '-inf', now)
+end
+
 -- Moves a live session's last_active and expires_at forward, never back;
 -- a later expiry moves its TTL and both index scores with it.
-local function move_forward(skey, member, user, stored_a, stored_e, a, e)
+local function move_forward(now, skey, member, user, stored_a, stored_e, a, e)
   if tonumber(a) > tonumber(stored_a) then
     redis.call('HSET', skey, 'a', a)
   end
@@ -59,6 +78,7 @@ local function move_forward(skey, member, user, stored_a, stored_e, a, e)
     redis.call('HSET', skey, 'e', e)
     redis.call('PEXPIREAT', skey, e)
     local ukey = user_key(user)
+    trim_user(ukey, now)
     redis.call('ZADD', ukey, e, member)
     extend_user_ttl(ukey)
     redis.call('ZADD', KEYS[1], e, member)

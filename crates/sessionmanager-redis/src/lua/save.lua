@@ -12,5 +12,5 @@ if f[3] ~= ARGV[4] then
   return f[3]
 end
 redis.call('HSET', KEYS[2], 'd', ARGV[5], 'v', ARGV[6])
-move_forward(KEYS[2], ARGV[3], f[1], f[4], f[2], ARGV[7], ARGV[8])
+move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[4], f[2], ARGV[7], ARGV[8])
 return 0

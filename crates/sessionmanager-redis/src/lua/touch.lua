@@ -5,5 +5,5 @@ local f = redis.call('HMGET', KEYS[2], 'u', 'e', 'a')
 if not f[1] or tonumber(f[2]) <= tonumber(ARGV[2]) then
   return 0
 end
-move_forward(KEYS[2], ARGV[3], f[1], f[3], f[2], ARGV[4], ARGV[5])
+move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[3], f[2], ARGV[4], ARGV[5])
 return 1
