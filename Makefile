@@ -27,7 +27,7 @@ quickstart: develop
 
 test: test-rust test-python
 
-test-rust:
+test-rust: system-packages
 	cargo test --workspace --exclude pysessionmanager --all-targets --features sessionmanager-core/conformance
 	cargo test --workspace --exclude pysessionmanager --doc --features sessionmanager-core/conformance
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 from pysessionmanager import SessionConflict, SessionManager
@@ -71,7 +72,9 @@ def end_match(m: SessionManager, match: str, state_sid: str) -> int:
 
 
 def main(store: str = "memory://") -> None:
-    clock = ManualClock()
+    # A clock moved by hand, to show expiry without waiting; it starts at the
+    # real time because server stores (Redis) also expire records by their own.
+    clock = ManualClock(time.time())
     with SessionManager(store=store, clock=clock) as m:
         state = open_match(m, "m1")
         players = {name: join(m, "m1", name) for name in ["ada", "bo", "cy", "dee"]}

@@ -7,6 +7,9 @@ import pytest
 from pysessionmanager import SessionManager
 from pysessionmanager.testing import ManualClock
 
+# Fixtures that start real servers (redis_server, redis_url, own_redis).
+pytest_plugins = ["servers_redis"]
+
 
 @pytest.fixture
 def clock() -> ManualClock:

@@ -27,9 +27,10 @@ def test_quickstart_runs_every_step() -> None:
     assert done.stdout.rstrip().endswith("closed cleanly after 1 session(s)")
 
 
-def stores(tmp_path: Path) -> list[str]:
-    """Every store the examples run on here."""
-    return ["memory://", f"sqlite:///{tmp_path / 'example.db'}"]
+@pytest.fixture
+def stores(tmp_path: Path, redis_url: str) -> list[str]:
+    """Every store the examples run on."""
+    return ["memory://", f"sqlite:///{tmp_path / 'example.db'}", redis_url]
 
 
 def run_example(name: str, store: str) -> list[str]:
@@ -43,8 +44,8 @@ def run_example(name: str, store: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-def test_cart_keeps_every_item_on_every_store(tmp_path: Path) -> None:
-    for store in stores(tmp_path):
+def test_cart_keeps_every_item_on_every_store(stores: list[str]) -> None:
+    for store in stores:
         assert run_example("cart.py", store) == [
             "laptop cart: {'tea': 3, 'mug': 1}",
             "stickers added by 8 threads x 25: 200",
@@ -52,8 +53,8 @@ def test_cart_keeps_every_item_on_every_store(tmp_path: Path) -> None:
         ], store
 
 
-def test_game_on_every_store(tmp_path: Path) -> None:
-    for store in stores(tmp_path):
+def test_game_on_every_store(stores: list[str]) -> None:
+    for store in stores:
         assert run_example("game.py", store) == [
             "roster: ['ada', 'bo', 'cy', 'dee']",
             "scores: {'ada': 250, 'bo': 250, 'cy': 250, 'dee': 250}",

@@ -53,9 +53,17 @@ def hammer(limiter: RateLimiter, threads: int, hits: int) -> int:
     return sum(allowed)
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite"])
-def test_eight_threads_get_exactly_the_limit(store: str, tmp_path: Path) -> None:
-    url = "memory://" if store == "memory" else f"sqlite:///{tmp_path / 'limits.db'}"
+def store_url(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if store == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return "memory://" if store == "memory" else f"sqlite:///{tmp_path / 'limits.db'}"
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "redis"])
+def test_eight_threads_get_exactly_the_limit(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = store_url(store, tmp_path, request)
     limiter = RateLimiter("50/hour", store=url)  # refills one per 72 s: none during the test
     assert hammer(limiter, threads=8, hits=40) == 50
 
@@ -68,8 +76,11 @@ print(sum(limiter.hit("shared").allowed for _ in range(60)))
 """
 
 
-def test_four_processes_get_exactly_the_limit(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'limits.db'}"
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_four_processes_get_exactly_the_limit(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = store_url(store, tmp_path, request)
     RateLimiter("50/hour", store=url).hit("warm-up")  # create the file once
     processes = [
         subprocess.Popen(

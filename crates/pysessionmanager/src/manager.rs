@@ -32,7 +32,9 @@ impl SessionManager {
     /// A manager on the store `url` names, with `config`.
     pub(crate) fn open(py: Python<'_>, url: &str, config: ManagerConfig) -> PyResult<Self> {
         config.validate().py(py)?;
-        let opened = store::open(url, config.clock.clone()).map_err(|e| match e {
+        // Opening may connect to a server (up to its timeout): without the GIL.
+        let clock = config.clock.clone();
+        let opened = py.detach(|| store::open(url, clock)).map_err(|e| match e {
             store::OpenError::BadUrl(message) => PyValueError::new_err(message),
             store::OpenError::Store(err) => errors::to_py(py, err),
         })?;

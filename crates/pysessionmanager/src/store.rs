@@ -7,13 +7,17 @@ use sessionmanager_core::{
     Clock, CreateOutcome, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey,
     SessionRecord, SessionStore, Timestamp, UserLimit,
 };
+use sessionmanager_redis::RedisStore;
 use sessionmanager_sqlite::{Durability, SqliteConfig, SqliteStore};
+
+use crate::store_redis::open_redis;
 
 /// Any store the Python package can open.
 #[derive(Debug)]
 pub(crate) enum AnyStore {
     Memory(MemoryStore),
     Sqlite(SqliteStore),
+    Redis(RedisStore),
 }
 
 /// Why a store could not be opened.
@@ -25,7 +29,7 @@ pub(crate) enum OpenError {
 }
 
 /// Opens the store `url` names, e.g. `memory://`, `memory://?max_sessions=100000`
-/// or `sqlite:///sessions.db`.
+/// `sqlite:///sessions.db` or `redis://127.0.0.1:6379/0`.
 pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenError> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(OpenError::BadUrl(format!(
@@ -36,13 +40,12 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
     match scheme.to_ascii_lowercase().as_str() {
         "memory" => open_memory(rest, clock).map(AnyStore::Memory),
         "sqlite" => open_sqlite(rest, clock).map(AnyStore::Sqlite),
-        "redis" | "rediss" | "valkey" | "postgres" | "postgresql" => {
-            Err(OpenError::BadUrl(format!(
-                "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\" or \"sqlite:///path\""
-            )))
-        }
+        "redis" | "rediss" | "valkey" | "valkeys" => open_redis(url).map(AnyStore::Redis),
+        "postgres" | "postgresql" => Err(OpenError::BadUrl(format!(
+            "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\", \"sqlite:///path\" or \"redis://host:port/db\""
+        ))),
         _ => Err(OpenError::BadUrl(format!(
-            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\"",
+            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"redis://host:port/db\"",
             redact(url)
         ))),
     }
@@ -149,6 +152,9 @@ pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
+    if let Some(redacted) = crate::store_redis::redact_redis(scheme, rest) {
+        return redacted;
+    }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
@@ -165,6 +171,7 @@ macro_rules! each_store {
         match $self {
             AnyStore::Memory($store) => $body,
             AnyStore::Sqlite($store) => $body,
+            AnyStore::Redis($store) => $body,
         }
     };
 }
@@ -261,5 +268,9 @@ mod tests {
             "postgresql://app:***@db/app?x=1"
         );
         assert_eq!(redact("memory://"), "memory://");
+        assert_eq!(
+            redact("redis://app:pa/ss?w#rd@host:6379/0?prefix=a"),
+            "redis://app:***@host:6379/0?prefix=a"
+        );
     }
 }

@@ -1,0 +1,344 @@
+"""pysessionmanager's Redis store against raw redis-py and Django's cache sessions on Redis.
+
+    .venv/bin/pip install -r benches/python/requirements-bench.txt
+    .venv/bin/python benches/python/bench_redis.py [--quick]
+
+Starts its own redis-server (no persistence) on a free loopback port. As docs/DESIGN.md §5
+says, client and server are pinned to the same CPU (a wakeup that crosses vCPUs costs more
+than a Redis command), and every peer gets the same pinning. Peers, same workloads, one
+process, interleaved:
+
+- raw redis-py: SET token JSON EX / GET + json.loads / DEL, a token from secrets: the floor
+  for a Python client (no user index, no versions, a non-atomic read-modify-write update);
+- Django's cache session backend on django.core.cache.backends.redis.RedisCache;
+- redis-benchmark (SET/GET, one connection): the server's ceiling, no client work at all.
+
+Then 1 thread against 8 threads sharing one manager (or one redis-py client and its
+connection pool), with the client pinned to the server's CPU and then to the other CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from importlib.metadata import version
+
+import django
+import redis
+from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
+from django.conf import settings
+
+from pysessionmanager import SessionManager
+
+LIVE = 1_000
+DATA = {"role": "member", "theme": "dark"}
+UPDATE = {"theme": "light"}
+IMPLS = ("pysessionmanager", "redis-py", "django")
+WORKLOADS = ("create", "get", "update", "mixed")
+COUNTS = (20_000, 40_000, 20_000, 30_000)  # ops per measurement; --quick divides by 10
+SERVER_CPU = 0
+
+
+class Server:
+    """A throwaway redis-server pinned to one CPU."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="bench-redis-")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.process = subprocess.Popen(
+            ["taskset", "-c", str(SERVER_CPU), "redis-server", "--port", str(self.port)]
+            + ["--bind", "127.0.0.1", "--dir", self.folder, "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(500):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.01)
+        self.version = client.info("server")["redis_version"]
+
+    def flush(self) -> None:
+        redis.Redis(port=self.port).flushall()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Pysessionmanager:
+    def __init__(self, port: int) -> None:
+        self.m = SessionManager(expiration_time=3600, store=f"redis://127.0.0.1:{port}/0")
+        self.get, self.end, self.close = self.m.get_session, self.m.end_session, self.m.close
+
+    def create(self, user: str) -> str:
+        return self.m.create_session(user, DATA)
+
+    def update(self, sid: str) -> None:
+        self.m.update_session(sid, UPDATE)
+
+
+class RedisPy:
+    def __init__(self, port: int) -> None:
+        self.r = redis.Redis(port=port)
+        self.close = self.r.close
+
+    def create(self, user: str) -> str:
+        key = "s:" + secrets.token_urlsafe(32)
+        self.r.set(key, json.dumps({"user_id": user, **DATA}), ex=3600)
+        return key
+
+    def get(self, key: str) -> dict:
+        return json.loads(self.r.get(key))  # type: ignore[arg-type]
+
+    def update(self, key: str) -> None:
+        self.r.set(key, json.dumps({**self.get(key), **UPDATE}), ex=3600)
+
+    def end(self, key: str) -> None:
+        self.r.delete(key)
+
+
+class Django:
+    def __init__(self, port: int) -> None:
+        from django.contrib.sessions.backends.cache import SessionStore
+
+        self.store = SessionStore
+
+    def create(self, user: str) -> str:
+        s = self.store()
+        s["user_id"], s["role"], s["theme"] = user, "member", "dark"
+        s.create()
+        return s.session_key  # type: ignore[no-any-return]
+
+    def get(self, key: str) -> dict:
+        return self.store(session_key=key).load()  # type: ignore[no-any-return]
+
+    def update(self, key: str) -> None:
+        s = self.store(session_key=key)
+        s["theme"] = "light"  # loads the session first, as in a request
+        s.save()
+
+    def end(self, key: str) -> None:
+        self.store(session_key=key).delete()
+
+    def close(self) -> None:
+        """Django keeps its client for the process."""
+
+
+CLASSES = {"pysessionmanager": Pysessionmanager, "redis-py": RedisPy, "django": Django}
+
+
+def setup_django(port: int) -> None:
+    settings.configure(
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{port}/0",
+            }
+        },
+        SESSION_ENGINE="django.contrib.sessions.backends.cache",
+        INSTALLED_APPS=["django.contrib.sessions"],
+        SECRET_KEY=secrets.token_hex(32),
+        SESSION_COOKIE_AGE=3600,  # the same expiry as the others (Django's default: 2 weeks)
+    )
+    django.setup()
+
+
+def workload_ops(workload: str, n: int) -> tuple[int, list[tuple[int, int]]]:
+    """(live sessions to start from, [(op, random bits)]); ops: 0 get, 1 update,
+    2 create, 3 end (+ a create). mixed: 80% / 15% / 4% / 1%, fixed seed."""
+    if workload == "create":
+        return 0, [(2, 0)] * n
+    if workload == "get":
+        return LIVE, [(0, k) for k in range(n)]
+    if workload == "update":
+        return LIVE, [(1, k) for k in range(n)]
+    rng = random.Random(1234)
+    return LIVE, [(rng.choices(range(4), (80, 15, 4, 1))[0], rng.getrandbits(32)) for _ in range(n)]
+
+
+def measure(server: Server, impl: str, workload: str, n: int) -> float:
+    """ops/s of one run on an emptied server."""
+    server.flush()
+    populate, ops = workload_ops(workload, n)
+    users = iter([f"user{i}" for i in range(populate + n)])
+    s = CLASSES[impl](server.port)
+    live = [s.create(next(users)) for _ in range(populate)]
+    get, update, create, end = s.get, s.update, s.create, s.end
+    gc.collect()
+    gc.disable()
+    start = time.perf_counter()
+    for op, bits in ops:
+        if op == 0:
+            get(live[bits % len(live)])
+        elif op == 1:
+            update(live[bits % len(live)])
+        elif op == 2:
+            live.append(create(next(users)))
+        else:
+            i = bits % len(live)
+            end(live[i])
+            live[i], live[-1] = live[-1], create(next(users))
+    seconds = time.perf_counter() - start
+    gc.enable()
+    s.close()
+    return n / seconds
+
+
+def threaded(server: Server, impl: str, op: str, threads: int, seconds: float) -> float:
+    """ops/s of `threads` threads sharing one client, each doing `op` for `seconds`."""
+    server.flush()
+    s = CLASSES[impl](server.port)
+    live = [s.create(f"user{i}") for i in range(LIVE)]
+    counts = [0] * threads
+    stop = threading.Event()
+    barrier = threading.Barrier(threads + 1)
+
+    def work(t: int) -> None:
+        get, create = s.get, s.create
+        barrier.wait()
+        n, k = 0, t * 7919
+        while not stop.is_set():
+            for _ in range(20):
+                if op == "get":
+                    get(live[k % LIVE])
+                else:
+                    create(f"user{t}")
+                k += 1
+            n += 20
+        counts[t] = n
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for w in workers:
+        w.join()
+    rate = sum(counts) / (time.perf_counter() - began)
+    s.close()
+    return rate
+
+
+def redis_benchmark(server: Server, clients: int, n: int) -> dict[str, float]:
+    """redis-benchmark's SET and GET rates with `clients` connections, pinned like the server."""
+    out = subprocess.run(
+        ["taskset", "-c", str(SERVER_CPU), "redis-benchmark", "-p", str(server.port)]
+        + ["-n", str(n), "-c", str(clients), "-t", "set,get", "-d", "40", "--csv"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rates = {}
+    for line in out.splitlines():
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells[0] in ("SET", "GET"):
+            rates[cells[0]] = float(cells[1])
+    return rates
+
+
+def pin_client(cpu: int) -> None:
+    os.sched_setaffinity(0, {cpu})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a tenth of the ops: a smoke test")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=2.0, help="per threaded measurement")
+    args = p.parse_args()
+    scale = 10 if args.quick else 1
+    other_cpu = max(os.sched_getaffinity(0) - {SERVER_CPU}, default=SERVER_CPU)
+    pin_client(SERVER_CPU)
+    server = Server()
+    setup_django(server.port)
+    for w, workload in enumerate(WORKLOADS):  # warm-up, untimed
+        for impl in IMPLS:
+            measure(server, impl, workload, COUNTS[w] // 100)
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    py = f"{platform.python_implementation()} {platform.python_version()}"
+    cpu = f"{cpu_name()} ({platform.machine()}), os.cpu_count() = {os.cpu_count()}"
+    ver = {name: version(name) for name in ("pysessionmanager", "Django", "redis")}
+    print(f"""# pysessionmanager (Redis store) vs raw redis-py vs Django cache sessions on Redis
+
+- Python: {py}; Redis {server.version} (no persistence), loopback TCP
+- Machine: {cpu}, {platform.system()} {platform.release()}
+- Date: {now}
+- Pinning: redis-server on CPU {SERVER_CPU}; the client (this process, all its threads) on
+  CPU {SERVER_CPU} too, except where a table says otherwise
+- pysessionmanager {ver["pysessionmanager"]}: SessionManager(expiration_time=3600,
+  store="redis://127.0.0.1:PORT/0"); every create/update/end is one Lua script (user index,
+  expiry index, versions), a get one HMGET
+- redis-py {ver["redis"]} (pure-Python parser, no hiredis): SET key JSON EX 3600 / GET +
+  json.loads / DEL; update = GET + SET (not atomic); keys "s:" + secrets.token_urlsafe(32)
+- Django {ver["Django"]}: sessions.backends.cache on core.cache.backends.redis.RedisCache
+  (redis-py), Django's defaults (JSONSerializer for sessions, pickle in the cache),
+  SESSION_COOKIE_AGE=3600
+- Median of {args.repeats} runs after an untimed warm-up; implementations interleaved; gc off
+  while timing. get and update cycle over {LIVE:,} live sessions; mixed: 80% get, 15%
+  update, 4% create, 1% end (+ a create) over {LIVE:,} live sessions, seed 1234
+""")
+    names = "pysessionmanager | raw redis-py | Django cache (Redis)"
+    ratios = "pysessionmanager / redis-py | pysessionmanager / Django"
+    print(f"## One thread\n\n| workload (ops/s) | {names} | {ratios} |")
+    print("|---|---:|---:|---:|---:|---:|")
+    runs: dict[tuple[str, str], list[float]] = {}
+    for w, workload in enumerate(WORKLOADS):
+        for rep in range(args.repeats):
+            for impl in IMPLS[rep % 3 :] + IMPLS[: rep % 3]:
+                rate = measure(server, impl, workload, COUNTS[w] // scale)
+                runs.setdefault((workload, impl), []).append(rate)
+        ours, raw, dj = (statistics.median(runs[workload, impl]) for impl in IMPLS)
+        cells = f"{ours:,.0f} | {raw:,.0f} | {dj:,.0f} | {ours / raw:.2f} | {ours / dj:.2f}"
+        print(f"| {workload} | {cells} |", flush=True)
+
+    ceiling_n = 200_000 // scale
+    one, eight = redis_benchmark(server, 1, ceiling_n), redis_benchmark(server, 8, ceiling_n)
+    print(
+        f"\nCeiling, redis-benchmark -c 1 (one connection, one request at a time, pinned to the"
+        f" server's CPU): SET {one['SET']:,.0f}/s, GET {one['GET']:,.0f}/s; -c 8: SET"
+        f" {eight['SET']:,.0f}/s, GET {eight['GET']:,.0f}/s.\n"
+    )
+
+    print("## 1 thread against 8 threads (one shared manager / one redis-py client)\n")
+    print("| client CPU | op | pysessionmanager 1 | pysessionmanager 8 | 8 / 1 |", end="")
+    print(" redis-py 1 | redis-py 8 | 8 / 1 |\n|---|---|---:|---:|---:|---:|---:|---:|")
+    for cpu_label, client_cpu in (("same as server", SERVER_CPU), ("the other one", other_cpu)):
+        pin_client(client_cpu)
+        for op in ("get", "create"):
+            cells = []
+            for impl in ("pysessionmanager", "redis-py"):
+                single = threaded(server, impl, op, 1, args.seconds / scale)
+                multi = threaded(server, impl, op, 8, args.seconds / scale)
+                cells.append(f"{single:,.0f} | {multi:,.0f} | {multi / single:.2f}")
+            print(f"| {cpu_label} ({client_cpu}) | {op} | {' | '.join(cells)} |", flush=True)
+    pin_client(SERVER_CPU)
+
+    print("\nEach single-thread run in ops/s:\n")
+    for (workload, impl), rates in runs.items():
+        print(f"- {workload}, {impl}: " + ", ".join(f"{r:,.0f}" for r in rates))
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+//! Redis errors as engine errors: "unavailable" (retrying later may work)
+//! for a server that cannot be reached, a clear store error for the rest,
+//! always naming the server by `host:port/db` and never by its password.
+
+use std::time::Duration;
+
+use redis::{ErrorKind, RedisError};
+use sessionmanager_core::Error;
+
+/// What went wrong in one operation.
+pub(crate) enum Failure {
+    /// Opening a connection failed (refused, unreachable, the handshake refused).
+    Connect(RedisError),
+    /// A command failed.
+    Command(RedisError),
+    /// The server answered something the store did not write.
+    Corrupt(String),
+    /// A live session already holds the rotation target.
+    RotateTargetTaken,
+}
+
+impl From<RedisError> for Failure {
+    fn from(err: RedisError) -> Self {
+        Self::Command(err)
+    }
+}
+
+/// The engine error for `failure` while the store tried `doing` on the server at `address`.
+pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64) -> Error {
+    match failure {
+        Failure::Connect(err) => connect_error(&err, address, db),
+        Failure::Command(err) => command_error(&err, doing, address),
+        Failure::Corrupt(what) => Error::Store(
+            format!("could not {doing}: Redis at {address} holds {what}; was it changed by something else?").into(),
+        ),
+        Failure::RotateTargetTaken => Error::Store("rotation target key already in use".into()),
+    }
+}
+
+/// The error for an operation that did not finish within the store's timeout.
+pub(crate) fn timed_out(doing: &str, address: &str, timeout: Duration) -> Error {
+    Error::Unavailable(
+        format!(
+            "could not {doing}: Redis at {address} did not answer within {} ms",
+            timeout.as_millis()
+        )
+        .into(),
+    )
+}
+
+fn is_unreachable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_timeout()
+        || matches!(
+            err.code(),
+            Some("LOADING" | "MASTERDOWN" | "TRYAGAIN" | "BUSY")
+        )
+}
+
+fn connect_error(err: &RedisError, address: &str, db: i64) -> Error {
+    if is_unreachable(err) {
+        return Error::Unavailable(format!("cannot connect to Redis at {address}: {err}").into());
+    }
+    let text = err.to_string();
+    let message = if err.kind() == ErrorKind::AuthenticationFailed
+        || matches!(err.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+        || text.contains("invalid password")
+        || text.contains("invalid username-password")
+    {
+        if err.code() == Some("NOAUTH") || text.contains("NOAUTH") {
+            format!(
+                "Redis at {address} requires a password and none was given; write it in the URL: redis://:password@host:port/db"
+            )
+        } else {
+            format!(
+                "Redis at {address} refused the user name or password in the URL (check them, and percent-encode special characters): {err}"
+            )
+        }
+    } else if text.contains("DB index is out of range") {
+        format!(
+            "Redis at {address} has no database {db}: the server's `databases` setting is lower (the default is 16, numbered 0 to 15)"
+        )
+    } else {
+        format!("cannot use Redis at {address}: {err}")
+    };
+    Error::Store(message.into())
+}
+
+fn command_error(err: &RedisError, doing: &str, address: &str) -> Error {
+    if is_unreachable(err) {
+        return Error::Unavailable(
+            format!("could not {doing}: Redis at {address} is unreachable: {err}").into(),
+        );
+    }
+    let message = match err.code() {
+        Some("OOM") => format!(
+            "could not {doing}: Redis at {address} is out of memory (maxmemory reached, and its eviction policy refuses writes); nothing was written"
+        ),
+        Some("READONLY") => format!(
+            "could not {doing}: Redis at {address} is a read-only replica; point the store at the primary"
+        ),
+        Some("NOAUTH") => format!(
+            "Redis at {address} requires a password and none was given; write it in the URL: redis://:password@host:port/db"
+        ),
+        Some("WRONGPASS" | "NOPERM") => format!(
+            "could not {doing}: Redis at {address} refused the command for these credentials: {err}"
+        ),
+        _ => format!("Redis at {address} failed to {doing}: {err}"),
+    };
+    Error::Store(message.into())
+}

@@ -1,0 +1,53 @@
+//! A Redis / Valkey session store for sessionmanager-core: sessions that
+//! every process and machine of an application reaches.
+//!
+//! - Keys are a configurable prefix plus the SHA-256 of the token, so the
+//!   store shares a database with other data safely.
+//! - Redis expires records itself, at the absolute `expires_at` of each one
+//!   (`PEXPIREAT`, only ever moved forward); the per-user index is a sorted
+//!   set scored by expiry, trimmed on every write and expiring with its last
+//!   session, so it never leaks.
+//! - Every write (create with a user limit, compare-and-set, touch, rotate,
+//!   end all of a user's sessions) is one Lua script, atomic on the server;
+//!   merges and counters are built on the compare-and-set.
+//! - No `KEYS` and no `SCAN`: `count` and `purge_expired` read an index.
+//! - One multiplexed connection, shared by all threads, replaced when the
+//!   server goes away; every operation has a timeout.
+//!
+//! Expiry is judged by the manager's clock (the `now` every store call gets);
+//! Redis's own clock only removes records at the same deadlines. Keep the
+//! two in step (NTP), as with any shared store: a manager whose clock runs
+//! behind the server's sees sessions vanish early, never late.
+//!
+//! What the server should be: a standalone Redis (tested with 7.0) or Valkey (or one
+//! primary; the scripts name keys they find in indexes, which Cluster does
+//! not allow), with `appendonly yes` if sessions must survive a restart
+//! (`appendfsync always` loses no acknowledged write, even to `kill -9`),
+//! and `maxmemory-policy noeviction` (the default) or a `volatile-*` policy
+//! that may end sessions early: an `allkeys-*` policy may also evict the
+//! indexes, and then `count` and the per-user limits lose track.
+//!
+//! ```no_run
+//! use sessionmanager_core::{block_on, ManagerConfig, SessionData, SessionManager};
+//! use sessionmanager_redis::{RedisConfig, RedisStore};
+//!
+//! let store = RedisStore::open(RedisConfig::from_url("redis://127.0.0.1:6379/0")?)?;
+//! let manager = SessionManager::new(store, ManagerConfig::default());
+//! let token = block_on(manager.create("12345", SessionData::empty(), Default::default()))?;
+//! assert!(block_on(manager.is_active(token.as_str()))?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod codec;
+mod config;
+mod error;
+mod keys;
+mod link;
+mod scripts;
+mod store;
+mod url;
+
+pub use config::{
+    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_SWEEP_ON_CREATE, DEFAULT_TIMEOUT, RedisConfig, UrlError,
+};
+pub use store::RedisStore;

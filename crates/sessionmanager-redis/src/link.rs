@@ -1,0 +1,175 @@
+//! The store's one connection: multiplexed (every thread's commands share one
+//! socket, pipelined), and replaced when it dies.
+//!
+//! redis-rs runs a connection's reader/writer as a "driver" task; this module
+//! spawns that task itself so it knows when the socket closed (the server was
+//! killed, restarted, or dropped us), and the next operation opens a new
+//! connection before sending anything. The driver only runs while some
+//! thread is inside an operation, so a connection that sat idle may have
+//! been closed by the server unnoticed: before using a connection idle for
+//! [`IDLE_CHECK`] or more, the store peeks at its socket (one non-blocking
+//! system call) and opens a new one if the server hung up. Either way a
+//! restarted server just works again, and no command is ever sent twice (a
+//! command that failed may have run, so it is not retried).
+
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult};
+use tokio::net::TcpStream;
+
+use crate::config::RedisConfig;
+
+/// How long the connection may sit unused before an operation checks that
+/// the server has not hung up on it. A server restarts in far more than this,
+/// so a busy application never pays for the check.
+pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(1);
+
+/// A connection, whether its driver still runs, and a second handle on its
+/// socket to peek at.
+#[derive(Clone)]
+struct Live {
+    connection: MultiplexedConnection,
+    alive: Arc<AtomicBool>,
+    probe: Arc<std::net::TcpStream>,
+}
+
+impl Live {
+    fn running(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Whether the server has not closed the socket: a peek that finds
+    /// nothing to read (`WouldBlock`) or unread answers means it is open; end
+    /// of stream or an error (a reset) means it is gone.
+    fn open(&self) -> bool {
+        match self.probe.peek(&mut [0u8; 1]) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == ErrorKind::WouldBlock,
+        }
+    }
+}
+
+/// Where to connect, and the current connection if there is one.
+pub(crate) struct Link {
+    host: String,
+    port: u16,
+    info: RedisConnectionInfo,
+    current: Mutex<Option<Live>>,
+    /// Held while connecting, so threads that find the connection dead open
+    /// one new connection between them, not one each.
+    connecting: tokio::sync::Mutex<()>,
+    /// When the link was made; `last_used` counts milliseconds from it.
+    epoch: Instant,
+    last_used: AtomicU64,
+}
+
+impl Link {
+    pub(crate) fn new(config: &RedisConfig) -> Self {
+        let mut info = RedisConnectionInfo::default().set_db(config.db);
+        if let Some(user) = &config.username {
+            info = info.set_username(user);
+        }
+        if let Some(password) = &config.password {
+            info = info.set_password(password);
+        }
+        Self {
+            host: config.host.clone(),
+            port: config.port,
+            info,
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            epoch: Instant::now(),
+            last_used: AtomicU64::new(0),
+        }
+    }
+
+    /// The current connection, unless its driver ended or (after it sat
+    /// idle) the server closed it.
+    fn usable(&self) -> Option<MultiplexedConnection> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = current.as_ref().filter(|live| live.running())?;
+        if self.idle() && !live.open() {
+            return None;
+        }
+        Some(live.connection.clone())
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Records that the server just answered.
+    pub(crate) fn used(&self) {
+        self.last_used.store(self.elapsed_ms(), Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> bool {
+        let last = self.last_used.load(Ordering::Relaxed);
+        self.elapsed_ms().saturating_sub(last) >= IDLE_CHECK.as_millis() as u64
+    }
+
+    /// The live connection, opening one if there is none or it died.
+    /// Must run on the store's runtime.
+    pub(crate) async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        if let Some(connection) = self.usable() {
+            return Ok(connection);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(connection) = self.usable() {
+            return Ok(connection);
+        }
+        let live = self.connect().await?;
+        let connection = live.connection.clone();
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(live);
+        self.used();
+        Ok(connection)
+    }
+
+    /// Drops the current connection (after a timeout: a server that stopped
+    /// answering may never answer on it), so the next operation opens a new one.
+    pub(crate) fn forget(&self) {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    async fn connect(&self) -> RedisResult<Live> {
+        let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        // Requests are small and answered one by one: never wait to coalesce them.
+        stream.set_nodelay(true)?;
+        // A duplicate of the socket to peek at; it stays non-blocking like the original.
+        let stream = stream.into_std()?;
+        let probe = Arc::new(stream.try_clone()?);
+        let stream = TcpStream::from_std(stream)?;
+        // The handshake (AUTH, SELECT) runs here, so a wrong password or a
+        // missing database fails the connect, with the server's reason.
+        // No response timeout of redis-rs's own (it defaults to 500 ms): the
+        // store's timeout covers each whole operation.
+        let config = AsyncConnectionConfig::new().set_response_timeout(None);
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
+        let alive = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&alive);
+        // The driver ends when the socket closes or every handle is dropped.
+        tokio::spawn(async move {
+            driver.await;
+            flag.store(false, Ordering::Release);
+        });
+        Ok(Live {
+            connection,
+            alive,
+            probe,
+        })
+    }
+}
+
+/// Whether `err` means the connection is gone (as opposed to a command error).
+pub(crate) fn connection_lost(err: &RedisError) -> bool {
+    err.is_unrecoverable_error() || err.is_connection_dropped() || err.is_io_error()
+}

@@ -1,0 +1,13 @@
+-- Removes a session and its index entries. KEYS: expiry index, session.
+-- ARGV: prefix, now, member. Returns 1 if the session was live, else 0.
+local f = redis.call('HMGET', KEYS[2], 'u', 'e')
+redis.call('ZREM', KEYS[1], ARGV[3])
+if not f[1] then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', user_key(f[1]), ARGV[3])
+if tonumber(f[2]) > tonumber(ARGV[2]) then
+  return 1
+end
+return 0

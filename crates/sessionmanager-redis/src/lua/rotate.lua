@@ -1,0 +1,27 @@
+-- Moves a live session to a new key in one step: the old key is dead the
+-- moment the new one works. KEYS: expiry index, old session, new session.
+-- ARGV: prefix, now, old member, new member.
+-- Returns 1 if it moved, 0 if no live session was under the old key, -1 if
+-- a live session holds the new key (nothing changed).
+local now = tonumber(ARGV[2])
+local target = redis.call('HMGET', KEYS[3], 'u', 'e')
+if target[1] then
+  if tonumber(target[2]) > now then
+    return -1
+  end
+  redis.call('DEL', KEYS[3])
+  redis.call('ZREM', user_key(target[1]), ARGV[4])
+  redis.call('ZREM', KEYS[1], ARGV[4])
+end
+local f = redis.call('HMGET', KEYS[2], 'u', 'e')
+if not f[1] or tonumber(f[2]) <= now then
+  return 0
+end
+-- RENAME keeps the record's TTL.
+redis.call('RENAME', KEYS[2], KEYS[3])
+local ukey = user_key(f[1])
+redis.call('ZREM', ukey, ARGV[3])
+redis.call('ZADD', ukey, f[2], ARGV[4])
+redis.call('ZREM', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[1], f[2], ARGV[4])
+return 1

@@ -1,0 +1,519 @@
+//! The Redis store: each operation one command or one Lua script (so every
+//! write is atomic on the server), over one shared multiplexed connection,
+//! within a timeout.
+//!
+//! The store owns a single-threaded tokio runtime and no thread: a caller
+//! drives the runtime itself (`Runtime::block_on`) for the length of its
+//! operation, so a lone caller writes its command and reads the answer on
+//! its own thread, with no hand-off to another one. Several callers share
+//! the driving: one runs the connection's I/O for all while the others wait
+//! for their answers. Callers inside a tokio runtime (which may not block)
+//! drive it from tokio's blocking pool instead.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use sessionmanager_core::{
+    CreateOutcome, Error, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp,
+    UserLimit, block_on,
+};
+use tokio::runtime::{Handle, Runtime};
+use tokio::task::spawn_blocking;
+
+use crate::codec::{self, FIELDS};
+use crate::config::RedisConfig;
+use crate::error::{Failure, engine_error, timed_out};
+use crate::keys::{self, Keys};
+use crate::link::{Link, connection_lost};
+use crate::scripts::Scripts;
+
+/// Expired sessions `purge_expired` removes per script run, so the server is
+/// never held for long.
+const PURGE_BATCH: u32 = 500;
+
+/// Sessions in Redis or Valkey, shared by every process that opens the same
+/// server, database and prefix.
+///
+/// Records are hashes under `<prefix>s:<SHA-256 of the token>` that Redis
+/// expires itself (`PEXPIREAT` at each record's `expires_at`, moved only
+/// forward, so an expired record is never revived). Each user has a sorted
+/// set of their sessions scored by expiry, trimmed on every write to it and
+/// expiring with its last session; one more sorted set indexes every session
+/// by expiry, so `count` and `purge_expired` never walk the keyspace.
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    /// `None` once closed; the last operation still running drops it.
+    runtime: Mutex<Option<Arc<Runtime>>>,
+}
+
+/// What every operation's task needs.
+struct Shared {
+    link: Link,
+    keys: Keys,
+    scripts: Scripts,
+    timeout: Duration,
+    sweep_on_create: u32,
+    /// `host:port/db`, for messages.
+    address: String,
+    db: i64,
+}
+
+impl RedisStore {
+    /// Connects to the server `config` names and loads the store's scripts.
+    ///
+    /// Fails with [`Error::Unavailable`] if the server cannot be reached
+    /// within `config.timeout`, and with [`Error::Store`] naming the problem
+    /// if it refuses the credentials or has no such database.
+    pub fn open(config: RedisConfig) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| {
+                Error::Store(format!("cannot start the Redis store's runtime: {e}").into())
+            })?;
+        let store = Self {
+            shared: Arc::new(Shared {
+                link: Link::new(&config),
+                keys: Keys::new(&config.prefix),
+                scripts: Scripts::new(),
+                timeout: config.timeout,
+                sweep_on_create: config.sweep_on_create,
+                address: config.address(),
+                db: config.db,
+            }),
+            runtime: Mutex::new(Some(Arc::new(runtime))),
+        };
+        block_on(
+            store.run("load the session scripts", |shared, mut conn| async move {
+                let s = &shared.scripts;
+                for script in [
+                    &s.create,
+                    &s.save,
+                    &s.touch,
+                    &s.delete,
+                    &s.rotate,
+                    &s.list_user,
+                    &s.delete_user,
+                    &s.purge,
+                ] {
+                    script.load_async(&mut conn).await?;
+                }
+                Ok(())
+            }),
+        )?;
+        Ok(store)
+    }
+
+    /// Opens the store a `redis://` URL describes (see [`RedisConfig::from_url`]).
+    pub fn open_url(url: &str) -> Result<Self> {
+        let config =
+            RedisConfig::from_url(url).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Self::open(config)
+    }
+
+    /// Runs `op` on the store's runtime with a connection, within the
+    /// timeout, and maps its failure to an engine error about `doing`.
+    async fn run<T, F, Fut>(&self, doing: &'static str, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Failure>> + Send,
+    {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::Closed)?;
+        let shared = Arc::clone(&self.shared);
+        let task = async move {
+            let attempt = async {
+                let conn = shared.link.connection().await.map_err(Failure::Connect)?;
+                op(Arc::clone(&shared), conn).await
+            };
+            match tokio::time::timeout(shared.timeout, attempt).await {
+                Ok(Ok(value)) => {
+                    shared.link.used();
+                    Ok(value)
+                }
+                Ok(Err(failure)) => {
+                    if let Failure::Command(err) = &failure
+                        && connection_lost(err)
+                    {
+                        shared.link.forget();
+                    }
+                    Err(engine_error(failure, doing, &shared.address, shared.db))
+                }
+                Err(_) => {
+                    shared.link.forget();
+                    Err(timed_out(doing, &shared.address, shared.timeout))
+                }
+            }
+        };
+        if Handle::try_current().is_err() {
+            return runtime.block_on(task);
+        }
+        // Inside a tokio runtime this thread must not block: drive ours
+        // from that runtime's blocking pool.
+        spawn_blocking(move || runtime.block_on(task))
+            .await
+            .unwrap_or_else(|e| {
+                Err(Error::Store(
+                    format!("a Redis store task failed: {e}").into(),
+                ))
+            })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("address", &self.shared.address)
+            .field("prefix", &self.shared.keys.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl RedisStore {
+    fn shutdown(&self) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.shared.link.forget();
+        // Operations still running hold the runtime; the last one out drops
+        // it. Shutting down in the background never blocks, so closing works
+        // from any thread, even a tokio one.
+        if let Some(runtime) = runtime.and_then(|r| Arc::try_unwrap(r).ok()) {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn ms(t: Timestamp) -> String {
+    t.millis().to_string()
+}
+
+fn corrupt(what: impl Into<String>) -> Failure {
+    Failure::Corrupt(what.into())
+}
+
+fn as_int(value: &Value, what: &str) -> Result<i64, Failure> {
+    match value {
+        Value::Int(n) => Ok(*n),
+        other => Err(corrupt(format!(
+            "an unexpected answer to {what}: {other:?}"
+        ))),
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+    ) -> Result<CreateOutcome> {
+        let (key, fields) = (*key, codec::encode(record));
+        let user_key = self.shared.keys.user(&record.user_id);
+        self.run("create a session", move |shared, mut conn| async move {
+            let (max, evict) = limit.map_or((0, false), |l| (l.max_sessions, l.evict_oldest));
+            let answer: i64 = shared
+                .scripts
+                .create
+                .key(shared.keys.expiry())
+                .key(shared.keys.session(&key))
+                .key(user_key)
+                .arg(shared.keys.prefix())
+                .arg(ms(now))
+                .arg(keys::member(&key))
+                .arg(&fields[..])
+                .arg(max)
+                .arg(u8::from(evict))
+                .arg(shared.sweep_on_create)
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(match answer {
+                -1 => CreateOutcome::KeyTaken,
+                -2 => CreateOutcome::UserLimitReached,
+                evicted => CreateOutcome::Created {
+                    evicted: u32::try_from(evicted)
+                        .map_err(|_| corrupt("a negative eviction count"))?,
+                },
+            })
+        })
+        .await
+    }
+
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
+        let key = *key;
+        self.run("read a session", move |shared, mut conn| async move {
+            let fields: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+                .arg(shared.keys.session(&key))
+                .arg(&FIELDS[..])
+                .query_async(&mut conn)
+                .await?;
+            let record = codec::decode(fields).map_err(Failure::Corrupt)?;
+            // Redis removes a record at its deadline by its own clock; the
+            // engine's clock decides, so a record it deems expired is gone.
+            Ok(record.filter(|r| r.is_live(now)))
+        })
+        .await
+    }
+
+    async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        let key = *key;
+        self.run("look up a session", move |shared, mut conn| async move {
+            let expires_at: Option<i64> = redis::cmd("HGET")
+                .arg(shared.keys.session(&key))
+                .arg("e")
+                .query_async(&mut conn)
+                .await?;
+            Ok(expires_at.is_some_and(|e| now.millis() < e))
+        })
+        .await
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        expected_version: u64,
+        now: Timestamp,
+    ) -> Result<SaveOutcome> {
+        let key = *key;
+        let args = [
+            expected_version.to_string(),
+            record.data.as_json().to_owned(),
+            record.version.to_string(),
+            ms(record.last_active),
+            ms(record.expires_at),
+        ];
+        self.run("update a session", move |shared, mut conn| async move {
+            let answer: Value = shared
+                .scripts
+                .save
+                .key(shared.keys.expiry())
+                .key(shared.keys.session(&key))
+                .arg(shared.keys.prefix())
+                .arg(ms(now))
+                .arg(keys::member(&key))
+                .arg(&args[..])
+                .invoke_async(&mut conn)
+                .await?;
+            match answer {
+                Value::Int(0) => Ok(SaveOutcome::Saved),
+                Value::Int(-1) => Ok(SaveOutcome::NotFound),
+                Value::BulkString(actual) => std::str::from_utf8(&actual)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .map(|actual| SaveOutcome::Conflict { actual })
+                    .ok_or_else(|| corrupt("a session whose version is not a number")),
+                other => Err(corrupt(format!(
+                    "an unexpected answer to a save: {other:?}"
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        last_active: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let key = *key;
+        self.run("refresh a session", move |shared, mut conn| async move {
+            let touched: i64 = shared
+                .scripts
+                .touch
+                .key(shared.keys.expiry())
+                .key(shared.keys.session(&key))
+                .arg(shared.keys.prefix())
+                .arg(ms(now))
+                .arg(keys::member(&key))
+                .arg(ms(last_active))
+                .arg(ms(expires_at))
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(touched == 1)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        let key = *key;
+        self.run("delete a session", move |shared, mut conn| async move {
+            let live: i64 = shared
+                .scripts
+                .delete
+                .key(shared.keys.expiry())
+                .key(shared.keys.session(&key))
+                .arg(shared.keys.prefix())
+                .arg(ms(now))
+                .arg(keys::member(&key))
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(live == 1)
+        })
+        .await
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
+        let (old, new) = (*old, *new);
+        self.run("rotate a session", move |shared, mut conn| async move {
+            let moved: i64 = shared
+                .scripts
+                .rotate
+                .key(shared.keys.expiry())
+                .key(shared.keys.session(&old))
+                .key(shared.keys.session(&new))
+                .arg(shared.keys.prefix())
+                .arg(ms(now))
+                .arg(keys::member(&old))
+                .arg(keys::member(&new))
+                .invoke_async(&mut conn)
+                .await?;
+            match moved {
+                -1 => Err(Failure::RotateTargetTaken),
+                moved => Ok(moved == 1),
+            }
+        })
+        .await
+    }
+
+    async fn list_user(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(SessionKey, SessionRecord)>> {
+        let (user, user_key) = (user_id.to_owned(), self.shared.keys.user(user_id));
+        self.run(
+            "list a user's sessions",
+            move |shared, mut conn| async move {
+                let flat: Vec<Option<Vec<u8>>> = shared
+                    .scripts
+                    .list_user
+                    .key(shared.keys.expiry())
+                    .key(user_key)
+                    .arg(shared.keys.prefix())
+                    .arg(ms(now))
+                    .invoke_async(&mut conn)
+                    .await?;
+                let mut sessions = Vec::with_capacity(flat.len() / 10);
+                let mut rest = flat.into_iter();
+                while let Some(member) = rest.next() {
+                    let key = member
+                        .as_deref()
+                        .and_then(keys::parse_member)
+                        .ok_or_else(|| corrupt("a user index entry that is not a session hash"))?;
+                    let fields: Vec<_> = rest.by_ref().take(FIELDS.len()).collect();
+                    if let Some(record) = codec::decode(fields).map_err(Failure::Corrupt)?
+                        && record.is_live(now)
+                        && *record.user_id == *user
+                    {
+                        sessions.push((key, record));
+                    }
+                }
+                sessions.sort_by(|(ka, a), (kb, b)| (a.created_at, ka).cmp(&(b.created_at, kb)));
+                Ok(sessions)
+            },
+        )
+        .await
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let user_key = self.shared.keys.user(user_id);
+        let keep = keep.map(keys::member).unwrap_or_default();
+        self.run(
+            "end a user's sessions",
+            move |shared, mut conn| async move {
+                let ended: i64 = shared
+                    .scripts
+                    .delete_user
+                    .key(shared.keys.expiry())
+                    .key(user_key)
+                    .arg(shared.keys.prefix())
+                    .arg(ms(now))
+                    .arg(keep)
+                    .invoke_async(&mut conn)
+                    .await?;
+                Ok(ended.max(0) as u64)
+            },
+        )
+        .await
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
+        let mut total = 0;
+        // Batches in separate script runs, so other clients get the server in between.
+        loop {
+            let (removed, read) = self
+                .run(
+                    "remove expired sessions",
+                    move |shared, mut conn| async move {
+                        let answer: Vec<Value> = shared
+                            .scripts
+                            .purge
+                            .key(shared.keys.expiry())
+                            .arg(shared.keys.prefix())
+                            .arg(ms(now))
+                            .arg(PURGE_BATCH)
+                            .invoke_async(&mut conn)
+                            .await?;
+                        match answer.as_slice() {
+                            [removed, read] => {
+                                Ok((as_int(removed, "a purge")?, as_int(read, "a purge")?))
+                            }
+                            _ => Err(corrupt("an unexpected answer to a purge")),
+                        }
+                    },
+                )
+                .await?;
+            total += removed.max(0) as u64;
+            if read < i64::from(PURGE_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64> {
+        self.run("count sessions", move |shared, mut conn| async move {
+            // Live means expires_at > now: the expiry index counts them in
+            // O(log n), without walking the keyspace.
+            let live: u64 = redis::cmd("ZCOUNT")
+                .arg(shared.keys.expiry())
+                .arg(format!("({}", now.millis()))
+                .arg("+inf")
+                .query_async(&mut conn)
+                .await?;
+            Ok(live)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.shutdown();
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! Parsing `redis://` URLs. Hand-written (the grammar is small) so that every
+//! error names the part that is wrong and none echoes the password.
+
+use std::time::Duration;
+
+use crate::config::{DEFAULT_PORT, RedisConfig, UrlError};
+
+/// Longest accepted `timeout_ms`: a day. Longer is surely a typo.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+fn bad(message: impl Into<String>) -> UrlError {
+    UrlError(message.into())
+}
+
+/// See [`RedisConfig::from_url`].
+pub(crate) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad(
+            "a Redis URL starts with redis://, like \"redis://127.0.0.1:6379/0\"",
+        ));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "redis" | "valkey" => {}
+        "rediss" | "valkeys" => {
+            return Err(bad(format!(
+                "{scheme}:// (Redis over TLS) is not supported yet; use redis:// on a trusted network or through a TLS tunnel"
+            )));
+        }
+        _ => {
+            return Err(bad(format!(
+                "a Redis URL starts with redis:// or valkey://, not {scheme}://"
+            )));
+        }
+    }
+    // The last '@' ends the user name and password, so a password may hold
+    // '/', '?', '#' or '@' unencoded; nothing after it is secret, so only
+    // that part is ever quoted in errors.
+    let (userinfo, public) = match rest.rsplit_once('@') {
+        Some((userinfo, public)) => (Some(userinfo), public),
+        None => (None, rest),
+    };
+    if public.contains('#') {
+        return Err(bad("a Redis URL has no #fragment"));
+    }
+    let (location, query) = public.split_once('?').unwrap_or((public, ""));
+    let (hostport, path) = match location.find('/') {
+        Some(slash) => location.split_at(slash),
+        None => (location, ""),
+    };
+    let (host, port) = host_and_port(hostport)?;
+    let mut config = RedisConfig::new(host, port);
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((user, password)) => (user, Some(password)),
+            None => (userinfo, None),
+        };
+        let user = decode(user).map_err(|why| bad(format!("the user name in the URL {why}")))?;
+        config.username = (!user.is_empty()).then_some(user);
+        if let Some(password) = password {
+            // Never quote the password back, not even a broken one.
+            let password =
+                decode(password).map_err(|why| bad(format!("the password in the URL {why}")))?;
+            config.password = (!password.is_empty()).then_some(password);
+        }
+    }
+    config.db = database(path)?;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match name {
+            "prefix" => {
+                let prefix = decode(value).map_err(|why| bad(format!("option prefix {why}")))?;
+                if prefix.is_empty() {
+                    return Err(bad(
+                        "option prefix must not be empty: the prefix keeps sessions apart from other data in the database",
+                    ));
+                }
+                config.prefix = prefix;
+            }
+            "timeout_ms" => {
+                config.timeout = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "option timeout_ms must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}, got {value:?}"
+                        ))
+                    })?;
+            }
+            "sweep_on_create" => {
+                config.sweep_on_create = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 10_000)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "option sweep_on_create must be a whole number from 0 to 10000, got {value:?}"
+                        ))
+                    })?;
+            }
+            "password" | "pass" | "user" | "username" | "db" => {
+                return Err(bad(format!(
+                    "option {name:?} is not read from the query; write redis://user:password@host:port/db"
+                )));
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, sweep_on_create"
+                )));
+            }
+        }
+    }
+    Ok(config)
+}
+
+fn host_and_port(hostport: &str) -> Result<(String, u16), UrlError> {
+    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
+        let Some((host, after)) = inner.split_once(']') else {
+            return Err(bad(format!(
+                "the IPv6 address in {hostport:?} has no closing ']'"
+            )));
+        };
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(bad(format!("unexpected {after:?} after the IPv6 address"))),
+            },
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad(
+            "the Redis URL has no host; write it like \"redis://127.0.0.1:6379/0\"",
+        ));
+    }
+    if host.contains(['/', '?', '@', ' ', '%']) {
+        return Err(bad(format!("{host:?} is not a valid host name")));
+    }
+    let port = match port {
+        None => DEFAULT_PORT,
+        Some(text) => text
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| {
+                bad(format!(
+                    "the port must be a number from 1 to 65535, got {text:?}"
+                ))
+            })?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+fn database(path: &str) -> Result<i64, UrlError> {
+    let number = path.strip_prefix('/').unwrap_or(path);
+    if number.is_empty() {
+        return Ok(0);
+    }
+    number.parse::<u32>().map(i64::from).map_err(|_| {
+        bad(format!(
+            "the database after the host must be a number like /0, got {path:?}"
+        ))
+    })
+}
+
+/// Percent-decodes `text` as UTF-8; the error says what is wrong without quoting it.
+fn decode(text: &str) -> Result<String, &'static str> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("has a '%' not followed by two hex digits")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "is not UTF-8 once percent-decoded")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_url() {
+        let c = parse(
+            "redis://app:p%40ss@cache.local:6380/3?prefix=myapp%3As%3A&timeout_ms=500&sweep_on_create=0",
+        )
+        .unwrap();
+        assert_eq!(c.sweep_on_create, 0);
+        assert_eq!((c.host.as_str(), c.port, c.db), ("cache.local", 6380, 3));
+        assert_eq!(c.username.as_deref(), Some("app"));
+        assert_eq!(c.password.as_deref(), Some("p@ss"));
+        assert_eq!(c.prefix, "myapp:s:");
+        assert_eq!(c.timeout, Duration::from_millis(500));
+        assert!(!format!("{c:?}").contains("p@ss"));
+    }
+
+    #[test]
+    fn defaults_and_short_forms() {
+        let c = parse("redis://localhost").unwrap();
+        assert_eq!(
+            (c.port, c.db, c.username, c.password),
+            (6379, 0, None, None)
+        );
+        assert_eq!(c.prefix, crate::DEFAULT_PREFIX);
+        let c = parse("valkey://:secret@[::1]:7000/").unwrap();
+        assert_eq!((c.host.as_str(), c.port, c.db), ("::1", 7000, 0));
+        assert_eq!(c.password.as_deref(), Some("secret"));
+        assert_eq!(c.address(), "[::1]:7000/0");
+        let c = parse("redis://u:a/b?c#d@e@h:1/2").unwrap();
+        assert_eq!(c.password.as_deref(), Some("a/b?c#d@e"));
+        assert_eq!((c.host.as_str(), c.port, c.db), ("h", 1, 2));
+    }
+
+    #[test]
+    fn errors_name_the_problem_and_never_the_password() {
+        for (url, expected) in [
+            ("127.0.0.1:6379", "starts with redis://"),
+            ("http://127.0.0.1", "not http://"),
+            ("rediss://h", "TLS"),
+            ("redis://", "no host"),
+            ("redis://:hunter2@/0", "no host"),
+            ("redis://h:port", "port must be a number"),
+            ("redis://h:0", "port must be a number"),
+            ("redis://h:99999", "port must be a number"),
+            ("redis://h/x", "database after the host must be a number"),
+            ("redis://h/-1", "database after the host must be a number"),
+            ("redis://h/0?prefix=", "prefix must not be empty"),
+            ("redis://h/0?timeout_ms=0", "timeout_ms"),
+            ("redis://h/0?timeout_ms=soon", "timeout_ms"),
+            ("redis://h/0?sweep_on_create=-1", "sweep_on_create"),
+            (
+                "redis://h/0?colour=blue",
+                "unknown redis:// option \"colour\"",
+            ),
+            ("redis://h/0?password=hunter2", "not read from the query"),
+            ("redis://:hun%zzter2@h/0", "password in the URL has a '%'"),
+            ("redis://[::1/0", "no closing ']'"),
+            ("redis://:hunter2/x?y#z@h/x", "database after the host"),
+        ] {
+            let err = parse(url).expect_err(url).to_string();
+            assert!(err.contains(expected), "{url}: {err}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("hun%zz"),
+                "{url}: {err}"
+            );
+        }
+    }
+}

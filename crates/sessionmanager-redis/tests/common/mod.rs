@@ -1,0 +1,140 @@
+//! Throwaway `redis-server` processes on free loopback ports, for the tests.
+//!
+//! Each server runs in its own temporary folder under a small shell watchdog
+//! that stops it (and removes the folder) once the test process is gone, so
+//! a shared server needs no teardown hook and never outlives the tests.
+
+#![allow(dead_code)] // each test file uses part of this module
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A running server.
+pub struct Server {
+    pub port: u16,
+    pub dir: PathBuf,
+    watchdog: Child,
+}
+
+impl Server {
+    /// Starts `redis-server` with `extra` arguments (like `["--requirepass", "x"]`).
+    /// Panics with a clear message if the binary is missing.
+    pub fn start(extra: &[&str]) -> Self {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            panic!(
+                "redis-server is not installed, and the Redis store's tests need a real server: \
+                 apt-get install redis-server (or run tools/ensure-system-packages)"
+            );
+        }
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "sessionmanager-redis-test-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the server's folder");
+        let script = r#"
+            parent=$1; dir=$2; shift 2
+            redis-server "$@" >"$dir/redis.log" 2>&1 &
+            server=$!
+            while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.2; done
+            kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"
+        "#;
+        let mut args: Vec<String> = vec![
+            std::process::id().to_string(),
+            dir.display().to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .args(&args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the redis-server watchdog");
+        let server = Self {
+            port,
+            dir,
+            watchdog,
+        };
+        server.wait_ready(extra);
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>/0` plus `rest` (like `?prefix=x:`).
+    pub fn url(&self, rest: &str) -> String {
+        format!("redis://127.0.0.1:{}{rest}", self.port)
+    }
+
+    fn wait_ready(&self, extra: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let password = extra
+            .windows(2)
+            .find(|w| w[0] == "--requirepass")
+            .map(|w| w[1]);
+        loop {
+            if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                if let Some(password) = password {
+                    let _ = write!(writer, "AUTH {password}\r\n");
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                }
+                let _ = writer.write_all(b"PING\r\n");
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_ok() && line.starts_with("+PONG") {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not start; see {}/redis.log",
+                self.port,
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Stopping the watchdog's server: kill the whole shell, whose loop then ends.
+        let _ = Command::new("pkill")
+            .args(["-P", &self.watchdog.id().to_string(), "redis-server"])
+            .status();
+        let _ = self.watchdog.wait();
+    }
+}
+
+/// One server for the whole test binary; tests keep apart by key prefix.
+pub fn shared() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| Server::start(&[]))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}

@@ -1,0 +1,175 @@
+"""Throwaway redis-server processes for the tests: each on a free loopback port,
+in its own temporary folder, stopped when the test is done.
+
+A test that needs a server never silently skips in CI: with CI=true a missing
+``redis-server`` binary fails the test; elsewhere it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+
+def require_redis_server() -> str:
+    """The path of ``redis-server``, or fail (CI) / skip (elsewhere) saying it is missing."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    reason = (
+        "redis-server is not installed; the Redis store's tests need a real server "
+        "(apt-get install redis-server, or run tools/ensure-system-packages)"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """One redis-server on a loopback port, in ``folder``, with extra config ``args``.
+
+    ``stop``/``kill``/``start`` keep the port and folder, so a restart comes back
+    where clients expect it, with whatever it persisted.
+    """
+
+    def __init__(self, folder: Path, *args: str, password: str | None = None) -> None:
+        self.binary = require_redis_server()
+        self.folder = folder
+        self.port = free_port()
+        self.password = password
+        self.args = list(args)
+        if password is not None:
+            self.args += ["--requirepass", password]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0, *, password: str | None = None, **options: str) -> str:
+        """``redis://`` URL of this server, with ``options`` as the query."""
+        auth = f":{password}@" if password is not None else ""
+        query = "&".join(f"{k}={v}" for k, v in options.items())
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}" + (f"?{query}" if query else "")
+
+    def start(self) -> None:
+        log = open(self.folder / "redis.log", "ab")
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if self.command("PING") == "+PONG":
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log_text = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"redis-server did not start:\n{log_text}")
+            time.sleep(0.02)
+
+    def command(self, *words: str) -> str:
+        """Sends one inline command (with AUTH first if needed); returns the first reply line."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
+            reader = conn.makefile("rb")
+            if self.password is not None:
+                conn.sendall(f"AUTH {self.password}\r\n".encode())
+                reader.readline()
+            conn.sendall((" ".join(words) + "\r\n").encode())
+            return reader.readline().decode().rstrip("\r\n")
+
+    def client(self, db: int = 0) -> redis.Redis:
+        """A redis-py client, for tests that look at the keys directly."""
+        return redis.Redis(port=self.port, db=db, password=self.password)
+
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One server shared by the tests that do not stop it; keep apart by prefix."""
+    require_redis_server()
+    folder = Path(tempfile.mkdtemp(prefix="pysessionmanager-redis-"))
+    server = RedisServer(folder)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+ServerFactory = Callable[..., RedisServer]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[ServerFactory]:
+    """A server of the test's own (not yet started), for tests that kill or reconfigure it."""
+    require_redis_server()
+    servers: list[RedisServer] = []
+
+    def make(*args: str, password: str | None = None) -> RedisServer:
+        folder = tmp_path / f"redis-{len(servers)}"
+        folder.mkdir()
+        server = RedisServer(folder, *args, password=password)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def fresh_prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The shared server's URL with a prefix of the test's own."""
+    return redis_server.url(prefix=fresh_prefix())

@@ -1,0 +1,548 @@
+"""The Redis store against real redis-server processes: its keys, Redis's own
+expiry, bounded indexes, one shared connection, two processes on one store,
+faults (down, killed, hung, restarted, durability) and bad URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from servers_redis import RedisServer, ServerFactory, free_port, fresh_prefix
+
+from pysessionmanager import (
+    RateLimiter,
+    SessionError,
+    SessionManager,
+    SessionNotFound,
+    StoreError,
+    StoreUnavailable,
+)
+from pysessionmanager.testing import ManualClock
+
+
+def ahead_clock() -> ManualClock:
+    """A hand-moved clock a day ahead of the server's: Redis removes records at
+    their deadlines by its own clock, so a test clock must never run behind it."""
+    return ManualClock(float(int(time.time()) + 86_400))
+
+
+def run_python(code: str, *args: str, timeout: float = 120) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ms(moment: object) -> int:
+    return round(moment.timestamp() * 1000)  # type: ignore[attr-defined]
+
+
+# --- keys -----------------------------------------------------------------------
+
+
+def test_keys_are_the_prefix_and_the_token_hash_never_the_token(
+    redis_server: RedisServer,
+) -> None:
+    prefix = fresh_prefix()
+    with SessionManager(store=redis_server.url(prefix=prefix)) as m:
+        tokens = [m.create_session("alice", {"n": 1}), m.create_session("bob")]
+        RateLimiter("5/minute", store=m).hit("api:alice")
+    r = redis_server.client()
+    keys = sorted(k.decode() for k in r.scan_iter(match=f"{prefix}*"))
+    for token in tokens:
+        assert f"{prefix}s:{sha(token)}" in keys
+    assert f"{prefix}u:alice" in keys and f"{prefix}u:bob" in keys
+    assert f"{prefix}expiry" in keys
+    # Each key is the prefix, a tag, then a hash or a user id: nothing else.
+    assert all(k.split(prefix, 1)[1].split(":", 1)[0] in ("s", "u", "expiry") for k in keys)
+    everything = (
+        b"".join(b"".join(r.hgetall(k).values()) if r.type(k) == b"hash" else b"" for k in keys)
+        + "".join(keys).encode()
+    )
+    for token in tokens:
+        assert token.encode() not in everything
+
+
+def test_other_data_in_the_same_database_is_left_alone(redis_server: RedisServer) -> None:
+    prefix = fresh_prefix()
+    r = redis_server.client()
+    foreign = {
+        "s:" + "0" * 64: "a",
+        prefix[:-1]: "b",
+        f"other{prefix}s:x": "c",
+        "u:alice": "d",
+    }
+    r.mset(foreign)
+    clock = ahead_clock()
+    with (
+        SessionManager(expiration_time=60, clock=clock, store=redis_server.url(prefix=prefix)) as m,
+        SessionManager(clock=clock, store=redis_server.url(prefix=fresh_prefix())) as other,
+    ):
+        sid = m.create_session("alice")
+        other.create_session("alice")
+        assert m.count() == 1 and other.count() == 1
+        assert [s.key for s in m.list_sessions("alice")] == [sha(sid)]
+        m.end_user_sessions("alice")
+        m.create_session("alice")
+        clock.advance(61)
+        assert m.purge_expired() == 1
+        assert other.count() == 1, "a purge only touches its own prefix"
+    assert r.mget(list(foreign)) == [v.encode() for v in foreign.values()]
+
+
+# --- expiry is Redis's own --------------------------------------------------------
+
+
+def test_redis_removes_a_record_at_its_deadline_and_a_refresh_never_revives_it(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    r = redis_server.client()
+    prefix = redis_url.split("prefix=")[1]
+    with SessionManager(expiration_time=0.4, store=redis_url) as m:
+        sid = m.create_session("alice", {"a": 1})
+        key = f"{prefix}s:{sha(sid)}"
+        info = m.session_info(sid)
+        assert r.pexpiretime(key) == ms(info.expires_at), "PEXPIREAT at expires_at exactly"
+        assert r.pexpiretime(f"{prefix}u:alice") == ms(info.expires_at)
+        time.sleep(0.6)
+        assert r.exists(key) == 0, "Redis removed the record itself, without a purge"
+        with pytest.raises(SessionNotFound):
+            m.touch(sid)
+        with pytest.raises(SessionNotFound):
+            m.update_session(sid, {"b": 2})
+        assert r.exists(key) == 0, "nothing brought it back"
+        assert m.count() == 0
+
+
+def test_activity_moves_the_ttls_forward_never_back(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    r = redis_server.client()
+    prefix = redis_url.split("prefix=")[1]
+    clock = ahead_clock()
+    with SessionManager(expiration_time=60, clock=clock, store=redis_url) as m:
+        sid = m.create_session("alice")
+        long = m.create_session("alice", expiration_time=600)
+        key = f"{prefix}s:{sha(sid)}"
+        first = ms(m.session_info(sid).expires_at)
+        assert r.pexpiretime(key) == first
+        clock.advance(40)
+        m.touch(sid)
+        moved = ms(m.session_info(sid).expires_at)
+        assert moved == first + 40_000 and r.pexpiretime(key) == moved
+        assert r.pexpiretime(f"{prefix}u:alice") == ms(m.session_info(long).expires_at), (
+            "the user index lives as long as the user's longest session"
+        )
+        assert r.zscore(f"{prefix}expiry", sha(sid)) == moved
+        assert r.zscore(f"{prefix}u:alice", sha(sid)) == moved
+
+
+# --- bounded indexes ---------------------------------------------------------------
+
+
+def test_the_user_index_is_trimmed_on_writes_and_expires_with_its_last_session(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    r = redis_server.client()
+    prefix = redis_url.split("prefix=")[1]
+    index = f"{prefix}u:alice"
+    with SessionManager(expiration_time=0.3, store=redis_url) as m:
+        for _ in range(20):
+            m.create_session("alice")
+        assert r.zcard(index) == 20
+        time.sleep(0.5)
+        assert r.exists(index) == 0, "the abandoned index expired by itself"
+
+        keeper = m.create_session("alice", expiration_time=600)
+        for _ in range(20):
+            m.create_session("alice")
+        time.sleep(0.5)
+        assert r.zcard(index) == 21, "nothing trimmed it yet: no write since"
+        newest = m.create_session("alice", expiration_time=600)
+        assert sorted(x.decode() for x in r.zrange(index, 0, -1)) == sorted(
+            [sha(keeper), sha(newest)]
+        ), "the next write trimmed the expired members"
+
+
+def test_the_expiry_index_is_swept_by_creates(redis_url: str, redis_server: RedisServer) -> None:
+    r = redis_server.client()
+    prefix = redis_url.split("prefix=")[1]
+    with SessionManager(expiration_time=0.3, store=redis_url) as m:
+        for i in range(100):
+            m.create_session(f"user{i}")
+        time.sleep(0.5)
+        assert r.zcard(f"{prefix}expiry") == 100, "expired entries wait for a sweep"
+        assert m.count() == 0
+        for i in range(20):
+            m.create_session(f"user{i}", expiration_time=600)
+        assert r.zcard(f"{prefix}expiry") == 20, "each create swept a few expired entries"
+        assert m.count() == 20
+
+
+def test_count_counts_like_the_memory_store(redis_url: str) -> None:
+    clocks = [ahead_clock(), ahead_clock()]
+    managers = [
+        SessionManager(expiration_time=60, clock=clocks[0], store="memory://?sweep_interval_ms=0"),
+        SessionManager(expiration_time=60, clock=clocks[1], store=redis_url),
+    ]
+    seen: list[list[int]] = []
+    for m, clock in zip(managers, clocks, strict=True):
+        limiter = RateLimiter("10/minute", store=m)
+        counts = [m.count()]
+        sid = m.create_session("alice")
+        m.create_session("bob", expiration_time=10)
+        m.create_session("carol", expiration_time=600)
+        assert limiter.hit("api:alice")
+        counts.append(m.count())
+        m.end_session(sid)
+        counts.append(m.count())
+        clock.advance(11)
+        counts.append(m.count())
+        m.purge_expired()
+        counts.append(m.count())
+        clock.advance(3600)
+        counts.append(m.count())
+        seen.append(counts)
+        m.close()
+    assert seen[0] == seen[1]
+    # The rate-limit record counts while it limits (6 s here), like a session.
+    assert seen[1] == [0, 4, 3, 1, 1, 0]
+
+
+def test_no_command_walks_the_keyspace(own_redis: ServerFactory) -> None:
+    server = own_redis()
+    server.start()
+    clock = ahead_clock()
+    with SessionManager(expiration_time=60, clock=clock, store=server.url()) as m:
+        sids = [m.create_session(f"user{i % 3}", {"i": i}) for i in range(30)]
+        m.update_session(sids[0], {"x": 1})
+        m.increment(sids[1], "n")
+        m.rotate_session(sids[2])
+        m.list_sessions("user0")
+        m.end_user_sessions("user1")
+        m.count()
+        clock.advance(61)
+        m.purge_expired()
+        m.count()
+        RateLimiter("1/second", store=m).hit("k")
+    stats = server.client().info("commandstats")
+    assert "cmdstat_evalsha" in stats
+    assert not [name for name in stats if name in ("cmdstat_keys", "cmdstat_scan")]
+
+
+# --- one multiplexed connection, the GIL released ------------------------------------
+
+
+def test_threads_share_one_connection(own_redis: ServerFactory) -> None:
+    server = own_redis()
+    server.start()
+    with SessionManager(store=server.url()) as m:
+        sid = m.create_session("alice", {"n": 0})
+        errors: list[BaseException] = []
+
+        def work(k: int) -> None:
+            try:
+                for i in range(200):
+                    m.increment(sid, "n")
+                    assert m.get_session(m.create_session(f"u{k}", {"i": i}))["i"] == i
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert m.get_session(sid)["n"] == 1600
+        clients = server.client().client_list()
+        ours = [c for c in clients if c["cmd"] != "client|list"]
+        assert len(ours) == 1, clients
+
+
+def test_the_gil_is_released_while_waiting_and_a_hung_server_times_out(
+    own_redis: ServerFactory,
+) -> None:
+    server = own_redis()
+    server.start()
+    m = SessionManager(store=server.url(timeout_ms="1000"))
+    sid = m.create_session("alice")
+    outcome: list[object] = []
+
+    def call() -> None:
+        started = time.monotonic()
+        try:
+            m.get_session(sid)
+            outcome.append("answered")
+        except BaseException as e:  # noqa: BLE001 - checked below
+            outcome.append(e)
+        outcome.append(time.monotonic() - started)
+
+    os.kill(server.pid(), signal.SIGSTOP)
+    try:
+        waiter = threading.Thread(target=call)
+        waiter.start()
+        spins = 0
+        while waiter.is_alive():
+            spins += 1
+        waiter.join()
+    finally:
+        os.kill(server.pid(), signal.SIGCONT)
+    error, elapsed = outcome
+    assert isinstance(error, StoreUnavailable), error
+    assert "did not answer within 1000 ms" in str(error)
+    assert 0.9 < elapsed < 3.0
+    assert spins > 10_000, "this thread ran while the other waited on the server"
+    assert m.get_session(sid) == {}, "the same manager works once the server answers again"
+    m.close()
+
+
+# --- two machines in miniature ------------------------------------------------------
+
+
+def test_a_second_process_reads_updates_rotates_and_ends(redis_url: str) -> None:
+    with SessionManager(store=redis_url) as m:
+        sid = m.create_session("alice", {"step": 1})
+        new = run_python(
+            """
+            import sys
+            from pysessionmanager import SessionManager
+            with SessionManager(store=sys.argv[1]) as m:
+                assert m.get_session(sys.argv[2]) == {"step": 1}
+                m.update_session(sys.argv[2], {"step": 2})
+                print(m.rotate_session(sys.argv[2]))
+            """,
+            redis_url,
+            sid,
+        ).strip()
+        assert not m.is_session_active(sid)
+        assert m.get_session(new) == {"step": 2}
+        assert [s.key for s in m.list_sessions("alice")] == [sha(new)]
+        run_python(
+            """
+            import sys
+            from pysessionmanager import SessionManager
+            with SessionManager(store=sys.argv[1]) as m:
+                m.end_session(sys.argv[2])
+            """,
+            redis_url,
+            new,
+        )
+        with pytest.raises(SessionNotFound):
+            m.get_session(new)
+        assert m.count() == 0
+
+
+WORKER = """
+import sys
+from pysessionmanager import SessionManager
+with SessionManager(store=sys.argv[1]) as m:
+    shared = sys.argv[2]
+    for i in range(200):
+        m.increment(shared, "hits")
+        m.update_session(shared, {f"w{sys.argv[3]}": i})
+        sid = m.create_session(f"user{sys.argv[3]}", {"i": i})
+        print(sid, i, flush=True)
+"""
+
+
+def test_four_processes_on_one_store_lose_no_update(redis_url: str) -> None:
+    with SessionManager(store=redis_url) as m:
+        shared = m.create_session("everyone", {"hits": 0})
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, redis_url, shared, str(n)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(4)
+        ]
+        created = {}
+        for n, worker in enumerate(workers):
+            out, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err
+            for line in out.splitlines():
+                sid, i = line.split()
+                created[sid] = (n, int(i))
+        final = m.get_session(shared)
+        assert final == {"hits": 800, "w0": 199, "w1": 199, "w2": 199, "w3": 199}
+        assert final.version == 1 + 2 * 800
+        assert len(created) == 800
+        for sid, (_, i) in created.items():
+            assert m.get_session(sid) == {"i": i}
+        assert m.count() == 801
+
+
+# --- faults ---------------------------------------------------------------------------
+
+
+def test_a_server_that_is_not_running_is_unavailable_within_the_timeout() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as caught:
+        SessionManager(store=f"redis://127.0.0.1:{port}/0?timeout_ms=2000")
+    assert time.monotonic() - started < 2.5
+    assert isinstance(caught.value, ConnectionError) and isinstance(caught.value, SessionError)
+    assert f"cannot connect to Redis at 127.0.0.1:{port}/0" in str(caught.value)
+
+
+def test_killed_mid_load_fails_fast_and_the_same_manager_works_after_a_restart(
+    own_redis: ServerFactory,
+) -> None:
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    server.start()
+    m = SessionManager(store=server.url(timeout_ms="1000"))
+    acknowledged: list[str] = []
+    failures: list[tuple[BaseException, float]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                sid = m.create_session("alice", {"n": len(acknowledged)})
+                acknowledged.append(sid)
+            except BaseException as e:  # noqa: BLE001 - checked below
+                failures.append((e, time.monotonic() - started))
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    while len(acknowledged) < 200:
+        time.sleep(0.01)
+    server.kill()
+    time.sleep(1.5)
+    assert failures, "calls failed while the server was down"
+    assert all(isinstance(e, StoreUnavailable) for e, _ in failures), failures[:3]
+    assert max(took for _, took in failures) < 1.5, "no call hung past the timeout"
+    down_count = len(acknowledged)
+    server.start()
+    time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acknowledged) > down_count, "the same manager worked again after the restart"
+    missing = [sid for sid in acknowledged if not m.is_session_active(sid)]
+    assert not missing, f"{len(missing)} acknowledged creates lost"
+    m.close()
+
+
+def test_a_restart_while_the_manager_sat_idle_goes_unnoticed(own_redis: ServerFactory) -> None:
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    server.start()
+    with SessionManager(store=server.url()) as m:
+        sid = m.create_session("alice", {"a": 1})
+        for n in range(1, 4):
+            server.kill()
+            server.start()
+            # The first call after the restart already works: the store saw
+            # the old connection closed before sending anything on it.
+            assert m.get_session(sid) == {"a": n}
+            m.update_session(sid, {"a": n + 1})
+
+
+CREATOR = """
+import sys
+from pysessionmanager import SessionManager, StoreError
+m = SessionManager(store=sys.argv[1])
+i = 0
+while True:
+    try:
+        sid = m.create_session("alice", {"i": i, "pad": "x" * 200})
+    except StoreError:
+        break
+    print(sid, i, flush=True)
+    i += 1
+"""
+
+
+def test_no_acknowledged_create_is_lost_when_the_server_is_killed(
+    own_redis: ServerFactory,
+) -> None:
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    server.start()
+    url = server.url(timeout_ms="2000")
+    creator = subprocess.Popen(
+        [sys.executable, "-c", CREATOR, url], stdout=subprocess.PIPE, text=True
+    )
+    assert creator.stdout is not None
+    lines = [creator.stdout.readline() for _ in range(300)]
+    server.kill()
+    out, _ = creator.communicate(timeout=60)
+    lines += out.splitlines()
+    acknowledged = dict(line.split() for line in lines if line.strip())
+    assert len(acknowledged) >= 300
+    server.start()
+    with SessionManager(store=url) as m:
+        for sid, i in acknowledged.items():
+            assert m.get_session(sid)["i"] == int(i)
+        assert m.count() >= len(acknowledged)
+
+
+# --- bad input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://", "no host"),
+        ("redis://127.0.0.1:notaport/0", "port must be a number"),
+        ("redis://127.0.0.1:6379/zero", "database after the host must be a number like /0"),
+        ("redis://127.0.0.1:6379/0?colour=blue", 'unknown redis:// option "colour"'),
+        ("redis://127.0.0.1:6379/0?timeout_ms=-5", "timeout_ms"),
+        ("redis://127.0.0.1:6379/0?prefix=", "prefix must not be empty"),
+        ("redis://:hunter2@127.0.0.1:6379/0?password=hunter2", "not read from the query"),
+        ("rediss://:hunter2@127.0.0.1:6380/0", "TLS"),
+    ],
+)
+def test_bad_urls_are_clear_errors(url: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        SessionManager(store=url)
+    assert message in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_wrong_or_missing_password_is_a_clear_error_that_never_shows_it(
+    own_redis: ServerFactory,
+) -> None:
+    server = own_redis(password="right-horse-battery")
+    server.start()
+    with pytest.raises(StoreError) as caught:
+        SessionManager(store=server.url(password="wrong-horse-staple"))
+    assert not isinstance(caught.value, StoreUnavailable), "retrying would not help"
+    assert "refused the user name or password" in str(caught.value)
+    assert "wrong-horse-staple" not in str(caught.value)
+    with pytest.raises(StoreError) as caught:
+        SessionManager(store=server.url())
+    assert "requires a password and none was given" in str(caught.value)
+    url = server.url(password="right-horse-battery")
+    with SessionManager(store=url) as m:
+        assert m.get_session(m.create_session("alice", {"a": 1})) == {"a": 1}
+        assert "right-horse-battery" not in repr(m)
+        assert ":***@" in repr(m)
+
+
+def test_a_database_that_does_not_exist_is_a_clear_error(redis_server: RedisServer) -> None:
+    with pytest.raises(StoreError) as caught:
+        SessionManager(store=redis_server.url(db=99))
+    assert f"Redis at 127.0.0.1:{redis_server.port}/99 has no database 99" in str(caught.value)
+    with SessionManager(store=redis_server.url(db=3, prefix=fresh_prefix())) as m:
+        sid = m.create_session("alice")
+        assert m.is_session_active(sid)

@@ -1,0 +1,76 @@
+"""The hypothesis model of test_model.py, run against a real redis-server.
+
+The model's clock is moved by hand from a day ahead of the server's clock:
+Redis removes records at their deadlines by its own clock, so the manager's
+clock must never run behind it (see the store's documentation).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import test_model
+from hypothesis import settings
+from hypothesis.stateful import rule
+from servers_redis import RedisServer, fresh_prefix, require_redis_server
+
+_server: RedisServer | None = None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _model_server() -> Iterator[None]:
+    """One server for every example of the module (unittest-style classes take no fixtures)."""
+    global _server
+    require_redis_server()
+    folder = Path(tempfile.mkdtemp(prefix="pysessionmanager-redis-model-"))
+    _server = RedisServer(folder)
+    _server.start()
+    yield
+    _server.stop()
+    _server = None
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class RedisModel(test_model.SessionModel):
+    limit = 2
+    default_absolute = 150.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        shift_s = int(time.time()) + 86_400 - test_model.START_MS // 1000
+        self.clock.advance(shift_s)
+        self.now += shift_s * 1000
+
+    @rule()
+    def purge(self) -> None:
+        # Every write to a user's index trims it of the user's expired sessions,
+        # records included (in production Redis's own TTL has removed them
+        # already): so a purge finds at most what the model holds, and nothing
+        # once it has run.
+        expired = [t for t, r in self.records.items() if not r.live(self.now)]
+        assert self.manager.purge_expired() <= len(expired)
+        assert self.manager.purge_expired() == 0
+        for t in expired:
+            del self.records[t]
+
+    def store_url(self) -> str:
+        assert _server is not None
+        # Sweeps by creates would remove expired records before purge_expired
+        # counts them, as the memory and SQLite models turn their sweepers off.
+        return _server.url(prefix=fresh_prefix(), sweep_on_create="0")
+
+
+class UnlimitedRedisModel(RedisModel):
+    limit = None
+    default_absolute = None
+
+
+TestRedis = RedisModel.TestCase
+TestRedis.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)
+TestRedisUnlimited = UnlimitedRedisModel.TestCase
+TestRedisUnlimited.settings = settings(max_examples=100, stateful_step_count=50, deadline=None)
