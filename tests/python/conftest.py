@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# Fixtures of the PostgreSQL test servers (postgres_server, postgres_url, own_postgres).
+from servers_postgres import own_postgres, postgres_server, postgres_url  # noqa: F401
+
 from pysessionmanager import SessionManager
 from pysessionmanager.testing import ManualClock
 

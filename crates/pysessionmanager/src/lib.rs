@@ -8,6 +8,7 @@ mod manager;
 mod ratelimit;
 mod session;
 mod store;
+mod store_postgres;
 
 use pyo3::prelude::*;
 

@@ -7,13 +7,17 @@ use sessionmanager_core::{
     Clock, CreateOutcome, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey,
     SessionRecord, SessionStore, Timestamp, UserLimit,
 };
+use sessionmanager_postgres::PostgresStore;
 use sessionmanager_sqlite::{Durability, SqliteConfig, SqliteStore};
+
+use crate::store_postgres::open_postgres;
 
 /// Any store the Python package can open.
 #[derive(Debug)]
 pub(crate) enum AnyStore {
     Memory(MemoryStore),
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// Why a store could not be opened.
@@ -36,13 +40,14 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
     match scheme.to_ascii_lowercase().as_str() {
         "memory" => open_memory(rest, clock).map(AnyStore::Memory),
         "sqlite" => open_sqlite(rest, clock).map(AnyStore::Sqlite),
-        "redis" | "rediss" | "valkey" | "postgres" | "postgresql" => {
+        "postgres" | "postgresql" => open_postgres(url, clock).map(AnyStore::Postgres),
+        "redis" | "rediss" | "valkey" => {
             Err(OpenError::BadUrl(format!(
                 "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\" or \"sqlite:///path\""
             )))
         }
         _ => Err(OpenError::BadUrl(format!(
-            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\"",
+            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"postgresql://user@host/db\"",
             redact(url)
         ))),
     }
@@ -165,6 +170,7 @@ macro_rules! each_store {
         match $self {
             AnyStore::Memory($store) => $body,
             AnyStore::Sqlite($store) => $body,
+            AnyStore::Postgres($store) => $body,
         }
     };
 }
