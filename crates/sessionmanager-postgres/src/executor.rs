@@ -55,6 +55,19 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// Leaks the runtime without touching its threads (in a forked child,
+    /// where they do not exist).
+    pub(crate) fn forget(&self) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        std::mem::forget(runtime);
+    }
+}
+
 impl Drop for Executor {
     fn drop(&mut self) {
         self.shutdown();

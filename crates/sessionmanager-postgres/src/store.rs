@@ -39,7 +39,8 @@ const USER_LOCK_CLASS: i32 = 0x7079_736d; // "pysm"
 pub struct PostgresStore {
     inner: Arc<Inner>,
     executor: Executor,
-    sweeper: Periodic,
+    /// `None` only while dropping in a forked child (see [`Drop`]).
+    sweeper: Option<Periodic>,
 }
 
 /// What store calls share: the pool and the settings.
@@ -49,6 +50,9 @@ pub(crate) struct Inner {
     timeout: Duration,
     closed: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The process that opened the store: its runtime and sweeper threads
+    /// exist only there, so a forked child must not use it.
+    pid: u32,
 }
 
 impl PostgresStore {
@@ -90,6 +94,7 @@ impl PostgresStore {
             timeout: config.timeout,
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
+            pid: std::process::id(),
         });
         let executor = Executor::start()?;
         block_on(call(
@@ -109,7 +114,7 @@ impl PostgresStore {
         Ok(Self {
             inner,
             executor,
-            sweeper,
+            sweeper: Some(sweeper),
         })
     }
 
@@ -139,22 +144,26 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    let closed = inner.closed.load(Ordering::Acquire);
-    let task = (!closed).then(|| {
-        spawn(
+    let task = if inner.closed.load(Ordering::Acquire) {
+        Err(Error::Closed)
+    } else if inner.forked() {
+        Err(Error::Store(
+            format!(
+                "this PostgreSQL session store was opened in process {} and this is a forked child; open the SessionManager in each worker process (e.g. gunicorn without --preload, or in a post_fork hook)",
+                inner.pid
+            )
+            .into(),
+        ))
+    } else {
+        Ok(spawn(
             handle,
             &inner.target,
             doing,
             inner.timeout,
             work(inner.clone()),
-        )
-    });
-    async move {
-        match task {
-            Some(task) => task.await,
-            None => Err(Error::Closed),
-        }
-    }
+        ))
+    };
+    async move { task?.await }
 }
 
 impl fmt::Debug for PostgresStore {
@@ -166,6 +175,11 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl Inner {
+    /// Whether this is a child forked after the store was opened.
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
     /// A pooled connection for one call that will `doing`.
     pub(crate) async fn conn(self: &Arc<Self>, doing: &'static str) -> Result<Conn> {
         let object = self
@@ -485,7 +499,12 @@ impl SessionStore for PostgresStore {
 
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
-        self.sweeper.stop();
+        if self.inner.forked() {
+            return Ok(()); // the parent's threads are not here to stop
+        }
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.stop();
+        }
         self.inner.pool.close();
         self.executor.shutdown();
         Ok(())
@@ -495,7 +514,16 @@ impl SessionStore for PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.inner.closed.store(true, Ordering::Release);
-        self.sweeper.stop();
+        if self.inner.forked() {
+            // The sweeper and runtime threads belong to the parent: joining or
+            // signalling them here could hang, so their handles are leaked.
+            std::mem::forget(self.sweeper.take());
+            self.executor.forget();
+            return;
+        }
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.stop();
+        }
         self.inner.pool.close();
     }
 }
