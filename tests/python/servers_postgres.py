@@ -126,7 +126,6 @@ class PostgresServer:
         for name, value in self.settings.items():
             command += ["-c", f"{name}={value}"]
         with open(self.dir / "log", "ab") as log:
-            # Its own process group, so kill() takes the backends down with the postmaster.
             self.process = subprocess.Popen(
                 command,
                 stdout=log,
@@ -158,26 +157,43 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         """Shuts down: "fast" (SIGINT), "immediate" (SIGQUIT: no checkpoint, crash
-        recovery at the next start) or "kill" (SIGKILL to every server process)."""
+        recovery at the next start) or "kill" (SIGKILL to the postmaster and every
+        backend at once, as a crash would)."""
         if self.process is None:
             return
         if self.process.poll() is None:
             if mode == "kill":
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self._signal_all(signal.SIGKILL)
             else:
                 sig = {"fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
                 self.process.send_signal(sig)
         self.process.wait(timeout=60)
-        if mode == "kill":
-            # Backends of a killed postmaster go with it; wait until none is left.
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.killpg(self.process.pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.05)
         self.process = None
+
+    def _signal_all(self, sig: int) -> None:
+        """Sends `sig` to the postmaster and each of its children (every backend
+        makes itself a session leader, so one process group does not hold them)."""
+        assert self.process is not None
+        pids = [self.process.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:  # the parent pid
+                pids.append(int(stat.parent.name))
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def pause(self) -> None:
+        """Freezes every server process (SIGSTOP): a server that hangs."""
+        self._signal_all(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_all(signal.SIGCONT)
 
     def remove(self) -> None:
         self.stop()

@@ -130,6 +130,25 @@ def test_a_restart_keeps_the_same_manager_working(own_postgres: PostgresServer) 
         assert m.count() == 9
 
 
+def test_a_hung_server_is_unavailable_within_the_timeout_then_works_again(
+    own_postgres: PostgresServer,
+) -> None:
+    with SessionManager(store=own_postgres.url(timeout_ms=TIMEOUT_MS)) as m:
+        sid = m.create_session("alice", {"n": 1})
+        own_postgres.pause()
+        try:
+            for call in (lambda: m.get_session(sid), lambda: m.create_session("bob")):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable, match=f"no answer .* within {TIMEOUT_MS} ms"):
+                    call()
+                assert time.monotonic() - started < TIMEOUT_MS / 1000 + 1
+        finally:
+            own_postgres.resume()
+        assert m.get_session(sid) == {"n": 1}
+        m.update_session(sid, {"n": 2})
+        assert m.get_session(sid) == {"n": 2}
+
+
 def test_no_acknowledged_create_is_lost_across_an_immediate_shutdown(
     own_postgres: PostgresServer,
 ) -> None:
