@@ -41,11 +41,9 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
         "memory" => open_memory(rest, clock).map(AnyStore::Memory),
         "sqlite" => open_sqlite(rest, clock).map(AnyStore::Sqlite),
         "postgres" | "postgresql" => open_postgres(url, clock).map(AnyStore::Postgres),
-        "redis" | "rediss" | "valkey" => {
-            Err(OpenError::BadUrl(format!(
-                "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\" or \"sqlite:///path\""
-            )))
-        }
+        "redis" | "rediss" | "valkey" => Err(OpenError::BadUrl(format!(
+            "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\" or \"sqlite:///path\""
+        ))),
         _ => Err(OpenError::BadUrl(format!(
             "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"postgresql://user@host/db\"",
             redact(url)
