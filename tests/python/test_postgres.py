@@ -78,26 +78,49 @@ def test_nul_in_data_and_rate_limits(postgres_url: str) -> None:
 
 
 def test_user_limit_holds_across_managers(postgres_url: str) -> None:
-    """Two managers (as two processes would) share one per-user limit."""
+    """Two managers (as two processes would) share one per-user limit: rounds of
+    8 threads creating at the same moment never leave more than the limit."""
     with (
         SessionManager(store=postgres_url, max_sessions_per_user=2, on_limit="reject") as a,
         SessionManager(store=postgres_url, max_sessions_per_user=2, on_limit="reject") as b,
     ):
-        errors: list[BaseException] = []
+        managers = [a, b] * 4
+        # Timeouts: a failing round must fail the test, never hang it.
+        start = threading.Barrier(len(managers) + 1, timeout=60)
+        done = threading.Barrier(len(managers) + 1, timeout=60)
+        rejected: list[int] = []
+        failures: list[BaseException] = []
 
         def create(m: SessionManager) -> None:
-            for _ in range(10):
+            for _ in range(20):
+                try:
+                    start.wait()
+                except threading.BrokenBarrierError:
+                    return
                 try:
                     m.create_session("alice")
-                except SessionLimitExceeded as e:
-                    errors.append(e)
+                except SessionLimitExceeded:
+                    rejected.append(1)
+                except Exception as e:  # reported below
+                    failures.append(e)
+                done.wait()
 
-        threads = [threading.Thread(target=create, args=(m,)) for m in (a, b, a, b)]
+        threads = [threading.Thread(target=create, args=(m,)) for m in managers]
         for t in threads:
             t.start()
+        for _ in range(20):
+            start.wait()
+            done.wait()
+            live = len(a.list_sessions("alice"))
+            a.end_user_sessions("alice")
+            if live != 2 or failures:
+                start.abort()  # release the threads
+                break
         for t in threads:
             t.join()
-        assert a.count() == 2 and len(errors) == 38
+        assert not failures, failures[:3]
+        assert live == 2, f"{live} sessions under a limit of 2"
+        assert len(rejected) == 20 * (len(managers) - 2)
 
 
 def test_a_second_process_reads_updates_rotates_and_ends(postgres_url: str) -> None:
