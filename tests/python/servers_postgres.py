@@ -58,6 +58,20 @@ def require_postgres() -> Path:
     return found
 
 
+# Runs the server ("$@"), waits for its stdin to close, then stops the server
+# (fast shutdown) and waits for it.
+WATCHDOG = '"$@" & pid=$!; cat >/dev/null; kill -INT "$pid" 2>/dev/null; wait "$pid"'
+
+
+def _parent_and_state(pid: int) -> tuple[int, str]:
+    """(parent pid, state letter) of a process; (0, "") if there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, ""
+    return int(fields[1]), fields[0]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,7 +87,8 @@ class PostgresServer:
         self.dir = Path(tempfile.mkdtemp(prefix="pysm-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
-        self.process: Optional[subprocess.Popen[bytes]] = None
+        self.process: Optional[subprocess.Popen[bytes]] = None  # the watchdog
+        self.postmaster: Optional[int] = None
         # initdb refuses root: as root, everything runs as nobody, who owns the folder.
         self.user: Optional[pwd.struct_passwd] = None
         if os.geteuid() == 0:
@@ -126,11 +141,14 @@ class PostgresServer:
         for name, value in self.settings.items():
             command += ["-c", f"{name}={value}"]
         with open(self.dir / "log", "ab") as log:
+            # A shell watchdog runs the server and holds a pipe from this process:
+            # when the pipe closes (stop(), or this process dying however it dies)
+            # it stops the server, so no server outlives the tests.
             self.process = subprocess.Popen(
-                command,
+                ["sh", "-c", WATCHDOG, "pg-watchdog", *command],
                 stdout=log,
                 stderr=log,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 start_new_session=True,
                 **self._as_server_user(),  # type: ignore[arg-type]
             )
@@ -147,13 +165,15 @@ class PostgresServer:
             lines = (self.data / "postmaster.pid").read_text().splitlines()
         except OSError:
             return False
-        # The file of a killed server says "ready" too: it must be this process's.
+        # The file of a killed server says "ready" too: the postmaster must be this watchdog's.
         assert self.process is not None
-        return (
-            len(lines) > 7
-            and lines[0].strip() == str(self.process.pid)
-            and lines[7].strip() == "ready"
-        )
+        if len(lines) < 8 or not lines[0].strip().isdigit():
+            return False
+        pid = int(lines[0])
+        if _parent_and_state(pid)[0] != self.process.pid or lines[7].strip() != "ready":
+            return False
+        self.postmaster = pid
+        return True
 
     def stop(self, mode: str = "fast") -> None:
         """Shuts down: "fast" (SIGINT), "immediate" (SIGQUIT: no checkpoint, crash
@@ -161,26 +181,30 @@ class PostgresServer:
         backend at once, as a crash would)."""
         if self.process is None:
             return
-        if self.process.poll() is None:
+        if self.postmaster is not None and self.process.poll() is None:
             if mode == "kill":
                 self._signal_all(signal.SIGKILL)
             else:
                 sig = {"fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
-                self.process.send_signal(sig)
+                os.kill(self.postmaster, sig)
+            deadline = time.monotonic() + 60
+            while _parent_and_state(self.postmaster)[1] not in ("Z", "") and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.02)
+        assert self.process.stdin is not None
+        self.process.stdin.close()  # the watchdog reaps the server and exits
         self.process.wait(timeout=60)
         self.process = None
+        self.postmaster = None
 
     def _signal_all(self, sig: int) -> None:
         """Sends `sig` to the postmaster and each of its children (every backend
         makes itself a session leader, so one process group does not hold them)."""
-        assert self.process is not None
-        pids = [self.process.pid]
+        assert self.postmaster is not None
+        pids = [self.postmaster]
         for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:  # the parent pid
+            if _parent_and_state(int(stat.parent.name))[0] == self.postmaster:
                 pids.append(int(stat.parent.name))
         for pid in pids:
             try:

@@ -139,9 +139,12 @@ def test_a_hung_server_is_unavailable_within_the_timeout_then_works_again(
         try:
             for call in (lambda: m.get_session(sid), lambda: m.create_session("bob")):
                 started = time.monotonic()
-                with pytest.raises(StoreUnavailable, match=f"no answer .* within {TIMEOUT_MS} ms"):
+                with pytest.raises(StoreUnavailable) as info:
                     call()
-                assert time.monotonic() - started < TIMEOUT_MS / 1000 + 1
+                elapsed = time.monotonic() - started
+                assert f"within {TIMEOUT_MS} ms" in str(info.value), info.value
+                # The timeout, plus slack for a loaded 2-CPU machine: never a hang.
+                assert elapsed < TIMEOUT_MS / 1000 + 2, (elapsed, info.value)
         finally:
             own_postgres.resume()
         assert m.get_session(sid) == {"n": 1}
