@@ -7,8 +7,9 @@ import pytest
 from pysessionmanager import SessionManager
 from pysessionmanager.testing import ManualClock
 
-# Fixtures that start real servers (redis_server, redis_url, own_redis).
-pytest_plugins = ["servers_redis"]
+# Fixtures that start real servers: redis_server, redis_url, own_redis;
+# postgres_server, postgres_url, own_postgres.
+pytest_plugins = ["servers_redis", "servers_postgres"]
 
 
 @pytest.fixture

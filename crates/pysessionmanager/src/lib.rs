@@ -9,6 +9,7 @@ mod ratelimit;
 mod session;
 mod store;
 mod store_redis;
+mod store_postgres;
 
 use pyo3::prelude::*;
 

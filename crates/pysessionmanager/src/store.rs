@@ -7,9 +7,11 @@ use sessionmanager_core::{
     Clock, CreateOutcome, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey,
     SessionRecord, SessionStore, Timestamp, UserLimit,
 };
+use sessionmanager_postgres::PostgresStore;
 use sessionmanager_redis::RedisStore;
 use sessionmanager_sqlite::{Durability, SqliteConfig, SqliteStore};
 
+use crate::store_postgres::open_postgres;
 use crate::store_redis::open_redis;
 
 /// Any store the Python package can open.
@@ -18,6 +20,7 @@ pub(crate) enum AnyStore {
     Memory(MemoryStore),
     Sqlite(SqliteStore),
     Redis(RedisStore),
+    Postgres(PostgresStore),
 }
 
 /// Why a store could not be opened.
@@ -41,11 +44,9 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
         "memory" => open_memory(rest, clock).map(AnyStore::Memory),
         "sqlite" => open_sqlite(rest, clock).map(AnyStore::Sqlite),
         "redis" | "rediss" | "valkey" | "valkeys" => open_redis(url).map(AnyStore::Redis),
-        "postgres" | "postgresql" => Err(OpenError::BadUrl(format!(
-            "the {scheme}:// store is not available in this version of pysessionmanager; use \"memory://\", \"sqlite:///path\" or \"redis://host:port/db\""
-        ))),
+        "postgres" | "postgresql" => open_postgres(url, clock).map(AnyStore::Postgres),
         _ => Err(OpenError::BadUrl(format!(
-            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"redis://host:port/db\"",
+            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"redis://host:port/db\", \"postgresql://user@host/db\"",
             redact(url)
         ))),
     }
@@ -172,6 +173,7 @@ macro_rules! each_store {
             AnyStore::Memory($store) => $body,
             AnyStore::Sqlite($store) => $body,
             AnyStore::Redis($store) => $body,
+            AnyStore::Postgres($store) => $body,
         }
     };
 }

@@ -1,0 +1,221 @@
+"""pysessionmanager's PostgreSQL store against Django's database sessions, same server.
+
+    .venv/bin/pip install -r benches/python/requirements-bench.txt
+    .venv/bin/python benches/python/bench_postgres.py [--quick] [--cpu 0]
+
+Starts a throwaway PostgreSQL server (tests/python/servers_postgres.py) with its
+default settings, pins itself, the server and so every client thread to one CPU
+(docs: DESIGN.md section 5: a wakeup that crosses vCPUs costs ~100 us here), and runs
+the same workloads on pysessionmanager (store="postgresql://...") and on Django's
+sessions.backends.db through psycopg 3, interleaved, each from an empty table.
+
+Two durability settings, each for both peers over their own connections:
+synchronous_commit=on (PostgreSQL's default: every commit waits for the WAL to reach
+the disk, so a write costs one fsync whoever sends it) and synchronous_commit=off
+(commits wait for no disk: what the libraries themselves cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import os
+import platform
+import random
+import secrets
+import statistics
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
+
+import django  # noqa: E402
+from bench_memory import cpu_name  # noqa: E402  (this folder: the CPU model)
+from django.conf import settings  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from servers_postgres import PASSWORD, PostgresServer, require_postgres  # noqa: E402
+
+from pysessionmanager import SessionManager  # noqa: E402
+
+LIVE = 1_000
+DATA = {"role": "member", "theme": "dark"}
+UPDATE = {"theme": "light"}
+IMPLS = ("pysessionmanager", "django")
+WORKLOADS = ("create", "get", "mixed")
+COUNTS = {  # (sync on, sync off): ops per measurement of each workload; --quick: a tenth
+    "pysessionmanager": ((1_000, 50_000, 5_000), (20_000, 50_000, 20_000)),
+    "django": ((500, 10_000, 1_000), (2_000, 10_000, 4_000)),
+}
+
+
+class Pysessionmanager:
+    def __init__(self, url: str) -> None:
+        self.m = SessionManager(expiration_time=3600, store=url)
+        self.get, self.end, self.close = self.m.get_session, self.m.end_session, self.m.close
+
+    def create(self, user: str) -> str:
+        return self.m.create_session(user, DATA)
+
+    def update(self, sid: str) -> None:
+        self.m.update_session(sid, UPDATE)
+
+
+class Django:
+    """Django's db session backend; one connection kept open, as in a worker."""
+
+    def __init__(self, url: str) -> None:
+        self.close = lambda: None
+
+    def create(self, user: str) -> str:
+        s = SessionStore()
+        s["user_id"], s["role"], s["theme"] = user, "member", "dark"
+        s.create()
+        return s.session_key
+
+    def get(self, key: str) -> dict:
+        return SessionStore(session_key=key).load()
+
+    def update(self, key: str) -> None:
+        s = SessionStore(session_key=key)
+        s["theme"] = "light"  # loads the session first, as in a request
+        s.save()
+
+    def end(self, key: str) -> None:
+        SessionStore(session_key=key).delete()
+
+
+CLASSES = {"pysessionmanager": Pysessionmanager, "django": Django}
+
+
+def workload_ops(workload: str, n: int) -> tuple[int, list[tuple[int, int]]]:
+    """(live sessions to start from, [(op, random bits)]); ops: 0 get, 1 update,
+    2 create, 3 end (+ a create). mixed: 80% / 15% / 4% / 1%, fixed seed."""
+    if workload == "create":
+        return 0, [(2, 0)] * n
+    if workload == "get":
+        return LIVE, [(0, k) for k in range(n)]
+    rng = random.Random(1234)
+    return LIVE, [(rng.choices(range(4), (80, 15, 4, 1))[0], rng.getrandbits(32)) for _ in range(n)]
+
+
+def measure(server: PostgresServer, impl: str, workload: str, n: int, url: str) -> float:
+    """ops/s of one run, from empty tables."""
+    server.psql("TRUNCATE pysessionmanager_sessions, django_session", "bench")
+    populate, ops = workload_ops(workload, n)
+    users = iter([f"user{i}" for i in range(populate + n)])
+    s = CLASSES[impl](url)
+    live = [s.create(next(users)) for _ in range(populate)]
+    get, update, create, end = s.get, s.update, s.create, s.end
+    gc.collect()
+    gc.disable()
+    start = time.perf_counter()
+    for op, bits in ops:
+        if op == 0:
+            get(live[bits % len(live)])
+        elif op == 1:
+            update(live[bits % len(live)])
+        elif op == 2:
+            live.append(create(next(users)))
+        else:
+            i = bits % len(live)
+            end(live[i])
+            live[i], live[-1] = live[-1], create(next(users))
+    seconds = time.perf_counter() - start
+    gc.enable()
+    s.close()
+    return n / seconds
+
+
+def setup_django(server: PostgresServer) -> None:
+    settings.configure(
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "bench",
+                "USER": "postgres",
+                "PASSWORD": PASSWORD,
+                "HOST": "127.0.0.1",
+                "PORT": str(server.port),
+            }
+        },
+        INSTALLED_APPS=["django.contrib.sessions"],
+        SECRET_KEY=secrets.token_hex(32),
+        SESSION_COOKIE_AGE=3600,
+    )
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a tenth of the ops: a smoke test")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--cpu", type=int, default=0, help="the CPU for server and client")
+    args = p.parse_args()
+    scale = 10 if args.quick else 1
+    os.sched_setaffinity(0, {args.cpu})  # the server started below inherits it
+    server = PostgresServer(require_postgres())
+    server.start()
+    try:
+        server.psql("CREATE DATABASE bench")
+        setup_django(server)
+        SessionManager(store=server.url("bench")).close()  # creates its table
+        run(server, args, scale)
+    finally:
+        server.remove()
+
+
+def run(server: PostgresServer, args: argparse.Namespace, scale: int) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    py = f"{platform.python_implementation()} {platform.python_version()}"
+    cpu = f"{cpu_name()} ({platform.machine()}), os.cpu_count() = {os.cpu_count()}"
+    ver = {name: version(name) for name in ("pysessionmanager", "Django", "psycopg")}
+    pg = server.psql("SHOW server_version")
+    print(f"""# pysessionmanager (PostgreSQL store) vs Django db sessions on PostgreSQL
+
+- Python: {py}; PostgreSQL {pg}, a throwaway server with its default settings
+- Machine: {cpu}, {platform.system()} {platform.release()}; server and client pinned
+  to CPU {args.cpu} (sched_setaffinity, inherited by the server)
+- Date: {now}
+- pysessionmanager {ver["pysessionmanager"]}: SessionManager(expiration_time=3600,
+  store="postgresql://postgres:***@127.0.0.1:{server.port}/bench"), pool defaults
+- Django {ver["Django"]} with psycopg {ver["psycopg"]}: sessions.backends.db, JSONSerializer,
+  SESSION_COOKIE_AGE=3600; one connection kept open
+- Median of {args.repeats} runs after an untimed warm-up; implementations interleaved; gc off
+  while timing; tables truncated before each run. get cycles over {LIVE:,} live sessions;
+  mixed: 80% get, 15% update, 4% create, 1% end (+ a create), seed 1234
+""")
+    for mode, sync in enumerate(("on", "off")):
+        ours_url = server.url("bench", options=f"-c%20synchronous_commit%3D{sync}")
+        with connection.cursor() as c:
+            c.execute(f"SET synchronous_commit TO {sync}")
+        counts = {impl: COUNTS[impl][mode] for impl in IMPLS}
+        for w, workload in enumerate(WORKLOADS):  # warm-up
+            for impl in IMPLS:
+                measure(server, impl, workload, max(counts[impl][w] // 100, 10), ours_url)
+        print(f"\n## synchronous_commit={sync}\n")
+        print("| workload (ops/s) | pysessionmanager | Django db (PostgreSQL) | ratio |")
+        print("|---|---:|---:|---:|")
+        runs: dict[tuple[str, str], list[float]] = {}
+        for w, workload in enumerate(WORKLOADS):
+            for rep in range(args.repeats):
+                for impl in IMPLS[rep % 2 :] + IMPLS[: rep % 2]:
+                    n = counts[impl][w] // scale
+                    runs.setdefault((workload, impl), []).append(
+                        measure(server, impl, workload, n, ours_url)
+                    )
+            ours, dj = (statistics.median(runs[workload, impl]) for impl in IMPLS)
+            print(f"| {workload} | {ours:,.0f} | {dj:,.0f} | {ours / dj:.1f} |", flush=True)
+        print("\nEach run in ops/s [ops per run]:\n")
+        for (workload, impl), rates in runs.items():
+            n = counts[impl][WORKLOADS.index(workload)] // scale
+            print(f"- {workload}, {impl} [{n:,}]: " + ", ".join(f"{r:,.0f}" for r in rates))
+
+
+if __name__ == "__main__":
+    main()

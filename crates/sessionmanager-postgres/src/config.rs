@@ -1,0 +1,71 @@
+//! Settings of a [`PostgresStore`](crate::PostgresStore).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessionmanager_core::{Clock, SystemClock};
+
+use crate::target::Target;
+
+/// Settings of a PostgreSQL store.
+///
+/// Build one with [`PostgresConfig::new`] from a [`tokio_postgres::Config`],
+/// or parse a URL with [`PostgresConfig::from_url`].
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// Where and as whom to connect (host, port, user, password, database, options).
+    pub connection: tokio_postgres::Config,
+    /// Connections the pool keeps open at most.
+    pub pool_size: usize,
+    /// How long one store call may take in all (waiting for a pooled
+    /// connection, connecting, the queries) before it fails as unavailable.
+    pub timeout: Duration,
+    /// How often the background sweeper removes expired rows; `None` for never.
+    pub sweep_interval: Option<Duration>,
+    /// The clock the sweeper judges expiry by; must be the manager's.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl PostgresConfig {
+    /// The default pool size: enough for a threaded server's workers on a small machine.
+    pub const DEFAULT_POOL_SIZE: usize = 8;
+    /// The default time limit of one store call.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default interval of the expiry sweeper.
+    pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// Defaults for the server `connection` names.
+    pub fn new(connection: tokio_postgres::Config) -> Self {
+        Self {
+            connection,
+            pool_size: Self::DEFAULT_POOL_SIZE,
+            timeout: Self::DEFAULT_TIMEOUT,
+            sweep_interval: Some(Self::DEFAULT_SWEEP_INTERVAL),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Parses a `postgresql://user:password@host:port/database?option=value` URL
+    /// (see [`crate::url`] for the options). Errors name what is wrong and
+    /// never show the password.
+    pub fn from_url(url: &str) -> sessionmanager_core::Result<Self> {
+        crate::url::parse(url)
+    }
+
+    /// What the store connects to, for messages: host, port, database and user, never the password.
+    pub fn describe(&self) -> String {
+        Target::of(&self.connection).to_string()
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("server", &self.describe())
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .field("sweep_interval", &self.sweep_interval)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,116 @@
+//! PostgreSQL and pool errors as engine errors, saying what was being done
+//! and to which server (never with the password).
+//!
+//! A server that cannot be reached, went away or is shutting down is
+//! [`Error::Unavailable`] (worth retrying later); everything else, including
+//! a wrong password or a missing database, is [`Error::Store`].
+
+use std::time::Duration;
+
+use deadpool_postgres::{PoolError, TimeoutType};
+use sessionmanager_core::Error;
+
+use crate::target::Target;
+
+/// SQLSTATEs that mean "the server is not there for now".
+fn transient(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || matches!(
+            code,
+            "57P01" // admin_shutdown
+            | "57P02" // crash_shutdown
+            | "57P03" // cannot_connect_now (starting up, shutting down, recovering)
+            | "53300" // too_many_connections
+        )
+}
+
+/// A driver error met while trying to `doing`.
+pub(crate) fn query_error(target: &Target, doing: &str, err: &tokio_postgres::Error) -> Error {
+    if let Some(db) = err.as_db_error() {
+        let code = db.code().code();
+        let message = db.message();
+        let detail = match code {
+            "28P01" | "28000" => format!(
+                "{target} refused the login: {message} (check the user and password in the store URL)"
+            ),
+            "3D000" => format!(
+                "{target}: {message} (create it, or name an existing database in the store URL)"
+            ),
+            "42501" => format!(
+                "could not {doing} on {target}: {message} (the user needs the right to create and use the pysessionmanager tables)"
+            ),
+            _ => format!("could not {doing} on {target}: {message} (SQLSTATE {code})"),
+        };
+        return if transient(code) {
+            Error::Unavailable(detail.into())
+        } else {
+            Error::Store(detail.into())
+        };
+    }
+    let cause = causes(err);
+    if err.is_closed() || reached_nothing(err) {
+        return Error::Unavailable(
+            format!("could not {doing}: lost or could not open the connection to {target}: {err}{cause} (is the server running?)")
+                .into(),
+        );
+    }
+    Error::Store(format!("could not {doing} on {target}: {err}{cause}").into())
+}
+
+/// A pool error met while waiting for a connection to `doing`.
+pub(crate) fn pool_error(
+    target: &Target,
+    doing: &str,
+    timeout: Duration,
+    err: &PoolError,
+) -> Error {
+    match err {
+        PoolError::Backend(e) => query_error(target, doing, e),
+        PoolError::Closed => Error::Closed,
+        PoolError::Timeout(TimeoutType::Wait) => Error::Unavailable(
+            format!(
+                "could not {doing}: every pooled connection to {target} stayed busy for {} ms",
+                timeout.as_millis()
+            )
+            .into(),
+        ),
+        PoolError::Timeout(_) => timed_out(target, doing, timeout),
+        other => Error::Store(format!("could not {doing} on {target}: {other}").into()),
+    }
+}
+
+/// A call that did not finish within the store's timeout.
+pub(crate) fn timed_out(target: &Target, doing: &str, timeout: Duration) -> Error {
+    Error::Unavailable(
+        format!(
+            "could not {doing}: no answer from {target} within {} ms",
+            timeout.as_millis()
+        )
+        .into(),
+    )
+}
+
+/// Whether the error comes from the network (refused, reset, timed out).
+fn reached_nothing(err: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    // tokio-postgres's own connect timeout has no cause to look at.
+    err.to_string().starts_with("timeout")
+}
+
+/// ": cause: its cause…" for the message.
+fn causes(err: &tokio_postgres::Error) -> String {
+    let mut text = String::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,36 @@
+//! Reading session rows.
+
+use sessionmanager_core::{Error, Result, SessionData, SessionKey, SessionRecord, Timestamp};
+use tokio_postgres::Row;
+
+/// A row selected with the store's session columns as a key and record.
+pub(crate) fn record(row: &Row) -> Result<(SessionKey, SessionRecord)> {
+    read(row).map_err(|e| {
+        Error::Store(format!("a stored session row is unreadable (damaged table?): {e}").into())
+    })
+}
+
+fn read(
+    row: &Row,
+) -> Result<(SessionKey, SessionRecord), Box<dyn std::error::Error + Send + Sync>> {
+    let key: &[u8] = row.try_get(0)?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| format!("a key of {} bytes, not 32", key.len()))?;
+    let user_id = std::str::from_utf8(row.try_get::<_, &[u8]>(1)?)?;
+    let data: String = row.try_get(2)?;
+    Ok((
+        SessionKey::from_bytes(key),
+        SessionRecord {
+            user_id: user_id.into(),
+            data: SessionData::from_stored_json(data)?,
+            version: row.try_get::<_, i64>(3)? as u64,
+            created_at: Timestamp(row.try_get(4)?),
+            last_active: Timestamp(row.try_get(5)?),
+            expires_at: Timestamp(row.try_get(6)?),
+            idle_timeout_ms: row.try_get(7)?,
+            sliding: row.try_get(8)?,
+            absolute_expires_at: row.try_get::<_, Option<i64>>(9)?.map(Timestamp),
+        },
+    ))
+}

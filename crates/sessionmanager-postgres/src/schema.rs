@@ -1,0 +1,137 @@
+//! The store's tables, created on first use and migrated forward: a
+//! `pysessionmanager_meta` table records the schema version, as the SQLite
+//! store's file does, and a newer version than this build knows is refused.
+
+use sessionmanager_core::{Error, Result};
+
+use crate::conn::Conn;
+
+/// How a database reaches the schema this build writes: the first version's
+/// script, then one step per later version, each applied in order.
+pub struct Schema {
+    /// Creates version 1 where there are no pysessionmanager tables.
+    pub create: &'static str,
+    /// `steps[i]` moves a database from version `i + 1` to `i + 2`.
+    pub steps: &'static [&'static str],
+}
+
+impl Schema {
+    /// The version a database has once every step has run.
+    pub fn version(&self) -> i64 {
+        1 + self.steps.len() as i64
+    }
+}
+
+/// The schema of this build. To change it, append a step; never edit a
+/// released one, since databases in the field were made by it.
+pub const SCHEMA: Schema = Schema {
+    create: CREATE_V1,
+    steps: &[],
+};
+
+/// Version 1. Times are milliseconds since the Unix epoch (UTC), the engine's
+/// clock. `user_id` is the id's UTF-8 bytes: ids may hold NUL (the engine's
+/// rate-limit records do), which a `text` column cannot. `data` is `json`, not `jsonb`: `jsonb` would reorder keys, drop
+/// duplicates and respell numbers, and the engine promises data back exactly
+/// as written (the same on every store); `json` is still checked and
+/// queryable (`data->>'role'`, or `data::jsonb` in an expression index).
+pub const CREATE_V1: &str = "
+    CREATE TABLE pysessionmanager_meta (name text PRIMARY KEY, value bigint NOT NULL);
+    CREATE TABLE pysessionmanager_sessions (
+        key bytea PRIMARY KEY,
+        user_id bytea NOT NULL,
+        data json NOT NULL,
+        version bigint NOT NULL,
+        created_at_ms bigint NOT NULL,
+        last_active_ms bigint NOT NULL,
+        expires_at_ms bigint NOT NULL,
+        idle_timeout_ms bigint NOT NULL,
+        sliding boolean NOT NULL,
+        absolute_expires_at_ms bigint
+    );
+    CREATE INDEX pysessionmanager_sessions_by_user ON pysessionmanager_sessions (user_id, created_at_ms);
+    CREATE INDEX pysessionmanager_sessions_by_expiry ON pysessionmanager_sessions (expires_at_ms);
+    COMMENT ON TABLE pysessionmanager_sessions IS
+        'pysessionmanager sessions, keyed by the SHA-256 of each token; user_id is UTF-8 bytes; *_ms columns are milliseconds since the Unix epoch (UTC)';
+    INSERT INTO pysessionmanager_meta (name, value) VALUES ('schema_version', 1);
+";
+
+/// Serializes schema work of every process on the database (a transaction-scoped advisory lock).
+const MIGRATION_LOCK: i64 = 0x7079_736d_5f6d_6967; // "pysm_mig"
+
+/// Creates the tables if missing, or checks the version there and migrates
+/// it forward, in one transaction: a failed step changes nothing, and two
+/// processes starting at once migrate once.
+pub(crate) async fn prepare(conn: &mut Conn, schema: &Schema) -> Result<()> {
+    conn.begin(&format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+    ))
+    .await?;
+    let result = migrate(conn, schema).await;
+    let result = conn.rollback_on_error(result).await;
+    result?;
+    conn.commit().await
+}
+
+async fn migrate(conn: &mut Conn, schema: &Schema) -> Result<()> {
+    let found = conn
+        .query_one(
+            "SELECT to_regclass('pysessionmanager_meta') IS NOT NULL, to_regclass('pysessionmanager_sessions') IS NOT NULL, current_schema(), current_setting('server_encoding')",
+            &[],
+        )
+        .await?;
+    let (meta, sessions): (bool, bool) = (found.get(0), found.get(1));
+    let namespace: Option<String> = found.get(2);
+    let namespace =
+        namespace.unwrap_or_else(|| "(none: search_path names no existing schema)".into());
+    let encoding: String = found.get(3);
+    if encoding != "UTF8" {
+        return Err(Error::Store(
+            format!("the database's encoding is {encoding}; pysessionmanager needs a UTF8 database (CREATE DATABASE … ENCODING 'UTF8')").into(),
+        ));
+    }
+    if !meta {
+        if sessions {
+            return Err(Error::Store(
+                format!("schema {namespace:?} has a table pysessionmanager_sessions without pysessionmanager_meta: it is not pysessionmanager's (or damaged); refusing to touch it").into(),
+            ));
+        }
+        conn.batch(schema.create).await?;
+    }
+    let found: Option<i64> = conn
+        .query_opt(
+            "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'",
+            &[],
+        )
+        .await?
+        .map(|row| row.get(0));
+    let target = schema.version();
+    let current = match found {
+        Some(v) if (1..=target).contains(&v) => v,
+        Some(newer) if newer > target => {
+            return Err(Error::Store(
+                format!("the pysessionmanager tables in schema {namespace:?} were written by a newer pysessionmanager (schema version {newer}; this one reads up to {target}); upgrade pysessionmanager to use them").into(),
+            ));
+        }
+        other => {
+            return Err(Error::Store(
+                format!("the pysessionmanager tables in schema {namespace:?} have an unknown schema version ({other:?}); they may be damaged").into(),
+            ));
+        }
+    };
+    for (from, step) in (current..target).zip(&schema.steps[(current - 1) as usize..]) {
+        conn.batch(step).await.map_err(|e| {
+            Error::Store(
+                format!("migrating the pysessionmanager tables from version {from} to {} failed, and they were left at version {current}: {e}", from + 1).into(),
+            )
+        })?;
+    }
+    if current < target {
+        conn.execute(
+            "UPDATE pysessionmanager_meta SET value = $1 WHERE name = 'schema_version'",
+            &[&target],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Every statement the store sends. Times are milliseconds since the Unix
+//! epoch, always the engine's `now` (a parameter), never the server's clock.
+//! `data` is a `json` column: PostgreSQL checks it is JSON and keeps the text
+//! exactly (key order, number spelling), as every other store does.
+
+/// The columns every query that returns sessions selects, in [`crate::row::record`]'s order.
+macro_rules! columns {
+    () => {
+        "key, user_id, data::text, version, created_at_ms, last_active_ms, expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms"
+    };
+}
+
+/// Inserts a session unless a live one holds the key; an expired one is replaced.
+/// `$11` is now. Changes one row if it stored the session.
+pub(crate) const INSERT: &str = "INSERT INTO pysessionmanager_sessions
+        (key, user_id, data, version, created_at_ms, last_active_ms, expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms)
+    VALUES ($1, $2, $3::text::json, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (key) DO UPDATE SET
+        user_id = EXCLUDED.user_id, data = EXCLUDED.data, version = EXCLUDED.version,
+        created_at_ms = EXCLUDED.created_at_ms, last_active_ms = EXCLUDED.last_active_ms,
+        expires_at_ms = EXCLUDED.expires_at_ms, idle_timeout_ms = EXCLUDED.idle_timeout_ms,
+        sliding = EXCLUDED.sliding, absolute_expires_at_ms = EXCLUDED.absolute_expires_at_ms
+    WHERE pysessionmanager_sessions.expires_at_ms <= $11";
+
+/// Inside a create's transaction, under the user's lock: drops the user's
+/// expired rows, and returns whether a live row holds the key (`$3`) and how
+/// many live sessions the user (`$1`) has at now (`$2`).
+pub(crate) const USER_LIMIT_STATE: &str = "WITH swept AS (
+        DELETE FROM pysessionmanager_sessions WHERE user_id = $1 AND expires_at_ms <= $2)
+    SELECT EXISTS (SELECT 1 FROM pysessionmanager_sessions WHERE key = $3 AND expires_at_ms > $2),
+        (SELECT count(*) FROM pysessionmanager_sessions WHERE user_id = $1 AND expires_at_ms > $2)";
+
+/// Ends the user's (`$1`) `$2` oldest sessions.
+pub(crate) const EVICT_OLDEST: &str = "DELETE FROM pysessionmanager_sessions WHERE key IN (
+        SELECT key FROM pysessionmanager_sessions WHERE user_id = $1 ORDER BY created_at_ms, key LIMIT $2)";
+
+/// The live session under `$1` at now (`$2`).
+pub(crate) const LOAD: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM pysessionmanager_sessions WHERE key = $1 AND expires_at_ms > $2"
+);
+
+/// Whether a live session is under `$1` at now (`$2`).
+pub(crate) const EXISTS: &str =
+    "SELECT 1 FROM pysessionmanager_sessions WHERE key = $1 AND expires_at_ms > $2";
+
+/// The version of the live session under `$1` at now (`$2`).
+pub(crate) const VERSION: &str =
+    "SELECT version FROM pysessionmanager_sessions WHERE key = $1 AND expires_at_ms > $2";
+
+/// Compare-and-set: writes data and version if the live row (`$5`, now `$6`)
+/// still has version `$7`; activity times only move forward.
+pub(crate) const SAVE: &str =
+    "UPDATE pysessionmanager_sessions SET data = $1::text::json, version = $2,
+        last_active_ms = GREATEST(last_active_ms, $3), expires_at_ms = GREATEST(expires_at_ms, $4)
+    WHERE key = $5 AND expires_at_ms > $6 AND version = $7";
+
+/// Records activity on the live row `$3` (now `$4`), never moving times backwards.
+pub(crate) const TOUCH: &str = "UPDATE pysessionmanager_sessions SET
+        last_active_ms = GREATEST(last_active_ms, $1), expires_at_ms = GREATEST(expires_at_ms, $2)
+    WHERE key = $3 AND expires_at_ms > $4";
+
+/// Removes the row `$1`; returns its expiry to tell whether it was live.
+pub(crate) const DELETE: &str =
+    "DELETE FROM pysessionmanager_sessions WHERE key = $1 RETURNING expires_at_ms";
+
+/// Moves the live row `$2` (now `$3`) to key `$1`; a taken `$1` is a unique violation.
+pub(crate) const ROTATE: &str =
+    "UPDATE pysessionmanager_sessions SET key = $1 WHERE key = $2 AND expires_at_ms > $3";
+
+/// The user's (`$1`) live sessions at now (`$2`), oldest first.
+pub(crate) const LIST_USER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM pysessionmanager_sessions WHERE user_id = $1 AND expires_at_ms > $2 ORDER BY created_at_ms, key"
+);
+
+/// Removes the user's (`$1`) sessions but `$2` (may be NULL); counts the live ones at now (`$3`).
+pub(crate) const DELETE_USER: &str = "WITH ended AS (
+        DELETE FROM pysessionmanager_sessions WHERE user_id = $1 AND key IS DISTINCT FROM $2
+        RETURNING expires_at_ms)
+    SELECT count(*) FROM ended WHERE expires_at_ms > $3";
+
+/// Removes up to `$2` rows expired at now (`$1`), skipping rows another call
+/// is writing, so sweeping never waits on (or blocks) the application.
+pub(crate) const SWEEP: &str = "DELETE FROM pysessionmanager_sessions WHERE key IN (
+        SELECT key FROM pysessionmanager_sessions WHERE expires_at_ms <= $1
+        LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
+/// How many sessions are live at now (`$1`).
+pub(crate) const COUNT: &str =
+    "SELECT count(*) FROM pysessionmanager_sessions WHERE expires_at_ms > $1";

@@ -1,0 +1,529 @@
+//! The PostgreSQL store: a pool of connections driven by the store's own
+//! runtime, one statement per operation (a short transaction only when a
+//! per-user limit must be enforced at creation), and `now` from the engine in
+//! every statement, so one clock decides expiry.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use sessionmanager_core::{
+    Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
+    SessionStore, Timestamp, UserLimit, block_on,
+};
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+use tokio_postgres::NoTls;
+
+use crate::config::PostgresConfig;
+use crate::conn::Conn;
+use crate::error::pool_error;
+use crate::executor::{Executor, spawn};
+use crate::row;
+use crate::schema::{self, Schema};
+use crate::sql;
+use crate::sweeper;
+use crate::target::Target;
+
+/// Expired rows removed per statement, so no sweep holds many row locks for long.
+pub(crate) const SWEEP_BATCH: i64 = 1_000;
+
+/// The advisory-lock class of per-user locks (the two-key form, so it never
+/// meets single-key locks of the application).
+const USER_LOCK_CLASS: i32 = 0x7079_736d; // "pysm"
+
+/// Sessions in a PostgreSQL table, shared by every process that connects to it.
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+    executor: Executor,
+    /// `None` only while dropping in a forked child (see [`Drop`]).
+    sweeper: Option<Periodic>,
+}
+
+/// What store calls share: the pool and the settings.
+pub(crate) struct Inner {
+    pool: Pool,
+    pub(crate) target: Target,
+    timeout: Duration,
+    closed: AtomicBool,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The process that opened the store: its runtime and sweeper threads
+    /// exist only there, so a forked child must not use it.
+    pid: u32,
+}
+
+impl PostgresStore {
+    /// Connects, creates the tables if missing (or migrates them forward), and
+    /// starts the sweeper. Fails within the configured timeout, with
+    /// [`Error::Unavailable`] if the server cannot be reached and
+    /// [`Error::Store`] for a refused login, a missing database, or tables
+    /// written by a newer version.
+    pub fn open(config: PostgresConfig) -> Result<Self> {
+        Self::open_with_schema(config, &schema::SCHEMA)
+    }
+
+    /// [`PostgresStore::open`] with another schema, to test migrations.
+    #[doc(hidden)]
+    pub fn open_with_schema(config: PostgresConfig, schema: &'static Schema) -> Result<Self> {
+        let target = Target::of(&config.connection);
+        let manager = Manager::from_config(
+            config.connection.clone(),
+            NoTls,
+            ManagerConfig {
+                // A connection the server closed is noticed by the client at
+                // once; checking costs nothing, unlike a test query per call.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: Some(config.timeout),
+                create: Some(config.timeout),
+                recycle: Some(config.timeout),
+            })
+            .build()
+            .map_err(|e| Error::Store(format!("cannot build the connection pool: {e}").into()))?;
+        let inner = Arc::new(Inner {
+            pool,
+            target,
+            timeout: config.timeout,
+            closed: AtomicBool::new(false),
+            clock: config.clock.clone(),
+            pid: std::process::id(),
+        });
+        let executor = Executor::start()?;
+        block_on(call(
+            executor.handle(),
+            &inner,
+            "prepare the session tables",
+            move |inner| async move {
+                let mut conn = inner.conn("prepare the session tables").await?;
+                schema::prepare(&mut conn, schema).await
+            },
+        ))?;
+        let sweeper = sweeper::start(
+            Arc::downgrade(&inner),
+            executor.handle().clone(),
+            config.sweep_interval,
+        )?;
+        Ok(Self {
+            inner,
+            executor,
+            sweeper: Some(sweeper),
+        })
+    }
+
+    /// Runs one store call on the runtime, within the timeout.
+    fn call<T, F>(
+        &self,
+        doing: &'static str,
+        work: impl FnOnce(Arc<Inner>) -> F,
+    ) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        call(self.executor.handle(), &self.inner, doing, work)
+    }
+}
+
+/// Runs `work` on the runtime behind `handle`, within the store's timeout;
+/// fails at once with [`Error::Closed`] once the store is closed.
+pub(crate) fn call<T, F>(
+    handle: &Handle,
+    inner: &Arc<Inner>,
+    doing: &'static str,
+    work: impl FnOnce(Arc<Inner>) -> F,
+) -> impl Future<Output = Result<T>> + Send + 'static
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let task = if inner.closed.load(Ordering::Acquire) {
+        Err(Error::Closed)
+    } else if inner.forked() {
+        Err(Error::Store(
+            format!(
+                "this PostgreSQL session store was opened in process {} and this is a forked child; open the SessionManager in each worker process (e.g. gunicorn without --preload, or in a post_fork hook)",
+                inner.pid
+            )
+            .into(),
+        ))
+    } else {
+        Ok(spawn(
+            handle,
+            &inner.target,
+            doing,
+            inner.timeout,
+            work(inner.clone()),
+        ))
+    };
+    async move { task?.await }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("server", &self.inner.target.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Whether this is a child forked after the store was opened.
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
+    /// A pooled connection for one call that will `doing`.
+    pub(crate) async fn conn(self: &Arc<Self>, doing: &'static str) -> Result<Conn> {
+        let object = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_error(&self.target, doing, self.timeout, &e))?;
+        Ok(Conn::new(object, self.clone(), doing))
+    }
+
+    /// Deletes up to [`SWEEP_BATCH`] rows expired at `now`; returns how many.
+    pub(crate) async fn sweep_batch(self: Arc<Self>, now: Timestamp) -> Result<u64> {
+        let mut conn = self.conn("remove expired sessions").await?;
+        conn.execute(sql::SWEEP, &[&now.millis(), &SWEEP_BATCH])
+            .await
+    }
+}
+
+/// The per-user advisory lock's key: 32 bits of a hash of the user id
+/// (a collision only makes two users' creates wait for each other).
+fn user_lock_key(user_id: &str) -> i32 {
+    let digest = Sha256::digest(user_id.as_bytes());
+    i32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+/// Creates under a per-user limit, in one transaction holding the user's lock,
+/// so concurrent creates for one user (from any process) count each other.
+async fn create_limited(
+    conn: &mut Conn,
+    key: &SessionKey,
+    record: &SessionRecord,
+    limit: UserLimit,
+    now: Timestamp,
+) -> Result<CreateOutcome> {
+    let user_id = record.user_id.as_bytes();
+    let state = conn
+        .query_one(
+            sql::USER_LIMIT_STATE,
+            &[&user_id, &now.millis(), &key.as_bytes().as_slice()],
+        )
+        .await?;
+    let (taken, live): (bool, i64) = (state.get(0), state.get(1));
+    if taken {
+        return Ok(CreateOutcome::KeyTaken);
+    }
+    let max = i64::from(limit.max_sessions);
+    let mut evicted = 0;
+    if live >= max {
+        if !limit.evict_oldest {
+            return Ok(CreateOutcome::UserLimitReached);
+        }
+        evicted = conn
+            .execute(sql::EVICT_OLDEST, &[&user_id, &(live - max + 1)])
+            .await? as u32;
+    }
+    Ok(match insert(conn, key, record, now).await? {
+        true => CreateOutcome::Created { evicted },
+        false => CreateOutcome::KeyTaken,
+    })
+}
+
+/// Inserts the record unless a live one holds the key; returns whether it did.
+async fn insert(
+    conn: &mut Conn,
+    key: &SessionKey,
+    record: &SessionRecord,
+    now: Timestamp,
+) -> Result<bool> {
+    let inserted = conn
+        .execute(
+            sql::INSERT,
+            &[
+                &key.as_bytes().as_slice(),
+                &record.user_id.as_bytes(),
+                &record.data.as_json(),
+                &(record.version as i64),
+                &record.created_at.millis(),
+                &record.last_active.millis(),
+                &record.expires_at.millis(),
+                &record.idle_timeout_ms,
+                &record.sliding,
+                &record.absolute_expires_at.map(Timestamp::millis),
+                &now.millis(),
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+impl SessionStore for PostgresStore {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+    ) -> Result<CreateOutcome> {
+        const DOING: &str = "create a session";
+        let (key, record) = (*key, record.clone());
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let Some(limit) = limit else {
+                return Ok(match insert(&mut conn, &key, &record, now).await? {
+                    true => CreateOutcome::Created { evicted: 0 },
+                    false => CreateOutcome::KeyTaken,
+                });
+            };
+            let lock = user_lock_key(&record.user_id);
+            conn.begin(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({USER_LOCK_CLASS}, {lock})"
+            ))
+            .await?;
+            let outcome = create_limited(&mut conn, &key, &record, limit, now).await;
+            let outcome = conn.rollback_on_error(outcome).await?;
+            match outcome {
+                CreateOutcome::Created { .. } => conn.commit().await?,
+                _ => conn.rollback().await?,
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
+        const DOING: &str = "read a session";
+        let key = *key;
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let row = conn
+                .query_opt(sql::LOAD, &[&key.as_bytes().as_slice(), &now.millis()])
+                .await?;
+            row.map(|row| row::record(&row).map(|(_, record)| record))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        const DOING: &str = "look up a session";
+        let key = *key;
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let row = conn
+                .query_opt(sql::EXISTS, &[&key.as_bytes().as_slice(), &now.millis()])
+                .await?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        expected_version: u64,
+        now: Timestamp,
+    ) -> Result<SaveOutcome> {
+        const DOING: &str = "update a session";
+        let (key, record) = (*key, record.clone());
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let key_bytes = key.as_bytes().as_slice();
+            let changed = conn
+                .execute(
+                    sql::SAVE,
+                    &[
+                        &record.data.as_json(),
+                        &(record.version as i64),
+                        &record.last_active.millis(),
+                        &record.expires_at.millis(),
+                        &key_bytes,
+                        &now.millis(),
+                        &(expected_version as i64),
+                    ],
+                )
+                .await?;
+            if changed == 1 {
+                return Ok(SaveOutcome::Saved);
+            }
+            // Not written: say why, from a fresh look (versions only grow).
+            let actual = conn
+                .query_opt(sql::VERSION, &[&key_bytes, &now.millis()])
+                .await?;
+            Ok(match actual {
+                Some(row) => SaveOutcome::Conflict {
+                    actual: row.get::<_, i64>(0) as u64,
+                },
+                None => SaveOutcome::NotFound,
+            })
+        })
+        .await
+    }
+
+    async fn touch(
+        &self,
+        key: &SessionKey,
+        last_active: Timestamp,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        const DOING: &str = "refresh a session";
+        let key = *key;
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let changed = conn
+                .execute(
+                    sql::TOUCH,
+                    &[
+                        &last_active.millis(),
+                        &expires_at.millis(),
+                        &key.as_bytes().as_slice(),
+                        &now.millis(),
+                    ],
+                )
+                .await?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        const DOING: &str = "delete a session";
+        let key = *key;
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let row = conn
+                .query_opt(sql::DELETE, &[&key.as_bytes().as_slice()])
+                .await?;
+            Ok(row.is_some_and(|row| now.millis() < row.get::<_, i64>(0)))
+        })
+        .await
+    }
+
+    async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
+        const DOING: &str = "rotate a session";
+        let (old, new) = (*old, *new);
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let moved = conn
+                .execute(
+                    sql::ROTATE,
+                    &[
+                        &new.as_bytes().as_slice(),
+                        &old.as_bytes().as_slice(),
+                        &now.millis(),
+                    ],
+                )
+                .await?;
+            Ok(moved == 1)
+        })
+        .await
+    }
+
+    async fn list_user(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Vec<(SessionKey, SessionRecord)>> {
+        const DOING: &str = "list a user's sessions";
+        let user_id = user_id.to_owned();
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let rows = conn
+                .query(sql::LIST_USER, &[&user_id.as_bytes(), &now.millis()])
+                .await?;
+            rows.iter().map(row::record).collect()
+        })
+        .await
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: &str,
+        keep: Option<&SessionKey>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        const DOING: &str = "end a user's sessions";
+        let (user_id, keep) = (user_id.to_owned(), keep.copied());
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let keep = keep.as_ref().map(|k| k.as_bytes().as_slice());
+            let row = conn
+                .query_one(
+                    sql::DELETE_USER,
+                    &[&user_id.as_bytes(), &keep, &now.millis()],
+                )
+                .await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let removed = self
+                .call("remove expired sessions", move |inner| {
+                    inner.sweep_batch(now)
+                })
+                .await?;
+            total += removed;
+            if removed < SWEEP_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn count(&self, now: Timestamp) -> Result<u64> {
+        const DOING: &str = "count sessions";
+        self.call(DOING, move |inner| async move {
+            let mut conn = inner.conn(DOING).await?;
+            let row = conn.query_one(sql::COUNT, &[&now.millis()]).await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        if self.inner.forked() {
+            return Ok(()); // the parent's threads are not here to stop
+        }
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.stop();
+        }
+        self.inner.pool.close();
+        self.executor.shutdown();
+        Ok(())
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if self.inner.forked() {
+            // The sweeper and runtime threads belong to the parent: joining or
+            // signalling them here could hang, so their handles are leaked.
+            std::mem::forget(self.sweeper.take());
+            self.executor.forget();
+            return;
+        }
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.stop();
+        }
+        self.inner.pool.close();
+    }
+}

@@ -1,0 +1,285 @@
+//! Store URLs: `postgresql://user:password@host:port/database?option=value&…`.
+//!
+//! The store's own options:
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `pool_size` | 8 | connections kept open at most |
+//! | `timeout_ms` | 5000 | time limit of one store call (and of connecting) |
+//! | `sweep_interval_ms` | 1000 | how often expired rows are swept; 0 turns the sweeper off |
+//!
+//! and these of libpq's, handled by tokio-postgres: `host`, `hostaddr`,
+//! `port`, `user`, `password`, `dbname`, `options` (e.g.
+//! `options=-c%20search_path%3Dmyschema` to keep the tables in a schema),
+//! `application_name`, `sslmode` (`disable` or `prefer`: this build has no
+//! TLS), `connect_timeout`, `tcp_user_timeout`, `keepalives`,
+//! `keepalives_idle`, `keepalives_interval`, `keepalives_retries`,
+//! `target_session_attrs`, `channel_binding`, `load_balance_hosts`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sessionmanager_core::{Error, Result};
+use tokio_postgres::config::SslMode;
+
+use crate::config::PostgresConfig;
+
+/// libpq's options that tokio-postgres understands, passed on as they are.
+const PASSED_ON: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// The store's own options.
+const OURS: &[&str] = &["pool_size", "timeout_ms", "sweep_interval_ms"];
+
+fn bad(message: String) -> Error {
+    Error::InvalidArgument(message)
+}
+
+/// Parses a store URL into a configuration (with the system clock).
+pub(crate) fn parse(url: &str) -> Result<PostgresConfig> {
+    let shown = redact(url);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad(format!(
+            "PostgreSQL store URL {shown:?} has no scheme; expected \"postgresql://user@host:5432/database\""
+        )));
+    };
+    if !matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "postgresql" | "postgres"
+    ) {
+        return Err(bad(format!(
+            "{shown:?} is not a PostgreSQL URL; expected \"postgresql://user@host:5432/database\""
+        )));
+    }
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut passed_on = Vec::new();
+    let mut pool_size = PostgresConfig::DEFAULT_POOL_SIZE;
+    let mut timeout = PostgresConfig::DEFAULT_TIMEOUT;
+    let mut sweep_interval = Some(PostgresConfig::DEFAULT_SWEEP_INTERVAL);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = |min: u64, max: u64, what: &str| {
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "postgresql:// option {name} must be {what} from {min} to {max}, got {value:?}"
+                    ))
+                })
+        };
+        match name {
+            "pool_size" => pool_size = number(1, 1024, "a whole number")? as usize,
+            "timeout_ms" => {
+                timeout = Duration::from_millis(number(1, 3_600_000, "milliseconds")?);
+            }
+            "sweep_interval_ms" => {
+                sweep_interval = match number(0, 86_400_000, "milliseconds")? {
+                    0 => None,
+                    ms => Some(Duration::from_millis(ms)),
+                }
+            }
+            _ if PASSED_ON.contains(&name) => passed_on.push(pair),
+            _ => {
+                return Err(bad(format!(
+                    "unknown postgresql:// option {name:?} in {shown:?}; known options: {}, and libpq's {}",
+                    OURS.join(", "),
+                    PASSED_ON.join(", ")
+                )));
+            }
+        }
+    }
+    let mut rebuilt = format!("postgresql://{location}");
+    if !passed_on.is_empty() {
+        rebuilt.push('?');
+        rebuilt.push_str(&passed_on.join("&"));
+    }
+    let mut connection = tokio_postgres::Config::from_str(&rebuilt).map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        bad(format!(
+            "invalid PostgreSQL store URL {shown:?}: {e}{cause}"
+        ))
+    })?;
+    if connection.get_user().is_none() {
+        return Err(bad(format!(
+            "PostgreSQL store URL {shown:?} names no user; write \"postgresql://user@host/database\""
+        )));
+    }
+    if connection.get_hosts().is_empty() {
+        return Err(bad(format!(
+            "PostgreSQL store URL {shown:?} names no host; write \"postgresql://user@host/database\""
+        )));
+    }
+    if matches!(connection.get_ssl_mode(), SslMode::Require) {
+        return Err(bad(format!(
+            "PostgreSQL store URL {shown:?} asks for sslmode=require, but this build of pysessionmanager has no TLS; use sslmode=disable or prefer (e.g. over a TLS tunnel)"
+        )));
+    }
+    if connection.get_connect_timeout().is_none() {
+        connection.connect_timeout(timeout);
+    }
+    if connection.get_application_name().is_none() {
+        connection.application_name("pysessionmanager");
+    }
+    Ok(PostgresConfig {
+        pool_size,
+        timeout,
+        sweep_interval,
+        ..PostgresConfig::new(connection)
+    })
+}
+
+/// The URL with any password replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return hide_password_option(url);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    hide_password_option(&format!("{scheme}://{authority}{tail}"))
+}
+
+/// Replaces the value of a `password=` query option.
+fn hide_password_option(url: &str) -> String {
+    let Some((head, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let query = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{head}?{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(url: &str) -> String {
+        parse(url).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_full_url_is_understood() {
+        let c = parse("postgresql://app:s3cret@db.example:6543/sessions?pool_size=3&timeout_ms=1500&sweep_interval_ms=0&application_name=web").unwrap();
+        assert_eq!(c.pool_size, 3);
+        assert_eq!(c.timeout, Duration::from_millis(1500));
+        assert_eq!(c.sweep_interval, None);
+        assert_eq!(c.connection.get_user(), Some("app"));
+        assert_eq!(c.connection.get_password(), Some(&b"s3cret"[..]));
+        assert_eq!(c.connection.get_dbname(), Some("sessions"));
+        assert_eq!(c.connection.get_ports(), &[6543]);
+        assert_eq!(c.connection.get_application_name(), Some("web"));
+        assert_eq!(
+            c.connection.get_connect_timeout(),
+            Some(&Duration::from_millis(1500))
+        );
+        assert_eq!(
+            c.describe(),
+            "PostgreSQL at db.example:6543 (database \"sessions\", user \"app\")"
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("postgres://app@localhost/app").unwrap();
+        assert_eq!(c.pool_size, PostgresConfig::DEFAULT_POOL_SIZE);
+        assert_eq!(c.timeout, PostgresConfig::DEFAULT_TIMEOUT);
+        assert_eq!(
+            c.sweep_interval,
+            Some(PostgresConfig::DEFAULT_SWEEP_INTERVAL)
+        );
+        assert_eq!(
+            c.connection.get_application_name(),
+            Some("pysessionmanager")
+        );
+    }
+
+    #[test]
+    fn bad_urls_name_the_problem_and_hide_the_password() {
+        for (url, expected) in [
+            ("127.0.0.1:5432/app", "has no scheme"),
+            ("mysql://app@db/app", "is not a PostgreSQL URL"),
+            (
+                "postgresql://app:hunter2@db/app?pool=3",
+                "unknown postgresql:// option \"pool\"",
+            ),
+            (
+                "postgresql://app:hunter2@db/app?pool_size=0",
+                "pool_size must be a whole number from 1",
+            ),
+            (
+                "postgresql://app:hunter2@db/app?timeout_ms=soon",
+                "timeout_ms must be milliseconds",
+            ),
+            (
+                "postgresql://app:hunter2@db:notaport/app",
+                "invalid PostgreSQL store URL",
+            ),
+            (
+                "postgresql://app:hunter2@db/app?sslmode=sometimes",
+                "invalid value for option `sslmode`",
+            ),
+            (
+                "postgresql://app:hunter2@db/app?sslmode=require",
+                "has no TLS",
+            ),
+            ("postgresql://db/app", "names no user"),
+            ("postgresql://app@/app", "names no host"),
+            (
+                "postgresql://app@db/app?password=hunter2&x=1",
+                "unknown postgresql:// option \"x\"",
+            ),
+        ] {
+            let message = err(url);
+            assert!(message.contains(expected), "{url}: {message}");
+            assert!(!message.contains("hunter2"), "{url}: {message}");
+        }
+    }
+
+    #[test]
+    fn redact_hides_passwords_wherever_they_are() {
+        assert_eq!(
+            redact("postgresql://app:s3cret@db/app?x=1"),
+            "postgresql://app:***@db/app?x=1"
+        );
+        assert_eq!(
+            redact("postgresql://app@db/app?password=s3cret&pool_size=2"),
+            "postgresql://app@db/app?password=***&pool_size=2"
+        );
+        assert_eq!(redact("postgresql://db/app"), "postgresql://db/app");
+        assert_eq!(redact("postgresql://app@db/app"), "postgresql://app@db/app");
+    }
+}

@@ -1,0 +1,31 @@
+//! The shared store-conformance suite against a real PostgreSQL server (one
+//! per test process), each store in a schema of its own (the connections'
+//! `search_path`).
+
+mod support;
+
+use std::sync::Arc;
+
+use sessionmanager_core::ManualClock;
+use sessionmanager_postgres::{PostgresConfig, PostgresStore};
+
+/// A store on a fresh, empty schema, swept only by the checks.
+fn postgres_store(clock: ManualClock) -> PostgresStore {
+    let server = support::server().expect("checked before each check");
+    let url = server.fresh_schema_url("sweep_interval_ms=0");
+    let config = PostgresConfig {
+        clock: Arc::new(clock),
+        ..PostgresConfig::from_url(&url).expect("a valid URL")
+    };
+    PostgresStore::open(config).expect("a new schema opens")
+}
+
+// The factory expression runs first in each generated test: without
+// PostgreSQL installed (and CI unset) the test returns there, after
+// `support::server()` printed why; under CI=true that call fails the test.
+sessionmanager_core::conformance_tests!({
+    if support::server().is_none() {
+        return;
+    }
+    postgres_store
+});

@@ -1,0 +1,88 @@
+//! Schema versions on a real server: forward migrations keep the rows, run
+//! in one transaction (a failed step changes nothing), and a newer version is refused.
+
+mod support;
+
+use sessionmanager_core::{
+    ExpiryPolicy, SessionData, SessionKey, SessionRecord, SessionStore, Timestamp, block_on,
+};
+use sessionmanager_postgres::{CREATE_V1, PostgresConfig, PostgresStore, SCHEMA, Schema};
+
+const ADD_NOTE: &str =
+    "ALTER TABLE pysessionmanager_sessions ADD COLUMN note text NOT NULL DEFAULT 'v2';";
+const INDEX_NOTE: &str =
+    "CREATE INDEX pysessionmanager_sessions_by_note ON pysessionmanager_sessions (note);";
+static V2: Schema = Schema {
+    create: CREATE_V1,
+    steps: &[ADD_NOTE],
+};
+static V3: Schema = Schema {
+    create: CREATE_V1,
+    steps: &[ADD_NOTE, INDEX_NOTE],
+};
+static BROKEN_V3: Schema = Schema {
+    create: CREATE_V1,
+    steps: &[ADD_NOTE, "CREATE INDEX oops ON no_such_table (x);"],
+};
+
+fn open(url: &str, schema: &'static Schema) -> sessionmanager_core::Result<PostgresStore> {
+    let config = PostgresConfig {
+        sweep_interval: None,
+        ..PostgresConfig::from_url(url).unwrap()
+    };
+    PostgresStore::open_with_schema(config, schema)
+}
+
+fn record() -> SessionRecord {
+    let data = SessionData::from_json_str(r#"{"kept":true}"#, &Default::default()).unwrap();
+    SessionRecord::new(
+        "alice".into(),
+        data,
+        &ExpiryPolicy::DEFAULT,
+        Timestamp(1_000),
+    )
+}
+
+#[test]
+fn migrations_go_forward_keep_rows_and_refuse_newer_tables() {
+    let Some(server) = support::server() else {
+        return;
+    };
+    let url = server.fresh_schema_url("");
+    let key = SessionKey::from_bytes([7; 32]);
+    let store = open(&url, &SCHEMA).unwrap();
+    block_on(store.create(&key, &record(), None, Timestamp(1_000))).unwrap();
+    drop(store);
+
+    let err = open(&url, &BROKEN_V3).unwrap_err().to_string();
+    assert!(
+        err.contains("from version 2 to 3 failed, and they were left at version 1"),
+        "{err}"
+    );
+    // The failed run's first step was rolled back too: version 2 migrates from 1.
+    drop(open(&url, &V2).unwrap());
+    let store = open(&url, &V3).unwrap();
+    assert_eq!(
+        block_on(store.load(&key, Timestamp(1_000))).unwrap(),
+        Some(record()),
+        "rows survive migrations"
+    );
+    drop(store);
+    drop(open(&url, &V3).unwrap()); // nothing runs twice
+    let err = open(&url, &SCHEMA).unwrap_err().to_string();
+    assert!(
+        err.contains("newer pysessionmanager (schema version 3; this one reads up to 1)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_new_schema_is_created_at_the_latest_version() {
+    let Some(server) = support::server() else {
+        return;
+    };
+    let url = server.fresh_schema_url("");
+    drop(open(&url, &V3).unwrap());
+    let err = open(&url, &V2).unwrap_err().to_string();
+    assert!(err.contains("schema version 3"), "{err}");
+}
