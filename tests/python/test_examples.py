@@ -28,9 +28,9 @@ def test_quickstart_runs_every_step() -> None:
 
 
 @pytest.fixture
-def stores(tmp_path: Path, redis_url: str) -> list[str]:
+def stores(tmp_path: Path, redis_url: str, postgres_url: str) -> list[str]:
     """Every store the examples run on."""
-    return ["memory://", f"sqlite:///{tmp_path / 'example.db'}", redis_url]
+    return ["memory://", f"sqlite:///{tmp_path / 'example.db'}", redis_url, postgres_url]
 
 
 def run_example(name: str, store: str) -> list[str]:

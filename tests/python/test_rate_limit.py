@@ -54,12 +54,12 @@ def hammer(limiter: RateLimiter, threads: int, hits: int) -> int:
 
 
 def store_url(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if store == "redis":
-        return str(request.getfixturevalue("redis_url"))
+    if store in ("redis", "postgres"):
+        return str(request.getfixturevalue(f"{store}_url"))
     return "memory://" if store == "memory" else f"sqlite:///{tmp_path / 'limits.db'}"
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite", "redis"])
+@pytest.mark.parametrize("store", ["memory", "sqlite", "redis", "postgres"])
 def test_eight_threads_get_exactly_the_limit(
     store: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -76,7 +76,7 @@ print(sum(limiter.hit("shared").allowed for _ in range(60)))
 """
 
 
-@pytest.mark.parametrize("store", ["sqlite", "redis"])
+@pytest.mark.parametrize("store", ["sqlite", "redis", "postgres"])
 def test_four_processes_get_exactly_the_limit(
     store: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
