@@ -8,8 +8,8 @@ mod manager;
 mod ratelimit;
 mod session;
 mod store;
-mod store_redis;
 mod store_postgres;
+mod store_redis;
 
 use pyo3::prelude::*;
 
