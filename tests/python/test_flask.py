@@ -305,3 +305,22 @@ def test_rate_limit_answers_429_with_retry_after(manager: SessionManager) -> Non
     assert client.get("/report?user=a").status_code == 200
     assert client.get("/report?user=a").status_code == 429
     assert client.get("/report?user=b").status_code == 200
+
+
+def test_the_interface_can_be_built_with_nothing_or_with_the_app() -> None:
+    app = flask.Flask(__name__)
+    interface = SessionInterface(app)
+    assert app.session_interface is interface
+    assert interface.manager.store == "memory://"
+
+    @app.post("/set")
+    def set_value() -> str:
+        flask.session["x"] = 1
+        return "ok"
+
+    client = app.test_client()
+    client.post("/set")
+    assert interface.manager.count() == 1
+    bare = flask.Flask(__name__)
+    bare.session_interface = SessionInterface()
+    assert bare.test_client().get("/missing").status_code == 404

@@ -72,16 +72,19 @@ class SessionInterface(FlaskSessionInterface):
 
     ``manager`` is a manager or a store URL (``"sqlite:///sessions.db"``);
     by default an in-memory store, which lives as long as the process.
+    ``SessionInterface(app)`` also works, and installs it on the app.
     """
 
     def __init__(
         self,
-        manager: Union[SessionManager, str, None] = None,
+        manager: Union[SessionManager, str, Flask, None] = None,
         app: Optional[Flask] = None,
         *,
         secure: bool = True,
         samesite: Optional[str] = "Lax",
     ) -> None:
+        if isinstance(manager, Flask):  # SessionInterface(app), like Flask extensions
+            manager, app = None, manager
         if isinstance(manager, str) or manager is None:
             manager = SessionManager(store=manager)
         elif not isinstance(manager, SessionManager):
