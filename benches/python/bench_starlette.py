@@ -6,7 +6,7 @@ are the middleware's and the store's, against two peers measured in the
 same run: no session middleware at all, and Starlette's own signed-cookie
 ``SessionMiddleware`` (needs ``itsdangerous``; skipped without it).
 
-    PYTHONPATH=crates/pysessionmanager/python .venv/bin/python benches/python/bench_starlette.py
+    .venv/bin/python benches/python/bench_starlette.py
 """
 
 from __future__ import annotations
