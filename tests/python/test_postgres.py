@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
 import pytest
+from children import run_python
 from servers_postgres import PASSWORD, PostgresServer
 
 from pysessionmanager import (
@@ -21,17 +21,6 @@ from pysessionmanager import (
     StoreError,
 )
 from pysessionmanager.testing import ManualClock
-
-
-def run_python(code: str, *args: str, timeout: float = 120) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def rows(server: PostgresServer, url: str) -> int:

@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
 import pytest
+from children import run_python
 from servers_redis import RedisServer, ServerFactory, free_port, fresh_prefix
 
 from pysessionmanager import (
@@ -31,17 +31,6 @@ def ahead_clock() -> ManualClock:
     """A hand-moved clock a day ahead of the server's: Redis removes records at
     their deadlines by its own clock, so a test clock must never run behind it."""
     return ManualClock(float(int(time.time()) + 86_400))
-
-
-def run_python(code: str, *args: str, timeout: float = 120) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def sha(token: str) -> str:

@@ -8,12 +8,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from children import run_python
 
 from pysessionmanager import SessionManager, SessionNotFound, StoreError, StoreUnavailable
 
@@ -21,17 +21,6 @@ from pysessionmanager import SessionManager, SessionNotFound, StoreError, StoreU
 def url(path: Path, **options: str) -> str:
     query = "&".join(f"{k}={v}" for k, v in options.items())
     return f"sqlite:///{path}" + (f"?{query}" if query else "")
-
-
-def run_python(code: str, *args: str, timeout: float = 120) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_sessions_survive_a_restart(tmp_path: Path) -> None:
