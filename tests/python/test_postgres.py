@@ -112,38 +112,6 @@ def test_user_limit_holds_across_managers(postgres_url: str) -> None:
         assert len(rejected) == 20 * (len(managers) - 2)
 
 
-def test_a_second_process_reads_updates_rotates_and_ends(postgres_url: str) -> None:
-    with SessionManager(store=postgres_url) as m:
-        sid = m.create_session("alice", {"step": 1})
-        new = run_python(
-            """
-            import sys
-            from pysessionmanager import SessionManager
-            with SessionManager(store=sys.argv[1]) as m:
-                assert m.get_session(sys.argv[2]) == {"step": 1}
-                m.update_session(sys.argv[2], {"step": 2})
-                print(m.rotate_session(sys.argv[2]))
-            """,
-            postgres_url,
-            sid,
-        ).strip()
-        assert not m.is_session_active(sid), "the other process's rotation ended the old id"
-        assert m.get_session(new) == {"step": 2}
-        assert m.get_session(new).version == 2
-        run_python(
-            """
-            import sys
-            from pysessionmanager import SessionManager
-            with SessionManager(store=sys.argv[1]) as m:
-                m.end_session(sys.argv[2])
-            """,
-            postgres_url,
-            new,
-        )
-        with pytest.raises(SessionNotFound):
-            m.get_session(new)
-
-
 WORKER = """
 import sys
 from pysessionmanager import SessionManager

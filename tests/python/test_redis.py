@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-from children import run_python
 from servers_redis import RedisServer, ServerFactory, free_port, fresh_prefix
 
 from pysessionmanager import (
@@ -302,39 +301,6 @@ def test_the_gil_is_released_while_waiting_and_a_hung_server_times_out(
 
 
 # --- two machines in miniature ------------------------------------------------------
-
-
-def test_a_second_process_reads_updates_rotates_and_ends(redis_url: str) -> None:
-    with SessionManager(store=redis_url) as m:
-        sid = m.create_session("alice", {"step": 1})
-        new = run_python(
-            """
-            import sys
-            from pysessionmanager import SessionManager
-            with SessionManager(store=sys.argv[1]) as m:
-                assert m.get_session(sys.argv[2]) == {"step": 1}
-                m.update_session(sys.argv[2], {"step": 2})
-                print(m.rotate_session(sys.argv[2]))
-            """,
-            redis_url,
-            sid,
-        ).strip()
-        assert not m.is_session_active(sid)
-        assert m.get_session(new) == {"step": 2}
-        assert [s.key for s in m.list_sessions("alice")] == [sha(new)]
-        run_python(
-            """
-            import sys
-            from pysessionmanager import SessionManager
-            with SessionManager(store=sys.argv[1]) as m:
-                m.end_session(sys.argv[2])
-            """,
-            redis_url,
-            new,
-        )
-        with pytest.raises(SessionNotFound):
-            m.get_session(new)
-        assert m.count() == 0
 
 
 WORKER = """

@@ -1,0 +1,55 @@
+"""Two applications on one store: what one process does, another sees at
+once, on every store processes can share (SQLite, Redis, PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from children import run_python
+
+from pysessionmanager import SessionManager, SessionNotFound
+
+SECOND_PROCESS = """
+import sys
+from pysessionmanager import SessionManager
+with SessionManager(store=sys.argv[1]) as m:
+    assert m.get_session(sys.argv[2]) == {"step": 1}
+    m.update_session(sys.argv[2], {"step": 2})
+    print(m.rotate_session(sys.argv[2]))
+"""
+
+THIRD_PROCESS = """
+import sys
+from pysessionmanager import SessionManager
+with SessionManager(store=sys.argv[1]) as m:
+    m.end_session(sys.argv[2])
+"""
+
+
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+def test_a_session_is_read_updated_rotated_and_ended_by_other_processes(
+    shared_store: str,
+) -> None:
+    with SessionManager(store=shared_store) as m:
+        sid = m.create_session("alice", {"step": 1})
+        new = run_python(SECOND_PROCESS, shared_store, sid).strip()
+        assert not m.is_session_active(sid), "the other process's rotation ended the old id"
+        assert m.get_session(new) == {"step": 2}
+        assert m.get_session(new).version == 2
+        assert [s.key for s in m.list_sessions("alice")] == [
+            hashlib.sha256(new.encode()).hexdigest()
+        ]
+        run_python(THIRD_PROCESS, shared_store, new)
+        with pytest.raises(SessionNotFound):
+            m.get_session(new)
+        assert m.count() == 0
+    with SessionManager(store=shared_store) as later:  # and after a restart
+        assert not later.is_session_active(new)
