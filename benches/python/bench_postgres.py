@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import os
 import platform
-import random
 import secrets
 import statistics
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -39,12 +36,10 @@ from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from servers_postgres import PASSWORD, PostgresServer, require_postgres  # noqa: E402
+from workloads import LIVE, DjangoSessions, Pysessionmanager, ops_per_second  # noqa: E402
 
 from pysessionmanager import SessionManager  # noqa: E402
 
-LIVE = 1_000
-DATA = {"role": "member", "theme": "dark"}
-UPDATE = {"theme": "light"}
 IMPLS = ("pysessionmanager", "django")
 WORKLOADS = ("create", "get", "mixed")
 COUNTS = {  # (sync on, sync off): ops per measurement of each workload; --quick: a tenth
@@ -53,82 +48,18 @@ COUNTS = {  # (sync on, sync off): ops per measurement of each workload; --quick
 }
 
 
-class Pysessionmanager:
-    def __init__(self, url: str) -> None:
-        self.m = SessionManager(expiration_time=3600, store=url)
-        self.get, self.end, self.close = self.m.get_session, self.m.end_session, self.m.close
-
-    def create(self, user: str) -> str:
-        return self.m.create_session(user, DATA)
-
-    def update(self, sid: str) -> None:
-        self.m.update_session(sid, UPDATE)
-
-
-class Django:
+def django_db(url: str) -> DjangoSessions:
     """Django's db session backend; one connection kept open, as in a worker."""
-
-    def __init__(self, url: str) -> None:
-        self.close = lambda: None
-
-    def create(self, user: str) -> str:
-        s = SessionStore()
-        s["user_id"], s["role"], s["theme"] = user, "member", "dark"
-        s.create()
-        return s.session_key
-
-    def get(self, key: str) -> dict:
-        return SessionStore(session_key=key).load()
-
-    def update(self, key: str) -> None:
-        s = SessionStore(session_key=key)
-        s["theme"] = "light"  # loads the session first, as in a request
-        s.save()
-
-    def end(self, key: str) -> None:
-        SessionStore(session_key=key).delete()
+    return DjangoSessions(SessionStore)
 
 
-CLASSES = {"pysessionmanager": Pysessionmanager, "django": Django}
-
-
-def workload_ops(workload: str, n: int) -> tuple[int, list[tuple[int, int]]]:
-    """(live sessions to start from, [(op, random bits)]); ops: 0 get, 1 update,
-    2 create, 3 end (+ a create). mixed: 80% / 15% / 4% / 1%, fixed seed."""
-    if workload == "create":
-        return 0, [(2, 0)] * n
-    if workload == "get":
-        return LIVE, [(0, k) for k in range(n)]
-    rng = random.Random(1234)
-    return LIVE, [(rng.choices(range(4), (80, 15, 4, 1))[0], rng.getrandbits(32)) for _ in range(n)]
+CLASSES = {"pysessionmanager": Pysessionmanager, "django": django_db}
 
 
 def measure(server: PostgresServer, impl: str, workload: str, n: int, url: str) -> float:
     """ops/s of one run, from empty tables."""
     server.psql("TRUNCATE pysessionmanager_sessions, django_session", "bench")
-    populate, ops = workload_ops(workload, n)
-    users = iter([f"user{i}" for i in range(populate + n)])
-    s = CLASSES[impl](url)
-    live = [s.create(next(users)) for _ in range(populate)]
-    get, update, create, end = s.get, s.update, s.create, s.end
-    gc.collect()
-    gc.disable()
-    start = time.perf_counter()
-    for op, bits in ops:
-        if op == 0:
-            get(live[bits % len(live)])
-        elif op == 1:
-            update(live[bits % len(live)])
-        elif op == 2:
-            live.append(create(next(users)))
-        else:
-            i = bits % len(live)
-            end(live[i])
-            live[i], live[-1] = live[-1], create(next(users))
-    seconds = time.perf_counter() - start
-    gc.enable()
-    s.close()
-    return n / seconds
+    return ops_per_second(CLASSES[impl](url), workload, n)
 
 
 def setup_django(server: PostgresServer) -> None:

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import json
 import os
 import platform
-import random
 import secrets
 import shutil
 import socket
@@ -40,12 +38,8 @@ import django
 import redis
 from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
 from django.conf import settings
+from workloads import DATA, LIVE, UPDATE, DjangoSessions, Pysessionmanager, ops_per_second
 
-from pysessionmanager import SessionManager
-
-LIVE = 1_000
-DATA = {"role": "member", "theme": "dark"}
-UPDATE = {"theme": "light"}
 IMPLS = ("pysessionmanager", "redis-py", "django")
 WORKLOADS = ("create", "get", "update", "mixed")
 COUNTS = (20_000, 40_000, 20_000, 30_000)  # ops per measurement; --quick divides by 10
@@ -83,16 +77,8 @@ class Server:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class Pysessionmanager:
-    def __init__(self, port: int) -> None:
-        self.m = SessionManager(expiration_time=3600, store=f"redis://127.0.0.1:{port}/0")
-        self.get, self.end, self.close = self.m.get_session, self.m.end_session, self.m.close
-
-    def create(self, user: str) -> str:
-        return self.m.create_session(user, DATA)
-
-    def update(self, sid: str) -> None:
-        self.m.update_session(sid, UPDATE)
+def pysessionmanager(port: int) -> Pysessionmanager:
+    return Pysessionmanager(f"redis://127.0.0.1:{port}/0")
 
 
 class RedisPy:
@@ -115,34 +101,14 @@ class RedisPy:
         self.r.delete(key)
 
 
-class Django:
-    def __init__(self, port: int) -> None:
-        from django.contrib.sessions.backends.cache import SessionStore
+def django_cache(port: int) -> DjangoSessions:
+    """Django's cache engine on RedisCache (configured once by ``setup_django``)."""
+    from django.contrib.sessions.backends.cache import SessionStore
 
-        self.store = SessionStore
-
-    def create(self, user: str) -> str:
-        s = self.store()
-        s["user_id"], s["role"], s["theme"] = user, "member", "dark"
-        s.create()
-        return s.session_key  # type: ignore[no-any-return]
-
-    def get(self, key: str) -> dict:
-        return self.store(session_key=key).load()  # type: ignore[no-any-return]
-
-    def update(self, key: str) -> None:
-        s = self.store(session_key=key)
-        s["theme"] = "light"  # loads the session first, as in a request
-        s.save()
-
-    def end(self, key: str) -> None:
-        self.store(session_key=key).delete()
-
-    def close(self) -> None:
-        """Django keeps its client for the process."""
+    return DjangoSessions(SessionStore)
 
 
-CLASSES = {"pysessionmanager": Pysessionmanager, "redis-py": RedisPy, "django": Django}
+CLASSES = {"pysessionmanager": pysessionmanager, "redis-py": RedisPy, "django": django_cache}
 
 
 def setup_django(port: int) -> None:
@@ -161,45 +127,10 @@ def setup_django(port: int) -> None:
     django.setup()
 
 
-def workload_ops(workload: str, n: int) -> tuple[int, list[tuple[int, int]]]:
-    """(live sessions to start from, [(op, random bits)]); ops: 0 get, 1 update,
-    2 create, 3 end (+ a create). mixed: 80% / 15% / 4% / 1%, fixed seed."""
-    if workload == "create":
-        return 0, [(2, 0)] * n
-    if workload == "get":
-        return LIVE, [(0, k) for k in range(n)]
-    if workload == "update":
-        return LIVE, [(1, k) for k in range(n)]
-    rng = random.Random(1234)
-    return LIVE, [(rng.choices(range(4), (80, 15, 4, 1))[0], rng.getrandbits(32)) for _ in range(n)]
-
-
 def measure(server: Server, impl: str, workload: str, n: int) -> float:
     """ops/s of one run on an emptied server."""
     server.flush()
-    populate, ops = workload_ops(workload, n)
-    users = iter([f"user{i}" for i in range(populate + n)])
-    s = CLASSES[impl](server.port)
-    live = [s.create(next(users)) for _ in range(populate)]
-    get, update, create, end = s.get, s.update, s.create, s.end
-    gc.collect()
-    gc.disable()
-    start = time.perf_counter()
-    for op, bits in ops:
-        if op == 0:
-            get(live[bits % len(live)])
-        elif op == 1:
-            update(live[bits % len(live)])
-        elif op == 2:
-            live.append(create(next(users)))
-        else:
-            i = bits % len(live)
-            end(live[i])
-            live[i], live[-1] = live[-1], create(next(users))
-    seconds = time.perf_counter() - start
-    gc.enable()
-    s.close()
-    return n / seconds
+    return ops_per_second(CLASSES[impl](server.port), workload, n)
 
 
 def threaded(server: Server, impl: str, op: str, threads: int, seconds: float) -> float:

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import os
 import platform
-import random
 import secrets
 import sqlite3
 import statistics
 import tempfile
-import time
 from importlib.metadata import version
 
 import django
@@ -31,12 +28,8 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
 from django.db import connection
+from workloads import DATA, LIVE, UPDATE, DjangoSessions, Pysessionmanager, ops_per_second
 
-from pysessionmanager import SessionManager
-
-LIVE = 1_000
-DATA = {"role": "member", "theme": "dark"}
-UPDATE = {"theme": "light"}
 THRESHOLD = 1_000_000  # cachelib evicts beyond this many files (default 500); never reached
 IMPLS = ("pysessionmanager", "django", "cachelib")
 WORKLOADS = ("create", "get", "mixed")
@@ -47,50 +40,19 @@ COUNTS = {  # ops per measurement for each workload; --quick divides them by 10
 }
 
 
-class Pysessionmanager:
-    def __init__(self, folder: str) -> None:
-        self.m = SessionManager(expiration_time=3600, store=f"sqlite:///{folder}/sessions.db")
-        self.get, self.end, self.close = self.m.get_session, self.m.end_session, self.m.close
-
-    def create(self, user: str) -> str:
-        return self.m.create_session(user, DATA)
-
-    def update(self, sid: str) -> None:
-        self.m.update_session(sid, UPDATE)
+def pysessionmanager(folder: str) -> Pysessionmanager:
+    return Pysessionmanager(f"sqlite:///{folder}/sessions.db")
 
 
-class Peer:
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-class Django(Peer):
+def django_db(folder: str) -> DjangoSessions:
     """One database for the whole run (settings are process-wide), emptied for each use."""
-
-    def __init__(self, folder: str) -> None:
-        SessionStore.get_model_class().objects.all().delete()
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM")
-
-    def create(self, user: str) -> str:
-        s = SessionStore()
-        s["user_id"], s["role"], s["theme"] = user, "member", "dark"
-        s.create()
-        return s.session_key
-
-    def get(self, key: str) -> dict:
-        return SessionStore(session_key=key).load()
-
-    def update(self, key: str) -> None:
-        s = SessionStore(session_key=key)
-        s["theme"] = "light"  # loads the session first, as in a request
-        s.save()
-
-    def end(self, key: str) -> None:
-        SessionStore(session_key=key).delete()
+    SessionStore.get_model_class().objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM")
+    return DjangoSessions(SessionStore)
 
 
-class Cachelib(Peer):
+class Cachelib:
     def __init__(self, folder: str) -> None:
         self.cache = FileSystemCache(folder, threshold=THRESHOLD, default_timeout=3600)
         self.get, self.end = self.cache.get, self.cache.delete
@@ -103,8 +65,11 @@ class Cachelib(Peer):
     def update(self, token: str) -> None:
         self.cache.set(token, {**self.cache.get(token), **UPDATE})
 
+    def close(self) -> None:
+        """Nothing to release."""
 
-CLASSES = {"pysessionmanager": Pysessionmanager, "django": Django, "cachelib": Cachelib}
+
+CLASSES = {"pysessionmanager": pysessionmanager, "django": django_db, "cachelib": Cachelib}
 
 
 def setup_django(folder: str) -> dict[str, object]:
@@ -125,43 +90,10 @@ def setup_django(folder: str) -> dict[str, object]:
     return {"journal_mode": journal, "synchronous": sync}
 
 
-def workload_ops(workload: str, n: int) -> tuple[int, list[tuple[int, int]]]:
-    """(live sessions to start from, [(op, random bits)]); ops: 0 get, 1 update,
-    2 create, 3 end (+ a create). mixed: 80% / 15% / 4% / 1%, fixed seed."""
-    if workload == "create":
-        return 0, [(2, 0)] * n
-    if workload == "get":
-        return LIVE, [(0, k) for k in range(n)]  # cycles over the live sessions
-    rng = random.Random(1234)  # one op at a time: a shorter run is a prefix of a longer
-    return LIVE, [(rng.choices(range(4), (80, 15, 4, 1))[0], rng.getrandbits(32)) for _ in range(n)]
-
-
 def measure(impl: str, workload: str, n: int) -> float:
     """ops/s of one run on a fresh store in a fresh temporary folder."""
-    populate, ops = workload_ops(workload, n)
-    users = iter([f"user{i}" for i in range(populate + n)])
     with tempfile.TemporaryDirectory() as folder:
-        s = CLASSES[impl](folder)
-        live = [s.create(next(users)) for _ in range(populate)]
-        get, update, create, end = s.get, s.update, s.create, s.end
-        gc.collect()
-        gc.disable()
-        start = time.perf_counter()
-        for op, bits in ops:
-            if op == 0:
-                get(live[bits % len(live)])
-            elif op == 1:
-                update(live[bits % len(live)])
-            elif op == 2:
-                live.append(create(next(users)))
-            else:  # end it, move the last key into its slot, create one in the last
-                i = bits % len(live)
-                end(live[i])
-                live[i], live[-1] = live[-1], create(next(users))
-        seconds = time.perf_counter() - start
-        gc.enable()
-        s.close()
-    return n / seconds
+        return ops_per_second(CLASSES[impl](folder), workload, n)
 
 
 def main() -> None:

@@ -1,0 +1,105 @@
+"""The workloads the store benchmarks share (bench_sqlite, bench_redis,
+bench_postgres): the same operations, in the same order, for every
+implementation, timed the same way."""
+
+from __future__ import annotations
+
+import gc
+import random
+import time
+from typing import Any, Protocol
+
+from pysessionmanager import SessionManager
+
+LIVE = 1_000  # sessions a get, update or mixed run starts from
+DATA = {"role": "member", "theme": "dark"}
+UPDATE = {"theme": "light"}
+
+
+class Implementation(Protocol):
+    def create(self, user: str) -> str: ...
+    def get(self, key: str) -> Any: ...
+    def update(self, key: str) -> None: ...
+    def end(self, key: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class Pysessionmanager:
+    """pysessionmanager on the store ``url``."""
+
+    def __init__(self, url: str) -> None:
+        self.m = SessionManager(expiration_time=3600, store=url)
+        self.get, self.end, self.close = self.m.get_session, self.m.end_session, self.m.close
+
+    def create(self, user: str) -> str:
+        return self.m.create_session(user, DATA)
+
+    def update(self, sid: str) -> None:
+        self.m.update_session(sid, UPDATE)
+
+
+class DjangoSessions:
+    """A Django session engine's ``SessionStore``, used as a request would."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def create(self, user: str) -> str:
+        s = self.store()
+        s["user_id"], s["role"], s["theme"] = user, "member", "dark"
+        s.create()
+        return s.session_key  # type: ignore[no-any-return]
+
+    def get(self, key: str) -> dict:
+        return self.store(session_key=key).load()  # type: ignore[no-any-return]
+
+    def update(self, key: str) -> None:
+        s = self.store(session_key=key)
+        s["theme"] = "light"  # loads the session first, as in a request
+        s.save()
+
+    def end(self, key: str) -> None:
+        self.store(session_key=key).delete()
+
+    def close(self) -> None:
+        """Django keeps its connections for the process."""
+
+
+def workload_ops(workload: str, n: int) -> tuple[int, list[tuple[int, int]]]:
+    """(live sessions to start from, [(op, random bits)]); ops: 0 get, 1 update,
+    2 create, 3 end (+ a create). mixed: 80% / 15% / 4% / 1%, fixed seed."""
+    if workload == "create":
+        return 0, [(2, 0)] * n
+    if workload == "get":
+        return LIVE, [(0, k) for k in range(n)]  # cycles over the live sessions
+    if workload == "update":
+        return LIVE, [(1, k) for k in range(n)]
+    rng = random.Random(1234)  # one op at a time: a shorter run is a prefix of a longer
+    return LIVE, [(rng.choices(range(4), (80, 15, 4, 1))[0], rng.getrandbits(32)) for _ in range(n)]
+
+
+def ops_per_second(s: Implementation, workload: str, n: int) -> float:
+    """Fills ``s`` for ``workload``, then times its ``n`` operations (garbage
+    collection off, as both sides would see it equally); closes ``s``."""
+    populate, ops = workload_ops(workload, n)
+    users = iter([f"user{i}" for i in range(populate + n)])
+    live = [s.create(next(users)) for _ in range(populate)]
+    get, update, create, end = s.get, s.update, s.create, s.end
+    gc.collect()
+    gc.disable()
+    start = time.perf_counter()
+    for op, bits in ops:
+        if op == 0:
+            get(live[bits % len(live)])
+        elif op == 1:
+            update(live[bits % len(live)])
+        elif op == 2:
+            live.append(create(next(users)))
+        else:  # end it, move the last key into its slot, create one in the last
+            i = bits % len(live)
+            end(live[i])
+            live[i], live[-1] = live[-1], create(next(users))
+    seconds = time.perf_counter() - start
+    gc.enable()
+    s.close()
+    return n / seconds
