@@ -166,16 +166,12 @@ pub struct RateDecision {
     pub retry_after: Duration,
 }
 
-/// The user id of rate-limit records: a NUL can never be in a real user id,
-/// and the key keeps each limited key in its own index entry.
-fn owner(key: &str) -> Arc<str> {
-    Arc::from(format!("\0rate\0{key}"))
-}
-
-/// The store key of a limited key: a hash no session token can have, since
-/// tokens never contain NUL.
-fn store_key(key: &str) -> SessionKey {
-    SessionKey::of(&format!("\0rate\0{key}"))
+/// A limited key's name in the store. Its hash is the record's key, which no
+/// session token can have (tokens never contain NUL), and the name is the
+/// record's user id, which no real user can have (user ids never contain
+/// NUL) and which keeps each limited key in its own index entry.
+fn state_name(key: &str) -> String {
+    format!("\0rate\0{key}")
 }
 
 fn check_key(key: &str) -> Result<()> {
@@ -228,7 +224,8 @@ impl<S: SessionStore> SessionManager<S> {
     /// and processes are never allowed beyond the limit.
     pub async fn hit_rate_limit(&self, limit: &RateLimit, key: &str) -> Result<RateDecision> {
         check_key(key)?;
-        let store_key = store_key(key);
+        let name = state_name(key);
+        let store_key = SessionKey::of(&name);
         for _ in 0..MAX_ATTEMPTS {
             let now = self.now();
             let now_us = now.millis().saturating_mul(1000);
@@ -248,7 +245,7 @@ impl<S: SessionStore> SessionManager<S> {
                     outcome.await? == SaveOutcome::Saved
                 }
                 None => {
-                    let first = state_record(owner(key), new_tat, now, 1);
+                    let first = state_record(Arc::from(name.as_str()), new_tat, now, 1);
                     let outcome = self.store().create(&store_key, &first, None, now);
                     matches!(outcome.await?, CreateOutcome::Created { .. })
                 }

@@ -140,9 +140,71 @@ impl Inner {
         taken
     }
 
+    /// Stores `record` under `key` unless a record, live or expired, is there.
+    fn create(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+    ) -> Result<CreateOutcome> {
+        // Claim room before locking the user: a full store purges, and purging
+        // takes user locks itself.
+        let mut evicted = 0;
+        if let Err(full) = self.reserve_slot(now) {
+            // Even a full store has room for a user at an evicting limit:
+            // ending their oldest session frees a slot.
+            let Some(limit) = limit.filter(|l| l.evict_oldest) else {
+                return Err(full);
+            };
+            let mut entry = self.users.lock(&record.user_id);
+            if self.shards.read(key).contains_key(key) {
+                return Ok(CreateOutcome::KeyTaken);
+            }
+            evicted = self
+                .enforce_limit(&mut entry, &record.user_id, limit, now)
+                .unwrap_or(0);
+            drop(entry);
+            if evicted == 0 {
+                return Err(full);
+            }
+            self.reserve_slot(now)?;
+        }
+        let release_slot = || self.len.fetch_sub(1, Ordering::Relaxed);
+        let mut entry = self.users.lock(&record.user_id);
+        // A taken key must change nothing, so look before evicting anyone.
+        if self.shards.read(key).contains_key(key) {
+            release_slot();
+            return Ok(CreateOutcome::KeyTaken);
+        }
+        evicted += match limit {
+            Some(limit) => match self.enforce_limit(&mut entry, &record.user_id, limit, now) {
+                Some(evicted) => evicted,
+                None => {
+                    release_slot();
+                    return Ok(CreateOutcome::UserLimitReached);
+                }
+            },
+            None => 0,
+        };
+        {
+            let mut shard = self.shards.write(key);
+            if shard.contains_key(key) {
+                drop(shard);
+                release_slot();
+                return Ok(CreateOutcome::KeyTaken);
+            }
+            shard.insert(*key, Stored::from_record(record));
+        }
+        self.note_expiry(record.expires_at);
+        entry.add(key);
+        Ok(CreateOutcome::Created { evicted })
+    }
+
     /// Removes the record under `key` if it has expired, so the key can be
     /// created again before the sweeper gets to it (rate limits reuse keys).
-    fn clear_expired(&self, key: &SessionKey, now: Timestamp) {
+    /// Returns whether it removed one.
+    fn clear_expired(&self, key: &SessionKey, now: Timestamp) -> bool {
         let Some(user_id) = self
             .shards
             .read(key)
@@ -150,7 +212,7 @@ impl Inner {
             .filter(|stored| !stored.is_live(now))
             .map(|stored| stored.user_id().to_owned())
         else {
-            return;
+            return false;
         };
         // User lock first, as in create, so the index never misses a record.
         let mut entry = self.users.lock(&user_id);
@@ -163,7 +225,9 @@ impl Inner {
             drop(shard);
             self.len.fetch_sub(1, Ordering::Relaxed);
             entry.remove(key);
+            return true;
         }
+        false
     }
 
     /// Claims room for one more record, purging expired ones if the store is
@@ -320,58 +384,13 @@ impl SessionStore for MemoryStore {
         now: Timestamp,
     ) -> Result<CreateOutcome> {
         let inner = self.open()?;
-        inner.clear_expired(key, now);
-        // Claim room before locking the user: a full store purges, and purging
-        // takes user locks itself.
-        let mut evicted = 0;
-        if let Err(full) = inner.reserve_slot(now) {
-            // Even a full store has room for a user at an evicting limit:
-            // ending their oldest session frees a slot.
-            let Some(limit) = limit.filter(|l| l.evict_oldest) else {
-                return Err(full);
-            };
-            let mut entry = inner.users.lock(&record.user_id);
-            if inner.shards.read(key).contains_key(key) {
-                return Ok(CreateOutcome::KeyTaken);
+        match inner.create(key, record, limit, now)? {
+            // Rare: only deterministic keys (rate limits) meet their own expired record.
+            CreateOutcome::KeyTaken if inner.clear_expired(key, now) => {
+                inner.create(key, record, limit, now)
             }
-            evicted = inner
-                .enforce_limit(&mut entry, &record.user_id, limit, now)
-                .unwrap_or(0);
-            drop(entry);
-            if evicted == 0 {
-                return Err(full);
-            }
-            inner.reserve_slot(now)?;
+            outcome => Ok(outcome),
         }
-        let release_slot = || inner.len.fetch_sub(1, Ordering::Relaxed);
-        let mut entry = inner.users.lock(&record.user_id);
-        // A taken key must change nothing, so look before evicting anyone.
-        if inner.shards.read(key).contains_key(key) {
-            release_slot();
-            return Ok(CreateOutcome::KeyTaken);
-        }
-        evicted += match limit {
-            Some(limit) => match inner.enforce_limit(&mut entry, &record.user_id, limit, now) {
-                Some(evicted) => evicted,
-                None => {
-                    release_slot();
-                    return Ok(CreateOutcome::UserLimitReached);
-                }
-            },
-            None => 0,
-        };
-        {
-            let mut shard = inner.shards.write(key);
-            if shard.contains_key(key) {
-                drop(shard);
-                release_slot();
-                return Ok(CreateOutcome::KeyTaken);
-            }
-            shard.insert(*key, Stored::from_record(record));
-        }
-        inner.note_expiry(record.expires_at);
-        entry.add(key);
-        Ok(CreateOutcome::Created { evicted })
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
