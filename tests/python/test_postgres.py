@@ -285,6 +285,13 @@ def test_the_manager_shows_the_url_without_its_password(postgres_url: str) -> No
     with SessionManager(store=postgres_url) as m:
         assert PASSWORD not in repr(m) and PASSWORD not in m.store
         assert "postgres:***@127.0.0.1" in m.store
+    # libpq also takes the password as an option.
+    user_part, rest = postgres_url.split("://", 1)[1].split("@", 1)
+    as_option = f"postgresql://{user_part.split(':')[0]}@{rest}"
+    as_option += ("&" if "?" in as_option else "?") + f"password={PASSWORD}"
+    with SessionManager(store=as_option) as m:
+        assert PASSWORD not in repr(m) and PASSWORD not in m.store
+        assert "password=***" in m.store
 
 
 def test_a_forked_child_gets_a_clear_error_not_a_hang(postgres_url: str) -> None:

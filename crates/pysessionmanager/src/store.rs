@@ -156,6 +156,9 @@ pub(crate) fn redact(url: &str) -> String {
     if let Some(redacted) = crate::store_redis::redact_redis(scheme, rest) {
         return redacted;
     }
+    if let Some(redacted) = crate::store_postgres::redact_postgres(scheme, url) {
+        return redacted;
+    }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {

@@ -502,11 +502,13 @@ impl SessionStore for PostgresStore {
         if self.inner.forked() {
             return Ok(()); // the parent's threads are not here to stop
         }
+        // Stop the runtime first: a sweep waiting on a hung server then ends
+        // at once instead of holding `close` for its whole timeout.
+        self.inner.pool.close();
+        self.executor.shutdown();
         if let Some(sweeper) = &self.sweeper {
             sweeper.stop();
         }
-        self.inner.pool.close();
-        self.executor.shutdown();
         Ok(())
     }
 }
@@ -521,9 +523,10 @@ impl Drop for PostgresStore {
             self.executor.forget();
             return;
         }
+        self.inner.pool.close();
+        self.executor.shutdown(); // as in `close`: end an in-flight sweep first
         if let Some(sweeper) = &self.sweeper {
             sweeper.stop();
         }
-        self.inner.pool.close();
     }
 }

@@ -151,7 +151,7 @@ pub(crate) fn parse(url: &str) -> Result<PostgresConfig> {
 }
 
 /// The URL with any password replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return hide_password_option(url);
     };
