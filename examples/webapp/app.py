@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -48,7 +49,9 @@ def create_app(store: str = "sqlite:///demo-sessions.db", *, secure_cookies: boo
     ``Secure`` default: browsers accept those from http://127.0.0.1 and
     http://localhost; elsewhere over plain http pass ``secure_cookies=False``."""
     app = Flask(__name__)
-    manager = SessionManager(expiration_time=3600, store=store, max_sessions_per_user=10)
+    # Flask's setting is the stored sessions' idle timeout too.
+    app.permanent_session_lifetime = timedelta(hours=1)
+    manager = SessionManager(store=store, max_sessions_per_user=10)
     init_app(app, manager, secure=secure_cookies)
     register_pages(app, manager)
     # Limits share the sessions' store, so they hold across server restarts

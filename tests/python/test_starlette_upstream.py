@@ -1,9 +1,8 @@
 """Starlette's own SessionMiddleware tests, run against ours.
 
 The tests ship in Starlette's source distribution, not in its wheel: the
-sdist of the installed version is downloaded once (into
-``<venv>/cache/starlette-sdist``, or the temporary folder outside a
-virtualenv), and ``tests/middleware/test_session.py`` is read from it.
+sdist of the installed version is downloaded once (into ``upstream.fetch``'s
+cache), and ``tests/middleware/test_session.py`` is read from it.
 Two of its import lines are replaced, each of which must be found exactly
 once, so that a changed upstream file fails loudly here rather than
 testing something else: ``Session`` and ``SessionMiddleware`` come from

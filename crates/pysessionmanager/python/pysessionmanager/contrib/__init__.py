@@ -3,7 +3,8 @@
 Each integration keeps only the session id in the cookie and the data in a
 :class:`~pysessionmanager.SessionManager`, and follows the same rules:
 
-- cookies are ``Secure``, ``HttpOnly`` and ``SameSite=Lax`` unless told otherwise;
+- cookies are ``Secure``, ``HttpOnly`` and ``SameSite=Lax`` unless told otherwise
+  (Django: with ``pysessionmanager.contrib.django.SessionMiddleware``);
 - a visitor whose session stays empty gets no record and no cookie;
 - a missing, forged, ended or expired cookie is simply no session;
 - nothing is saved when the response is a server error (5xx);

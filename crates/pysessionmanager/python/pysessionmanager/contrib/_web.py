@@ -3,9 +3,10 @@ cookie, and writing back what the request changed."""
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from pysessionmanager import SessionConflict, SessionManager, SessionNotFound
 
@@ -21,8 +22,43 @@ MAX_SAVE_ATTEMPTS = 16
 Codec = Callable[[Any], Any]
 
 
-def _same(value: Any) -> Any:
+#: How deep `fresh` copies; deeper data is left for the store to refuse (it
+#: allows 32 levels), rather than overflowing Python's stack.
+_MAX_COPY_DEPTH = 64
+
+
+def fresh(value: Any, depth: int = 0) -> Any:
+    """A copy of a session value with new dicts and lists (tuples become
+    lists, as ``json.dumps`` makes them), so that a request's in-place
+    changes never reach the copy the save compares against."""
+    if depth < _MAX_COPY_DEPTH:
+        if isinstance(value, dict):
+            return {key: fresh(item, depth + 1) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [fresh(item, depth + 1) for item in value]
     return value
+
+
+def as_manager(manager: Union[SessionManager, str, None]) -> SessionManager:
+    """A manager given as itself or as a store URL (memory by default)."""
+    if manager is None or isinstance(manager, str):
+        return SessionManager(store=manager)
+    if not isinstance(manager, SessionManager):
+        raise TypeError(
+            f"manager must be a SessionManager or a store URL, not {type(manager).__name__}"
+        )
+    return manager
+
+
+def visitor_key(sid: Optional[str], address: Optional[str]) -> str:
+    """Who a rate limit counts by default: the session, or the client's
+    address for a visitor without one."""
+    return f"session:{sid}" if sid else f"address:{address or 'unknown'}"
+
+
+def retry_after_header(seconds: float) -> str:
+    """``Retry-After`` in whole seconds, rounded up (never "come back now")."""
+    return str(math.ceil(seconds))
 
 
 def anonymous_user_id() -> str:
@@ -39,7 +75,8 @@ class RequestState:
     """One request's tie between a framework's session dict and the store.
 
     ``encode`` turns the framework's values into JSON-ready ones (Flask tags
-    tuples, bytes, datetimes...) and ``decode`` turns them back.
+    tuples, bytes, datetimes...) and ``decode`` turns them back; both must
+    return new containers, so in-place changes are seen as changes.
 
     With ``activity=False`` reads do not count as activity (``session_info``
     instead of ``get_session``), so a session's expiry moves only when it is
@@ -53,8 +90,8 @@ class RequestState:
         manager: SessionManager,
         token: Optional[str],
         *,
-        encode: Codec = _same,
-        decode: Codec = _same,
+        encode: Codec = fresh,
+        decode: Codec = fresh,
         activity: bool = True,
     ) -> None:
         self.manager = manager
@@ -84,6 +121,11 @@ class RequestState:
         """Whether no user has logged in to this session."""
         return is_anonymous(self.user_id)
 
+    @property
+    def logged_in_user(self) -> Optional[str]:
+        """The logged-in user, or ``None`` for a visitor."""
+        return None if self.anonymous else self.user_id
+
     def login(
         self, data: Mapping[str, Any], user_id: str, *, expiration_time: Optional[float] = None
     ) -> str:
@@ -112,17 +154,16 @@ class RequestState:
         ends the old session if any. Returns the new id. For frameworks whose
         store contract creates records explicitly (Django's ``create``) or
         fixes a session's lifetime at creation (``sliding=False``)."""
-        owner = anonymous_user_id() if user_id is None else user_id
-        sid = self.manager.create_session(
-            owner,
+        old = self.sid
+        sid = self._create(
+            anonymous_user_id() if user_id is None else user_id,
             self._encoded(data),
             expiration_time=expiration_time,
             sliding=sliding,
             absolute_timeout=absolute_timeout,
         )
-        if self.sid is not None:
-            self.manager.end_session(self.sid)
-        self._adopt(self.read(sid))
+        if old is not None:
+            self.manager.end_session(old)
         return sid
 
     def save(
@@ -137,11 +178,7 @@ class RequestState:
         if self.sid is None:
             if not current:
                 return None  # an empty visitor session is never stored
-            self.sid = self.manager.create_session(
-                anonymous_user_id(), current, expiration_time=expiration_time
-            )
-            self._adopt(self.read(self.sid))
-            return self.sid
+            return self._create(anonymous_user_id(), current, expiration_time=expiration_time)
         if current == self.stored:
             return self.sid
         if not current:
@@ -160,6 +197,13 @@ class RequestState:
         if self.sid is not None:
             self.manager.end_session(self.sid)
         self._forget()
+
+    def _create(self, owner: str, encoded: dict[str, Any], **options: Any) -> str:
+        """Stores ``encoded`` in a new session of ``owner`` and ties the request
+        to it; a new record is version 1, so nothing needs reading back."""
+        sid = self.manager.create_session(owner, encoded, **options)
+        self.sid, self.user_id, self.version, self.stored = sid, owner, 1, encoded
+        return sid
 
     def _encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return {key: self.encode(value) for key, value in data.items()}

@@ -4,14 +4,17 @@
     SESSION_ENGINE = "pysessionmanager.contrib.django"
     PYSESSIONMANAGER_STORE = "sqlite:////var/lib/myapp/sessions.db"  # memory:// by default
     PYSESSIONMANAGER_OPTIONS = {"max_sessions_per_user": 10}  # more SessionManager options
-    SESSION_COOKIE_SECURE = True  # Django's default is False; set it when served over HTTPS
+    MIDDLEWARE = ["pysessionmanager.contrib.django.SessionMiddleware", ...]  # Secure cookies
 
 The cookie carries the manager's token (256 random bits); the data stays in
 the store, as JSON, never pickled or signed. The default ``memory://`` store
 lives in one process: with several worker processes, or to keep sessions
 across restarts, use ``sqlite:///...``. Cookie flags are Django's settings:
 ``SESSION_COOKIE_HTTPONLY`` (True) and ``SESSION_COOKIE_SAMESITE`` ("Lax")
-are safe by default; ``SESSION_COOKIE_SECURE`` must be set to True for HTTPS
+are safe by default; ``SESSION_COOKIE_SECURE`` is off by default in Django,
+so this module's :class:`SessionMiddleware` (Django's, in its place) makes the
+cookie Secure unless the setting is given explicitly. With Django's own
+middleware, set ``SESSION_COOKIE_SECURE = True`` for HTTPS
 (``manage.py check --deploy`` warns about it). How Django's contract maps
 onto the manager:
 
@@ -191,7 +194,7 @@ class SessionStore(SessionBase):
         )
 
     def _new_state(self, token: Optional[str]) -> RequestState:
-        return RequestState(self._manager, token, decode=_copy_json, activity=False)
+        return RequestState(self._manager, token, activity=False)
 
     def load(self) -> dict[str, Any]:
         """The stored data; ``{}`` (and no key) for an unknown, ended or expired
@@ -377,15 +380,6 @@ def _refusal(data: Mapping[str, Any], error: Exception) -> InvalidSessionData:
     )
     refusal.path = path
     return refusal
-
-
-def _copy_json(value: Any) -> Any:
-    """A copy of a JSON value, so changes made in place are seen as changes."""
-    if isinstance(value, dict):
-        return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in value]
-    return value
 
 
 def _owner(data: Mapping[str, Any]) -> Optional[str]:

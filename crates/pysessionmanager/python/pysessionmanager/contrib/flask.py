@@ -20,7 +20,6 @@ No secret key is needed: session ids are random, not signed.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any, Optional, TypeVar, Union
 
@@ -32,7 +31,12 @@ from flask.sessions import SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from pysessionmanager import RateLimiter, SessionManager
-from pysessionmanager.contrib._web import RequestState
+from pysessionmanager.contrib._web import (
+    RequestState,
+    as_manager,
+    retry_after_header,
+    visitor_key,
+)
 
 __all__ = ["ServerSession", "SessionInterface", "init_app", "login", "logout", "rate_limit"]
 
@@ -64,7 +68,7 @@ class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
     @property
     def user_id(self) -> Optional[str]:
         """The logged-in user, or ``None`` for a visitor."""
-        return None if self.state.anonymous else self.state.user_id
+        return self.state.logged_in_user
 
 
 class SessionInterface(FlaskSessionInterface):
@@ -85,13 +89,7 @@ class SessionInterface(FlaskSessionInterface):
     ) -> None:
         if isinstance(manager, Flask):  # SessionInterface(app), like Flask extensions
             manager, app = None, manager
-        if isinstance(manager, str) or manager is None:
-            manager = SessionManager(store=manager)
-        elif not isinstance(manager, SessionManager):
-            raise TypeError(
-                f"manager must be a SessionManager or a store URL, not {type(manager).__name__}"
-            )
-        self.manager = manager
+        self.manager = as_manager(manager)
         self.secure = secure
         self.samesite = samesite
         self.tags = TaggedJSONSerializer()
@@ -191,7 +189,7 @@ def _visitor_key() -> str:
     """The session id, or the client's address for a visitor without one."""
     session = current_session._get_current_object()  # type: ignore[attr-defined]
     sid = session.sid if isinstance(session, ServerSession) else None
-    return f"session:{sid}" if sid else f"address:{request.remote_addr}"
+    return visitor_key(sid, request.remote_addr)
 
 
 def rate_limit(
@@ -209,7 +207,7 @@ def rate_limit(
             if not result.allowed:
                 response = jsonify(error="rate limit exceeded", retry_after=result.retry_after)
                 response.status_code = 429
-                response.headers["Retry-After"] = str(math.ceil(result.retry_after))
+                response.headers["Retry-After"] = retry_after_header(result.retry_after)
                 return response
             response = make_response(view(*args, **kwargs))
             response.headers["RateLimit-Remaining"] = str(result.remaining)

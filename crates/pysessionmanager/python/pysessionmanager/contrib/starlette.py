@@ -59,7 +59,6 @@ endpoints, which Starlette already runs in a thread.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Awaitable
 from functools import partial
@@ -72,7 +71,12 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pysessionmanager import RateLimiter, RateLimitResult, SessionManager
-from pysessionmanager.contrib._web import RequestState
+from pysessionmanager.contrib._web import (
+    RequestState,
+    as_manager,
+    retry_after_header,
+    visitor_key,
+)
 
 __all__ = [
     "Session",
@@ -90,22 +94,7 @@ T = TypeVar("T")
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: Characters that would end or break a cookie attribute.
 _UNSAFE_ATTRIBUTE = re.compile(r"[;\s\x00-\x1f\x7f]")
-#: How deep `_fresh` copies; deeper data is left for the store to refuse
-#: (it allows 32 levels), rather than overflowing Python's stack.
-_MAX_COPY_DEPTH = 64
 _EXPIRED = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
-
-
-def _fresh(value: Any, depth: int = 0) -> Any:
-    """A copy of the session value with new dicts and lists (tuples become
-    lists, as ``json.dumps`` makes them), so that the request's in-place
-    changes never reach the copy the save compares against."""
-    if depth < _MAX_COPY_DEPTH:
-        if isinstance(value, dict):
-            return {key: _fresh(item, depth + 1) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_fresh(item, depth + 1) for item in value]
-    return value
 
 
 class Session(dict[str, Any]):
@@ -126,8 +115,7 @@ class Session(dict[str, Any]):
     @property
     def user_id(self) -> Optional[str]:
         """The logged-in user, or ``None`` for a visitor."""
-        state = self._state
-        return None if state is None or state.anonymous else state.user_id
+        return self._state.logged_in_user if self._state is not None else None
 
     def mark_accessed(self) -> None:
         self.accessed = True
@@ -206,8 +194,8 @@ class SessionMiddleware:
         #: meaning of max_age <= 0).
         self.enabled = self.max_age is None or self.max_age > 0
         self._lifetime = None if self.max_age is None else float(self.max_age)
-        self.manager = _manager(manager)  # last: bad options open no store
-        self._offload = not self.manager.store.startswith("memory:")
+        self.manager = as_manager(manager)  # last: bad options open no store
+        self._offload = _offloaded(self.manager.store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -227,16 +215,13 @@ class SessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
     async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Calls one of the manager's (blocking) operations without holding
-        the event loop for longer than a memory store call."""
-        if self._offload:
-            return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
-        return function(*args, **kwargs)
+        """Calls one of the manager's (blocking) operations."""
+        return await _call(self._offload, function, *args, **kwargs)
 
     async def _load(self, token: Optional[str]) -> RequestState:
         if not token or not self.enabled:
-            return RequestState(self.manager, None, encode=_fresh, decode=_fresh)
-        return await self._run(RequestState, self.manager, token, encode=_fresh, decode=_fresh)
+            return RequestState(self.manager, None)
+        return await self._run(RequestState, self.manager, token)
 
     async def _commit(
         self, session: Session, state: RequestState, token: Optional[str], message: Message
@@ -271,16 +256,6 @@ class SessionMiddleware:
     def _cookie(self, value: str, lifetime: str) -> str:
         # Starlette's exact layout, which its tests (and users' tests) parse.
         return f"{self.session_cookie}={value}; path={self.path}; {lifetime}{self.security_flags}"
-
-
-def _manager(manager: Union[SessionManager, str, None]) -> SessionManager:
-    if manager is None or isinstance(manager, str):
-        return SessionManager(store=manager)
-    if not isinstance(manager, SessionManager):
-        raise TypeError(
-            f"manager must be a SessionManager or a store URL, not {type(manager).__name__}"
-        )
-    return manager
 
 
 def _cookie_name(name: str) -> str:
@@ -379,13 +354,24 @@ async def alogout(request: HTTPConnection) -> None:
     session.clear()
 
 
+def _offloaded(store: str) -> bool:
+    """Whether calls to ``store`` go to a worker thread: any store but memory
+    may wait (SQLite for the disk, servers for the network)."""
+    return not store.startswith("memory:")
+
+
+async def _call(offload: bool, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Calls a blocking store operation without holding the event loop for
+    longer than a memory store call."""
+    if offload:
+        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
+    return function(*args, **kwargs)
+
+
 def _visitor_key(request: HTTPConnection) -> str:
-    """The session id, or the client's address for a visitor without one."""
     session = request.scope.get("session")
     sid = session.sid if isinstance(session, Session) else None
-    if sid:
-        return f"session:{sid}"
-    return f"address:{request.client.host if request.client else 'unknown'}"
+    return visitor_key(sid, request.client.host if request.client else None)
 
 
 def rate_limit(
@@ -397,19 +383,16 @@ def rate_limit(
     the limit. ``key`` names who is limited; by default the session, or the
     client address for visitors without one. A limiter on a store other than
     memory is called from a worker thread, off the event loop."""
-    inline = limiter.store.startswith("memory:")
+    offload = _offloaded(limiter.store)
 
     async def check(request: HTTPConnection) -> RateLimitResult:
         who = key(request) if key is not None else _visitor_key(request)
-        if inline:
-            result = limiter.hit(who)
-        else:
-            result = await anyio.to_thread.run_sync(limiter.hit, who)
+        result = await _call(offload, limiter.hit, who)
         if not result.allowed:
             raise HTTPException(
                 429,
                 detail="rate limit exceeded",
-                headers={"Retry-After": str(math.ceil(result.retry_after))},
+                headers={"Retry-After": retry_after_header(result.retry_after)},
             )
         return result
 
