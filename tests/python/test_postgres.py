@@ -3,8 +3,6 @@ database, the sweeper, schema versions, and clear errors for bad input."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 
@@ -110,42 +108,6 @@ def test_user_limit_holds_across_managers(postgres_url: str) -> None:
         assert not failures, failures[:3]
         assert live == 2, f"{live} sessions under a limit of 2"
         assert len(rejected) == 20 * (len(managers) - 2)
-
-
-WORKER = """
-import sys
-from pysessionmanager import SessionManager
-with SessionManager(store=sys.argv[1]) as m:
-    for i in range(100):
-        sid = m.create_session(f"user{sys.argv[2]}", {"i": i})
-        m.update_session(sid, {"worker": sys.argv[2]})
-        m.increment(sid, "hits")
-        print(sid, i, flush=True)
-"""
-
-
-def test_four_processes_lose_nothing(postgres_url: str) -> None:
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, postgres_url, str(n)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(4)
-    ]
-    acknowledged = {}
-    for n, worker in enumerate(workers):
-        out, err = worker.communicate(timeout=300)
-        assert worker.returncode == 0, err
-        for line in out.splitlines():
-            sid, i = line.split()
-            acknowledged[sid] = (n, int(i))
-    assert len(acknowledged) == 400
-    with SessionManager(store=postgres_url) as m:
-        for sid, (n, i) in acknowledged.items():
-            assert m.get_session(sid) == {"i": i, "worker": str(n), "hits": 1}
-        assert m.count() == 400
 
 
 def test_eight_threads_share_one_manager(postgres_url: str) -> None:

@@ -300,48 +300,7 @@ def test_the_gil_is_released_while_waiting_and_a_hung_server_times_out(
     m.close()
 
 
-# --- two machines in miniature ------------------------------------------------------
-
-
-WORKER = """
-import sys
-from pysessionmanager import SessionManager
-with SessionManager(store=sys.argv[1]) as m:
-    shared = sys.argv[2]
-    for i in range(200):
-        m.increment(shared, "hits")
-        m.update_session(shared, {f"w{sys.argv[3]}": i})
-        sid = m.create_session(f"user{sys.argv[3]}", {"i": i})
-        print(sid, i, flush=True)
-"""
-
-
-def test_four_processes_on_one_store_lose_no_update(redis_url: str) -> None:
-    with SessionManager(store=redis_url) as m:
-        shared = m.create_session("everyone", {"hits": 0})
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER, redis_url, shared, str(n)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for n in range(4)
-        ]
-        created = {}
-        for n, worker in enumerate(workers):
-            out, err = worker.communicate(timeout=300)
-            assert worker.returncode == 0, err
-            for line in out.splitlines():
-                sid, i = line.split()
-                created[sid] = (n, int(i))
-        final = m.get_session(shared)
-        assert final == {"hits": 800, "w0": 199, "w1": 199, "w2": 199, "w3": 199}
-        assert final.version == 1 + 2 * 800
-        assert len(created) == 800
-        for sid, (_, i) in created.items():
-            assert m.get_session(sid) == {"i": i}
-        assert m.count() == 801
+# Two processes on one store: tests/python/test_shared_stores.py, for every shared store.
 
 
 # --- faults ---------------------------------------------------------------------------
