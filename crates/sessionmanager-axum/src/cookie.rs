@@ -25,8 +25,8 @@ pub(crate) fn find(headers: &HeaderMap, name: &str) -> Incoming {
             let Some(eq) = pair.iter().position(|&b| b == b'=') else {
                 continue;
             };
-            if trim(&pair[..eq]) == name.as_bytes() {
-                let value = trim(&pair[eq + 1..]);
+            if pair[..eq].trim_ascii() == name.as_bytes() {
+                let value = pair[eq + 1..].trim_ascii();
                 return Incoming {
                     present: true,
                     token: std::str::from_utf8(value)
@@ -37,15 +37,6 @@ pub(crate) fn find(headers: &HeaderMap, name: &str) -> Incoming {
         }
     }
     Incoming::default()
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|&b| b != b' ' && b != b'\t');
-    let end = bytes.iter().rposition(|&b| b != b' ' && b != b'\t');
-    match (start, end) {
-        (Some(start), Some(end)) => &bytes[start..=end],
-        _ => &[],
-    }
 }
 
 /// `Set-Cookie` carrying `token`.

@@ -5,6 +5,7 @@ use http::request::Parts;
 
 use crate::error::SessionError;
 use crate::session::Session;
+use crate::state::Slot;
 
 /// Takes the request's [`Session`] that the [`SessionLayer`](crate::SessionLayer)
 /// put in its extensions, and reads the stored session the first time a
@@ -16,11 +17,12 @@ impl<St: Send + Sync> FromRequestParts<St> for Session {
     type Rejection = SessionError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &St) -> Result<Self, Self::Rejection> {
-        let session = parts
+        let Slot(shared) = parts
             .extensions
-            .get::<Session>()
+            .get::<Slot>()
             .cloned()
             .ok_or(SessionError::MissingLayer)?;
+        let session = Session::new(shared);
         session.ensure_loaded().await?;
         Ok(session)
     }

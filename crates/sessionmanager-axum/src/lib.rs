@@ -45,7 +45,8 @@
 //!   different keys both keep their change. A session emptied by the
 //!   request is ended; one ended elsewhere meanwhile ("log out everywhere")
 //!   is never brought back.
-//! - Nothing is written when the response is a 5xx.
+//! - Nothing is written when the response is a 5xx (`login` and `logout`
+//!   take effect when called).
 //! - [`Session::login`] moves the data to a fresh session owned by the user
 //!   and ends the old one (session fixation defence); [`Session::logout`]
 //!   ends the session and the response deletes the cookie.

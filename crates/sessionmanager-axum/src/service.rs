@@ -15,8 +15,7 @@ use crate::config::CookieConfig;
 use crate::cookie;
 use crate::error::SessionError;
 use crate::save::{self, Pending};
-use crate::session::Session;
-use crate::state::{Phase, Shared};
+use crate::state::{Phase, Shared, Slot};
 
 /// The service [`SessionLayer`](crate::SessionLayer) wraps around `I`.
 pub struct SessionService<I> {
@@ -76,9 +75,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let incoming = cookie::find(request.headers(), &self.cookie.name);
         let shared = Arc::new(Shared::new(self.backend.clone(), incoming));
-        request
-            .extensions_mut()
-            .insert(Session::new(shared.clone()));
+        request.extensions_mut().insert(Slot(shared.clone()));
         // Call the instance that was polled ready, leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -106,13 +103,15 @@ async fn finish<B: Default>(
             return response;
         }
         state.phase = Phase::Closed;
+        // Nothing reads `stored` or `incoming` once closed; `data` stays
+        // readable after the response.
         let pending = Pending {
             sid: state.sid.clone(),
             version: state.version,
-            stored: state.stored.clone(),
+            stored: std::mem::take(&mut state.stored),
             data: state.data.clone(),
         };
-        (pending, state.incoming.clone())
+        (pending, std::mem::take(&mut state.incoming))
     };
     let failed = response.status().is_server_error();
     let sid = match save::save(&*shared.backend, pending, failed).await {

@@ -101,7 +101,8 @@ impl Session {
         }
     }
 
-    /// Removes `key` and returns its JSON value.
+    /// Removes `key` and returns its JSON value. After the response has gone
+    /// out this changes nothing stored.
     pub fn remove_value(&self, key: &str) -> Option<Value> {
         self.shared.lock().data.shift_remove(key)
     }
@@ -114,6 +115,7 @@ impl Session {
     /// Removes all data. A stored session left empty is ended when the
     /// response goes out and its cookie deleted: for a logged-in user that is
     /// a logout (the same as [`Session::logout`], only without the store call now).
+    /// After the response has gone out this changes nothing stored.
     pub fn clear(&self) {
         self.shared.lock().data.clear();
     }

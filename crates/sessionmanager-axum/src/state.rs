@@ -57,7 +57,7 @@ impl State {
     }
 
     /// Ties the request to a stored session.
-    pub(crate) fn adopt(&mut self, sid: SessionToken, user_id: Arc<str>, version: u64, data: Data) {
+    fn adopt(&mut self, sid: SessionToken, user_id: Arc<str>, version: u64, data: Data) {
         self.sid = Some(sid);
         self.user_id = Some(user_id);
         self.version = version;
@@ -84,7 +84,16 @@ impl State {
     }
 }
 
-/// What the request's extensions hold, shared by every clone of the extractor.
+/// What the layer puts in the request's extensions: private, so only the
+/// extractor (which loads the session first) can turn it into a [`Session`];
+/// an `Extension<Session>` taken straight from the request would be one whose
+/// changes are never saved.
+///
+/// [`Session`]: crate::Session
+#[derive(Clone)]
+pub(crate) struct Slot(pub(crate) Arc<Shared>);
+
+/// The request's session state, shared by every clone of the extractor.
 pub(crate) struct Shared {
     pub(crate) backend: Arc<dyn Backend>,
     state: Mutex<State>,
