@@ -3,15 +3,15 @@
     .venv/bin/pip install -r benches/python/requirements-bench.txt
     .venv/bin/python benches/python/bench_redis.py [--quick]
 
-Starts its own redis-server (no persistence) on a free loopback port. As docs/DESIGN.md §5
-says, client and server are pinned to the same CPU (a wakeup that crosses vCPUs costs more
-than a Redis command), and every peer gets the same pinning. Peers, same workloads, one
+Starts its own redis-server (no persistence) on a free loopback port. As the project's
+design notes (section 5) say, client and server are pinned to the same CPU (a wakeup that
+crosses vCPUs costs more than a Redis command), and every peer gets the same pinning. Peers, same workloads, one
 process, interleaved:
 
 - raw redis-py: SET token JSON EX / GET + json.loads / DEL, a token from secrets: the floor
   for a Python client (no user index, no versions, a non-atomic read-modify-write update);
 - Django's cache session backend on django.core.cache.backends.redis.RedisCache;
-- redis-benchmark (SET/GET, one connection): the server's ceiling, no client work at all.
+- redis-benchmark (SET/GET, 1 and 8 connections): the server's ceiling, no client work.
 
 Then 1 thread against 8 threads sharing one manager (or one redis-py client and its
 connection pool), with the client pinned to the server's CPU and then to the other CPU.
@@ -210,6 +210,7 @@ def main() -> None:
     py = f"{platform.python_implementation()} {platform.python_version()}"
     cpu = f"{cpu_name()} ({platform.machine()}), os.cpu_count() = {os.cpu_count()}"
     ver = {name: version(name) for name in ("pysessionmanager", "Django", "redis")}
+    parser = "hiredis parser" if redis.utils.HIREDIS_AVAILABLE else "pure-Python parser, no hiredis"
     print(f"""# pysessionmanager (Redis store) vs raw redis-py vs Django cache sessions on Redis
 
 - Python: {py}; Redis {server.version} (no persistence), loopback TCP
@@ -218,9 +219,9 @@ def main() -> None:
 - Pinning: redis-server on CPU {SERVER_CPU}; the client (this process, all its threads) on
   CPU {SERVER_CPU} too, except where a table says otherwise
 - pysessionmanager {ver["pysessionmanager"]}: SessionManager(expiration_time=3600,
-  store="redis://127.0.0.1:PORT/0"); every create/update/end is one Lua script (user index,
-  expiry index, versions), a get one HMGET
-- redis-py {ver["redis"]} (pure-Python parser, no hiredis): SET key JSON EX 3600 / GET +
+  store="redis://127.0.0.1:PORT/0"); every create/end is one Lua script (user index,
+  expiry index, versions), an update a read plus one compare-and-set script, a get one HMGET
+- redis-py {ver["redis"]} ({parser}): SET key JSON EX 3600 / GET +
   json.loads / DEL; update = GET + SET (not atomic); keys "s:" + secrets.token_urlsafe(32)
 - Django {ver["Django"]}: sessions.backends.cache on core.cache.backends.redis.RedisCache
   (redis-py), Django's defaults (JSONSerializer for sessions, pickle in the cache),

@@ -5,8 +5,9 @@
 //!   store shares a database with other data safely.
 //! - Redis expires records itself, at the absolute `expires_at` of each one
 //!   (`PEXPIREAT`, only ever moved forward); the per-user index is a sorted
-//!   set scored by expiry, trimmed on every write and expiring with its last
-//!   session, so it never leaks.
+//!   set scored by expiry, trimmed of expired sessions by every create and
+//!   every write that moves an expiry, and expiring with its last session,
+//!   so it never leaks.
 //! - Every write (create with a user limit, compare-and-set, touch, rotate,
 //!   end all of a user's sessions) is one Lua script, atomic on the server;
 //!   merges and counters are built on the compare-and-set.

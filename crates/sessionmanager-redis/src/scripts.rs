@@ -1,6 +1,7 @@
-//! The Lua scripts that make each write one atomic step on the server. Each
-//! is sent once per connection by its SHA-1 (`EVALSHA`), and loaded again by
-//! redis-rs if the server forgot it (a restart, `SCRIPT FLUSH`).
+//! The Lua scripts that make each write one atomic step on the server. They
+//! are loaded once when the store opens and called by their SHA-1
+//! (`EVALSHA`); redis-rs loads one again if the server forgot it (a restart,
+//! `SCRIPT FLUSH`).
 
 use redis::Script;
 

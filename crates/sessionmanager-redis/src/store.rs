@@ -41,8 +41,9 @@ const PURGE_BATCH: u32 = 500;
 /// Records are hashes under `<prefix>s:<SHA-256 of the token>` that Redis
 /// expires itself (`PEXPIREAT` at each record's `expires_at`, moved only
 /// forward, so an expired record is never revived). Each user has a sorted
-/// set of their sessions scored by expiry, trimmed on every write to it and
-/// expiring with its last session; one more sorted set indexes every session
+/// set of their sessions scored by expiry, trimmed of expired ones by every
+/// create and every write that moves an expiry, and expiring with its last
+/// session; one more sorted set indexes every session
 /// by expiry, so `count` and `purge_expired` never walk the keyspace.
 pub struct RedisStore {
     shared: Arc<Shared>,

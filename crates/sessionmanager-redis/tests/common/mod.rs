@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub port: u16,
     pub dir: PathBuf,
-    watchdog: Child,
+    /// Held, not waited for: the watchdog ends with this process.
+    _watchdog: Child,
 }
 
 impl Server {
-    /// Starts `redis-server` with `extra` arguments (like `["--requirepass", "x"]`).
-    /// Panics with a clear message if the binary is missing.
-    pub fn start(extra: &[&str]) -> Self {
+    /// Starts `redis-server`; it stops when this process ends (the watchdog
+    /// sees the parent gone). Panics with a clear message if the binary is missing.
+    pub fn start() -> Self {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -47,7 +48,7 @@ impl Server {
             while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.2; done
             kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"
         "#;
-        let mut args: Vec<String> = vec![
+        let args: Vec<String> = vec![
             std::process::id().to_string(),
             dir.display().to_string(),
             "--port".into(),
@@ -61,7 +62,6 @@ impl Server {
             "--appendonly".into(),
             "no".into(),
         ];
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -73,9 +73,9 @@ impl Server {
         let server = Self {
             port,
             dir,
-            watchdog,
+            _watchdog: watchdog,
         };
-        server.wait_ready(extra);
+        server.wait_ready();
         server
     }
 
@@ -84,21 +84,12 @@ impl Server {
         format!("redis://127.0.0.1:{}{rest}", self.port)
     }
 
-    fn wait_ready(&self, extra: &[&str]) {
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        let password = extra
-            .windows(2)
-            .find(|w| w[0] == "--requirepass")
-            .map(|w| w[1]);
         loop {
             if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let mut writer = stream.try_clone().unwrap();
                 let mut reader = BufReader::new(stream);
-                if let Some(password) = password {
-                    let _ = write!(writer, "AUTH {password}\r\n");
-                    let mut line = String::new();
-                    let _ = reader.read_line(&mut line);
-                }
                 let _ = writer.write_all(b"PING\r\n");
                 let mut line = String::new();
                 if reader.read_line(&mut line).is_ok() && line.starts_with("+PONG") {
@@ -116,20 +107,10 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Stopping the watchdog's server: kill the whole shell, whose loop then ends.
-        let _ = Command::new("pkill")
-            .args(["-P", &self.watchdog.id().to_string(), "redis-server"])
-            .status();
-        let _ = self.watchdog.wait();
-    }
-}
-
 /// One server for the whole test binary; tests keep apart by key prefix.
 pub fn shared() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(&[]))
+    SERVER.get_or_init(Server::start)
 }
 
 fn free_port() -> u16 {
