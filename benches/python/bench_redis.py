@@ -5,8 +5,8 @@
 
 Starts its own redis-server (no persistence) on a free loopback port. As the project's
 design notes (section 5) say, client and server are pinned to the same CPU (a wakeup that
-crosses vCPUs costs more than a Redis command), and every peer gets the same pinning. Peers, same workloads, one
-process, interleaved:
+crosses vCPUs costs more than a Redis command), and every peer gets the same pinning.
+Peers, same workloads, one process, interleaved:
 
 - raw redis-py: SET token JSON EX / GET + json.loads / DEL, a token from secrets: the floor
   for a Python client (no user index, no versions, a non-atomic read-modify-write update);
