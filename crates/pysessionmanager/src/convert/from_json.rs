@@ -2,6 +2,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::fmt;
 
 use pyo3::IntoPyObjectExt;
@@ -11,9 +13,17 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 /// Inserts the members of the JSON object `json` into `dict`.
 pub(crate) fn fill_dict(dict: &Bound<'_, PyDict>, json: &str) -> PyResult<()> {
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    deserializer.deserialize_map(IntoDict(dict)).map_err(|e| {
-        pyo3::exceptions::PyRuntimeError::new_err(format!("stored session data is corrupt: {e}"))
+    // One thread-local access per call, not one per string: reaching a
+    // thread-local from a shared library goes through `__tls_get_addr`.
+    SHORT_STRS.with(|cache| {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        deserializer
+            .deserialize_map(IntoDict(dict, cache))
+            .map_err(|e| {
+                pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "stored session data is corrupt: {e}"
+                ))
+            })
     })
 }
 
@@ -31,33 +41,35 @@ thread_local! {
     /// Python strings already made for short texts: session data repeats its
     /// keys and many of its values ("role", "theme", "dark") on every read.
     /// Python strings are immutable, so handing out the same one is safe, and
-    /// a reused key also keeps the hash Python computed for it.
-    static SHORT_STRS: RefCell<HashMap<Box<str>, Py<PyString>>> = RefCell::new(HashMap::new());
+    /// a reused key also keeps the hash Python computed for it. Hashed with
+    /// foldhash (seeded per process): SipHash was a tenth of a get's time.
+    static SHORT_STRS: StrCache = RefCell::new(HashMap::default());
 }
 
-/// `text` as a Python string, from the cache when short.
-fn short_str<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+type StrCache = RefCell<HashMap<Box<str>, Py<PyString>, RandomState>>;
+
+/// `text` as a Python string, from `cache` when short.
+fn short_str<'py>(py: Python<'py>, cache: &StrCache, text: &str) -> Bound<'py, PyString> {
     if text.len() > SHORT_STR_BYTES {
         return PyString::new(py, text);
     }
-    SHORT_STRS.with_borrow_mut(|cache| {
-        if let Some(found) = cache.get(text) {
-            return found.bind(py).clone();
-        }
-        if cache.len() >= SHORT_STR_ENTRIES {
-            cache.clear(); // a crude bound: hot strings come back at once
-        }
-        let made = PyString::new(py, text);
-        cache.insert(text.into(), made.clone().unbind());
-        made
-    })
+    let mut cache = cache.borrow_mut();
+    if let Some(found) = cache.get(text) {
+        return found.bind(py).clone();
+    }
+    if cache.len() >= SHORT_STR_ENTRIES {
+        cache.clear(); // a crude bound: hot strings come back at once
+    }
+    let made = PyString::new(py, text);
+    cache.insert(text.into(), made.clone().unbind());
+    made
 }
 
 /// Deserializes one JSON value as a Python object.
 #[derive(Clone, Copy)]
-struct PyValue<'py>(Python<'py>);
+struct PyValue<'a, 'py>(Python<'py>, &'a StrCache);
 
-impl<'de, 'py> DeserializeSeed<'de> for PyValue<'py> {
+impl<'de, 'py> DeserializeSeed<'de> for PyValue<'_, 'py> {
     type Value = Bound<'py, PyAny>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -65,7 +77,7 @@ impl<'de, 'py> DeserializeSeed<'de> for PyValue<'py> {
     }
 }
 
-impl<'de, 'py> Visitor<'de> for PyValue<'py> {
+impl<'de, 'py> Visitor<'de> for PyValue<'_, 'py> {
     type Value = Bound<'py, PyAny>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,7 +105,7 @@ impl<'de, 'py> Visitor<'de> for PyValue<'py> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(short_str(self.0, v).into_any())
+        Ok(short_str(self.0, self.1, v).into_any())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -106,13 +118,13 @@ impl<'de, 'py> Visitor<'de> for PyValue<'py> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let dict = PyDict::new(self.0);
-        IntoDict(&dict).visit_map(map)?;
+        IntoDict(&dict, self.1).visit_map(map)?;
         Ok(dict.into_any())
     }
 }
 
 /// Deserializes a JSON object into an existing dict.
-struct IntoDict<'a, 'py>(&'a Bound<'py, PyDict>);
+struct IntoDict<'a, 'py>(&'a Bound<'py, PyDict>, &'a StrCache);
 
 impl<'de> Visitor<'de> for IntoDict<'_, '_> {
     type Value = ();
@@ -123,8 +135,9 @@ impl<'de> Visitor<'de> for IntoDict<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let py = self.0.py();
-        while let Some(key) = map.next_key_seed(PyValue(py))? {
-            let value = map.next_value_seed(PyValue(py))?;
+        let seed = PyValue(py, self.1);
+        while let Some(key) = map.next_key_seed(seed)? {
+            let value = map.next_value_seed(seed)?;
             self.0.set_item(key, value).map_err(py_err)?;
         }
         Ok(())
