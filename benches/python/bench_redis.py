@@ -21,24 +21,31 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
+import sys
 import tempfile
-import threading
-import time
+from collections.abc import Callable
 from importlib.metadata import version
+from pathlib import Path
 
 import django
 import redis
 from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
 from django.conf import settings
-from workloads import DATA, LIVE, UPDATE, DjangoSessions, Pysessionmanager, ops_per_second
+from threaded import ops_per_second
+from workloads import DATA, LIVE, UPDATE, DjangoSessions, Pysessionmanager
+from workloads import ops_per_second as workload_ops_per_second
+
+# The tests' redis-server harness (tests/python/servers_redis.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
+from servers_redis import RedisServer  # noqa: E402
 
 IMPLS = ("pysessionmanager", "redis-py", "django")
 WORKLOADS = ("create", "get", "update", "mixed")
@@ -46,35 +53,12 @@ COUNTS = (20_000, 40_000, 20_000, 30_000)  # ops per measurement; --quick divide
 SERVER_CPU = 0
 
 
-class Server:
-    """A throwaway redis-server pinned to one CPU."""
-
-    def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="bench-redis-")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.process = subprocess.Popen(
-            ["taskset", "-c", str(SERVER_CPU), "redis-server", "--port", str(self.port)]
-            + ["--bind", "127.0.0.1", "--dir", self.folder, "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        for _ in range(500):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-        self.version = client.info("server")["redis_version"]
-
-    def flush(self) -> None:
-        redis.Redis(port=self.port).flushall()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
+def start_server() -> RedisServer:
+    """A throwaway redis-server (no persistence) pinned to SERVER_CPU."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    server = RedisServer(folder, launcher=["taskset", "-c", str(SERVER_CPU)])
+    server.start()
+    return server
 
 
 def pysessionmanager(port: int) -> Pysessionmanager:
@@ -127,50 +111,30 @@ def setup_django(port: int) -> None:
     django.setup()
 
 
-def measure(server: Server, impl: str, workload: str, n: int) -> float:
+def measure(server: RedisServer, impl: str, workload: str, n: int) -> float:
     """ops/s of one run on an emptied server."""
-    server.flush()
-    return ops_per_second(CLASSES[impl](server.port), workload, n)
+    server.client().flushall()
+    return workload_ops_per_second(CLASSES[impl](server.port), workload, n)
 
 
-def threaded(server: Server, impl: str, op: str, threads: int, seconds: float) -> float:
+def threaded(server: RedisServer, impl: str, op: str, threads: int, seconds: float) -> float:
     """ops/s of `threads` threads sharing one client, each doing `op` for `seconds`."""
-    server.flush()
+    server.client().flushall()
     s = CLASSES[impl](server.port)
     live = [s.create(f"user{i}") for i in range(LIVE)]
-    counts = [0] * threads
-    stop = threading.Event()
-    barrier = threading.Barrier(threads + 1)
 
-    def work(t: int) -> None:
-        get, create = s.get, s.create
-        barrier.wait()
-        n, k = 0, t * 7919
-        while not stop.is_set():
-            for _ in range(20):
-                if op == "get":
-                    get(live[k % LIVE])
-                else:
-                    create(f"user{t}")
-                k += 1
-            n += 20
-        counts[t] = n
+    def make_op(t: int) -> Callable[[], None]:
+        if op == "create":
+            return lambda: s.create(f"user{t}")
+        ids = itertools.cycle(live[t * 7919 % LIVE :] + live[: t * 7919 % LIVE])
+        return lambda: s.get(next(ids))
 
-    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for w in workers:
-        w.start()
-    barrier.wait()
-    began = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for w in workers:
-        w.join()
-    rate = sum(counts) / (time.perf_counter() - began)
+    rate, _ = ops_per_second(threads, seconds, make_op)
     s.close()
     return rate
 
 
-def redis_benchmark(server: Server, clients: int, n: int) -> dict[str, float]:
+def redis_benchmark(server: RedisServer, clients: int, n: int) -> dict[str, float]:
     """redis-benchmark's SET and GET rates with `clients` connections, pinned like the server."""
     out = subprocess.run(
         ["taskset", "-c", str(SERVER_CPU), "redis-benchmark", "-p", str(server.port)]
@@ -200,7 +164,8 @@ def main() -> None:
     scale = 10 if args.quick else 1
     other_cpu = max(os.sched_getaffinity(0) - {SERVER_CPU}, default=SERVER_CPU)
     pin_client(SERVER_CPU)
-    server = Server()
+    server = start_server()
+    server_version = server.client().info("server")["redis_version"]
     setup_django(server.port)
     for w, workload in enumerate(WORKLOADS):  # warm-up, untimed
         for impl in IMPLS:
@@ -213,7 +178,7 @@ def main() -> None:
     parser = "hiredis parser" if redis.utils.HIREDIS_AVAILABLE else "pure-Python parser, no hiredis"
     print(f"""# pysessionmanager (Redis store) vs raw redis-py vs Django cache sessions on Redis
 
-- Python: {py}; Redis {server.version} (no persistence), loopback TCP
+- Python: {py}; Redis {server_version} (no persistence), loopback TCP
 - Machine: {cpu}, {platform.system()} {platform.release()}
 - Date: {now}
 - Pinning: redis-server on CPU {SERVER_CPU}; the client (this process, all its threads) on
@@ -270,6 +235,7 @@ def main() -> None:
     for (workload, impl), rates in runs.items():
         print(f"- {workload}, {impl}: " + ", ".join(f"{r:,.0f}" for r in rates))
     server.stop()
+    shutil.rmtree(server.folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

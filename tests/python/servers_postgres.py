@@ -14,7 +14,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from ports import free_port
 
 PASSWORD = "test-secret-pw"
 IN_CI = os.environ.get("CI") == "true"
@@ -70,12 +70,6 @@ def _parent_and_state(pid: int) -> tuple[int, str]:
     except OSError:
         return 0, ""
     return int(fields[1]), fields[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:

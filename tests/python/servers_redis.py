@@ -15,11 +15,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import redis
+from ports import free_port
 
 
 def require_redis_server() -> str:
@@ -36,12 +37,6 @@ def require_redis_server() -> str:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RedisServer:
     """One redis-server on a loopback port, in ``folder``, with extra config ``args``.
 
@@ -49,8 +44,15 @@ class RedisServer:
     where clients expect it, with whatever it persisted.
     """
 
-    def __init__(self, folder: Path, *args: str, password: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *args: str,
+        password: str | None = None,
+        launcher: Sequence[str] = (),
+    ) -> None:
         self.binary = require_redis_server()
+        self.launcher = list(launcher)  # say, ["taskset", "-c", "0"] to pin it
         self.folder = folder
         self.port = free_port()
         self.password = password
@@ -69,6 +71,7 @@ class RedisServer:
         log = open(self.folder / "redis.log", "ab")
         self.process = subprocess.Popen(
             [
+                *self.launcher,
                 self.binary,
                 "--port",
                 str(self.port),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -24,12 +25,6 @@ if CHROMIUM is None:
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)
     pytestmark = pytest.mark.skip(reason=message)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Demo:

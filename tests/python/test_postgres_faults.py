@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from servers_postgres import PostgresServer, free_port
+from ports import free_port
+from servers_postgres import PostgresServer
 
 from pysessionmanager import SessionManager, StoreUnavailable
 

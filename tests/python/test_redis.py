@@ -13,7 +13,8 @@ import threading
 import time
 
 import pytest
-from servers_redis import RedisServer, ServerFactory, free_port, fresh_prefix
+from ports import free_port
+from servers_redis import RedisServer, ServerFactory, fresh_prefix
 
 from pysessionmanager import (
     RateLimiter,

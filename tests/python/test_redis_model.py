@@ -7,33 +7,26 @@ clock must never run behind it (see the store's documentation).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import test_model
 from hypothesis import settings
 from hypothesis.stateful import rule
-from servers_redis import RedisServer, fresh_prefix, require_redis_server
+from servers_redis import RedisServer, fresh_prefix
 
 _server: RedisServer | None = None
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _model_server() -> Iterator[None]:
-    """One server for every example of the module (unittest-style classes take no fixtures)."""
+def _model_server(redis_server: RedisServer) -> Iterator[None]:
+    """Hands the shared server to the model (unittest-style classes take no
+    fixtures); each example keeps to a key prefix of its own."""
     global _server
-    require_redis_server()
-    folder = Path(tempfile.mkdtemp(prefix="pysessionmanager-redis-model-"))
-    _server = RedisServer(folder)
-    _server.start()
+    _server = redis_server
     yield
-    _server.stop()
     _server = None
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 class RedisModel(test_model.SessionModel):
