@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use deadpool_postgres::Object;
 use sessionmanager_core::Result;
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use crate::error::query_error;
 use crate::store::Inner;
@@ -63,52 +63,52 @@ impl Conn {
         }
     }
 
-    /// Runs the prepared statement `sql` and returns its rows.
-    pub(crate) async fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    /// Prepares `sql` (once per connection) and runs it with `run`.
+    async fn prepared<T>(
+        &mut self,
+        sql: &str,
+        run: impl AsyncFnOnce(&Object, &Statement) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T> {
         self.busy = true;
         let client = self.client();
         let result = async {
             let statement = client.prepare_cached(sql).await?;
-            client.query(&statement, params).await
+            run(client, &statement).await
         }
         .await;
         self.settle(result)
+    }
+
+    /// Runs the prepared statement `sql` and returns its rows.
+    pub(crate) async fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.prepared(sql, async |client, statement| {
+            client.query(statement, params).await
+        })
+        .await
     }
 
     /// Runs the prepared statement `sql`; returns its row, if any.
     pub(crate) async fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        self.busy = true;
-        let client = self.client();
-        let result = async {
-            let statement = client.prepare_cached(sql).await?;
-            client.query_opt(&statement, params).await
-        }
-        .await;
-        self.settle(result)
+        self.prepared(sql, async |client, statement| {
+            client.query_opt(statement, params).await
+        })
+        .await
     }
 
     /// Runs the prepared statement `sql`, which returns exactly one row.
     pub(crate) async fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row> {
-        self.busy = true;
-        let client = self.client();
-        let result = async {
-            let statement = client.prepare_cached(sql).await?;
-            client.query_one(&statement, params).await
-        }
-        .await;
-        self.settle(result)
+        self.prepared(sql, async |client, statement| {
+            client.query_one(statement, params).await
+        })
+        .await
     }
 
     /// Runs the prepared statement `sql`; returns how many rows it changed.
     pub(crate) async fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.busy = true;
-        let client = self.client();
-        let result = async {
-            let statement = client.prepare_cached(sql).await?;
-            client.execute(&statement, params).await
-        }
-        .await;
-        self.settle(result)
+        self.prepared(sql, async |client, statement| {
+            client.execute(statement, params).await
+        })
+        .await
     }
 
     /// Sends `sql` (one or more statements without parameters) as a simple query.

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{PoolError, TimeoutType};
+use deadpool_postgres::PoolError;
 use sessionmanager_core::Error;
 
 use crate::target::Target;
@@ -57,24 +57,12 @@ pub(crate) fn query_error(target: &Target, doing: &str, err: &tokio_postgres::Er
     Error::Store(format!("could not {doing} on {target}: {err}{cause}").into())
 }
 
-/// A pool error met while waiting for a connection to `doing`.
-pub(crate) fn pool_error(
-    target: &Target,
-    doing: &str,
-    timeout: Duration,
-    err: &PoolError,
-) -> Error {
+/// A pool error met while waiting for a connection to `doing`. (The pool has
+/// no deadlines of its own; the store's timeout covers the wait.)
+pub(crate) fn pool_error(target: &Target, doing: &str, err: &PoolError) -> Error {
     match err {
         PoolError::Backend(e) => query_error(target, doing, e),
         PoolError::Closed => Error::Closed,
-        PoolError::Timeout(TimeoutType::Wait) => Error::Unavailable(
-            format!(
-                "could not {doing}: every pooled connection to {target} stayed busy for {} ms",
-                timeout.as_millis()
-            )
-            .into(),
-        ),
-        PoolError::Timeout(_) => timed_out(target, doing, timeout),
         other => Error::Store(format!("could not {doing} on {target}: {other}").into()),
     }
 }

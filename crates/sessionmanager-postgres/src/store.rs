@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sessionmanager_core::{
     Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
     SessionStore, Timestamp, UserLimit, block_on,
@@ -80,12 +80,8 @@ impl PostgresStore {
         );
         let pool = Pool::builder(manager)
             .max_size(config.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .timeouts(Timeouts {
-                wait: Some(config.timeout),
-                create: Some(config.timeout),
-                recycle: Some(config.timeout),
-            })
+            // No deadlines of the pool's own: every call, waiting for a
+            // connection included, runs under the store's one timeout.
             .build()
             .map_err(|e| Error::Store(format!("cannot build the connection pool: {e}").into()))?;
         let inner = Arc::new(Inner {
@@ -186,7 +182,7 @@ impl Inner {
             .pool
             .get()
             .await
-            .map_err(|e| pool_error(&self.target, doing, self.timeout, &e))?;
+            .map_err(|e| pool_error(&self.target, doing, &e))?;
         Ok(Conn::new(object, self.clone(), doing))
     }
 
