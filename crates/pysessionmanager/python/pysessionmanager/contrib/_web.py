@@ -167,7 +167,7 @@ class RequestState:
         old = self.sid
         sid = self._create(
             anonymous_user_id() if user_id is None else user_id,
-            self._encoded(data),
+            self.encoded(data),
             expiration_time=expiration_time,
             sliding=sliding,
             absolute_timeout=absolute_timeout,
@@ -184,7 +184,23 @@ class RequestState:
         should then be deleted). A failed request writes nothing."""
         if failed:
             return self.sid
-        current = self._encoded(data)
+        return self.save_encoded(self.encoded(data), expiration_time=expiration_time)
+
+    def encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``data`` as it would be stored: a new dict of encoded values."""
+        return {key: self.encode(value) for key, value in data.items()}
+
+    def pending(self, current: dict[str, Any]) -> bool:
+        """Whether ``save_encoded(current)`` would call the store, so an async
+        integration can skip a thread hop when it would not. ``current`` is
+        what :meth:`encoded` made of the framework's data."""
+        return current != self.stored if self.sid is not None else bool(current)
+
+    def save_encoded(
+        self, current: dict[str, Any], *, expiration_time: Optional[float] = None
+    ) -> Optional[str]:
+        """:meth:`save` of a request that did not fail, for data already
+        :meth:`encoded` (which this keeps as the stored data: pass a new dict)."""
         if self.sid is None:
             if not current:
                 return None  # an empty visitor session is never stored
@@ -195,12 +211,6 @@ class RequestState:
             self.end()  # cleared: the visitor logged out or reset
             return None
         return self._write_changes(current)
-
-    def pending(self, data: Mapping[str, Any]) -> bool:
-        """Whether ``save(data, failed=False)`` would call the store, so an
-        async integration can skip a thread hop when it would not."""
-        current = self._encoded(data)
-        return current != self.stored if self.sid is not None else bool(current)
 
     def end(self) -> None:
         """Ends the stored session; the request carries on without one."""
@@ -215,9 +225,6 @@ class RequestState:
         self.sid, self.user_id, self.version, self.stored = sid, owner, 1, encoded
         self.meta = None
         return sid
-
-    def _encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: self.encode(value) for key, value in data.items()}
 
     def _write_changes(self, current: dict[str, Any]) -> Optional[str]:
         """Compare-and-set the new data; if another request wrote meanwhile,
