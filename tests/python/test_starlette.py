@@ -109,6 +109,16 @@ def sync_logout_then_flash(request: Request) -> PlainTextResponse:
     return PlainTextResponse("bye")
 
 
+def store_tuples(request: Request) -> PlainTextResponse:
+    request.session["point"] = (1, 2)
+    request.session["nested"] = {"path": ("a", ("b", "c"))}
+    return PlainTextResponse("ok")
+
+
+def show_types(request: Request) -> JSONResponse:
+    return JSONResponse({key: type(value).__name__ for key, value in request.session.items()})
+
+
 def store_a_set(request: Request) -> PlainTextResponse:
     request.session["tags"] = {"a", "b"}
     return PlainTextResponse("unreachable")
@@ -129,6 +139,8 @@ ROUTES = [
     Route("/logout", sync_logout, methods=["POST"]),
     Route("/alogout-then-flash", async_logout_then_flash, methods=["POST"]),
     Route("/logout-then-flash", sync_logout_then_flash, methods=["POST"]),
+    Route("/tuples", store_tuples, methods=["POST"]),
+    Route("/types", show_types),
     Route("/set", store_a_set, methods=["POST"]),
 ]
 
@@ -238,11 +250,18 @@ def test_changes_inside_nested_values_are_saved(client: TestClient) -> None:
 def test_tuples_become_lists_and_other_non_json_is_refused(
     client: TestClient, store: SessionManager
 ) -> None:
-    client.post("/update", json={"a": 1})
+    sid = parse_cookie(client.post("/update", json={"a": 1}).headers["set-cookie"])[1]
+    client.post("/tuples")
+    lists = {"a": 1, "point": [1, 2], "nested": {"path": ["a", ["b", "c"]]}}
+    stored = store.get_session(sid)
+    assert stored == lists
+    assert type(stored["point"]) is list and type(stored["nested"]["path"][1]) is list
+    assert client.get("/show").json()["data"] == lists
+    assert client.get("/types").json() == {"a": "int", "point": "list", "nested": "dict"}
     with pytest.raises(UnsupportedDataType) as raised:
         client.post("/set")
     assert raised.value.path == "data['tags']"
-    assert client.get("/show").json()["data"] == {"a": 1}
+    assert client.get("/show").json()["data"] == lists
 
 
 def test_max_age_is_the_stored_idle_timeout() -> None:

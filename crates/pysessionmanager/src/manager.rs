@@ -5,17 +5,18 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 use sessionmanager_core::{
-    CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig, block_on,
+    ApplyOutcome, Basis, CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig,
+    block_on,
 };
 
 use crate::clock::clock_arg;
 use crate::convert::{
-    data_from_py, int_arg, optional_seconds, positive_int, session_id_arg, str_arg,
+    data_from_py, fill_dict, int_arg, optional_seconds, positive_int, session_id_arg, str_arg,
 };
 use crate::errors::{self, IntoPyResult, wrong_type};
-use crate::session;
+use crate::session::{self, SessionMeta};
 use crate::store::{self, AnyStore};
 
 /// The engine over any store the package can open.
@@ -219,6 +220,59 @@ impl SessionManager {
         run(py, self.engine.set_data(token, data, expected))
     }
 
+    /// For the web integrations: writes back what a request changed in a
+    /// session it read. Returns `None` when the session is gone, else the
+    /// written session's metadata and, when another writer's keys were merged
+    /// in, the data as stored (`None` when `data` was stored as given).
+    #[pyo3(signature = (session_id, basis, data, keys))]
+    fn _apply_changes<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &Bound<'py, PyAny>,
+        basis: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+        keys: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let token = session_id_arg(session_id, "session_id")?;
+        let data = required_data(data, &self.engine.config().limits).py(py)?;
+        let basis = match basis.cast::<SessionMeta>() {
+            Ok(meta) => Basis::Read(meta.get().to_session(data.clone())),
+            Err(_) if basis.is_instance_of::<PyInt>() => {
+                Basis::Version(positive_int(basis, "basis")?)
+            }
+            Err(_) => {
+                return Err(wrong_type(
+                    "basis",
+                    "a SessionMeta or an int version",
+                    basis,
+                ));
+            }
+        };
+        let keys = key_strings(keys)?;
+        let keys = keys
+            .iter()
+            .map(|key| str_arg(key, "each key"))
+            .collect::<PyResult<Vec<&str>>>()?;
+        let sent = data.clone();
+        let ApplyOutcome::Saved(written) =
+            run(py, self.engine.apply_changes(token, basis, data, &keys))?
+        else {
+            return Ok(None);
+        };
+        let merged = if written.record.data == sent {
+            py.None().into_bound(py)
+        } else {
+            let dict = PyDict::new(py);
+            fill_dict(&dict, written.record.data.as_json())?;
+            dict.into_any()
+        };
+        let meta = SessionMeta::of(written, Some(session_id.clone().unbind()));
+        Ok(Some(PyTuple::new(
+            py,
+            [Bound::new(py, meta)?.into_any(), merged],
+        )?))
+    }
+
     /// Adds `by` to the integer at `key` (missing counts as 0), atomically. Returns the new value.
     #[pyo3(signature = (session_id, key, by = None))]
     fn increment(
@@ -352,6 +406,26 @@ fn required_data(
         });
     }
     data_from_py(Some(data), limits)
+}
+
+/// The items of `keys`, an iterable of `str` (a lone `str`, iterable
+/// character by character, is almost surely a bug and refused).
+fn key_strings<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let not_keys = || wrong_type("keys", "an iterable of str", keys);
+    if keys.is_instance_of::<PyString>() {
+        return Err(not_keys());
+    }
+    keys.try_iter()
+        .map_err(|_| not_keys())?
+        .map(|key| {
+            let key = key?;
+            if key.is_instance_of::<PyString>() {
+                Ok(key)
+            } else {
+                Err(wrong_type("each key", "a str", &key))
+            }
+        })
+        .collect()
 }
 
 fn optional_bool(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<bool>> {

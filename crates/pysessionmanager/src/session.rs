@@ -5,7 +5,7 @@
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
-use sessionmanager_core::Session;
+use sessionmanager_core::{Session, SessionData, SessionKey, SessionRecord, Timestamp};
 
 use crate::convert::fill_dict;
 
@@ -32,6 +32,45 @@ pub(crate) struct SessionMeta {
     idle_timeout_ms: i64,
     #[pyo3(get)]
     sliding: bool,
+}
+
+impl SessionMeta {
+    /// The metadata of `session` (its data is left out), read or written by
+    /// `session_id`.
+    pub(crate) fn of(session: Session, session_id: Option<Py<PyAny>>) -> Self {
+        let record = session.record;
+        Self {
+            session_id,
+            key: *session.key.as_bytes(),
+            user_id: record.user_id,
+            version: record.version,
+            created_at_ms: record.created_at.millis(),
+            last_active_ms: record.last_active.millis(),
+            expires_at_ms: record.expires_at.millis(),
+            absolute_expires_at_ms: record.absolute_expires_at.map(|t| t.millis()),
+            idle_timeout_ms: record.idle_timeout_ms,
+            sliding: record.sliding,
+        }
+    }
+
+    /// The session this describes, holding `data`: what a write that read
+    /// it is based on.
+    pub(crate) fn to_session(&self, data: SessionData) -> Session {
+        Session {
+            key: SessionKey::from_bytes(self.key),
+            record: SessionRecord {
+                user_id: self.user_id.clone(),
+                data,
+                version: self.version,
+                created_at: Timestamp(self.created_at_ms),
+                last_active: Timestamp(self.last_active_ms),
+                expires_at: Timestamp(self.expires_at_ms),
+                idle_timeout_ms: self.idle_timeout_ms,
+                sliding: self.sliding,
+                absolute_expires_at: self.absolute_expires_at_ms.map(Timestamp),
+            },
+        }
+    }
 }
 
 #[pymethods]
@@ -75,19 +114,7 @@ pub(crate) fn to_py<'py>(
     })?;
     let object = class.bind(py).call0()?;
     fill_dict(object.cast::<PyDict>()?, session.record.data.as_json())?;
-    let record = session.record;
-    let meta = SessionMeta {
-        session_id,
-        key: *session.key.as_bytes(),
-        user_id: record.user_id,
-        version: record.version,
-        created_at_ms: record.created_at.millis(),
-        last_active_ms: record.last_active.millis(),
-        expires_at_ms: record.expires_at.millis(),
-        absolute_expires_at_ms: record.absolute_expires_at.map(|t| t.millis()),
-        idle_timeout_ms: record.idle_timeout_ms,
-        sliding: record.sliding,
-    };
+    let meta = SessionMeta::of(session, session_id);
     object.setattr(pyo3::intern!(py, "_meta"), Bound::new(py, meta)?)?;
     Ok(object)
 }

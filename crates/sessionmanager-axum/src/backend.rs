@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use sessionmanager_core::{
-    DataLimits, Error, Result, Session as Stored, SessionData, SessionManager, SessionStore,
-    SessionToken,
+    ApplyOutcome, Basis, DataLimits, Error, Result, Session as Stored, SessionData, SessionManager,
+    SessionStore, SessionToken,
 };
 
 /// A boxed `Send` future.
@@ -18,21 +18,20 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// The live session `token` names, counted as activity; `None` for an
     /// unknown, ended, expired or malformed token.
     fn load<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Stored>>>;
-    /// Like `load`, without counting as activity.
-    fn peek<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Stored>>>;
     /// Starts a session with the manager's default expiry.
     fn create<'a>(
         &'a self,
         user_id: &'a str,
         data: SessionData,
     ) -> BoxFuture<'a, Result<SessionToken>>;
-    /// Compare-and-set of the whole data; the new version.
-    fn set_data<'a>(
+    /// Writes back a request's changes: [`SessionManager::apply_changes`].
+    fn apply_changes<'a>(
         &'a self,
         token: &'a str,
+        basis: Basis,
         data: SessionData,
-        expected_version: u64,
-    ) -> BoxFuture<'a, Result<u64>>;
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<ApplyOutcome>>;
     /// Ends the session; ending an unknown one does nothing.
     fn end<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<()>>;
     /// The manager's bounds on session data.
@@ -52,10 +51,6 @@ impl<S: SessionStore> Backend for SessionManager<S> {
         Box::pin(async move { found(self.get(token).await) })
     }
 
-    fn peek<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Stored>>> {
-        Box::pin(async move { found(SessionManager::peek(self, token).await) })
-    }
-
     fn create<'a>(
         &'a self,
         user_id: &'a str,
@@ -69,17 +64,15 @@ impl<S: SessionStore> Backend for SessionManager<S> {
         ))
     }
 
-    fn set_data<'a>(
+    fn apply_changes<'a>(
         &'a self,
         token: &'a str,
+        basis: Basis,
         data: SessionData,
-        expected_version: u64,
-    ) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(SessionManager::set_data(
-            self,
-            token,
-            data,
-            Some(expected_version),
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<ApplyOutcome>> {
+        Box::pin(SessionManager::apply_changes(
+            self, token, basis, data, keys,
         ))
     }
 

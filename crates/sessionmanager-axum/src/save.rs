@@ -1,22 +1,20 @@
 //! Writing back what a request changed, by the rules every integration
-//! shares (the Python side's `RequestState.save`).
+//! shares (the Python side's `RequestState.save`); the compare-and-set and
+//! its retries are the engine's [`SessionManager::apply_changes`].
+//!
+//! [`SessionManager::apply_changes`]: sessionmanager_core::SessionManager::apply_changes
 
-use serde_json::Value;
-use sessionmanager_core::{Error, SessionData, SessionToken};
+use sessionmanager_core::{ApplyOutcome, Basis, SessionData, SessionToken};
 
 use crate::anonymous::anonymous_user_id;
 use crate::backend::Backend;
 use crate::error::SessionError;
 use crate::state::Data;
 
-/// How many times a save re-reads and re-applies its changes when other
-/// requests keep writing the same session in between.
-pub(crate) const MAX_SAVE_ATTEMPTS: usize = 16;
-
 /// What the response phase takes out of the request's state.
 pub(crate) struct Pending {
     pub(crate) sid: Option<SessionToken>,
-    pub(crate) version: u64,
+    pub(crate) basis: Basis,
     pub(crate) stored: Data,
     pub(crate) data: Data,
 }
@@ -31,7 +29,7 @@ pub(crate) async fn save(
 ) -> Result<Option<SessionToken>, SessionError> {
     let Pending {
         sid,
-        version,
+        basis,
         stored,
         data,
     } = pending;
@@ -53,48 +51,26 @@ pub(crate) async fn save(
         backend.end(sid.as_str()).await?; // cleared: the visitor logged out or reset
         return Ok(None);
     }
-    write_changes(backend, sid, version, stored, data).await
-}
-
-/// Compare-and-set the new data; if another request wrote meanwhile,
-/// re-apply only this request's changes on top of what it wrote.
-async fn write_changes(
-    backend: &dyn Backend,
-    sid: SessionToken,
-    mut version: u64,
-    stored: Data,
-    data: Data,
-) -> Result<Option<SessionToken>, SessionError> {
-    let changed: Vec<(&String, &Value)> = data
+    // The keys this request set or removed: all that is re-applied when
+    // another request wrote the session meanwhile.
+    let keys: Vec<&str> = data
         .iter()
         .filter(|&(key, value)| stored.get(key) != Some(value))
+        .map(|(key, _)| key.as_str())
+        .chain(
+            stored
+                .keys()
+                .filter(|key| !data.contains_key(*key))
+                .map(String::as_str),
+        )
         .collect();
-    let removed: Vec<&String> = stored.keys().filter(|k| !data.contains_key(*k)).collect();
-    let limits = backend.limits();
-    let mut target = SessionData::from_map(&data, &limits)?;
-    let mut last_conflict = None;
-    for _ in 0..MAX_SAVE_ATTEMPTS {
-        match backend.set_data(sid.as_str(), target, version).await {
-            Ok(_) => return Ok(Some(sid)),
-            Err(conflict @ Error::Conflict { .. }) => last_conflict = Some(conflict),
-            // Ended meanwhile (say, "log out everywhere"): never bring it back.
-            Err(Error::NotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        }
-        let Some(fresh) = backend.peek(sid.as_str()).await? else {
-            return Ok(None);
-        };
-        version = fresh.record.version;
-        let mut merged = fresh.record.data.to_map();
-        for key in &removed {
-            merged.shift_remove(*key);
-        }
-        for (key, value) in &changed {
-            merged.insert((*key).clone(), (*value).clone());
-        }
-        target = SessionData::from_map(&merged, &limits)?;
+    let target = SessionData::from_map(&data, &backend.limits())?;
+    match backend
+        .apply_changes(sid.as_str(), basis, target, &keys)
+        .await?
+    {
+        ApplyOutcome::Saved(_) => Ok(Some(sid)),
+        // Ended meanwhile (say, "log out everywhere"): never bring it back.
+        ApplyOutcome::Gone => Ok(None),
     }
-    Err(last_conflict
-        .expect("the loop only runs again after a conflict")
-        .into())
 }

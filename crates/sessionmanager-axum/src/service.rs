@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use http::header::{SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Request, Response};
-use sessionmanager_core::{SessionManager, SessionStore};
+use sessionmanager_core::{Basis, SessionManager, SessionStore};
 use tower_service::Service;
 
 use crate::backend::{Backend, BoxFuture};
@@ -103,11 +103,11 @@ async fn finish<B: Default>(
             return response;
         }
         state.phase = Phase::Closed;
-        // Nothing reads `stored` or `incoming` once closed; `data` stays
+        // Nothing reads `basis`, `stored` or `incoming` once closed; `data` stays
         // readable after the response.
         let pending = Pending {
             sid: state.sid.clone(),
-            version: state.version,
+            basis: std::mem::replace(&mut state.basis, Basis::Version(0)),
             stored: std::mem::take(&mut state.stored),
             data: state.data.clone(),
         };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sessionmanager_core::{Error, SessionData, SessionToken};
+use sessionmanager_core::{Basis, Error, SessionData, SessionToken};
 
 use crate::anonymous::{ANONYMOUS_PREFIX, is_anonymous};
 use crate::error::SessionError;
@@ -170,7 +170,7 @@ impl Session {
                 // is: changes another task made while this awaited are saved later.
                 state.sid = Some(token.clone());
                 state.user_id = Some(Arc::from(user_id));
-                state.version = 1;
+                state.basis = Basis::Version(1);
                 state.stored = data;
                 state.generation += 1;
             }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Map, Value};
-use sessionmanager_core::{Session as Stored, SessionToken};
+use sessionmanager_core::{Basis, Session as Stored, SessionToken};
 
 use crate::backend::Backend;
 use crate::cookie::Incoming;
@@ -32,7 +32,9 @@ pub(crate) struct State {
     /// The stored session this request is tied to, if any.
     pub(crate) sid: Option<SessionToken>,
     pub(crate) user_id: Option<Arc<str>>,
-    pub(crate) version: u64,
+    /// What this request last read or wrote of the stored session: the base
+    /// its changes are written over.
+    pub(crate) basis: Basis,
     /// The data as stored when this request last read or wrote it.
     pub(crate) stored: Data,
     /// The data as the handler has it now.
@@ -49,27 +51,22 @@ impl State {
             phase: Phase::Unloaded,
             sid: None,
             user_id: None,
-            version: 0,
+            basis: Basis::Version(0),
             stored: Data::new(),
             data: Data::new(),
             generation: 0,
         }
     }
 
-    /// Ties the request to a stored session.
-    fn adopt(&mut self, sid: SessionToken, user_id: Arc<str>, version: u64, data: Data) {
-        self.sid = Some(sid);
-        self.user_id = Some(user_id);
-        self.version = version;
-        self.stored = data.clone();
-        self.data = data;
-    }
-
     /// Adopts what a load found: the session, or nothing.
     pub(crate) fn adopt_loaded(&mut self, token: Option<SessionToken>, found: Option<Stored>) {
         if let (Some(token), Some(found)) = (token, found) {
             let data = found.record.data.to_map();
-            self.adopt(token, found.record.user_id, found.record.version, data);
+            self.sid = Some(token);
+            self.user_id = Some(found.record.user_id.clone());
+            self.basis = Basis::Read(found);
+            self.stored = data.clone();
+            self.data = data;
         }
         self.phase = Phase::Open;
     }
@@ -79,7 +76,7 @@ impl State {
     pub(crate) fn forget(&mut self) {
         self.sid = None;
         self.user_id = None;
-        self.version = 0;
+        self.basis = Basis::Version(0);
         self.stored = Data::new();
     }
 }

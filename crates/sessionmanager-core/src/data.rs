@@ -138,6 +138,28 @@ impl SessionData {
         Self::from_validated_json(members.to_json(), limits)
     }
 
+    /// This data with each top-level key of `keys` made as in `source`: set
+    /// to `source`'s value (in place when the key exists here, appended
+    /// otherwise), or removed when `source` lacks it. Values are copied as
+    /// text, never parsed. This is how a write re-applies its changes on top
+    /// of another writer's.
+    pub fn with_keys_from(
+        &self,
+        source: &SessionData,
+        keys: &[&str],
+        limits: &DataLimits,
+    ) -> Result<Self> {
+        let mut members = self.members();
+        let changes = source.members();
+        for &key in keys {
+            match changes.get(key) {
+                Some(value) => members.set(Cow::Borrowed(key), Cow::Borrowed(value)),
+                None => members.remove(key),
+            }
+        }
+        Self::from_validated_json(members.to_json(), limits)
+    }
+
     /// This data with the integer at top-level `key` increased by `by` (a missing
     /// key counts as 0), and the new value.
     pub fn incremented(&self, key: &str, by: i64, limits: &DataLimits) -> Result<(Self, i64)> {
@@ -377,6 +399,27 @@ mod tests {
             .merged(&data(r#"{"b":{"y":2},"c":3}"#), &DataLimits::default())
             .unwrap();
         assert_eq!(merged.as_json(), r#"{"a":1,"b":{"y":2},"c":3}"#);
+    }
+
+    #[test]
+    fn keys_from_another_object_are_set_or_removed() {
+        let limits = DataLimits::default();
+        let theirs = data(r#"{"a":1,"gone":true,"b\n":2,"theirs":3}"#);
+        let mine = data(r#"{"new":[1],"b\n":{"x":null},"a":1}"#);
+        let merged = theirs
+            .with_keys_from(&mine, &["b\n", "gone", "new", "never"], &limits)
+            .unwrap();
+        assert_eq!(
+            merged.as_json(),
+            r#"{"a":1,"b\n":{"x":null},"theirs":3,"new":[1]}"#,
+            "set in place or appended, removed when the source lacks it, others kept"
+        );
+        let small = DataLimits {
+            max_bytes: 10,
+            ..limits
+        };
+        let err = theirs.with_keys_from(&mine, &["new"], &small).unwrap_err();
+        assert!(err.to_string().contains("max_data_bytes"), "{err}");
     }
 
     #[test]

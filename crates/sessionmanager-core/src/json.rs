@@ -79,6 +79,11 @@ impl<'a> Members<'a> {
         }
     }
 
+    /// Removes the member `key`, if there.
+    pub(crate) fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+
     /// The value of `key`, unparsed.
     pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
         self.0

@@ -16,6 +16,7 @@
 //! assert_eq!(session.record.user_id.as_ref(), "12345");
 //! ```
 
+mod apply;
 mod block_on;
 mod clock;
 #[cfg(feature = "conformance")]
@@ -32,6 +33,7 @@ mod record;
 mod store;
 mod token;
 
+pub use apply::{ApplyOutcome, Basis, MAX_APPLY_ATTEMPTS};
 pub use block_on::block_on;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep};

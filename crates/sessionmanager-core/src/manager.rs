@@ -270,9 +270,12 @@ impl<S: SessionStore> SessionManager<S> {
     /// concurrent updates of other keys are all kept. Returns the new version.
     pub async fn update(&self, token: &str, patch: &SessionData) -> Result<u64> {
         let limits = self.config.limits;
-        self.modify(token, None, |data| Ok((data.merged(patch, &limits)?, ())))
-            .await
-            .map(|(version, ())| version)
+        let key = parse(token)?;
+        self.modify(&key, None, UNBOUNDED, |current| {
+            Ok((current.data.merged(patch, &limits)?, ()))
+        })
+        .await
+        .map(|(written, ())| written.version)
     }
 
     /// Replaces the session's data. With `expected_version`, only if the
@@ -284,33 +287,44 @@ impl<S: SessionStore> SessionManager<S> {
         expected_version: Option<u64>,
     ) -> Result<u64> {
         check_size(&data, &self.config.limits)?;
-        self.modify(token, expected_version, |_| Ok((data.clone(), ())))
-            .await
-            .map(|(version, ())| version)
+        let key = parse(token)?;
+        self.modify(&key, expected_version, UNBOUNDED, |_| {
+            Ok((data.clone(), ()))
+        })
+        .await
+        .map(|(written, ())| written.version)
     }
 
     /// Adds `by` to the integer at top-level `key` (missing counts as 0),
     /// atomically. Returns the new value.
     pub async fn increment(&self, token: &str, key: &str, by: i64) -> Result<i64> {
         let limits = self.config.limits;
-        self.modify(token, None, |data| data.incremented(key, by, &limits))
-            .await
-            .map(|(_, value)| value)
+        let session_key = parse(token)?;
+        self.modify(&session_key, None, UNBOUNDED, |current| {
+            current.data.incremented(key, by, &limits)
+        })
+        .await
+        .map(|(_, value)| value)
     }
 
-    /// Read-modify-write by compare-and-set, retried on conflict unless the
-    /// caller pinned a version. Every retry means another writer succeeded,
-    /// so this cannot livelock.
-    async fn modify<T>(
+    /// Read-modify-write by compare-and-set: loads the record, asks `change`
+    /// for its new data and writes it at the version it read, again on
+    /// conflict, at most `attempts` writes in all (then [`Error::Conflict`]).
+    /// A pinned `expected_version` makes any other version a conflict at once.
+    /// Every retry means another writer succeeded, so an unbounded loop
+    /// cannot livelock. Returns the record as written.
+    pub(crate) async fn modify<T>(
         &self,
-        token: &str,
+        key: &SessionKey,
         expected_version: Option<u64>,
-        change: impl Fn(&SessionData) -> Result<(SessionData, T)>,
-    ) -> Result<(u64, T)> {
-        let key = parse(token)?;
+        attempts: usize,
+        change: impl Fn(&SessionRecord) -> Result<(SessionData, T)>,
+    ) -> Result<(SessionRecord, T)> {
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             let now = self.now();
-            let current = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
+            let current = self.store.load(key, now).await?.ok_or(Error::NotFound)?;
             if let Some(expected) = expected_version
                 && expected != current.version
             {
@@ -319,21 +333,39 @@ impl<S: SessionStore> SessionManager<S> {
                     actual: current.version,
                 });
             }
-            let (data, output) = change(&current.data)?;
-            let mut next = current.clone();
-            next.data = data;
-            next.version = current.version + 1;
-            next.record_activity(now);
-            match self.store.save(&key, &next, current.version, now).await? {
-                SaveOutcome::Saved => return Ok((next.version, output)),
-                SaveOutcome::NotFound => return Err(Error::NotFound),
-                SaveOutcome::Conflict { actual } => {
-                    if let Some(expected) = expected_version {
+            let (data, output) = change(&current)?;
+            let expected = expected_version.unwrap_or(current.version);
+            match self.write_over(key, current, data, now).await? {
+                Written::Saved(record) => return Ok((record, output)),
+                Written::NotFound => return Err(Error::NotFound),
+                Written::Conflict { actual } => {
+                    if expected_version.is_some() || attempt >= attempts {
                         return Err(Error::Conflict { expected, actual });
                     }
                 }
             }
         }
+    }
+
+    /// One compare-and-set write of `data` over `base`, the record as read
+    /// (the store must still hold `base.version`), counting as activity at `now`.
+    pub(crate) async fn write_over(
+        &self,
+        key: &SessionKey,
+        base: SessionRecord,
+        data: SessionData,
+        now: Timestamp,
+    ) -> Result<Written> {
+        let expected = base.version;
+        let mut next = base;
+        next.data = data;
+        next.version = expected + 1;
+        next.record_activity(now);
+        Ok(match self.store.save(key, &next, expected, now).await? {
+            SaveOutcome::Saved => Written::Saved(next),
+            SaveOutcome::NotFound => Written::NotFound,
+            SaveOutcome::Conflict { actual } => Written::Conflict { actual },
+        })
     }
 
     /// Moves the session to a fresh token and returns it; the old token stops
@@ -384,7 +416,20 @@ impl<S: SessionStore> SessionManager<S> {
     }
 }
 
-fn parse(token: &str) -> Result<SessionKey> {
+/// `attempts` for a [`SessionManager::modify`] that retries until it writes.
+const UNBOUNDED: usize = usize::MAX;
+
+/// What one [`SessionManager::write_over`] did.
+pub(crate) enum Written {
+    /// Written: the record as stored now.
+    Saved(SessionRecord),
+    /// No live record under the key.
+    NotFound,
+    /// The store holds version `actual`, not the one read.
+    Conflict { actual: u64 },
+}
+
+pub(crate) fn parse(token: &str) -> Result<SessionKey> {
     SessionKey::for_token_text(token).ok_or(Error::NotFound)
 }
 
@@ -407,6 +452,6 @@ fn check_user_id(user_id: &str) -> Result<()> {
 }
 
 /// Data built under other (larger) limits must still fit this manager's.
-fn check_size(data: &SessionData, limits: &DataLimits) -> Result<()> {
+pub(crate) fn check_size(data: &SessionData, limits: &DataLimits) -> Result<()> {
     crate::data::check_size(data.len_bytes(), limits)
 }

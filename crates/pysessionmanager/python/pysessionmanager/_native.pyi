@@ -1,5 +1,6 @@
 """Type stubs for the native module. Keep in step with crates/pysessionmanager/src."""
 
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Optional, Type, final
 
@@ -49,6 +50,30 @@ class SessionManager:
     def set_session_data(
         self, session_id: str, data: dict[str, Any], *, expected_version: Optional[int] = None
     ) -> int: ...
+    def _apply_changes(
+        self,
+        session_id: str,
+        basis: SessionMeta | int,
+        data: dict[str, Any],
+        keys: Iterable[str],
+    ) -> Optional[tuple[SessionMeta, Optional[dict[str, Any]]]]:
+        """For the web integrations: writes back what a request changed in a session it read.
+
+        ``basis`` is what the request last read or wrote of the session: its
+        ``SessionMeta`` (``session._meta``, or one this method returned),
+        which lets the first write go without a read, or only its version.
+        ``data`` is the whole data to store, and ``keys`` the top-level keys
+        the request set or removed relative to ``basis``. If another writer
+        changed the session meanwhile, only those keys are re-applied over
+        what it stored (a key missing from ``data`` is removed), at most 16
+        writes in all before ``SessionConflict``.
+
+        Returns ``None`` when the session is gone (ended, rotated away or
+        expired, even meanwhile): it is never brought back. Otherwise the
+        written session's ``SessionMeta`` and, when another writer's keys
+        were merged in, the data as now stored (``None`` when ``data`` was
+        stored as given).
+        """
     def increment(self, session_id: str, key: str, by: Optional[int] = None) -> int: ...
     def rotate_session(self, session_id: str) -> str: ...
     def touch(self, session_id: str) -> None: ...

@@ -35,6 +35,7 @@
 //! conformance::run_all(memory_store);
 //! ```
 
+mod apply;
 mod basics;
 mod concurrency;
 mod expiry;
@@ -45,6 +46,7 @@ mod store_contract;
 mod users;
 mod writes;
 
+pub use apply::check_apply_changes;
 pub use basics::{check_bad_arguments, check_create_get_peek_end, check_malformed_tokens};
 pub use concurrency::{check_concurrent_updates, check_concurrent_updates_sized};
 pub use expiry::{
@@ -124,6 +126,7 @@ macro_rules! conformance_tests {
             check_create_options,
             check_update_merges,
             check_set_data_cas,
+            check_apply_changes,
             check_increment,
             check_rotate,
             check_list_user,

@@ -8,16 +8,13 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Optional, Union
 
-from pysessionmanager import SessionConflict, SessionManager, SessionNotFound
+from pysessionmanager import SessionManager, SessionNotFound
+from pysessionmanager._native import SessionMeta
 
 #: Prefix of the user id given to visitors who have not logged in. Each gets
 #: their own (``anonymous:<random>``) so per-user limits and listings never
 #: lump visitors together.
 ANONYMOUS_PREFIX = "anonymous:"
-
-#: How many times a save re-reads and re-applies its changes when other
-#: requests keep writing the same session in between.
-MAX_SAVE_ATTEMPTS = 16
 
 Codec = Callable[[Any], Any]
 
@@ -83,7 +80,17 @@ class RequestState:
     written: Django's contract, where only a save renews a session.
     """
 
-    __slots__ = ("manager", "sid", "user_id", "version", "stored", "encode", "decode", "read")
+    __slots__ = (
+        "manager",
+        "sid",
+        "user_id",
+        "version",
+        "meta",
+        "stored",
+        "encode",
+        "decode",
+        "read",
+    )
 
     def __init__(
         self,
@@ -100,6 +107,9 @@ class RequestState:
         self.sid: Optional[str] = None
         self.user_id: Optional[str] = None
         self.version = 0
+        #: The session's metadata as last read or written, so a save needs no
+        #: read first; ``None`` after a create (only ``version`` is known then).
+        self.meta: Optional[SessionMeta] = None
         #: The data as stored (encoded) when the request last read or wrote it.
         self.stored: dict[str, Any] = {}
         if token:
@@ -110,7 +120,7 @@ class RequestState:
 
     def _adopt(self, session: Any) -> None:
         self.sid, self.user_id = session.session_id, session.user_id
-        self.version, self.stored = session.version, dict(session)
+        self.version, self.meta, self.stored = session.version, session._meta, dict(session)
 
     def data(self) -> dict[str, Any]:
         """The session's data, decoded, for the framework's session dict."""
@@ -157,7 +167,7 @@ class RequestState:
         old = self.sid
         sid = self._create(
             anonymous_user_id() if user_id is None else user_id,
-            self._encoded(data),
+            self.encoded(data),
             expiration_time=expiration_time,
             sliding=sliding,
             absolute_timeout=absolute_timeout,
@@ -174,7 +184,23 @@ class RequestState:
         should then be deleted). A failed request writes nothing."""
         if failed:
             return self.sid
-        current = self._encoded(data)
+        return self.save_encoded(self.encoded(data), expiration_time=expiration_time)
+
+    def encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``data`` as it would be stored: a new dict of encoded values."""
+        return {key: self.encode(value) for key, value in data.items()}
+
+    def pending(self, current: dict[str, Any]) -> bool:
+        """Whether ``save_encoded(current)`` would call the store, so an async
+        integration can skip a thread hop when it would not. ``current`` is
+        what :meth:`encoded` made of the framework's data."""
+        return current != self.stored if self.sid is not None else bool(current)
+
+    def save_encoded(
+        self, current: dict[str, Any], *, expiration_time: Optional[float] = None
+    ) -> Optional[str]:
+        """:meth:`save` of a request that did not fail, for data already
+        :meth:`encoded` (which this keeps as the stored data: pass a new dict)."""
         if self.sid is None:
             if not current:
                 return None  # an empty visitor session is never stored
@@ -185,12 +211,6 @@ class RequestState:
             self.end()  # cleared: the visitor logged out or reset
             return None
         return self._write_changes(current)
-
-    def pending(self, data: Mapping[str, Any]) -> bool:
-        """Whether ``save(data, failed=False)`` would call the store, so an
-        async integration can skip a thread hop when it would not."""
-        current = self._encoded(data)
-        return current != self.stored if self.sid is not None else bool(current)
 
     def end(self) -> None:
         """Ends the stored session; the request carries on without one."""
@@ -203,43 +223,29 @@ class RequestState:
         to it; a new record is version 1, so nothing needs reading back."""
         sid = self.manager.create_session(owner, encoded, **options)
         self.sid, self.user_id, self.version, self.stored = sid, owner, 1, encoded
+        self.meta = None
         return sid
-
-    def _encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: self.encode(value) for key, value in data.items()}
 
     def _write_changes(self, current: dict[str, Any]) -> Optional[str]:
         """Compare-and-set the new data; if another request wrote meanwhile,
-        re-apply only this request's changes on top of what it wrote."""
+        the engine re-applies only this request's changes on top of what it
+        wrote (up to 16 times, then ``SessionConflict``)."""
         assert self.sid is not None
-        changed = {k: v for k, v in current.items() if k not in self.stored or self.stored[k] != v}
-        removed = self.stored.keys() - current.keys()
-        target = current
-        for _ in range(MAX_SAVE_ATTEMPTS):
-            try:
-                self.version = self.manager.set_session_data(
-                    self.sid, target, expected_version=self.version
-                )
-                self.stored = target
-                return self.sid
-            except SessionConflict:
-                pass
-            except SessionNotFound:
-                # Ended meanwhile (say, "log out everywhere"): never bring it back.
-                self._forget()
-                return None
-            try:
-                fresh = self.read(self.sid)
-            except SessionNotFound:
-                self._forget()
-                return None
-            self.version = fresh.version
-            target = {k: v for k, v in fresh.items() if k not in removed}
-            target.update(changed)
-        raise SessionConflict(
-            f"the session changed under this request {MAX_SAVE_ATTEMPTS} times in a row; gave up"
-        )
+        stored = self.stored
+        keys = [k for k, v in current.items() if k not in stored or stored[k] != v]
+        keys.extend(k for k in stored if k not in current)
+        basis = self.version if self.meta is None else self.meta
+        written = self.manager._apply_changes(self.sid, basis, current, keys)
+        if written is None:
+            # Ended meanwhile (say, "log out everywhere"): never bring it back.
+            self._forget()
+            return None
+        self.meta, merged = written
+        self.version = self.meta.version
+        self.stored = current if merged is None else merged
+        return self.sid
 
     def _forget(self) -> None:
         """Drops the tie to the stored session, which is gone."""
         self.sid, self.user_id, self.version, self.stored = None, None, 0, {}
+        self.meta = None

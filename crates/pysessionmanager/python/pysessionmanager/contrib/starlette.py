@@ -235,13 +235,16 @@ class SessionMiddleware:
                 cookie = self._cookie("", f"Max-Age={self.max_age}; ")
         else:
             version = state.version
-            failed = message["status"] >= 500
-            if not failed and self._offload and state.pending(session):
-                saved = await self._run(
-                    state.save, session, failed=False, expiration_time=self._lifetime
-                )
-            else:  # a memory store, or a save that will not call the store
-                saved = state.save(session, failed=failed, expiration_time=self._lifetime)
+            if message["status"] >= 500:
+                saved = state.save(session, failed=True)
+            else:
+                current = state.encoded(session)  # once, here on the event loop
+                if self._offload and state.pending(current):
+                    saved = await self._run(
+                        state.save_encoded, current, expiration_time=self._lifetime
+                    )
+                else:  # a memory store, or a save that will not call the store
+                    saved = state.save_encoded(current, expiration_time=self._lifetime)
             if saved is None:
                 if token is not None:  # cleared, ended, forged or expired
                     cookie = self._cookie("", _EXPIRED)

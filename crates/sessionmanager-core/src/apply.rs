@@ -1,0 +1,123 @@
+//! Writing back what a caller changed in a session it read earlier: the save
+//! rule every web integration shares (axum's layer, and Flask, Django and
+//! Starlette through the Python binding).
+
+use crate::data::SessionData;
+use crate::error::{Error, Result};
+use crate::manager::{Session, SessionManager, Written, check_size, parse};
+use crate::store::SessionStore;
+
+/// How many compare-and-set writes [`SessionManager::apply_changes`] makes
+/// before it gives up with [`Error::Conflict`], when other writers keep
+/// changing the session between its reads and its writes.
+pub const MAX_APPLY_ATTEMPTS: usize = 16;
+
+/// What the caller of [`SessionManager::apply_changes`] last read (or wrote)
+/// of the session: the base its changes are relative to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// The session as read by [`get`](SessionManager::get) or
+    /// [`peek`](SessionManager::peek), or as written by an earlier
+    /// `apply_changes`: the first write needs no read. Only its key, version
+    /// and metadata are used; its data is not (the keys say what changed).
+    Read(Session),
+    /// Only the version (of a session just created, say): the first write
+    /// reads the record first.
+    Version(u64),
+}
+
+impl Basis {
+    /// The version the caller's changes are relative to.
+    pub fn version(&self) -> u64 {
+        match self {
+            Self::Read(session) => session.record.version,
+            Self::Version(version) => *version,
+        }
+    }
+}
+
+/// What [`SessionManager::apply_changes`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The changes are stored. The session as written: its version is the
+    /// new one, and it is the [`Basis::Read`] for a later write.
+    Saved(Session),
+    /// The session is gone (unknown, ended, rotated away or expired, maybe
+    /// while this call ran): nothing was written, and nothing brought it back.
+    Gone,
+}
+
+impl<S: SessionStore> SessionManager<S> {
+    /// Writes back what a caller changed in the session it read as `basis`:
+    /// `data` is everything it wants stored, and `keys` are the top-level
+    /// keys it set or removed relative to `basis` (its changes).
+    ///
+    /// The first try writes `data` whole, by compare-and-set at `basis`'s
+    /// version: one store call for a [`Basis::Read`] (the common case), a
+    /// read and a write for a [`Basis::Version`]. If another writer changed
+    /// the session meanwhile, it reads the record again and re-applies only
+    /// the changes on top of it (each key of `keys` set to its value in
+    /// `data`, or removed when `data` lacks it; every other key stays as the
+    /// other writer left it), then compare-and-sets again, at most
+    /// [`MAX_APPLY_ATTEMPTS`] writes in all before [`Error::Conflict`].
+    ///
+    /// A session that is gone, or goes meanwhile, is never written again:
+    /// the outcome is [`ApplyOutcome::Gone`]. So is a malformed token. Data
+    /// over the manager's [`DataLimits`](crate::DataLimits), as given or once
+    /// merged, fails with [`Error::InvalidData`] and writes nothing; a
+    /// [`Basis::Read`] of another session than `token`'s fails with
+    /// [`Error::InvalidArgument`]. A write counts as activity.
+    pub async fn apply_changes(
+        &self,
+        token: &str,
+        basis: Basis,
+        data: SessionData,
+        keys: &[&str],
+    ) -> Result<ApplyOutcome> {
+        let limits = self.config().limits;
+        check_size(&data, &limits)?;
+        let Ok(key) = parse(token) else {
+            return Ok(ApplyOutcome::Gone);
+        };
+        let version = basis.version();
+        let attempts = match basis {
+            Basis::Version(_) => MAX_APPLY_ATTEMPTS,
+            Basis::Read(read) => {
+                if read.key != key {
+                    return Err(Error::InvalidArgument(
+                        "the basis is another session than the token's".into(),
+                    ));
+                }
+                let now = self.now();
+                match self
+                    .write_over(&key, read.record, data.clone(), now)
+                    .await?
+                {
+                    Written::Saved(record) => {
+                        return Ok(ApplyOutcome::Saved(Session { key, record }));
+                    }
+                    Written::NotFound => return Ok(ApplyOutcome::Gone),
+                    Written::Conflict { .. } => MAX_APPLY_ATTEMPTS - 1,
+                }
+            }
+        };
+        let written = self
+            .modify(&key, None, attempts, |current| {
+                let next = if current.version == version {
+                    data.clone() // unchanged since the caller read it
+                } else {
+                    current.data.with_keys_from(&data, keys, &limits)?
+                };
+                Ok((next, ()))
+            })
+            .await;
+        match written {
+            Ok((record, ())) => Ok(ApplyOutcome::Saved(Session { key, record })),
+            Err(Error::NotFound) => Ok(ApplyOutcome::Gone),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
