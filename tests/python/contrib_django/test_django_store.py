@@ -347,6 +347,20 @@ def test_two_requests_changing_different_keys_keep_both(manager: SessionManager)
     assert manager.get_session(sid) == {"a": 1, "b": 2}
 
 
+def test_a_second_save_keeps_what_another_request_wrote_before_the_first(
+    manager: SessionManager,
+) -> None:
+    key = saved({"a": 1, "b": 1}).session_key
+    first, second = SessionStore(key), SessionStore(key)
+    first["a"], second["b"] = 2, 2
+    first.save()
+    second.save()  # merges "a" from the first request
+    assert second["a"] == 2  # and shows it, so the next save does not undo it
+    second["c"] = 3
+    second.save()
+    assert manager.get_session(key) == {"a": 2, "b": 2, "c": 3}
+
+
 def test_a_session_ended_elsewhere_is_not_brought_back_by_a_move(
     manager: SessionManager,
 ) -> None:

@@ -272,7 +272,11 @@ class SessionStore(SessionBase):
             if data:
                 raise UpdateError  # ended by another request meanwhile
             return  # emptied: the record was ended; the key names nothing now
-        if state.version == version and lifetime.sliding:
+        if state.version > version + 1:
+            # Another request wrote meanwhile and its keys were merged in:
+            # show them, or a second save of this request would remove them.
+            self._session_cache = state.data()
+        elif state.version == version and lifetime.sliding:
             # Nothing changed, but Django's save renews the expiry
             # (SESSION_SAVE_EVERY_REQUEST relies on it).
             try:
