@@ -9,9 +9,9 @@ use super::Inner;
 use crate::error::Result;
 use crate::periodic::{Periodic, Tick};
 
-/// Records examined per lock hold.
+/// Table buckets (full or empty) looked at per lock hold.
 const CHUNK: usize = 512;
-/// Records examined per tick, unless most of what it saw had expired.
+/// Buckets looked at per tick, unless most of the records it saw had expired.
 const TICK_BUDGET: usize = 8 * CHUNK;
 
 /// Starts the sweeper (none without an interval); it ends when the store is
@@ -26,14 +26,15 @@ pub(crate) fn start(inner: Weak<Inner>, interval: Option<Duration>) -> Result<Pe
     })
 }
 
-/// One tick: sweeps up to [`TICK_BUDGET`] records from the cursor on, stopping
-/// early after a full pass. Returns whether more than a quarter of what it
-/// examined had expired.
+/// One tick: sweeps up to [`TICK_BUDGET`] buckets from the cursor (shard,
+/// bucket) on, stopping early after a full pass. Returns whether more than a
+/// quarter of the records it examined had expired.
 fn tick(store: &Inner, cursor: &mut (usize, usize)) -> bool {
-    let (mut examined, mut removed, mut shards_finished) = (0, 0, 0);
-    while examined < TICK_BUDGET && shards_finished < store.shards.len() {
+    let (mut visited, mut examined, mut removed, mut shards_finished) = (0, 0, 0, 0);
+    while visited < TICK_BUDGET && shards_finished < store.shards.len() {
         let (shard, position) = *cursor;
         let chunk = store.sweep_chunk(shard, position, CHUNK, store.clock.now());
+        visited += chunk.visited;
         examined += chunk.examined;
         removed += chunk.removed;
         *cursor = match chunk.next {
