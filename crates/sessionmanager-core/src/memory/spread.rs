@@ -3,6 +3,9 @@
 
 /// Map slots per shard, on average: how finely the shares are drawn.
 const SLOTS_PER_SHARD: usize = 32;
+/// Most map slots (256 KiB of map); beyond 2048 shards the shares get coarser,
+/// down to one slot each.
+const MAX_SLOTS: usize = 1 << 16;
 
 /// Maps a 64-bit hash to one of `count` shards, shard `i` receiving a share of
 /// hashes proportional to `2^(i / count)`: the largest about twice the smallest.
@@ -25,7 +28,11 @@ pub(crate) struct ShardMap {
 impl ShardMap {
     pub(crate) fn new(count: usize) -> Self {
         let count = count.max(1);
-        let len = (count * SLOTS_PER_SHARD).next_power_of_two();
+        let len = count
+            .saturating_mul(SLOTS_PER_SHARD)
+            .min(MAX_SLOTS)
+            .max(count)
+            .next_power_of_two();
         let weight = |shard: usize| (shard as f64 / count as f64).exp2();
         let total: f64 = (0..count).map(weight).sum();
         let mut slots = Vec::with_capacity(len);
@@ -70,12 +77,12 @@ mod tests {
 
     #[test]
     fn every_shard_gets_a_share_growing_to_about_twice_the_first() {
-        for count in [1, 2, 3, 7, 64, 100, 1000] {
+        for count in [1, 2, 3, 7, 64, 100, 1000, 5000, 100_000] {
             let map = ShardMap::new(count);
             let shares = shares(&map, count);
             assert!(shares.iter().all(|&s| s > 0), "{count}: {shares:?}");
             assert!(shares.windows(2).all(|w| w[0] <= w[1] + 1), "{count}");
-            if count >= 64 {
+            if (64..=2048).contains(&count) {
                 let ratio = shares[count - 1] as f64 / shares[0] as f64;
                 assert!((1.7..2.3).contains(&ratio), "{count}: {ratio}");
             }
