@@ -111,6 +111,12 @@ impl SessionData {
         Self::from_validated_json(json, limits)
     }
 
+    /// A copy of text taken from another `SessionData` (a store's inline
+    /// copy), so already checked.
+    pub(crate) fn from_checked_text(json: &str) -> Self {
+        Self(Arc::from(json))
+    }
+
     /// The compact JSON text.
     pub fn as_json(&self) -> &str {
         &self.0

@@ -1,6 +1,7 @@
 //! The in-memory store: sharded, safe across threads, swept in the background.
 
 mod shards;
+mod spread;
 mod stored;
 mod sweeper;
 #[cfg(test)]
@@ -82,8 +83,12 @@ pub(crate) struct Inner {
 
 /// What one [`Inner::sweep_chunk`] did.
 pub(crate) struct SweptChunk {
+    /// Buckets looked at (the work done).
+    visited: usize,
+    /// Records among them.
     examined: usize,
     removed: usize,
+    /// The bucket to continue from, `None` at the shard's end.
     next: Option<usize>,
 }
 
@@ -133,7 +138,7 @@ impl fmt::Debug for MemoryStore {
 impl Inner {
     /// Takes the record under `key` out of its shard.
     fn take(&self, key: &SessionKey) -> Option<Stored> {
-        let taken = self.shards.write(key).swap_remove(key);
+        let taken = self.shards.write(key).remove(key);
         if taken.is_some() {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
@@ -221,7 +226,7 @@ impl Inner {
             .get(key)
             .is_some_and(|stored| !stored.is_live(now) && stored.user_id() == user_id)
         {
-            shard.swap_remove(key);
+            shard.remove(key);
             drop(shard);
             self.len.fetch_sub(1, Ordering::Relaxed);
             entry.remove(key);
@@ -258,7 +263,7 @@ impl Inner {
 
     fn sweep_chunk(&self, shard: usize, start: usize, budget: usize, now: Timestamp) -> SweptChunk {
         let mut removed = Vec::new();
-        let (examined, next) = sweep_range(
+        let swept = sweep_range(
             &mut self.shards.write_at(shard),
             start,
             budget,
@@ -267,9 +272,10 @@ impl Inner {
         );
         self.forget(&removed);
         SweptChunk {
-            examined,
+            visited: swept.visited,
+            examined: swept.examined,
             removed: removed.len(),
-            next,
+            next: swept.next,
         }
     }
 

@@ -1,29 +1,118 @@
 //! The session table: records split over independently locked shards, so
 //! threads working on different sessions rarely wait for each other.
 
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use indexmap::IndexMap;
+use hashbrown::HashTable;
 
+use super::spread::ShardMap;
 use super::stored::Stored;
 use crate::clock::Timestamp;
 use crate::record::SessionRecord;
 use crate::token::SessionKey;
 
-/// One shard: an index map, so the sweeper can walk it by position in small steps.
-pub(crate) type Shard = IndexMap<SessionKey, Stored, BuildHasherDefault<KeyHasher>>;
+/// One shard: a hash table holding each key with its session in the same slot.
+///
+/// A lookup touches the table's control bytes and then the slot itself; an
+/// index map (the earlier layout) adds a third dependent cache miss, from its
+/// index slot to a separate entries vector, which dominated reads once the
+/// store outgrew the CPU cache. The sweeper can still walk the table in small
+/// steps, by bucket index (see [`sweep_range`]).
+#[derive(Default)]
+pub(crate) struct Shard(HashTable<(SessionKey, Stored)>);
+
+/// The table's hash of a key: 64 bits of it, which is already a SHA-256.
+fn hash_of(key: &SessionKey) -> u64 {
+    key.prefix_u64()
+}
+
+/// Rehashes a slot when the table grows.
+fn slot_hash((key, _): &(SessionKey, Stored)) -> u64 {
+    hash_of(key)
+}
+
+impl Shard {
+    /// How many records the shard holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The record under `key`.
+    pub(crate) fn get(&self, key: &SessionKey) -> Option<&Stored> {
+        self.0
+            .find(hash_of(key), |(k, _)| k == key)
+            .map(|(_, stored)| stored)
+    }
+
+    /// The record under `key`, to change in place.
+    pub(crate) fn get_mut(&mut self, key: &SessionKey) -> Option<&mut Stored> {
+        self.0
+            .find_mut(hash_of(key), |(k, _)| k == key)
+            .map(|(_, stored)| stored)
+    }
+
+    /// Whether a record, live or expired, is filed under `key`.
+    pub(crate) fn contains_key(&self, key: &SessionKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Files `stored` under `key`, replacing any record there.
+    pub(crate) fn insert(&mut self, key: SessionKey, stored: Stored) {
+        match self.0.entry(hash_of(&key), |(k, _)| *k == key, slot_hash) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1 = stored,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert((key, stored));
+            }
+        }
+    }
+
+    /// Takes the record under `key` out.
+    pub(crate) fn remove(&mut self, key: &SessionKey) -> Option<Stored> {
+        let slot = self.0.find_entry(hash_of(key), |(k, _)| k == key).ok()?;
+        Some(slot.remove().0.1)
+    }
+
+    /// Every record, in no particular order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Stored> {
+        self.0.iter().map(|(_, stored)| stored)
+    }
+
+    /// The key and record a user-index prefix points at, if any.
+    fn find_prefix(&self, prefix: &KeyPrefix) -> Option<&(SessionKey, Stored)> {
+        self.0.find(prefix.hash(), |(k, _)| prefix.matches(k))
+    }
+
+    /// Takes out `user_id`'s record a user-index prefix points at, if it is theirs.
+    fn take_prefix(&mut self, prefix: &KeyPrefix, user_id: &str) -> Option<(SessionKey, Stored)> {
+        let slot = self
+            .0
+            .find_entry(prefix.hash(), |(k, _)| prefix.matches(k))
+            .ok()?;
+        if slot.get().1.user_id() != user_id {
+            return None;
+        }
+        Some(slot.remove().0)
+    }
+}
 
 /// The shards, each behind its own lock.
-pub(crate) struct Shards(Box<[RwLock<Shard>]>);
+pub(crate) struct Shards {
+    shards: Box<[RwLock<Shard>]>,
+    map: ShardMap,
+}
 
 impl Shards {
     pub(crate) fn new(count: usize) -> Self {
-        Self((0..count.max(1)).map(|_| RwLock::default()).collect())
+        Self {
+            shards: (0..count.max(1)).map(|_| RwLock::default()).collect(),
+            map: ShardMap::new(count),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.shards.len()
     }
 
     /// The shard holding `key`. Uses other bits of the hash than the shard's own
@@ -35,7 +124,7 @@ impl Shards {
     pub(crate) fn index_of_prefix(&self, prefix: &KeyPrefix) -> usize {
         let mut word = [0u8; 8];
         word.copy_from_slice(&prefix.0[8..16]);
-        (u64::from_le_bytes(word) % self.0.len() as u64) as usize
+        self.map.shard_of(u64::from_le_bytes(word))
     }
 
     /// Calls `look` with the key and session a user-index prefix points at, if any.
@@ -46,8 +135,8 @@ impl Shards {
     ) -> Option<R> {
         let shard = self.read_at(self.index_of_prefix(prefix));
         shard
-            .get_full(prefix)
-            .map(|(_, key, stored)| look(key, stored))
+            .find_prefix(prefix)
+            .map(|(key, stored)| look(key, stored))
     }
 
     /// Removes `user_id`'s session a user-index prefix points at, and returns it.
@@ -56,12 +145,8 @@ impl Shards {
         prefix: &KeyPrefix,
         user_id: &str,
     ) -> Option<(SessionKey, Stored)> {
-        let mut shard = self.write_at(self.index_of_prefix(prefix));
-        let (index, _, stored) = shard.get_full(prefix)?;
-        if stored.user_id() != user_id {
-            return None;
-        }
-        shard.swap_remove_index(index)
+        self.write_at(self.index_of_prefix(prefix))
+            .take_prefix(prefix, user_id)
     }
 
     pub(crate) fn read(&self, key: &SessionKey) -> RwLockReadGuard<'_, Shard> {
@@ -75,11 +160,13 @@ impl Shards {
     pub(crate) fn read_at(&self, index: usize) -> RwLockReadGuard<'_, Shard> {
         // A panic while holding a shard lock cannot leave a record half-written
         // (records are replaced whole), so a poisoned lock is still consistent.
-        self.0[index].read().unwrap_or_else(PoisonError::into_inner)
+        self.shards[index]
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn write_at(&self, index: usize) -> RwLockWriteGuard<'_, Shard> {
-        self.0[index]
+        self.shards[index]
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -93,29 +180,52 @@ impl Shards {
     }
 }
 
-/// Removes expired records among `budget` positions of `shard` from `start` on,
-/// pushing them to `removed` for the caller to drop from the user index.
-/// Returns how many it examined and the position to continue from (`None` at
-/// the end of the shard).
+/// What one [`sweep_range`] step did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Swept {
+    /// Buckets looked at, full or empty: the step's work, which `budget` bounds.
+    pub(crate) visited: usize,
+    /// Records among them.
+    pub(crate) examined: usize,
+    /// The bucket to continue from; `None` once the walk reached the table's end.
+    pub(crate) next: Option<usize>,
+}
+
+/// Removes expired records among the `budget` buckets of `shard` from bucket
+/// `start` on, pushing them to `removed` for the caller to drop from the user
+/// index.
+///
+/// Walking by bucket index lets the sweeper work in short lock holds: removing
+/// a record moves no other one, so the walk continues where it stopped. Between
+/// two steps the table may grow and rehash; the walk then goes on at the same
+/// index in the new layout and may miss some records on this pass (they are
+/// met on the next one) or meet some twice (harmless). Late removal is fine:
+/// every read checks expiry itself, so the sweep only reclaims memory.
 pub(crate) fn sweep_range(
     shard: &mut Shard,
     start: usize,
     budget: usize,
     now: Timestamp,
     removed: &mut Vec<(SessionKey, Stored)>,
-) -> (usize, Option<usize>) {
-    let mut position = start;
+) -> Swept {
+    let buckets = shard.0.num_buckets();
+    let start = start.min(buckets);
+    let end = start.saturating_add(budget).min(buckets);
     let mut examined = 0;
-    while examined < budget && position < shard.len() {
+    for index in start..end {
+        let Ok(slot) = shard.0.get_bucket_entry(index) else {
+            continue; // empty bucket
+        };
         examined += 1;
-        if shard[position].is_live(now) {
-            position += 1;
-        } else if let Some(entry) = shard.swap_remove_index(position) {
-            // The last entry moved into `position`; look at it next.
-            removed.push(entry);
+        if !slot.get().1.is_live(now) {
+            removed.push(slot.remove().0);
         }
     }
-    (examined, (position < shard.len()).then_some(position))
+    Swept {
+        visited: end - start,
+        examined,
+        next: (end < buckets).then_some(end),
+    }
 }
 
 /// The first 128 bits of a [`SessionKey`]: enough to find a session (two keys
@@ -129,19 +239,17 @@ impl KeyPrefix {
         prefix.copy_from_slice(&key.as_bytes()[..16]);
         Self(prefix)
     }
-}
 
-/// Hashes like the [`SessionKey`] it abbreviates, so a shard can be searched by prefix.
-impl std::hash::Hash for KeyPrefix {
-    fn hash<H: Hasher>(&self, state: &mut H) {
+    /// The shard table's hash of the key this abbreviates (the same first 64
+    /// bits), so a shard can be searched by prefix.
+    fn hash(&self) -> u64 {
         let mut head = [0u8; 8];
         head.copy_from_slice(&self.0[..8]);
-        state.write_u64(u64::from_le_bytes(head));
+        u64::from_le_bytes(head)
     }
-}
 
-impl indexmap::Equivalent<SessionKey> for KeyPrefix {
-    fn equivalent(&self, key: &SessionKey) -> bool {
+    /// Whether `key` starts with this prefix.
+    fn matches(&self, key: &SessionKey) -> bool {
         key.as_bytes()[..16] == self.0
     }
 }
@@ -170,12 +278,15 @@ impl Hasher for KeyHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ExpiryPolicy, SessionData, SessionToken};
+    use crate::{ExpiryPolicy, SessionData};
+    use std::collections::HashSet;
     use std::sync::Arc;
 
-    fn record(expires_at: i64) -> Stored {
+    const NOW: Timestamp = Timestamp(10);
+
+    fn record(user: &str, expires_at: i64) -> Stored {
         let mut r = SessionRecord::new(
-            Arc::from("u"),
+            Arc::from(user),
             SessionData::empty(),
             &ExpiryPolicy::DEFAULT,
             Timestamp(0),
@@ -184,23 +295,124 @@ mod tests {
         Stored::from_record(&r)
     }
 
-    #[test]
-    fn sweep_range_removes_only_expired_and_is_bounded() {
-        let mut shard = Shard::default();
-        for i in 0..10 {
-            let key = SessionToken::generate().unwrap().key();
-            shard.insert(key, record(if i % 2 == 0 { 5 } else { 50 }));
+    /// Files `count` records from number `from` on; every third one has expired
+    /// by [`NOW`]. Returns the expired ones' keys.
+    fn fill(shard: &mut Shard, from: usize, count: usize) -> HashSet<SessionKey> {
+        let mut expired = HashSet::new();
+        for i in from..from + count {
+            let key = SessionKey::of(&format!("token {i}"));
+            let dead = i % 3 == 0;
+            shard.insert(key, record("u", if dead { 5 } else { 50 }));
+            if dead {
+                expired.insert(key);
+            }
         }
+        expired
+    }
+
+    /// Walks from `start` to the table's end in steps of `budget`, checking
+    /// each step's bound. Returns the keys removed.
+    fn walk(shard: &mut Shard, start: usize, budget: usize) -> HashSet<SessionKey> {
         let mut removed = Vec::new();
-        let (examined, mut position) = sweep_range(&mut shard, 0, 4, Timestamp(10), &mut removed);
-        assert_eq!(examined, 4);
-        assert!(position.is_some());
-        assert!(removed.len() <= 4);
-        while let Some(p) = position {
-            position = sweep_range(&mut shard, p, 4, Timestamp(10), &mut removed).1;
+        let mut position = Some(start);
+        while let Some(start) = position {
+            let before = removed.len();
+            let step = sweep_range(shard, start, budget, NOW, &mut removed);
+            assert!(step.visited <= budget && step.examined <= step.visited);
+            assert!(removed.len() - before <= step.examined);
+            position = step.next;
         }
-        assert_eq!(removed.len(), 5);
-        assert_eq!(shard.len(), 5);
-        assert!(shard.values().all(|r| r.is_live(Timestamp(10))));
+        removed.into_iter().map(|(key, _)| key).collect()
+    }
+
+    #[test]
+    fn a_pass_removes_exactly_the_expired_in_bounded_steps() {
+        let mut shard = Shard::default();
+        let expired = fill(&mut shard, 0, 1000);
+        let mut removed = Vec::new();
+        let first = sweep_range(&mut shard, 0, 64, NOW, &mut removed);
+        assert_eq!((first.visited, first.next), (64, Some(64)));
+        let mut gone: HashSet<_> = removed.into_iter().map(|(key, _)| key).collect();
+        gone.extend(walk(&mut shard, 64, 64));
+        // With no growth in between, one pass is enough.
+        assert_eq!(gone, expired);
+        assert_eq!(shard.len(), 1000 - expired.len());
+        assert!(shard.values().all(|r| r.is_live(NOW)));
+    }
+
+    #[test]
+    fn expired_records_all_go_even_when_the_table_grows_mid_pass() {
+        let mut shard = Shard::default();
+        let mut expired = fill(&mut shard, 0, 200);
+        let buckets = shard.0.num_buckets();
+        let mut removed = Vec::new();
+        let step = sweep_range(&mut shard, 0, 32, NOW, &mut removed);
+        // The table grows between two steps, rehashing every record.
+        expired.extend(fill(&mut shard, 200, 5000));
+        assert!(shard.0.num_buckets() > buckets);
+        let mut gone: HashSet<_> = removed.into_iter().map(|(key, _)| key).collect();
+        gone.extend(walk(&mut shard, step.next.unwrap(), 32));
+        // This pass may have missed some records that moved behind the cursor;
+        // the next pass meets them.
+        gone.extend(walk(&mut shard, 0, 32));
+        assert_eq!(gone, expired);
+        assert_eq!(shard.len(), 5200 - expired.len());
+        assert!(shard.values().all(|r| r.is_live(NOW)));
+    }
+
+    #[test]
+    fn a_walk_past_the_end_does_nothing() {
+        let mut shard = Shard::default();
+        fill(&mut shard, 0, 10);
+        let buckets = shard.0.num_buckets();
+        let step = sweep_range(&mut shard, buckets + 5, 8, NOW, &mut Vec::new());
+        assert_eq!(
+            step,
+            Swept {
+                visited: 0,
+                examined: 0,
+                next: None
+            }
+        );
+        let empty = sweep_range(&mut Shard::default(), 0, 8, NOW, &mut Vec::new());
+        assert_eq!((empty.examined, empty.next), (0, None));
+    }
+
+    #[test]
+    fn a_prefix_finds_its_record_and_takes_only_its_users() {
+        let mut shard = Shard::default();
+        let key = SessionKey::of("token");
+        shard.insert(key, record("alice", 50));
+        let prefix = KeyPrefix::of(&key);
+        assert_eq!(shard.find_prefix(&prefix).map(|(k, _)| *k), Some(key));
+        assert!(shard.take_prefix(&prefix, "bob").is_none());
+        assert_eq!(
+            shard.take_prefix(&prefix, "alice").map(|(k, _)| k),
+            Some(key)
+        );
+        assert!(shard.find_prefix(&prefix).is_none());
+        assert!(shard.get(&key).is_none());
+    }
+
+    #[test]
+    fn a_slot_is_two_cache_lines_at_most() {
+        // Slots are spread over the table, about 1.7 per record on average: a
+        // bigger slot costs memory at once (the 300-byte-per-session budget).
+        assert!(size_of::<(SessionKey, Stored)>() <= 128);
+    }
+
+    #[test]
+    fn insert_replaces_and_remove_takes() {
+        let mut shard = Shard::default();
+        let key = SessionKey::of("token");
+        shard.insert(key, record("alice", 50));
+        shard.insert(key, record("bob", 60));
+        assert_eq!(shard.len(), 1);
+        assert_eq!(shard.get(&key).map(Stored::user_id), Some("bob"));
+        assert_eq!(
+            shard.remove(&key).map(|r| r.expires_at),
+            Some(Timestamp(60))
+        );
+        assert!(shard.remove(&key).is_none() && !shard.contains_key(&key));
     }
 }

@@ -9,10 +9,13 @@ use super::Inner;
 use crate::error::Result;
 use crate::periodic::{Periodic, Tick};
 
-/// Records examined per lock hold.
+/// Table buckets (full or empty) looked at per lock hold.
 const CHUNK: usize = 512;
 /// Records examined per tick, unless most of what it saw had expired.
 const TICK_BUDGET: usize = 8 * CHUNK;
+/// Buckets looked at per tick at most. Tables are 44-87% full, and one that
+/// mass expiry emptied keeps its size: an empty bucket costs little, not nothing.
+const TICK_BUCKETS: usize = 4 * TICK_BUDGET;
 
 /// Starts the sweeper (none without an interval); it ends when the store is
 /// dropped or the handle stopped.
@@ -26,14 +29,15 @@ pub(crate) fn start(inner: Weak<Inner>, interval: Option<Duration>) -> Result<Pe
     })
 }
 
-/// One tick: sweeps up to [`TICK_BUDGET`] records from the cursor on, stopping
-/// early after a full pass. Returns whether more than a quarter of what it
-/// examined had expired.
+/// One tick: sweeps up to [`TICK_BUDGET`] records (and [`TICK_BUCKETS`]
+/// buckets) from the cursor (shard, bucket) on, stopping early after a full
+/// pass. Returns whether more than a quarter of what it examined had expired.
 fn tick(store: &Inner, cursor: &mut (usize, usize)) -> bool {
-    let (mut examined, mut removed, mut shards_finished) = (0, 0, 0);
-    while examined < TICK_BUDGET && shards_finished < store.shards.len() {
+    let (mut visited, mut examined, mut removed, mut shards_finished) = (0, 0, 0, 0);
+    while examined < TICK_BUDGET && visited < TICK_BUCKETS && shards_finished < store.shards.len() {
         let (shard, position) = *cursor;
         let chunk = store.sweep_chunk(shard, position, CHUNK, store.clock.now());
+        visited += chunk.visited;
         examined += chunk.examined;
         removed += chunk.removed;
         *cursor = match chunk.next {

@@ -11,6 +11,7 @@ use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::shards::{KeyHasher, KeyPrefix};
+use super::spread::ShardMap;
 use crate::token::SessionKey;
 
 /// A user's session key prefixes. Most users have one session, which needs no
@@ -26,6 +27,7 @@ type UserShard = HashMap<u64, UserSessions, BuildHasherDefault<KeyHasher>>;
 /// The user index, sharded by user.
 pub(crate) struct UserIndex {
     shards: Box<[Mutex<UserShard>]>,
+    map: ShardMap,
     /// Keyed (SipHash with a random key), so user ids chosen by an attacker
     /// cannot be made to collide.
     hasher: RandomState,
@@ -42,6 +44,7 @@ impl UserIndex {
     pub(crate) fn new(count: usize) -> Self {
         Self {
             shards: (0..count.max(1)).map(|_| Mutex::default()).collect(),
+            map: ShardMap::new(count),
             hasher: RandomState::new(),
         }
     }
@@ -49,8 +52,9 @@ impl UserIndex {
     /// Locks `user_id`'s entry.
     pub(crate) fn lock(&self, user_id: &str) -> UserEntry<'_> {
         let user = self.hasher.hash_one(user_id);
-        // High bits pick the shard; the shard's own table uses the low bits.
-        let index = ((user >> 32) % self.shards.len() as u64) as usize;
+        // The shard's own table takes its bucket from the low bits and its
+        // control byte from the top 7, so the bits just below those pick the shard.
+        let index = self.map.shard_of(user << 7);
         let shard = self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
