@@ -31,7 +31,8 @@ pub enum CreateOutcome {
         /// How many sessions the user limit evicted.
         evicted: u32,
     },
-    /// A record already exists under this key; nothing was written.
+    /// A live record already exists under this key (an expired one counts
+    /// as absent and is replaced); nothing was written.
     KeyTaken,
     /// The user is at the limit and the limit rejects; nothing was written.
     UserLimitReached,

@@ -19,7 +19,7 @@ use crate::periodic::Periodic;
 use crate::record::SessionRecord;
 use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 use crate::token::SessionKey;
-use shards::{KeyPrefix, Shards, sweep_range};
+use shards::{KeyPrefix, Shards, Swept, sweep_range};
 use stored::Stored;
 use users::{UserEntry, UserIndex};
 
@@ -83,13 +83,10 @@ pub(crate) struct Inner {
 
 /// What one [`Inner::sweep_chunk`] did.
 pub(crate) struct SweptChunk {
-    /// Buckets looked at (the work done).
-    visited: usize,
-    /// Records among them.
-    examined: usize,
+    /// The walk: buckets visited, records examined, where to continue.
+    swept: Swept,
+    /// Expired records removed among them.
     removed: usize,
-    /// The bucket to continue from, `None` at the shard's end.
-    next: Option<usize>,
 }
 
 impl MemoryStore {
@@ -177,8 +174,9 @@ impl Inner {
         }
         let release_slot = || self.len.fetch_sub(1, Ordering::Relaxed);
         let mut entry = self.users.lock(&record.user_id);
-        // A taken key must change nothing, so look before evicting anyone.
-        if self.shards.read(key).contains_key(key) {
+        // A taken key must change nothing, so look before evicting anyone
+        // (without a limit, the insert below is the only look needed).
+        if limit.is_some() && self.shards.read(key).contains_key(key) {
             release_slot();
             return Ok(CreateOutcome::KeyTaken);
         }
@@ -192,14 +190,13 @@ impl Inner {
             },
             None => 0,
         };
-        {
-            let mut shard = self.shards.write(key);
-            if shard.contains_key(key) {
-                drop(shard);
-                release_slot();
-                return Ok(CreateOutcome::KeyTaken);
-            }
-            shard.insert(*key, Stored::from_record(record));
+        let inserted = self
+            .shards
+            .write(key)
+            .insert_new(*key, Stored::from_record(record));
+        if inserted.is_err() {
+            release_slot();
+            return Ok(CreateOutcome::KeyTaken);
         }
         self.note_expiry(record.expires_at);
         entry.add(key);
@@ -272,10 +269,8 @@ impl Inner {
         );
         self.forget(&removed);
         SweptChunk {
-            visited: swept.visited,
-            examined: swept.examined,
+            swept,
             removed: removed.len(),
-            next: swept.next,
         }
     }
 
@@ -289,7 +284,7 @@ impl Inner {
             while let Some(start) = position {
                 let chunk = self.sweep_chunk(shard, start, 4096, now);
                 total += chunk.removed as u64;
-                position = chunk.next;
+                position = chunk.swept.next;
             }
             if let Some(earliest) = self
                 .shards
@@ -458,7 +453,13 @@ impl SessionStore for MemoryStore {
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
         let inner = self.open()?;
-        let Some(user_id) = inner.shards.live(old, now).map(|r| r.user_id) else {
+        let live_owner = inner
+            .shards
+            .read(old)
+            .get(old)
+            .filter(|r| r.is_live(now))
+            .map(|r| r.user_id().to_owned());
+        let Some(user_id) = live_owner else {
             return Ok(false);
         };
         let mut entry = inner.users.lock(&user_id);
@@ -474,17 +475,14 @@ impl SessionStore for MemoryStore {
         if !record.is_live(now) {
             return Ok(false);
         }
-        {
-            let mut shard = inner.shards.write(new);
-            if shard.contains_key(new) {
-                // Taken since the look (only a 2^-256 token collision can do this): put it back.
-                drop(shard);
-                inner.shards.write(old).insert(*old, record);
-                inner.len.fetch_add(1, Ordering::Relaxed);
-                entry.add(old);
-                return Err(target_taken());
-            }
-            shard.insert(*new, record);
+        let inserted = inner.shards.write(new).insert_new(*new, record);
+        if let Err(record) = inserted {
+            // Taken since the look (only a 2^-256 token collision can do
+            // this): put it back, under the user lock nobody else holds.
+            let _ = inner.shards.write(old).insert_new(*old, record);
+            inner.len.fetch_add(1, Ordering::Relaxed);
+            entry.add(old);
+            return Err(target_taken());
         }
         inner.len.fetch_add(1, Ordering::Relaxed);
         entry.add(new);

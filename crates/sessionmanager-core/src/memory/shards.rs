@@ -58,12 +58,14 @@ impl Shard {
         self.get(key).is_some()
     }
 
-    /// Files `stored` under `key`, replacing any record there.
-    pub(crate) fn insert(&mut self, key: SessionKey, stored: Stored) {
+    /// Files `stored` under `key` if no record, live or expired, is there;
+    /// otherwise hands `stored` back. One probe of the table either way.
+    pub(crate) fn insert_new(&mut self, key: SessionKey, stored: Stored) -> Result<(), Stored> {
         match self.0.entry(hash_of(&key), |(k, _)| *k == key, slot_hash) {
-            hashbrown::hash_table::Entry::Occupied(mut slot) => slot.get_mut().1 = stored,
+            hashbrown::hash_table::Entry::Occupied(_) => Err(stored),
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 slot.insert((key, stored));
+                Ok(())
             }
         }
     }
@@ -254,7 +256,8 @@ impl KeyPrefix {
     }
 }
 
-/// A hasher that passes through the 64 bits a key feeds it.
+/// A hasher that passes through a `u64` key as its own hash (the user
+/// index files users by a hash already computed).
 #[derive(Default)]
 pub(crate) struct KeyHasher(u64);
 
@@ -264,7 +267,7 @@ impl Hasher for KeyHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Only reached if something other than a SessionKey is hashed; mix it in (FNV-1a).
+        // Only reached if something other than a u64 is hashed; mix it in (FNV-1a).
         for &b in bytes {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -302,7 +305,11 @@ mod tests {
         for i in from..from + count {
             let key = SessionKey::of(&format!("token {i}"));
             let dead = i % 3 == 0;
-            shard.insert(key, record("u", if dead { 5 } else { 50 }));
+            assert!(
+                shard
+                    .insert_new(key, record("u", if dead { 5 } else { 50 }))
+                    .is_ok()
+            );
             if dead {
                 expired.insert(key);
             }
@@ -382,7 +389,7 @@ mod tests {
     fn a_prefix_finds_its_record_and_takes_only_its_users() {
         let mut shard = Shard::default();
         let key = SessionKey::of("token");
-        shard.insert(key, record("alice", 50));
+        assert!(shard.insert_new(key, record("alice", 50)).is_ok());
         let prefix = KeyPrefix::of(&key);
         assert_eq!(shard.find_prefix(&prefix).map(|(k, _)| *k), Some(key));
         assert!(shard.take_prefix(&prefix, "bob").is_none());
@@ -402,16 +409,17 @@ mod tests {
     }
 
     #[test]
-    fn insert_replaces_and_remove_takes() {
+    fn insert_new_refuses_a_taken_key_and_remove_takes() {
         let mut shard = Shard::default();
         let key = SessionKey::of("token");
-        shard.insert(key, record("alice", 50));
-        shard.insert(key, record("bob", 60));
+        assert!(shard.insert_new(key, record("alice", 50)).is_ok());
+        let refused = shard.insert_new(key, record("bob", 60));
+        assert_eq!(refused.map_err(|r| r.expires_at), Err(Timestamp(60)));
         assert_eq!(shard.len(), 1);
-        assert_eq!(shard.get(&key).map(Stored::user_id), Some("bob"));
+        assert_eq!(shard.get(&key).map(Stored::user_id), Some("alice"));
         assert_eq!(
             shard.remove(&key).map(|r| r.expires_at),
-            Some(Timestamp(60))
+            Some(Timestamp(50))
         );
         assert!(shard.remove(&key).is_none() && !shard.contains_key(&key));
     }

@@ -37,10 +37,10 @@ fn tick(store: &Inner, cursor: &mut (usize, usize)) -> bool {
     while examined < TICK_BUDGET && visited < TICK_BUCKETS && shards_finished < store.shards.len() {
         let (shard, position) = *cursor;
         let chunk = store.sweep_chunk(shard, position, CHUNK, store.clock.now());
-        visited += chunk.visited;
-        examined += chunk.examined;
+        visited += chunk.swept.visited;
+        examined += chunk.swept.examined;
         removed += chunk.removed;
-        *cursor = match chunk.next {
+        *cursor = match chunk.swept.next {
             Some(position) => (shard, position),
             None => {
                 shards_finished += 1;
