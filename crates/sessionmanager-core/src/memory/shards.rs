@@ -348,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn expired_records_all_go_even_when_the_table_grows_mid_pass() {
+    fn a_pass_cut_by_growth_removes_only_expired_and_the_next_pass_the_rest() {
         let mut shard = Shard::default();
         let mut expired = fill(&mut shard, 0, 200);
         let buckets = shard.0.num_buckets();
