@@ -1,7 +1,8 @@
 //! The PostgreSQL store: a pool of connections driven by the store's own
 //! runtime, one statement per operation (a short transaction only when a
-//! per-user limit must be enforced at creation), and `now` from the engine in
-//! every statement, so one clock decides expiry.
+//! per-user limit must be enforced at creation, and a second look only to say
+//! why a save was refused), and `now` from the engine in every statement, so
+//! one clock decides expiry.
 
 use std::fmt;
 use std::future::Future;
@@ -495,15 +496,8 @@ impl SessionStore for PostgresStore {
 
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
-        if self.inner.forked() {
-            return Ok(()); // the parent's threads are not here to stop
-        }
-        // Stop the runtime first: a sweep waiting on a hung server then ends
-        // at once instead of holding `close` for its whole timeout.
-        self.inner.pool.close();
-        self.executor.shutdown();
-        if let Some(sweeper) = &self.sweeper {
-            sweeper.stop();
+        if !self.inner.forked() {
+            self.shut_down(); // in a forked child the parent's threads are not here to stop
         }
         Ok(())
     }
@@ -519,8 +513,17 @@ impl Drop for PostgresStore {
             self.executor.forget();
             return;
         }
+        self.shut_down();
+    }
+}
+
+impl PostgresStore {
+    /// Closes the pool and stops the runtime, then the sweeper. The runtime
+    /// goes first: a sweep waiting on a hung server then ends at once instead
+    /// of holding `close` for its whole timeout.
+    fn shut_down(&self) {
         self.inner.pool.close();
-        self.executor.shutdown(); // as in `close`: end an in-flight sweep first
+        self.executor.shutdown();
         if let Some(sweeper) = &self.sweeper {
             sweeper.stop();
         }

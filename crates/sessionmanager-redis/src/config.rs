@@ -18,7 +18,7 @@ pub const DEFAULT_PORT: u16 = 6379;
 /// Settings of a Redis (or Valkey) store.
 ///
 /// Build one with [`RedisConfig::new`] or from a URL with [`RedisConfig::from_url`]:
-/// `redis://[user[:password]@]host[:port][/db][?prefix=...&timeout_ms=...]`.
+/// `redis://[user[:password]@]host[:port][/db][?prefix=...&timeout_ms=...&sweep_on_create=...]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
     /// The server's host name or IP address.
@@ -47,7 +47,7 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     /// Defaults for the server at `host:port`: database 0, no credentials,
-    /// [`DEFAULT_PREFIX`] and [`DEFAULT_TIMEOUT`].
+    /// [`DEFAULT_PREFIX`], [`DEFAULT_TIMEOUT`] and [`DEFAULT_SWEEP_ON_CREATE`].
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         Self {
             host: host.into(),

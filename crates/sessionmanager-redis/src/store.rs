@@ -416,7 +416,7 @@ impl SessionStore for RedisStore {
                     .arg(ms(now))
                     .invoke_async(&mut conn)
                     .await?;
-                let mut sessions = Vec::with_capacity(flat.len() / 10);
+                let mut sessions = Vec::with_capacity(flat.len() / (FIELDS.len() + 1)); // member + fields
                 let mut rest = flat.into_iter();
                 while let Some(member) = rest.next() {
                     let key = member

@@ -11,7 +11,7 @@ use crate::config::{Durability, SqliteConfig};
 pub(crate) struct Schema {
     /// Creates version 1 in an empty file.
     create: &'static str,
-    /// `STEPS[i]` moves a file from version `i + 1` to `i + 2`.
+    /// `steps[i]` moves a file from version `i + 1` to `i + 2`.
     steps: &'static [&'static str],
 }
 

@@ -235,9 +235,7 @@ impl SessionStore for SqliteStore {
 
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let conn = self.open_inner()?.reader()?;
-        conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1 AND expires_at > ?2")
-            .and_then(|mut stmt| stmt.exists(params![key.as_bytes(), now.millis()]))
-            .map_err(store_error("look up a session"))
+        live_key_taken(&conn, key, now)
     }
 
     async fn save(
