@@ -17,14 +17,9 @@ pub(crate) fn open_redis(url: &str) -> Result<RedisStore, OpenError> {
 }
 
 /// A `redis://` URL with its password hidden, or `None` for other schemes.
-/// The last '@' ends the password (as `RedisConfig::from_url` reads it), so
-/// a password holding '/', '?' or '#' is hidden whole.
-pub(crate) fn redact_redis(scheme: &str, rest: &str) -> Option<String> {
-    let redis = ["redis", "rediss", "valkey", "valkeys"];
-    if !redis.iter().any(|s| scheme.eq_ignore_ascii_case(s)) {
-        return None;
-    }
-    let (userinfo, public) = rest.rsplit_once('@')?;
-    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-    Some(format!("{scheme}://{user}:***@{public}"))
+pub(crate) fn redact_redis(scheme: &str, url: &str) -> Option<String> {
+    ["redis", "rediss", "valkey", "valkeys"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+        .then(|| sessionmanager_redis::url::redact(url))
 }
