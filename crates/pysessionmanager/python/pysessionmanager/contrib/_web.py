@@ -87,9 +87,9 @@ class RequestState:
         "version",
         "meta",
         "stored",
+        "merged",
         "encode",
         "decode",
-        "read",
     )
 
     def __init__(
@@ -103,7 +103,6 @@ class RequestState:
     ) -> None:
         self.manager = manager
         self.encode, self.decode = encode, decode
-        self.read: Callable[[str], Any] = manager.get_session if activity else manager.session_info
         self.sid: Optional[str] = None
         self.user_id: Optional[str] = None
         self.version = 0
@@ -112,9 +111,12 @@ class RequestState:
         self.meta: Optional[SessionMeta] = None
         #: The data as stored (encoded) when the request last read or wrote it.
         self.stored: dict[str, Any] = {}
+        #: Whether the last save merged another request's keys into ``stored``.
+        self.merged = False
         if token:
             try:
-                self._adopt(self.read(token))
+                read = manager.get_session if activity else manager.session_info
+                self._adopt(read(token))
             except SessionNotFound:
                 pass  # forged, ended or expired: no session
 
@@ -201,6 +203,7 @@ class RequestState:
     ) -> Optional[str]:
         """:meth:`save` of a request that did not fail, for data already
         :meth:`encoded` (which this keeps as the stored data: pass a new dict)."""
+        self.merged = False
         if self.sid is None:
             if not current:
                 return None  # an empty visitor session is never stored
@@ -242,6 +245,7 @@ class RequestState:
             return None
         self.meta, merged = written
         self.version = self.meta.version
+        self.merged = merged is not None
         self.stored = current if merged is None else merged
         return self.sid
 

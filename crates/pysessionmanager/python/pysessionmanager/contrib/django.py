@@ -272,7 +272,7 @@ class SessionStore(SessionBase):
             if data:
                 raise UpdateError  # ended by another request meanwhile
             return  # emptied: the record was ended; the key names nothing now
-        if state.version > version + 1:
+        if state.merged:
             # Another request wrote meanwhile and its keys were merged in:
             # show them, or a second save of this request would remove them.
             self._session_cache = state.data()
