@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import hmac
 from datetime import timedelta
 from typing import Any
@@ -93,7 +92,8 @@ def register_pages(app: Flask, manager: SessionManager) -> None:
         user = current_user()
         if user is None:
             return redirect(url_for("login_page"))
-        mine = hashlib.sha256(session.sid.encode()).hexdigest()  # type: ignore[attr-defined]
+        # Listed sessions carry only their key (stores keep no ids): find ours by it.
+        mine = manager.session_info(session.sid).key  # type: ignore[attr-defined]
         devices = [
             {
                 "device": s.get("device", "unknown device"),
