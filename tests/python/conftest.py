@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from pysessionmanager import SessionManager
@@ -10,6 +13,19 @@ from pysessionmanager.testing import ManualClock
 # Fixtures that start real servers: redis_server, redis_url, own_redis;
 # postgres_server, postgres_url, own_postgres.
 pytest_plugins = ["servers_redis", "servers_postgres"]
+
+
+@pytest.fixture
+def url_of(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """The URL of a store by kind: memory, sqlite (a file of the test's own),
+    redis or postgres (their servers start only when a test asks for them)."""
+
+    def url(kind: str) -> str:
+        if kind in ("redis", "postgres"):
+            return str(request.getfixturevalue(f"{kind}_url"))
+        return "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'store.db'}"
+
+    return url
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -27,10 +28,10 @@ def test_quickstart_runs_every_step() -> None:
     assert done.stdout.rstrip().endswith("closed cleanly after 1 session(s)")
 
 
-@pytest.fixture
-def stores(tmp_path: Path, redis_url: str, postgres_url: str) -> list[str]:
-    """Every store the examples run on."""
-    return ["memory://", f"sqlite:///{tmp_path / 'example.db'}", redis_url, postgres_url]
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+def store(request: pytest.FixtureRequest, url_of: Callable[[str], str]) -> str:
+    """Each store the examples run on, one test each."""
+    return url_of(request.param)
 
 
 def run_example(name: str, store: str) -> list[str]:
@@ -44,25 +45,23 @@ def run_example(name: str, store: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-def test_cart_keeps_every_item_on_every_store(stores: list[str]) -> None:
-    for store in stores:
-        assert run_example("cart.py", store) == [
-            "laptop cart: {'tea': 3, 'mug': 1}",
-            "stickers added by 8 threads x 25: 200",
-            "phone cart after restore: {'tea': 3}",
-        ], store
+def test_cart_keeps_every_item_on_every_store(store: str) -> None:
+    assert run_example("cart.py", store) == [
+        "laptop cart: {'tea': 3, 'mug': 1}",
+        "stickers added by 8 threads x 25: 200",
+        "phone cart after restore: {'tea': 3}",
+    ], store
 
 
-def test_game_on_every_store(stores: list[str]) -> None:
-    for store in stores:
-        assert run_example("game.py", store) == [
-            "roster: ['ada', 'bo', 'cy', 'dee']",
-            "scores: {'ada': 250, 'bo': 250, 'cy': 250, 'dee': 250}",
-            "log entries: 4",
-            "after dee's session expired: ['ada', 'bo', 'cy']",
-            "players ended with the match: 3",
-            "roster now: {}",
-        ], store
+def test_game_on_every_store(store: str) -> None:
+    assert run_example("game.py", store) == [
+        "roster: ['ada', 'bo', 'cy', 'dee']",
+        "scores: {'ada': 250, 'bo': 250, 'cy': 250, 'dee': 250}",
+        "log entries: 4",
+        "after dee's session expired: ['ada', 'bo', 'cy']",
+        "players ended with the match: 3",
+        "roster now: {}",
+    ], store
 
 
 def load(name: str) -> ModuleType:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,17 +54,9 @@ def hammer(limiter: RateLimiter, threads: int, hits: int) -> int:
     return sum(allowed)
 
 
-def store_url(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if store in ("redis", "postgres"):
-        return str(request.getfixturevalue(f"{store}_url"))
-    return "memory://" if store == "memory" else f"sqlite:///{tmp_path / 'limits.db'}"
-
-
 @pytest.mark.parametrize("store", ["memory", "sqlite", "redis", "postgres"])
-def test_eight_threads_get_exactly_the_limit(
-    store: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = store_url(store, tmp_path, request)
+def test_eight_threads_get_exactly_the_limit(store: str, url_of: Callable[[str], str]) -> None:
+    url = url_of(store)
     limiter = RateLimiter("50/hour", store=url)  # refills one per 72 s: none during the test
     assert hammer(limiter, threads=8, hits=40) == 50
 
@@ -77,10 +70,8 @@ print(sum(limiter.hit("shared").allowed for _ in range(60)))
 
 
 @pytest.mark.parametrize("store", ["sqlite", "redis", "postgres"])
-def test_four_processes_get_exactly_the_limit(
-    store: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = store_url(store, tmp_path, request)
+def test_four_processes_get_exactly_the_limit(store: str, url_of: Callable[[str], str]) -> None:
+    url = url_of(store)
     RateLimiter("50/hour", store=url).hit("warm-up")  # create the file once
     processes = [
         subprocess.Popen(
