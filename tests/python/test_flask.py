@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from pysessionmanager import SessionManager, UnsupportedDataType
+from pysessionmanager.contrib._web import RequestState
 from pysessionmanager.contrib.flask import SessionInterface, init_app, login, logout
 
 
@@ -41,6 +42,10 @@ def make_app(manager: SessionManager, **options: object) -> flask.Flask:
     def do_logout() -> str:
         logout()
         return "bye"
+
+    @app.get("/nothing")
+    def nothing() -> str:
+        return "no session here"
 
     @app.get("/whoami")
     def whoami() -> str:
@@ -170,6 +175,23 @@ def test_changes_nested_in_values_are_saved_without_setting_modified(
     client = make_app(manager).test_client()
     client.post("/cart/apple")
     client.post("/cart/pear")  # appends to the stored list in place
+    assert manager.get_session(cookie_of(client)) == {"cart": ["apple", "pear"]}
+
+
+def test_a_request_that_never_reaches_the_session_skips_the_save(
+    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_app(manager).test_client()
+    client.post("/cart/apple")
+    encoded = []
+    original = RequestState.encoded
+    monkeypatch.setattr(
+        RequestState, "encoded", lambda state, data: encoded.append(1) or original(state, data)
+    )
+    response = client.get("/nothing")
+    assert encoded == [] and "Cookie" not in response.vary
+    client.post("/cart/pear")
+    assert encoded == [1]
     assert manager.get_session(cookie_of(client)) == {"cart": ["apple", "pear"]}
 
 

@@ -24,7 +24,8 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from pysessionmanager import SessionManager, UnsupportedDataType
-from pysessionmanager.contrib._web import ANONYMOUS_PREFIX
+from pysessionmanager.contrib import starlette as starlette_integration
+from pysessionmanager.contrib._web import ANONYMOUS_PREFIX, RequestState
 from pysessionmanager.contrib.starlette import (
     Session,
     SessionMiddleware,
@@ -56,6 +57,11 @@ def nothing(request: Request) -> PlainTextResponse:
 def set_then_unset(request: Request) -> PlainTextResponse:
     request.session["tmp"] = 1
     del request.session["tmp"]
+    return PlainTextResponse("ok")
+
+
+def append_unnoted(request: Request) -> PlainTextResponse:
+    request.scope["session"]["cart"].append("unnoted")  # bypasses request.session
     return PlainTextResponse("ok")
 
 
@@ -130,6 +136,7 @@ ROUTES = [
     Route("/nothing", nothing),
     Route("/set-then-unset", set_then_unset, methods=["POST"]),
     Route("/append/{item}", append, methods=["POST"]),
+    Route("/append-unnoted", append_unnoted, methods=["POST"]),
     Route("/fail/{status}", update_then_fail, methods=["POST"]),
     Route("/raise", update_then_raise, methods=["POST"]),
     Route("/clear", clear, methods=["POST"]),
@@ -245,6 +252,33 @@ def test_changes_inside_nested_values_are_saved(client: TestClient) -> None:
     assert "set-cookie" in response.headers  # Starlette's would not even notice
     client.post("/append/pen")
     assert client.get("/show").json()["data"] == {"cart": ["book", "pen"]}
+
+
+def test_a_request_that_never_reads_the_session_skips_the_save(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.post("/update", json={"cart": ["book"], "big": list(range(100))})
+    encoded = []
+    original = RequestState.encoded
+    monkeypatch.setattr(
+        RequestState, "encoded", lambda state, data: encoded.append(1) or original(state, data)
+    )
+    response = client.get("/nothing")
+    assert encoded == [] and "vary" not in response.headers
+    client.post("/append/pen")
+    assert encoded == [1]
+    assert client.get("/show").json()["data"]["cart"] == ["book", "pen"]
+
+
+def test_without_read_tracking_every_request_counts_as_reading(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert starlette_integration._READS_NOTED  # the Starlette tested here notes reads
+    monkeypatch.setattr(starlette_integration, "_READS_NOTED", False)
+    client.post("/update", json={"cart": ["book"]})
+    response = client.post("/append-unnoted")
+    assert "cookie" in response.headers["vary"].lower()
+    assert client.get("/show").json()["data"] == {"cart": ["book", "unnoted"]}
 
 
 def test_tuples_become_lists_and_other_non_json_is_refused(

@@ -18,13 +18,13 @@ def test_a_save_without_a_concurrent_write_stores_the_data_as_given(
 ) -> None:
     sid = manager.create_session("alice", {"a": 1, "b": 1})
     state = RequestState(manager, sid)
-    assert state.save({"a": 2, "c": [1]}, failed=False) == sid
+    assert state.save({"a": 2, "c": [1]}) == sid
     stored = manager.get_session(sid)
     assert stored == {"a": 2, "c": [1]} and stored.version == 2
     assert (state.version, state.stored) == (2, {"a": 2, "c": [1]})
     assert state.meta is not None and state.meta.version == 2
     # The metadata the save returned is the basis of the next save.
-    assert state.save({"c": [1]}, failed=False) == sid
+    assert state.save({"c": [1]}) == sid
     assert manager.get_session(sid) == {"c": [1]}
     assert state.version == 3
 
@@ -36,7 +36,7 @@ def test_a_concurrent_write_keeps_its_keys_and_loses_only_what_this_request_chan
     state = RequestState(manager, sid)
     manager.update_session(sid, {"b": 2, "d": 9})  # another request, meanwhile
     # This request changed "a" and removed "c"; its "b" is stale, not a change.
-    assert state.save({"a": 5, "b": 1}, failed=False) == sid
+    assert state.save({"a": 5, "b": 1}) == sid
     stored = manager.get_session(sid)
     assert stored == {"a": 5, "b": 2, "d": 9}
     assert (state.version, state.stored) == (stored.version, stored) == (3, stored)
@@ -46,7 +46,7 @@ def test_a_session_ended_meanwhile_is_not_brought_back(manager: SessionManager) 
     sid = manager.create_session("alice", {"a": 1})
     state = RequestState(manager, sid)
     manager.end_session(sid)  # "log out everywhere", meanwhile
-    assert state.save({"a": 2}, failed=False) is None
+    assert state.save({"a": 2}) is None
     assert (state.sid, state.version, state.meta, state.stored) == (None, 0, None, {})
     assert not manager.is_session_active(sid)
     assert manager.count() == 0
@@ -54,10 +54,10 @@ def test_a_session_ended_meanwhile_is_not_brought_back(manager: SessionManager) 
 
 def test_a_save_after_a_create_goes_by_version(manager: SessionManager) -> None:
     state = RequestState(manager, None)
-    sid = state.save({"a": 1}, failed=False)
+    sid = state.save({"a": 1})
     assert sid is not None and state.meta is None and state.version == 1
     manager.update_session(sid, {"b": 2})
-    assert state.save({"a": 2}, failed=False) == sid
+    assert state.save({"a": 2}) == sid
     assert manager.get_session(sid) == {"a": 2, "b": 2}
     assert state.stored == {"a": 2, "b": 2}
 
@@ -90,7 +90,7 @@ def test_a_save_that_keeps_losing_raises_the_engines_session_conflict(clock: Any
     sid = manager.create_session("alice", {"n": 0})
     state = RequestState(manager, sid)
     with pytest.raises(SessionConflict, match="gave up"):
-        state.save({"n": 1}, failed=False)
+        state.save({"n": 1})
     assert (state.sid, state.version, state.stored) == (sid, 1, {"n": 0})
 
 

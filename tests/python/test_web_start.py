@@ -67,6 +67,6 @@ def test_a_write_extends_a_session_read_without_activity(
     sid = manager.create_session("alice", {"a": 1})
     clock.advance(40)
     state = RequestState(manager, sid, activity=False)
-    assert state.save({"a": 2}, failed=False) == sid
+    assert state.save({"a": 2}) == sid
     clock.advance(40)
     assert manager.get_session(sid) == {"a": 2}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Optional, Union
 
 from pysessionmanager import SessionManager, SessionNotFound
@@ -179,41 +180,44 @@ class RequestState:
         return sid
 
     def save(
-        self, data: Mapping[str, Any], *, failed: bool, expiration_time: Optional[float] = None
+        self, data: Mapping[str, Any], *, expiration_time: Optional[float] = None
     ) -> Optional[str]:
-        """Writes what the request changed. Returns the session id the cookie
-        should carry, or ``None`` when the visitor has no session (any cookie
-        should then be deleted). A failed request writes nothing."""
-        if failed:
-            return self.sid
+        """Writes what the request changed in ``data``. Returns the session id
+        the cookie should carry, or ``None`` when the visitor has no session
+        (any cookie should then be deleted)."""
         return self.save_encoded(self.encoded(data), expiration_time=expiration_time)
 
     def encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """``data`` as it would be stored: a new dict of encoded values."""
         return {key: self.encode(value) for key, value in data.items()}
 
-    def pending(self, current: dict[str, Any]) -> bool:
-        """Whether ``save_encoded(current)`` would call the store, so an async
-        integration can skip a thread hop when it would not. ``current`` is
-        what :meth:`encoded` made of the framework's data."""
-        return current != self.stored if self.sid is not None else bool(current)
-
     def save_encoded(
         self, current: dict[str, Any], *, expiration_time: Optional[float] = None
     ) -> Optional[str]:
-        """:meth:`save` of a request that did not fail, for data already
-        :meth:`encoded` (which this keeps as the stored data: pass a new dict)."""
+        """:meth:`save` for data already :meth:`encoded` (which this keeps as
+        the stored data: pass a new dict)."""
+        write = self.store_write(current, expiration_time=expiration_time)
+        return self.sid if write is None else write()
+
+    def store_write(
+        self, current: dict[str, Any], *, expiration_time: Optional[float] = None
+    ) -> Optional[Callable[[], Optional[str]]]:
+        """The store call that saving ``current`` (made by :meth:`encoded`)
+        needs, or ``None`` when it needs none. The caller runs it, on a worker
+        thread if it likes, and gets the id the cookie should carry; without
+        a call, that id is :attr:`sid` as it is."""
         self.merged = False
         if self.sid is None:
             if not current:
                 return None  # an empty visitor session is never stored
-            return self._create(anonymous_user_id(), current, expiration_time=expiration_time)
+            return partial(
+                self._create, anonymous_user_id(), current, expiration_time=expiration_time
+            )
         if current == self.stored:
-            return self.sid
-        if not current:
-            self.end()  # cleared: the visitor logged out or reset
             return None
-        return self._write_changes(current)
+        if not current:
+            return self.end  # cleared (logged out, reset): no session, no cookie
+        return partial(self._write_changes, current)
 
     def end(self) -> None:
         """Ends the stored session; the request carries on without one."""

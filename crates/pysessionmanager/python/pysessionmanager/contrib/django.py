@@ -267,7 +267,7 @@ class SessionStore(SessionBase):
             )
             return
         version = state.version
-        sid = state.save(data, failed=False)
+        sid = state.save(data)
         if sid is None:
             if data:
                 raise UpdateError  # ended by another request meanwhile

@@ -110,11 +110,16 @@ class SessionInterface(FlaskSessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, ServerSession):
             return  # a null session, or another interface's
-        sid = session.state.save(
-            session,
-            failed=response.status_code >= 500,
-            expiration_time=_lifetime(app),
-        )
+        state = session.state
+        if response.status_code >= 500 or not (session.accessed or session.modified):
+            # A failed request writes nothing. A session nobody reached
+            # through flask.session (Flask 3.1.3+ notes each access; older
+            # ones always say accessed) nor set directly (modified) cannot
+            # have changed, not even inside a nested value: no need to encode
+            # and compare all of it.
+            sid = state.sid
+        else:
+            sid = state.save(session, expiration_time=_lifetime(app))
         if session.accessed:
             response.vary.add("Cookie")
         name, cookie = self.get_cookie_name(app), self._cookie_options(app)

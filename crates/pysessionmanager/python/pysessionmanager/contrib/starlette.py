@@ -33,7 +33,11 @@ differences:
 - Session data must be JSON: tuples become lists (as Starlette's
   ``json.dumps`` does), anything else that is not JSON is refused with an
   error naming its place instead of being coerced. Changes inside nested
-  values (``request.session["cart"].append(x)``) are saved too.
+  values (``request.session["cart"].append(x)``) are saved too, when made
+  through ``request.session``: a request that never reads it (Starlette
+  1.0+ notes each read; with older ones every request compares) costs no
+  save work, so code that reaches ``scope["session"]`` directly must
+  assign (``scope["session"]["cart"] = cart``) for a nested change to count.
 - Only what a request changed is written, so two requests of one visitor
   at once keep both their changes; a visitor whose session stays empty gets
   no record and no cookie; a forged, ended or expired cookie is no
@@ -205,6 +209,8 @@ class SessionMiddleware:
         state = await self._load(token)
         session = Session(state.data())
         session._state, session._middleware = state, self
+        if not _READS_NOTED:
+            session.mark_accessed()  # cannot tell: assume the request reads it
         scope["session"] = session
 
         async def send_wrapper(message: Message) -> None:
@@ -235,16 +241,14 @@ class SessionMiddleware:
                 cookie = self._cookie("", f"Max-Age={self.max_age}; ")
         else:
             version = state.version
-            if message["status"] >= 500:
-                saved = state.save(session, failed=True)
-            else:
-                current = state.encoded(session)  # once, here on the event loop
-                if self._offload and state.pending(current):
-                    saved = await self._run(
-                        state.save_encoded, current, expiration_time=self._lifetime
-                    )
-                else:  # a memory store, or a save that will not call the store
-                    saved = state.save_encoded(current, expiration_time=self._lifetime)
+            # A failed request writes nothing; nor does one that never read
+            # request.session (which notes each read, and every change here
+            # too), since nothing in it, nested values included, can have changed.
+            write = None
+            if message["status"] < 500 and session.accessed:
+                current = state.encoded(session)  # here on the event loop
+                write = state.store_write(current, expiration_time=self._lifetime)
+            saved = state.sid if write is None else await self._run(write)
             if saved is None:
                 if token is not None:  # cleared, ended, forged or expired
                     cookie = self._cookie("", _EXPIRED)
@@ -259,6 +263,17 @@ class SessionMiddleware:
     def _cookie(self, value: str, lifetime: str) -> str:
         # Starlette's exact layout, which its tests (and users' tests) parse.
         return f"{self.session_cookie}={value}; path={self.path}; {lifetime}{self.security_flags}"
+
+
+def _reads_noted() -> bool:
+    """Whether this Starlette notes each read of ``request.session`` (1.0 on),
+    which lets a request that never read its session skip the save."""
+    probe = Session()
+    HTTPConnection({"type": "http", "session": probe}).session  # noqa: B018
+    return probe.accessed
+
+
+_READS_NOTED = _reads_noted()
 
 
 def _cookie_name(name: str) -> str:
