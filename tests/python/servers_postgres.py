@@ -3,8 +3,8 @@ folder, on a free loopback port, with password (SCRAM) logins over TCP.
 
 As root (CI) the server runs as ``nobody``: initdb refuses to run as root. The
 binaries are taken from the PATH, else from Debian's /usr/lib/postgresql/<version>/bin.
-Without them, tests that need a server are skipped with the reason, except under
-CI=true, where they fail.
+Without them, tests that need a server are skipped with the reason, except in
+CI (`needs.in_ci`), where they fail.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from needs import missing
 from ports import free_port
 
 PASSWORD = "test-secret-pw"
-IN_CI = os.environ.get("CI") == "true"
 
 
 def bin_dir() -> Optional[Path]:
@@ -49,12 +49,10 @@ MISSING = (
 
 
 def require_postgres() -> Path:
-    """The binaries' folder; skips the test without them (fails it under CI=true)."""
+    """The binaries' folder; without them the test skips (fails in CI)."""
     found = bin_dir()
     if found is None:
-        if IN_CI:
-            pytest.fail(f"CI=true and {MISSING}")
-        pytest.skip(MISSING)
+        missing(MISSING)
     return found
 
 

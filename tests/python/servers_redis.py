@@ -1,13 +1,12 @@
 """Throwaway redis-server processes for the tests: each on a free loopback port,
 in its own temporary folder, stopped when the test is done.
 
-A test that needs a server never silently skips in CI: with CI=true a missing
+A test that needs a server never silently skips in CI (`needs.in_ci`): there a missing
 ``redis-server`` binary fails the test; elsewhere it is skipped with the reason.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from needs import missing
 from ports import free_port
 
 
@@ -32,9 +32,7 @@ def require_redis_server() -> str:
         "redis-server is not installed; the Redis store's tests need a real server "
         "(apt-get install redis-server, or run tools/ensure-system-packages)"
     )
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    missing(reason)
 
 
 class RedisServer:

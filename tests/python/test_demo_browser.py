@@ -3,7 +3,6 @@ restart the server, find the cart; log in elsewhere and log out everywhere else.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -13,17 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from needs import in_ci
+from playwright import sync_api as playwright
 from ports import free_port
-
-playwright = pytest.importorskip("playwright.sync_api")
 
 DEMO = Path(__file__).parents[2] / "examples" / "webapp" / "app.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 if CHROMIUM is None:
     message = "the browser test needs Debian's chromium (apt-get install chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
+    if in_ci():
+        pytest.fail(f"running in CI, and {message}", pytrace=False)
     pytestmark = pytest.mark.skip(reason=message)
 
 

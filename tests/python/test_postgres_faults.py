@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from ports import free_port
 from servers_postgres import PostgresServer
+from waiting import wait_until
 
 from pysessionmanager import SessionManager, StoreUnavailable
 
@@ -89,10 +90,11 @@ class Load:
 def test_a_server_killed_under_load_then_restarted(own_postgres: PostgresServer) -> None:
     m = SessionManager(store=own_postgres.url(timeout_ms=TIMEOUT_MS))
     load = Load(m)
-    time.sleep(0.5)
-    assert load.ok > 0 and not load.errors
+    wait_until(lambda: load.ok > 0, timeout=10, what="calls to succeed")
+    assert not load.errors
     own_postgres.stop("kill")  # SIGKILL to the postmaster and every backend
-    time.sleep(1.5)
+    wait_until(lambda: len(load.errors) >= 8, timeout=10, what="calls to fail")
+    time.sleep(1)  # long enough for calls caught mid-flight to reach the timeout
     with load.lock:
         errors, load.errors = load.errors, []
         slowest_while_down = load.slowest
@@ -102,12 +104,15 @@ def test_a_server_killed_under_load_then_restarted(own_postgres: PostgresServer)
         assert isinstance(e, ConnectionError)
     # Three calls per round, each within the timeout: no hang.
     assert slowest_while_down < 3 * TIMEOUT_MS / 1000 + 1
+    with load.lock:
+        ok_down = load.ok
     own_postgres.start()  # crash recovery, same port
-    time.sleep(0.5)
+    wait_until(lambda: load.ok > ok_down, timeout=60, what="the recovered server to answer")
+    time.sleep(0.5)  # every thread's next call finds the server back
     with load.lock:
         load.errors.clear()
         ok_before = load.ok
-    time.sleep(1)
+    wait_until(lambda: load.ok > ok_before + 20, timeout=10, what="calls to go on succeeding")
     load.finish()
     assert load.ok > ok_before, "the same manager works again"
     assert not load.errors, load.errors[:3]

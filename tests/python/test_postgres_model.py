@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import test_model  # the model; imported as a module so its TestCases are not collected twice
 from hypothesis import settings
-from servers_postgres import IN_CI, MISSING, bin_dir, shared_server
+from needs import in_ci
+from servers_postgres import MISSING, bin_dir, shared_server
 
 
 class PostgresModel(test_model.SessionModel):
@@ -19,7 +20,7 @@ class PostgresModel(test_model.SessionModel):
         return shared_server().fresh_schema_url(sweep_interval_ms=0)
 
 
-TestPostgres = pytest.mark.skipif(bin_dir() is None and not IN_CI, reason=MISSING)(
+TestPostgres = pytest.mark.skipif(bin_dir() is None and not in_ci(), reason=MISSING)(
     PostgresModel.TestCase
 )
 TestPostgres.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -15,6 +15,7 @@ import time
 import pytest
 from ports import free_port
 from servers_redis import RedisServer, ServerFactory, fresh_prefix
+from waiting import wait_until
 
 from pysessionmanager import (
     RateLimiter,
@@ -144,23 +145,32 @@ def test_activity_moves_the_ttls_forward_never_back(
 # --- bounded indexes ---------------------------------------------------------------
 
 
+#: Idle timeout of the sessions made to expire below: long enough that making
+#: a batch of them never outlasts it, short enough to wait out.
+TTL = 1.0
+
+
+def sleep_past_ttl() -> None:
+    """Sleeps until every session made before the call has expired."""
+    time.sleep(TTL + 0.1)
+
+
 def test_the_user_index_is_trimmed_on_writes_and_expires_with_its_last_session(
     redis_url: str, redis_server: RedisServer
 ) -> None:
     r = redis_server.client()
     prefix = redis_url.split("prefix=")[1]
     index = f"{prefix}u:alice"
-    with SessionManager(expiration_time=0.3, store=redis_url) as m:
+    with SessionManager(expiration_time=TTL, store=redis_url) as m:
         for _ in range(20):
             m.create_session("alice")
         assert r.zcard(index) == 20
-        time.sleep(0.5)
-        assert r.exists(index) == 0, "the abandoned index expired by itself"
+        wait_until(lambda: r.exists(index) == 0, timeout=10, what="the abandoned index to expire")
 
         keeper = m.create_session("alice", expiration_time=600)
         for _ in range(20):
             m.create_session("alice")
-        time.sleep(0.5)
+        sleep_past_ttl()
         assert r.zcard(index) == 21, "nothing trimmed it yet: no write since"
         newest = m.create_session("alice", expiration_time=600)
         assert sorted(x.decode() for x in r.zrange(index, 0, -1)) == sorted(
@@ -171,10 +181,10 @@ def test_the_user_index_is_trimmed_on_writes_and_expires_with_its_last_session(
 def test_the_expiry_index_is_swept_by_creates(redis_url: str, redis_server: RedisServer) -> None:
     r = redis_server.client()
     prefix = redis_url.split("prefix=")[1]
-    with SessionManager(expiration_time=0.3, store=redis_url) as m:
+    with SessionManager(expiration_time=TTL, store=redis_url) as m:
         for i in range(100):
             m.create_session(f"user{i}")
-        time.sleep(0.5)
+        sleep_past_ttl()
         assert r.zcard(f"{prefix}expiry") == 100, "expired entries wait for a sweep"
         assert m.count() == 0
         for i in range(20):
@@ -340,8 +350,7 @@ def test_killed_mid_load_fails_fast_and_the_same_manager_works_after_a_restart(
     threads = [threading.Thread(target=load) for _ in range(4)]
     for t in threads:
         t.start()
-    while len(acknowledged) < 200:
-        time.sleep(0.01)
+    wait_until(lambda: len(acknowledged) >= 200, timeout=30, what="200 creates")
     server.kill()
     time.sleep(1.5)
     assert failures, "calls failed while the server was down"
@@ -349,10 +358,13 @@ def test_killed_mid_load_fails_fast_and_the_same_manager_works_after_a_restart(
     assert max(took for _, took in failures) < 1.5, "no call hung past the timeout"
     down_count = len(acknowledged)
     server.start()
-    time.sleep(0.3)
+    wait_until(
+        lambda: len(acknowledged) > down_count, timeout=30, what="creates to work after the restart"
+    )
     stop.set()
     for t in threads:
-        t.join()
+        t.join(timeout=5)
+        assert not t.is_alive(), "a store call hung"
     assert len(acknowledged) > down_count, "the same manager worked again after the restart"
     missing = [sid for sid in acknowledged if not m.is_session_active(sid)]
     assert not missing, f"{len(missing)} acknowledged creates lost"

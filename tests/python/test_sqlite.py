@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from children import run_python
+from waiting import wait_until
 
 from pysessionmanager import SessionManager, StoreError, StoreUnavailable
 
@@ -212,8 +213,6 @@ def test_bad_sqlite_urls() -> None:
 
 
 def test_expired_rows_are_swept_without_being_touched(tmp_path: Path) -> None:
-    import time
-
     from pysessionmanager.testing import ManualClock
 
     db = tmp_path / "sessions.db"
@@ -222,10 +221,17 @@ def test_expired_rows_are_swept_without_being_touched(tmp_path: Path) -> None:
     for i in range(1200):
         m.create_session(f"user{i}")
     clock.advance(2)
-    time.sleep(1.0)  # the sweeper wakes every 50 ms and removes 500 rows per statement
-    m.close()  # releases the file before another SQLite library in this process reads it
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+
+    def rows() -> int:
+        # Counted by another process: two SQLite libraries in one process
+        # would release each other's file locks.
+        code = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
+        code += "'SELECT count(*) FROM sessions').fetchone()[0])"
+        return int(run_python(code, str(db)))
+
+    # The sweeper wakes every 50 ms and removes 500 rows per statement.
+    wait_until(lambda: rows() == 0, timeout=30, what="the sweeper to remove every expired row")
+    m.close()
 
 
 LOCKER = """
