@@ -69,7 +69,21 @@ pub enum Error {
     Store(BoxError),
 }
 
+/// The text of [`Error::rotation_target_taken`], which every store gives.
+const ROTATION_TARGET_TAKEN: &str = "rotation target key already in use";
+
 impl Error {
+    /// What `SessionStore::rotate` returns when a record already holds the new
+    /// key: the same error, word for word, from every store.
+    pub fn rotation_target_taken() -> Self {
+        Self::Store(ROTATION_TARGET_TAKEN.into())
+    }
+
+    /// Is this the error of [`Error::rotation_target_taken`]?
+    pub fn is_rotation_target_taken(&self) -> bool {
+        matches!(self, Self::Store(e) if e.to_string() == ROTATION_TARGET_TAKEN)
+    }
+
     /// Is this [`Error::NotFound`]?
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound)

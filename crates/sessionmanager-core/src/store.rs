@@ -113,6 +113,8 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Moves the live record under `old` to `new` in one atomic step, so the old
     /// key is dead the moment the new one works. Returns whether it moved.
+    /// When a record (live or expired) already holds `new`, nothing moves and
+    /// the result is [`Error::rotation_target_taken`](crate::Error::rotation_target_taken).
     fn rotate(
         &self,
         old: &SessionKey,

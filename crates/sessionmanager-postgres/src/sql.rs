@@ -65,9 +65,16 @@ pub(crate) const TOUCH: &str = "UPDATE pysessionmanager_sessions SET
 pub(crate) const DELETE: &str =
     "DELETE FROM pysessionmanager_sessions WHERE key = $1 RETURNING expires_at_ms";
 
-/// Moves the live row `$2` (now `$3`) to key `$1`; a taken `$1` is a unique violation.
-pub(crate) const ROTATE: &str =
-    "UPDATE pysessionmanager_sessions SET key = $1 WHERE key = $2 AND expires_at_ms > $3";
+/// Moves the live record at `$2` (at now, `$3`) to `$1` unless a record,
+/// live or expired, holds `$1`: whether one does, and how many rows moved.
+pub(crate) const ROTATE: &str = "WITH target AS (
+        SELECT EXISTS (SELECT 1 FROM pysessionmanager_sessions WHERE key = $1) AS taken
+    ), moved AS (
+        UPDATE pysessionmanager_sessions SET key = $1
+        WHERE key = $2 AND expires_at_ms > $3 AND NOT (SELECT taken FROM target)
+        RETURNING 1
+    )
+    SELECT (SELECT taken FROM target), (SELECT count(*) FROM moved)";
 
 /// The user's (`$1`) live sessions at now (`$2`), oldest first.
 pub(crate) const LIST_USER: &str = concat!(

@@ -415,8 +415,8 @@ impl SessionStore for PostgresStore {
         let (old, new) = (*old, *new);
         self.call(DOING, move |inner| async move {
             let mut conn = inner.conn(DOING).await?;
-            let moved = conn
-                .execute(
+            let row = conn
+                .query_one(
                     sql::ROTATE,
                     &[
                         &new.as_bytes().as_slice(),
@@ -425,6 +425,10 @@ impl SessionStore for PostgresStore {
                     ],
                 )
                 .await?;
+            let (taken, moved): (bool, i64) = (row.get(0), row.get(1));
+            if taken {
+                return Err(Error::rotation_target_taken());
+            }
             Ok(moved == 1)
         })
         .await

@@ -323,7 +323,7 @@ impl SessionStore for SqliteStore {
         let (old, new) = (*old, *new);
         self.open_inner()?.writer.run(move |conn| {
             if key_taken(conn, &new)? {
-                return Err(Error::Store("rotation target key already in use".into()));
+                return Err(Error::rotation_target_taken());
             }
             conn.prepare_cached("UPDATE sessions SET key = ?1 WHERE key = ?2 AND expires_at > ?3")
                 .and_then(|mut stmt| {

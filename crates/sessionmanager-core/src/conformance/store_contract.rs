@@ -581,7 +581,8 @@ pub fn check_store_delete_rotate<S: SessionStore>(make_store: impl Fn(ManualCloc
 }
 
 /// `SessionStore::rotate` onto a key that already holds a record is all or
-/// nothing: it fails (`Ok(false)` or an error) and both records stay as they were.
+/// nothing: it fails with `Error::rotation_target_taken` and both records
+/// stay as they were.
 pub fn check_store_rotate_onto_taken_key<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     let (store, clock) = raw_store(&make_store);
     let now = clock.now();
@@ -593,8 +594,8 @@ pub fn check_store_rotate_onto_taken_key<S: SessionStore>(make_store: impl Fn(Ma
     }
     let outcome = block_on(store.rotate(&old, &taken, now));
     assert!(
-        matches!(outcome, Ok(false) | Err(_)),
-        "rotate onto a taken key must fail, got {outcome:?}"
+        matches!(&outcome, Err(e) if e.is_rotation_target_taken()),
+        "rotate onto a taken key must fail with Error::rotation_target_taken, got {outcome:?}"
     );
     assert_eq!(
         ok(block_on(store.load(&old, now)), "load"),

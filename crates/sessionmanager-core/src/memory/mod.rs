@@ -463,10 +463,9 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         };
         let mut entry = inner.users.lock(&user_id);
-        let target_taken = || Error::Store("rotation target key already in use".into());
         // Look before moving anything: a failed rotation must leave the session where it was.
         if inner.shards.read(new).contains_key(new) {
-            return Err(target_taken());
+            return Err(Error::rotation_target_taken());
         }
         let Some(record) = inner.take(old) else {
             return Ok(false); // ended between the look and the lock
@@ -482,7 +481,7 @@ impl SessionStore for MemoryStore {
             let _ = inner.shards.write(old).insert_new(*old, record);
             inner.len.fetch_add(1, Ordering::Relaxed);
             entry.add(old);
-            return Err(target_taken());
+            return Err(Error::rotation_target_taken());
         }
         inner.len.fetch_add(1, Ordering::Relaxed);
         entry.add(new);
