@@ -4,7 +4,7 @@
 //! number of caller threads wait at once while one worker thread does the I/O.
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sessionmanager_core::{Error, Result};
@@ -79,12 +79,11 @@ impl Drop for Executor {
 /// connection it was using: see [`crate::conn::Conn`]).
 pub(crate) fn spawn<T: Send + 'static>(
     handle: &Handle,
-    target: &Target,
+    target: Arc<Target>,
     doing: &'static str,
     timeout: Duration,
     work: impl Future<Output = Result<T>> + Send + 'static,
 ) -> impl Future<Output = Result<T>> + Send + 'static {
-    let target = target.clone();
     let task = handle.spawn(async move {
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,

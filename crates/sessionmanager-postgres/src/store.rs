@@ -47,7 +47,7 @@ pub struct PostgresStore {
 /// What store calls share: the pool and the settings.
 pub(crate) struct Inner {
     pool: Pool,
-    pub(crate) target: Target,
+    pub(crate) target: Arc<Target>,
     timeout: Duration,
     closed: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
@@ -69,7 +69,7 @@ impl PostgresStore {
     /// [`PostgresStore::open`] with another schema, to test migrations.
     #[doc(hidden)]
     pub fn open_with_schema(config: PostgresConfig, schema: &'static Schema) -> Result<Self> {
-        let target = Target::of(&config.connection);
+        let target = Arc::new(Target::of(&config.connection));
         let manager = Manager::from_config(
             config.connection.clone(),
             NoTls,
@@ -127,6 +127,21 @@ impl PostgresStore {
     {
         call(self.executor.handle(), &self.inner, doing, work)
     }
+
+    /// Runs one store call on a pooled connection, within the timeout.
+    fn with_conn<T, F>(
+        &self,
+        doing: &'static str,
+        work: impl FnOnce(Conn) -> F + Send + 'static,
+    ) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        self.call(doing, move |inner| async move {
+            work(inner.conn(doing).await?).await
+        })
+    }
 }
 
 /// Runs `work` on the runtime behind `handle`, within the store's timeout;
@@ -154,7 +169,7 @@ where
     } else {
         Ok(spawn(
             handle,
-            &inner.target,
+            inner.target.clone(),
             doing,
             inner.timeout,
             work(inner.clone()),
@@ -274,10 +289,8 @@ impl SessionStore for PostgresStore {
         limit: Option<UserLimit>,
         now: Timestamp,
     ) -> Result<CreateOutcome> {
-        const DOING: &str = "create a session";
         let (key, record) = (*key, record.clone());
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("create a session", move |mut conn| async move {
             let Some(limit) = limit else {
                 return Ok(match insert(&mut conn, &key, &record, now).await? {
                     true => CreateOutcome::Created { evicted: 0 },
@@ -301,10 +314,8 @@ impl SessionStore for PostgresStore {
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
-        const DOING: &str = "read a session";
         let key = *key;
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("read a session", move |mut conn| async move {
             let row = conn
                 .query_opt(sql::LOAD, &[&key.as_bytes().as_slice(), &now.millis()])
                 .await?;
@@ -315,10 +326,8 @@ impl SessionStore for PostgresStore {
     }
 
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
-        const DOING: &str = "look up a session";
         let key = *key;
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("look up a session", move |mut conn| async move {
             let row = conn
                 .query_opt(sql::EXISTS, &[&key.as_bytes().as_slice(), &now.millis()])
                 .await?;
@@ -334,10 +343,8 @@ impl SessionStore for PostgresStore {
         expected_version: u64,
         now: Timestamp,
     ) -> Result<SaveOutcome> {
-        const DOING: &str = "update a session";
         let (key, record) = (*key, record.clone());
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("update a session", move |mut conn| async move {
             let key_bytes = key.as_bytes().as_slice();
             let changed = conn
                 .execute(
@@ -377,10 +384,8 @@ impl SessionStore for PostgresStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        const DOING: &str = "refresh a session";
         let key = *key;
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("refresh a session", move |mut conn| async move {
             let changed = conn
                 .execute(
                     sql::TOUCH,
@@ -398,10 +403,8 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
-        const DOING: &str = "delete a session";
         let key = *key;
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("delete a session", move |mut conn| async move {
             let row = conn
                 .query_opt(sql::DELETE, &[&key.as_bytes().as_slice()])
                 .await?;
@@ -411,10 +414,8 @@ impl SessionStore for PostgresStore {
     }
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
-        const DOING: &str = "rotate a session";
         let (old, new) = (*old, *new);
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("rotate a session", move |mut conn| async move {
             let row = conn
                 .query_one(
                     sql::ROTATE,
@@ -439,10 +440,8 @@ impl SessionStore for PostgresStore {
         user_id: &str,
         now: Timestamp,
     ) -> Result<Vec<(SessionKey, SessionRecord)>> {
-        const DOING: &str = "list a user's sessions";
         let user_id = user_id.to_owned();
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("list a user's sessions", move |mut conn| async move {
             let rows = conn
                 .query(sql::LIST_USER, &[&user_id.as_bytes(), &now.millis()])
                 .await?;
@@ -457,10 +456,8 @@ impl SessionStore for PostgresStore {
         keep: Option<&SessionKey>,
         now: Timestamp,
     ) -> Result<u64> {
-        const DOING: &str = "end a user's sessions";
         let (user_id, keep) = (user_id.to_owned(), keep.copied());
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("end a user's sessions", move |mut conn| async move {
             let keep = keep.as_ref().map(|k| k.as_bytes().as_slice());
             let row = conn
                 .query_one(
@@ -489,9 +486,7 @@ impl SessionStore for PostgresStore {
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64> {
-        const DOING: &str = "count sessions";
-        self.call(DOING, move |inner| async move {
-            let mut conn = inner.conn(DOING).await?;
+        self.with_conn("count sessions", move |mut conn| async move {
             let row = conn.query_one(sql::COUNT, &[&now.millis()]).await?;
             Ok(row.get::<_, i64>(0) as u64)
         })
