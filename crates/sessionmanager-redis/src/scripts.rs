@@ -5,15 +5,27 @@
 
 use redis::Script;
 
-/// A script: the shared prelude (helpers and conventions) followed by `$file`.
-macro_rules! script {
+/// A script's source: the shared prelude (helpers and conventions) followed by `$file`.
+macro_rules! source {
     ($file:literal) => {
-        Script::new(concat!(
+        concat!(
             include_str!("lua/prelude.lua"),
             include_str!(concat!("lua/", $file))
-        ))
+        )
     };
 }
+
+/// Every script's source, in the order of [`Scripts`]' fields.
+pub(crate) const SOURCES: [&str; 8] = [
+    source!("create.lua"),
+    source!("save.lua"),
+    source!("touch.lua"),
+    source!("delete.lua"),
+    source!("rotate.lua"),
+    source!("list_user.lua"),
+    source!("delete_user.lua"),
+    source!("purge.lua"),
+];
 
 /// Every script of the store, hashed once when the store opens.
 pub(crate) struct Scripts {
@@ -29,15 +41,25 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     pub(crate) fn new() -> Self {
+        let [
+            create,
+            save,
+            touch,
+            delete,
+            rotate,
+            list_user,
+            delete_user,
+            purge,
+        ] = SOURCES.map(Script::new);
         Self {
-            create: script!("create.lua"),
-            save: script!("save.lua"),
-            touch: script!("touch.lua"),
-            delete: script!("delete.lua"),
-            rotate: script!("rotate.lua"),
-            list_user: script!("list_user.lua"),
-            delete_user: script!("delete_user.lua"),
-            purge: script!("purge.lua"),
+            create,
+            save,
+            touch,
+            delete,
+            rotate,
+            list_user,
+            delete_user,
+            purge,
         }
     }
 }

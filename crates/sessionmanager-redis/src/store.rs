@@ -15,8 +15,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::Value;
 use redis::aio::MultiplexedConnection;
+use redis::{Script, ScriptInvocation, Value};
 use sessionmanager_core::{
     CreateOutcome, Error, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp,
     UserLimit, block_on,
@@ -29,7 +29,7 @@ use crate::config::RedisConfig;
 use crate::error::{Failure, engine_error, timed_out};
 use crate::keys::{self, Keys};
 use crate::link::{Link, connection_lost};
-use crate::scripts::Scripts;
+use crate::scripts::{SOURCES, Scripts};
 
 /// Expired sessions `purge_expired` removes per script run, so the server is
 /// never held for long.
@@ -63,6 +63,19 @@ struct Shared {
     db: i64,
 }
 
+impl Shared {
+    /// A call of `script` with what every script takes first (see
+    /// `lua/prelude.lua`): the expiry index as `KEYS[1]`, the key prefix and
+    /// `now` as `ARGV[1]` and `ARGV[2]`. The caller adds the rest.
+    fn invoke<'a>(&self, script: &'a Script, now: Timestamp) -> ScriptInvocation<'a> {
+        let mut call = script.prepare_invoke();
+        call.key(self.keys.expiry())
+            .arg(self.keys.prefix())
+            .arg(ms(now));
+        call
+    }
+}
+
 impl RedisStore {
     /// Connects to the server `config` names and loads the store's scripts.
     ///
@@ -90,20 +103,13 @@ impl RedisStore {
             runtime: Mutex::new(Some(Arc::new(runtime))),
         };
         block_on(
-            store.run("load the session scripts", |shared, mut conn| async move {
-                let s = &shared.scripts;
-                for script in [
-                    &s.create,
-                    &s.save,
-                    &s.touch,
-                    &s.delete,
-                    &s.rotate,
-                    &s.list_user,
-                    &s.delete_user,
-                    &s.purge,
-                ] {
-                    script.load_async(&mut conn).await?;
+            store.run("load the session scripts", |_, mut conn| async move {
+                // One round trip for all of them.
+                let mut load = redis::pipe();
+                for source in SOURCES {
+                    load.cmd("SCRIPT").arg("LOAD").arg(source);
                 }
+                let _hashes: Vec<String> = load.query_async(&mut conn).await?;
                 Ok(())
             }),
         )?;
@@ -233,13 +239,9 @@ impl SessionStore for RedisStore {
         self.run("create a session", move |shared, mut conn| async move {
             let (max, evict) = limit.map_or((0, false), |l| (l.max_sessions, l.evict_oldest));
             let answer: i64 = shared
-                .scripts
-                .create
-                .key(shared.keys.expiry())
+                .invoke(&shared.scripts.create, now)
                 .key(shared.keys.session(&key))
                 .key(user_key)
-                .arg(shared.keys.prefix())
-                .arg(ms(now))
                 .arg(keys::member(&key))
                 .arg(&fields[..])
                 .arg(max)
@@ -305,12 +307,8 @@ impl SessionStore for RedisStore {
         ];
         self.run("update a session", move |shared, mut conn| async move {
             let answer: Value = shared
-                .scripts
-                .save
-                .key(shared.keys.expiry())
+                .invoke(&shared.scripts.save, now)
                 .key(shared.keys.session(&key))
-                .arg(shared.keys.prefix())
-                .arg(ms(now))
                 .arg(keys::member(&key))
                 .arg(&args[..])
                 .invoke_async(&mut conn)
@@ -341,12 +339,8 @@ impl SessionStore for RedisStore {
         let key = *key;
         self.run("refresh a session", move |shared, mut conn| async move {
             let touched: i64 = shared
-                .scripts
-                .touch
-                .key(shared.keys.expiry())
+                .invoke(&shared.scripts.touch, now)
                 .key(shared.keys.session(&key))
-                .arg(shared.keys.prefix())
-                .arg(ms(now))
                 .arg(keys::member(&key))
                 .arg(ms(last_active))
                 .arg(ms(expires_at))
@@ -361,12 +355,8 @@ impl SessionStore for RedisStore {
         let key = *key;
         self.run("delete a session", move |shared, mut conn| async move {
             let live: i64 = shared
-                .scripts
-                .delete
-                .key(shared.keys.expiry())
+                .invoke(&shared.scripts.delete, now)
                 .key(shared.keys.session(&key))
-                .arg(shared.keys.prefix())
-                .arg(ms(now))
                 .arg(keys::member(&key))
                 .invoke_async(&mut conn)
                 .await?;
@@ -379,13 +369,9 @@ impl SessionStore for RedisStore {
         let (old, new) = (*old, *new);
         self.run("rotate a session", move |shared, mut conn| async move {
             let moved: i64 = shared
-                .scripts
-                .rotate
-                .key(shared.keys.expiry())
+                .invoke(&shared.scripts.rotate, now)
                 .key(shared.keys.session(&old))
                 .key(shared.keys.session(&new))
-                .arg(shared.keys.prefix())
-                .arg(ms(now))
                 .arg(keys::member(&old))
                 .arg(keys::member(&new))
                 .invoke_async(&mut conn)
@@ -408,12 +394,8 @@ impl SessionStore for RedisStore {
             "list a user's sessions",
             move |shared, mut conn| async move {
                 let flat: Vec<Option<Vec<u8>>> = shared
-                    .scripts
-                    .list_user
-                    .key(shared.keys.expiry())
+                    .invoke(&shared.scripts.list_user, now)
                     .key(user_key)
-                    .arg(shared.keys.prefix())
-                    .arg(ms(now))
                     .invoke_async(&mut conn)
                     .await?;
                 let mut sessions = Vec::with_capacity(flat.len() / (FIELDS.len() + 1)); // member + fields
@@ -450,12 +432,8 @@ impl SessionStore for RedisStore {
             "end a user's sessions",
             move |shared, mut conn| async move {
                 let ended: i64 = shared
-                    .scripts
-                    .delete_user
-                    .key(shared.keys.expiry())
+                    .invoke(&shared.scripts.delete_user, now)
                     .key(user_key)
-                    .arg(shared.keys.prefix())
-                    .arg(ms(now))
                     .arg(keep)
                     .invoke_async(&mut conn)
                     .await?;
@@ -474,11 +452,7 @@ impl SessionStore for RedisStore {
                     "remove expired sessions",
                     move |shared, mut conn| async move {
                         let answer: Vec<Value> = shared
-                            .scripts
-                            .purge
-                            .key(shared.keys.expiry())
-                            .arg(shared.keys.prefix())
-                            .arg(ms(now))
+                            .invoke(&shared.scripts.purge, now)
                             .arg(PURGE_BATCH)
                             .invoke_async(&mut conn)
                             .await?;

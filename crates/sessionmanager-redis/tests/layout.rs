@@ -185,3 +185,26 @@ fn a_limit_counts_only_sessions_that_still_exist() {
     let outcome = block_on(store.create(&key(502), &record("bob", now, 600_000), Some(limit), now));
     assert_eq!(outcome.unwrap(), CreateOutcome::Created { evicted: 0 });
 }
+
+#[test]
+fn opening_loads_all_eight_scripts() {
+    let mut r = raw();
+    let cached = |r: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(r).expect("INFO");
+        info.lines()
+            .find_map(|line| line.strip_prefix("number_of_cached_scripts:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("INFO memory names number_of_cached_scripts")
+    };
+    // Other tests of this file may run meanwhile: they use the same eight.
+    let () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut r)
+        .expect("SCRIPT FLUSH");
+    let _store = open(&prefix());
+    assert_eq!(
+        cached(&mut r),
+        8,
+        "open loaded every script, before any was called"
+    );
+}
