@@ -284,9 +284,15 @@ def test_bad_arguments_are_clear_errors(manager: SessionManager) -> None:
     def login_as() -> str:
         return login(flask.request.args["user"])
 
+    @app.post("/login-as-number")
+    def login_as_number() -> str:
+        return login(123)  # type: ignore[arg-type]
+
     for bad, words in [("", "non-empty user id"), ("anonymous:x", "reserved for visitors")]:
         with pytest.raises(ValueError, match=words):
             app.test_client().post("/login-as", query_string={"user": bad})
+    with pytest.raises(TypeError, match="user_id must be a str, got int"):
+        app.test_client().post("/login-as-number")
     assert manager.count() == 0
     plain = flask.Flask(__name__)
     with plain.test_request_context(), pytest.raises(RuntimeError, match="call init_app"):

@@ -145,8 +145,11 @@ class RequestState:
         """Moves ``data`` to a fresh session owned by ``user_id`` and ends the
         old one, so an id planted before login is worthless after it.
         Returns the new id. Per-user limits apply here, as to any create."""
-        if not isinstance(user_id, str) or not user_id:
-            raise ValueError(f"login needs a non-empty user id string, got {user_id!r}")
+        if not isinstance(user_id, str):
+            # As create_session says it: a wrong type is a TypeError.
+            raise TypeError(f"user_id must be a str, got {type(user_id).__name__}")
+        if not user_id:
+            raise ValueError("login needs a non-empty user id, got ''")
         if is_anonymous(user_id):
             raise ValueError(
                 f"user ids starting with {ANONYMOUS_PREFIX!r} are reserved for visitors"
