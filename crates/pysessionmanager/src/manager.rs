@@ -13,7 +13,8 @@ use sessionmanager_core::{
 
 use crate::clock::clock_arg;
 use crate::convert::{
-    data_from_py, fill_dict, int_arg, optional_seconds, positive_int, session_id_arg, str_arg,
+    data_from_py, fill_dict, int_arg, optional_seconds, positive_int, positive_u32, session_id_arg,
+    str_arg,
 };
 use crate::errors::{self, IntoPyResult, wrong_type};
 use crate::session::{self, SessionMeta};
@@ -101,14 +102,10 @@ impl SessionManager {
                 )));
             }
         };
-        let max_sessions_per_user = match max_sessions_per_user.filter(|v| !v.is_none()) {
-            Some(value) => Some(
-                u32::try_from(positive_int(value, "max_sessions_per_user")?).map_err(|_| {
-                    PyValueError::new_err("max_sessions_per_user must be at most 4294967295")
-                })?,
-            ),
-            None => None,
-        };
+        let max_sessions_per_user = max_sessions_per_user
+            .filter(|v| !v.is_none())
+            .map(|v| positive_u32(v, "max_sessions_per_user"))
+            .transpose()?;
         let limits = DataLimits {
             max_bytes: match max_data_bytes.filter(|v| !v.is_none()) {
                 Some(value) => positive_int(value, "max_data_bytes")? as usize,
@@ -248,7 +245,7 @@ impl SessionManager {
                 ));
             }
         };
-        let keys = key_strings(keys)?;
+        let keys = key_items(keys)?;
         let keys = keys
             .iter()
             .map(|key| str_arg(key, "each key"))
@@ -410,22 +407,14 @@ fn required_data(
 
 /// The items of `keys`, an iterable of `str` (a lone `str`, iterable
 /// character by character, is almost surely a bug and refused).
-fn key_strings<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+/// The items of `keys`, an iterable of key names (a lone `str` is refused:
+/// it would iterate as its characters). Each is checked as a `str` where it is read.
+fn key_items<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let not_keys = || wrong_type("keys", "an iterable of str", keys);
     if keys.is_instance_of::<PyString>() {
         return Err(not_keys());
     }
-    keys.try_iter()
-        .map_err(|_| not_keys())?
-        .map(|key| {
-            let key = key?;
-            if key.is_instance_of::<PyString>() {
-                Ok(key)
-            } else {
-                Err(wrong_type("each key", "a str", &key))
-            }
-        })
-        .collect()
+    keys.try_iter().map_err(|_| not_keys())?.collect()
 }
 
 fn optional_bool(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<bool>> {

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use sessionmanager_core::{ManagerConfig, Rate, RateDecision, RateLimit};
 
 use crate::clock::clock_arg;
-use crate::convert::{positive_int, str_arg};
+use crate::convert::{positive_u32, str_arg};
 use crate::errors::{IntoPyResult, wrong_type};
 use crate::manager::{Engine, SessionManager, run};
 
@@ -33,13 +33,10 @@ impl RateLimiter {
     ) -> PyResult<Self> {
         let text = str_arg(rate, "rate")?;
         let parsed: Rate = text.parse().py(py)?;
-        let burst = match burst.filter(|b| !b.is_none()) {
-            Some(burst) => Some(
-                u32::try_from(positive_int(burst, "burst")?)
-                    .map_err(|_| PyValueError::new_err("burst must be at most 4294967295"))?,
-            ),
-            None => None,
-        };
+        let burst = burst
+            .filter(|b| !b.is_none())
+            .map(|b| positive_u32(b, "burst"))
+            .transpose()?;
         let limit = RateLimit::new(parsed, burst).py(py)?;
         let (engine, store_url) = match store.filter(|s| !s.is_none()) {
             Some(store) => match store.cast::<SessionManager>() {

@@ -14,14 +14,7 @@ pub(crate) fn str_arg<'a>(value: &'a Bound<'_, PyAny>, name: &str) -> PyResult<&
         Ok(text) => text
             .to_str()
             .map_err(|_| PyValueError::new_err(format!("{name} must be encodable as UTF-8"))),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "{name} must be a str, got {}",
-            value
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
-        ))),
+        Err(_) => Err(wrong_type(name, "a str", value)),
     }
 }
 
@@ -95,4 +88,10 @@ pub(crate) fn positive_int(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| PyValueError::new_err(format!("{name} must be a positive integer, got {n}")))
+}
+
+/// [`positive_int`] that must also fit in 32 bits (a count of sessions or requests).
+pub(crate) fn positive_u32(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
+    u32::try_from(positive_int(value, name)?)
+        .map_err(|_| PyValueError::new_err(format!("{name} must be at most {}", u32::MAX)))
 }

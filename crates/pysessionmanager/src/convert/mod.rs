@@ -5,7 +5,8 @@ mod from_json;
 mod to_json;
 
 pub(crate) use args::{
-    int_arg, optional_seconds, positive_int, seconds_to_millis, session_id_arg, str_arg,
+    int_arg, optional_seconds, positive_int, positive_u32, seconds_to_millis, session_id_arg,
+    str_arg,
 };
 pub(crate) use from_json::fill_dict;
 pub(crate) use to_json::data_from_py;
