@@ -16,9 +16,10 @@ use crate::state::{Phase, Shared, State};
 /// by the cookie. Extract it in a handler (`session: Session`) behind a
 /// [`SessionLayer`](crate::SessionLayer).
 ///
-/// Reads and changes are in memory and cheap; what the request changed is
-/// written when the response goes out, by the rules in the
-/// [crate documentation](crate). Clones share one state, so a clone moved
+/// Reads and changes are in memory (an insert also serializes the whole
+/// data once, to check it against the manager's limits at once); what the
+/// request changed is written when the response goes out, by the rules in
+/// the [crate documentation](crate). Clones share one state, so a clone moved
 /// into another task of the same request sees and makes the same changes;
 /// changes made after the response has gone out are not saved.
 #[derive(Clone)]
