@@ -194,7 +194,9 @@ class SessionStore(SessionBase):
         )
 
     def _new_state(self, token: Optional[str]) -> RequestState:
-        return RequestState(self._manager, token, activity=False)
+        # What it is given to store comes from _as_json, already new JSON
+        # containers: no second copy.
+        return RequestState(self._manager, token, encode=_unchanged, activity=False)
 
     def load(self) -> dict[str, Any]:
         """The stored data; ``{}`` (and no key) for an unknown, ended or expired
@@ -354,6 +356,10 @@ class SessionStore(SessionBase):
         """Removes expired sessions now (``manage.py clearsessions``). Stores
         also remove them on their own, and never return one meanwhile."""
         get_manager().purge_expired()
+
+
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def _as_json(data: Mapping[str, Any]) -> dict[str, Any]:
