@@ -150,24 +150,11 @@ fn sweep_interval(value: &str, scheme: &str) -> Result<Option<Duration>, OpenErr
 
 /// The URL with any password replaced, for messages and reprs.
 pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    if let Some(redacted) = crate::store_redis::redact_redis(scheme, url) {
-        return redacted;
-    }
-    if let Some(redacted) = crate::store_postgres::redact_postgres(scheme, url) {
-        return redacted;
-    }
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    crate::store_redis::redact_redis(scheme, url)
+        // PostgreSQL's is the general form (a password in the authority or in
+        // a `password=` option), right for any other URL too.
+        .unwrap_or_else(|| sessionmanager_postgres::url::redact(url))
 }
 
 macro_rules! each_store {

@@ -16,12 +16,3 @@ pub(crate) fn open_postgres(url: &str, clock: Arc<dyn Clock>) -> Result<Postgres
     })?;
     PostgresStore::open(PostgresConfig { clock, ..config }).map_err(OpenError::Store)
 }
-
-/// A `postgresql://` URL with every password hidden (in the user info and in
-/// a `password=` option), or `None` for other schemes.
-pub(crate) fn redact_postgres(scheme: &str, url: &str) -> Option<String> {
-    ["postgres", "postgresql"]
-        .iter()
-        .any(|s| scheme.eq_ignore_ascii_case(s))
-        .then(|| sessionmanager_postgres::url::redact(url))
-}

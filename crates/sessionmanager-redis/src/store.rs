@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{Script, ScriptInvocation, Value};
+use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::{
     CreateOutcome, Error, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp,
     UserLimit, block_on,
@@ -109,8 +109,8 @@ impl RedisStore {
                 for source in SOURCES {
                     load.cmd("SCRIPT").arg("LOAD").arg(source);
                 }
-                let _hashes: Vec<String> = load.query_async(&mut conn).await?;
-                Ok(())
+                let loaded: redis::RedisResult<Vec<String>> = load.query_async(&mut conn).await;
+                loaded.map(drop).map_err(|e| first_server_error(e).into())
             }),
         )?;
         Ok(store)
@@ -490,5 +490,15 @@ impl SessionStore for RedisStore {
     async fn close(&self) -> Result<()> {
         self.shutdown();
         Ok(())
+    }
+}
+
+/// A pipeline's failure as its first command's own error, so that it reads
+/// (and maps to an engine error) like a single command's: the server refuses
+/// every command of a pipeline alike, say without a password.
+fn first_server_error(err: RedisError) -> RedisError {
+    match err.clone().into_server_errors() {
+        Some(errors) if !errors.is_empty() => errors[0].1.clone().into(),
+        _ => err,
     }
 }
