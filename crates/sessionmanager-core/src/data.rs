@@ -285,10 +285,15 @@ pub fn too_deep(path: &DataPath, limits: &DataLimits) -> Error {
     Error::invalid_data(
         path.as_str(),
         DataErrorKind::Value,
-        format!(
-            "nested deeper than the limit of {} levels",
-            limits.max_depth
-        ),
+        too_deep_message(limits),
+    )
+}
+
+/// What [`too_deep`] says, for callers that name the place themselves.
+pub fn too_deep_message(limits: &DataLimits) -> String {
+    format!(
+        "nested deeper than the limit of {} levels",
+        limits.max_depth
     )
 }
 

@@ -36,7 +36,7 @@ mod token;
 pub use apply::{ApplyOutcome, Basis, MAX_APPLY_ATTEMPTS};
 pub use block_on::block_on;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep};
+pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep, too_deep_message};
 pub use error::BoxError;
 pub use error::{Error, Result};
 pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};

@@ -1,12 +1,15 @@
 //! Python data to compact JSON text, validating as it goes: one pass, and the
 //! first offending value is reported with its path (`data['cart'][2]`).
+//!
+//! The path is built only for an error, step by step as it travels back out
+//! of the containers, so data that is fine costs no path bookkeeping.
 
 use std::fmt::Write as _;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use sessionmanager_core::{
-    DataErrorKind, DataLimits, DataPath, Error, SessionData, too_deep, write_json_string,
+    DataErrorKind, DataLimits, DataPath, Error, SessionData, too_deep_message, write_json_string,
 };
 
 /// Converts `data` (a dict, or `None` for empty) to [`SessionData`] within `limits`.
@@ -18,32 +21,93 @@ pub(crate) fn data_from_py(
         return Ok(SessionData::empty());
     };
     let Ok(dict) = data.cast::<PyDict>() else {
-        return Err(type_error(
-            &DataPath::root(),
+        return Err(Refused::here(
+            DataErrorKind::Type,
             format!("must be a dict, got {}", type_name(data)),
-        ));
+        )
+        .into_error());
     };
     let mut writer = JsonWriter {
         out: String::with_capacity(64),
-        path: DataPath::root(),
+        depth: 1,
         limits,
     };
-    writer.object(dict)?;
+    writer.object(dict).map_err(Refused::into_error)?;
     SessionData::from_validated_json(writer.out, limits)
+}
+
+/// Why data was refused, and where: the steps from the offending value out
+/// to the top of the data, innermost first (each container adds its own as
+/// the refusal passes through it).
+struct Refused {
+    kind: DataErrorKind,
+    message: String,
+    steps: Vec<Step>,
+    /// Whether the refusal is of the data as a whole (its size), so no path is kept.
+    whole: bool,
+}
+
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Refused {
+    /// A refusal of the value being written.
+    fn here(kind: DataErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            steps: Vec::new(),
+            whole: false,
+        }
+    }
+
+    /// A refusal of the data as a whole.
+    fn whole(message: String) -> Self {
+        Self {
+            whole: true,
+            ..Self::here(DataErrorKind::Value, message)
+        }
+    }
+
+    /// The same refusal, seen from the container holding the value at `step`.
+    fn within(mut self, step: impl FnOnce() -> Step) -> Self {
+        if !self.whole {
+            self.steps.push(step());
+        }
+        self
+    }
+
+    fn into_error(self) -> Error {
+        let mut path = DataPath::root();
+        for step in self.steps.iter().rev() {
+            match step {
+                Step::Key(key) => path.push_key(key),
+                Step::Index(index) => path.push_index(*index),
+            }
+        }
+        Error::InvalidData {
+            path: path.as_str().to_owned(),
+            message: self.message,
+            kind: self.kind,
+        }
+    }
 }
 
 struct JsonWriter<'a> {
     out: String,
-    path: DataPath,
+    /// How many containers deep the value being written is; the data itself is 1.
+    depth: usize,
     limits: &'a DataLimits,
 }
 
 impl JsonWriter<'_> {
-    fn value(&mut self, value: &Bound<'_, PyAny>) -> Result<(), Error> {
+    fn value(&mut self, value: &Bound<'_, PyAny>) -> Result<(), Refused> {
         if let Ok(text) = value.cast::<PyString>() {
             let text = text.to_str().map_err(|_| {
-                value_error(
-                    &self.path,
+                Refused::here(
+                    DataErrorKind::Value,
                     "is a str that cannot be encoded as UTF-8 (a lone surrogate?)",
                 )
             })?;
@@ -56,8 +120,8 @@ impl JsonWriter<'_> {
         } else if let Ok(number) = value.cast::<PyFloat>() {
             let number = number.value();
             if !number.is_finite() {
-                return Err(value_error(
-                    &self.path,
+                return Err(Refused::here(
+                    DataErrorKind::Value,
                     format!("is {number}, which JSON cannot hold"),
                 ));
             }
@@ -66,14 +130,12 @@ impl JsonWriter<'_> {
         } else if value.is_none() {
             self.out.push_str("null");
         } else if let Ok(dict) = value.cast::<PyDict>() {
-            self.enter()?;
-            self.object(dict)?;
+            self.nested(|writer| writer.object(dict))?;
         } else if let Ok(list) = value.cast::<PyList>() {
-            self.enter()?;
-            self.list(list)?;
+            self.nested(|writer| writer.list(list))?;
         } else {
-            return Err(type_error(
-                &self.path,
+            return Err(Refused::here(
+                DataErrorKind::Type,
                 format!(
                     "is of type {}, which session data cannot hold (use str, int, float, bool, None, list or dict)",
                     type_name(value)
@@ -83,21 +145,29 @@ impl JsonWriter<'_> {
         self.check_size()
     }
 
-    /// Refuses to open a container deeper than the limit. The path already
-    /// names the container's position.
-    fn enter(&self) -> Result<(), Error> {
-        if self.path.depth() > self.limits.max_depth {
-            return Err(too_deep(&self.path, self.limits));
+    /// Writes a container one level deeper, refusing it past the depth limit.
+    fn nested(
+        &mut self,
+        write: impl FnOnce(&mut Self) -> Result<(), Refused>,
+    ) -> Result<(), Refused> {
+        if self.depth >= self.limits.max_depth {
+            return Err(Refused::here(
+                DataErrorKind::Value,
+                too_deep_message(self.limits),
+            ));
         }
-        Ok(())
+        self.depth += 1;
+        let written = write(self);
+        self.depth -= 1;
+        written
     }
 
-    fn object(&mut self, dict: &Bound<'_, PyDict>) -> Result<(), Error> {
+    fn object(&mut self, dict: &Bound<'_, PyDict>) -> Result<(), Refused> {
         self.out.push('{');
         for (index, (key, item)) in dict.iter().enumerate() {
             let Ok(key) = key.cast::<PyString>() else {
-                return Err(type_error(
-                    &self.path,
+                return Err(Refused::here(
+                    DataErrorKind::Type,
                     format!(
                         "has key {} of type {}; keys must be str",
                         safe_repr(&key),
@@ -106,8 +176,8 @@ impl JsonWriter<'_> {
                 ));
             };
             let key = key.to_str().map_err(|_| {
-                value_error(
-                    &self.path,
+                Refused::here(
+                    DataErrorKind::Value,
                     "has a str key that cannot be encoded as UTF-8 (a lone surrogate?)",
                 )
             })?;
@@ -116,36 +186,34 @@ impl JsonWriter<'_> {
             }
             write_json_string(&mut self.out, key);
             self.out.push(':');
-            self.path.push_key(key);
-            self.value(&item)?;
-            self.path.pop();
+            self.value(&item)
+                .map_err(|refused| refused.within(|| Step::Key(key.to_owned())))?;
         }
         self.out.push('}');
         Ok(())
     }
 
-    fn list(&mut self, list: &Bound<'_, PyList>) -> Result<(), Error> {
+    fn list(&mut self, list: &Bound<'_, PyList>) -> Result<(), Refused> {
         self.out.push('[');
         for (index, item) in list.iter().enumerate() {
             if index > 0 {
                 self.out.push(',');
             }
-            self.path.push_index(index);
-            self.value(&item)?;
-            self.path.pop();
+            self.value(&item)
+                .map_err(|refused| refused.within(|| Step::Index(index)))?;
         }
         self.out.push(']');
         Ok(())
     }
 
-    fn integer(&mut self, value: &Bound<'_, PyAny>) -> Result<(), Error> {
+    fn integer(&mut self, value: &Bound<'_, PyAny>) -> Result<(), Refused> {
         if let Ok(n) = value.extract::<i64>() {
             let _ = write!(self.out, "{n}");
         } else if let Ok(n) = value.extract::<u64>() {
             let _ = write!(self.out, "{n}");
         } else {
-            return Err(value_error(
-                &self.path,
+            return Err(Refused::here(
+                DataErrorKind::Value,
                 format!(
                     "is the integer {}, which does not fit in 64 bits",
                     safe_repr(value)
@@ -157,12 +225,12 @@ impl JsonWriter<'_> {
 
     /// Stops early once the text is over the limit, so a huge payload is not
     /// serialized in full before being refused.
-    fn check_size(&self) -> Result<(), Error> {
+    fn check_size(&self) -> Result<(), Refused> {
         if self.out.len() > self.limits.max_bytes {
-            return Err(value_error(
-                &DataPath::root(),
-                format!("is over max_data_bytes ({}) as JSON", self.limits.max_bytes),
-            ));
+            return Err(Refused::whole(format!(
+                "is over max_data_bytes ({}) as JSON",
+                self.limits.max_bytes
+            )));
         }
         Ok(())
     }
@@ -187,21 +255,5 @@ fn safe_repr(value: &Bound<'_, PyAny>) -> String {
         format!("{head}...")
     } else {
         text
-    }
-}
-
-fn type_error(path: &DataPath, message: impl Into<String>) -> Error {
-    data_error(path, DataErrorKind::Type, message)
-}
-
-fn value_error(path: &DataPath, message: impl Into<String>) -> Error {
-    data_error(path, DataErrorKind::Value, message)
-}
-
-fn data_error(path: &DataPath, kind: DataErrorKind, message: impl Into<String>) -> Error {
-    Error::InvalidData {
-        path: path.as_str().to_owned(),
-        message: message.into(),
-        kind,
     }
 }
