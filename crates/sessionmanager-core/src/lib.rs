@@ -30,6 +30,7 @@ pub mod memory;
 mod periodic;
 mod ratelimit;
 mod record;
+mod schema;
 mod store;
 mod token;
 
@@ -48,5 +49,6 @@ pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use periodic::{Periodic, Tick};
 pub use ratelimit::{MAX_RATE_KEY_BYTES, Rate, RateDecision, RateLimit};
 pub use record::SessionRecord;
+pub use schema::Schema;
 pub use store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
 pub use token::{SessionKey, SessionToken};

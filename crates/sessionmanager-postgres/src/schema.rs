@@ -2,25 +2,10 @@
 //! `pysessionmanager_meta` table records the schema version, as the SQLite
 //! store's file does, and a newer version than this build knows is refused.
 
+pub use sessionmanager_core::Schema;
 use sessionmanager_core::{Error, Result};
 
 use crate::conn::Conn;
-
-/// How a database reaches the schema this build writes: the first version's
-/// script, then one step per later version, each applied in order.
-pub struct Schema {
-    /// Creates version 1 where there are no pysessionmanager tables.
-    pub create: &'static str,
-    /// `steps[i]` moves a database from version `i + 1` to `i + 2`.
-    pub steps: &'static [&'static str],
-}
-
-impl Schema {
-    /// The version a database has once every step has run.
-    pub fn version(&self) -> i64 {
-        1 + self.steps.len() as i64
-    }
-}
 
 /// The schema of this build. To change it, append a step; never edit a
 /// released one, since databases in the field were made by it.
@@ -105,27 +90,14 @@ async fn migrate(conn: &mut Conn, schema: &Schema) -> Result<()> {
         )
         .await?
         .map(|row| row.get(0));
-    let target = schema.version();
-    let current = match found {
-        Some(v) if (1..=target).contains(&v) => v,
-        Some(newer) if newer > target => {
-            return Err(Error::Store(
-                format!("the pysessionmanager tables in schema {namespace:?} were written by a newer pysessionmanager (schema version {newer}; this one reads up to {target}); upgrade pysessionmanager to use them").into(),
-            ));
-        }
-        other => {
-            return Err(Error::Store(
-                format!("the pysessionmanager tables in schema {namespace:?} have an unknown schema version ({other:?}); they may be damaged").into(),
-            ));
-        }
-    };
-    for (from, step) in (current..target).zip(&schema.steps[(current - 1) as usize..]) {
-        conn.batch(step).await.map_err(|e| {
-            Error::Store(
-                format!("migrating the pysessionmanager tables from version {from} to {} failed, and they were left at version {current}: {e}", from + 1).into(),
-            )
-        })?;
+    let subject = format!("the pysessionmanager tables in schema {namespace:?}");
+    let current = schema.current(found, &subject)?;
+    for (from, step) in schema.steps_from(current) {
+        conn.batch(step)
+            .await
+            .map_err(|e| Schema::step_failed(&subject, from, current, e))?;
     }
+    let target = schema.version();
     if current < target {
         conn.execute(
             "UPDATE pysessionmanager_meta SET value = $1 WHERE name = 'schema_version'",

@@ -54,7 +54,7 @@ fn migrations_go_forward_keep_rows_and_refuse_newer_tables() {
 
     let err = open(&url, &BROKEN_V3).unwrap_err().to_string();
     assert!(
-        err.contains("from version 2 to 3 failed, and they were left at version 1"),
+        err.contains("from version 2 to 3 failed, and it was left at version 1"),
         "{err}"
     );
     // The failed run's first step was rolled back too: version 2 migrates from 1.

@@ -2,25 +2,9 @@
 //! version so later releases can migrate it forward.
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use sessionmanager_core::{Error, Result};
+use sessionmanager_core::{Error, Result, Schema};
 
 use crate::config::{Durability, SqliteConfig};
-
-/// How a file reaches the schema this build writes: the first version's
-/// script, then one step per later version, each applied in order.
-pub(crate) struct Schema {
-    /// Creates version 1 in an empty file.
-    create: &'static str,
-    /// `steps[i]` moves a file from version `i + 1` to `i + 2`.
-    steps: &'static [&'static str],
-}
-
-impl Schema {
-    /// The version a file has once every step has run.
-    fn version(&self) -> i64 {
-        1 + self.steps.len() as i64
-    }
-}
 
 /// The schema of this build. To change it, append a step; never edit a
 /// released one, since files in the field were made by it.
@@ -133,27 +117,13 @@ fn prepare_schema(conn: &mut Connection, config: &SqliteConfig, schema: &Schema)
         )
         .optional()
         .map_err(fail)?;
-    let target = schema.version();
-    let current = match found {
-        Some(v) if (1..=target).contains(&v) => v,
-        Some(newer) if newer > target => {
-            return Err(Error::Store(
-                format!("{path} was written by a newer pysessionmanager (schema version {newer}; this one reads up to {target}); upgrade pysessionmanager to use it").into(),
-            ));
-        }
-        other => {
-            return Err(Error::Store(
-                format!("{path} has an unknown pysessionmanager schema version ({other:?}); it may be damaged").into(),
-            ));
-        }
-    };
-    for (from, step) in (current..target).zip(&schema.steps[(current - 1) as usize..]) {
-        tx.execute_batch(step).map_err(|e| {
-            Error::Store(
-                format!("{path}: migrating the schema from version {from} to {} failed, and the file was left at version {current}: {e}", from + 1).into(),
-            )
-        })?;
+    let subject = path.to_string();
+    let current = schema.current(found, &subject)?;
+    for (from, step) in schema.steps_from(current) {
+        tx.execute_batch(step)
+            .map_err(|e| Schema::step_failed(&subject, from, current, e))?;
     }
+    let target = schema.version();
     if current < target {
         tx.execute(
             "UPDATE pysessionmanager_meta SET value = ?1 WHERE name = 'schema_version'",
@@ -274,7 +244,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("from version 2 to 3 failed, and the file was left at version 1"),
+            err.contains("from version 2 to 3 failed, and it was left at version 1"),
             "{err}"
         );
         assert_eq!(version(&conn), 1);
