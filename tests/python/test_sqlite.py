@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from children import run_python
+from children import run_python, sqlite_write_lock
 from waiting import wait_until
 
 from pysessionmanager import SessionManager, StoreError, StoreUnavailable
@@ -234,38 +234,18 @@ def test_expired_rows_are_swept_without_being_touched(tmp_path: Path) -> None:
     m.close()
 
 
-LOCKER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("ROLLBACK")
-"""
-
-
 def test_a_file_locked_past_the_busy_timeout_is_unavailable_and_intact(tmp_path: Path) -> None:
     db = tmp_path / "sessions.db"
     with SessionManager(store=url(db)) as m:
         sid = m.create_session("alice", {"keep": True})
     m = SessionManager(store=url(db, busy_timeout_ms="200"))
-    # Another process, as SQLite's locks are per process.
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(db)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    with sqlite_write_lock(db):
         # Reads never wait behind a writer (WAL): they answer while the lock is held.
         assert m.get_session(sid) == {"keep": True}
         assert m.count() == 1
         with pytest.raises(StoreUnavailable, match="locked by another connection") as info:
             m.create_session("bob")
         assert isinstance(info.value, ConnectionError)
-    finally:
-        locker.communicate("\n", timeout=30)
     assert m.get_session(sid) == {"keep": True}
     m.create_session("bob")  # works again once the lock is gone
     assert m.count() == 2

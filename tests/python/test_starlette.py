@@ -5,14 +5,13 @@ on the memory store and on a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from children import sqlite_write_lock
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
@@ -557,20 +556,9 @@ def test_a_slow_store_call_does_not_hold_the_event_loop(tmp_path: Path) -> None:
     path = tmp_path / "sessions.db"
     manager = SessionManager(store=f"sqlite:///{path}")
     app = make_app(manager)
-    # Another process: POSIX locks do not exclude each other within one
-    # process, so a sqlite3 connection here would not block the store.
-    blocker = subprocess.Popen(
-        [sys.executable, "-c", HOLD_WRITE_LOCK, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert blocker.stdin is not None and blocker.stdout is not None
-    release = blocker.stdin
-    assert blocker.stdout.readline() == "locked\n"
     order: list[str] = []
 
-    async def scenario() -> None:
+    async def scenario(release: Callable[[], None]) -> None:
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url=HTTPS) as http:
             writer = asyncio.create_task(http.post("/update", json={"a": 1}))
@@ -578,30 +566,16 @@ def test_a_slow_store_call_does_not_hold_the_event_loop(tmp_path: Path) -> None:
             assert not writer.done()
             assert (await http.get("/nothing")).status_code == 200
             order.append("other request done")
-            release.write("release\n")
-            release.flush()
+            release()
             response = await writer
             order.append("writer done")
             assert response.status_code == 200 and "set-cookie" in response.headers
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        blocker.stdin.close()
-        blocker.wait(timeout=10)
+    with sqlite_write_lock(path) as release:
+        asyncio.run(scenario(release))
     assert order == ["other request done", "writer done"]
     assert manager.count() == 1
     manager.close()
-
-
-HOLD_WRITE_LOCK = """
-import sqlite3, sys
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.readline()
-connection.execute("COMMIT")
-"""
 
 
 # --- FastAPI and construction --------------------------------------------------------
