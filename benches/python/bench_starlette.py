@@ -40,7 +40,27 @@ async def write(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-ENDPOINTS = Starlette(routes=[Route("/read", read), Route("/write", write)])
+#: A session of 20 keys, each a small nested value, for the idle requests.
+BIG = {f"key{i}": {"items": list(range(5)), "name": f"value {i}"} for i in range(20)}
+
+
+async def fill(request: Request) -> PlainTextResponse:
+    request.session.update(BIG)
+    return PlainTextResponse("ok")
+
+
+async def idle(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("the session is not read")
+
+
+ENDPOINTS = Starlette(
+    routes=[
+        Route("/read", read),
+        Route("/write", write),
+        Route("/fill", fill),
+        Route("/idle", idle),
+    ]
+)
 
 
 async def no_sessions(scope: Any, receive: Any, send: Any) -> None:
@@ -107,10 +127,11 @@ class Visitor:
         await app(scope, receive, send)
 
 
-async def sequential(app: ASGIApp, path: str, requests: int) -> list[float]:
-    """µs of each request of one visitor, one after the other."""
+async def sequential(app: ASGIApp, path: str, requests: int, first: str = "/write") -> list[float]:
+    """µs of each request of one visitor, one after the other, after a
+    request to ``first`` (which makes the session exist)."""
     visitor = Visitor()
-    await visitor.request(app, "/write")  # the session exists from here on
+    await visitor.request(app, first)
     times = []
     for _ in range(requests):
         start = time.perf_counter()
@@ -167,12 +188,16 @@ async def main(requests: int, rounds: int, visitors: int) -> None:
                 run = runs[name]
                 run.setdefault("read", []).extend(await sequential(app, "/read", requests))
                 run.setdefault("write", []).extend(await sequential(app, "/write", requests))
+                idle = await sequential(app, "/idle", requests, first="/fill")
+                run.setdefault("idle", []).extend(idle)
                 run.setdefault("held", []).extend(await loop_held(app, requests))
                 rate = await concurrent(app, visitors, requests // visitors)
                 run.setdefault("rate", []).append(rate)
         print(f"{requests} requests x {rounds} rounds; µs per request (median, p99);")
+        print("idle: a request that does not read its 20-key session;")
         print(f"held: longest event-loop steps, p99 and max; writes/s: {visitors} visitors at once")
-        header = ("read p50", "p99", "write p50", "p99", "held p99", "max", "writes/s")
+        header = ("read p50", "p99", "write p50", "p99", "idle p50")
+        header += ("held p99", "max", "writes/s")
         print(f"{'':31}" + "".join(f"{h:>10}" for h in header))
         for name, run in runs.items():
             row = (
@@ -180,6 +205,7 @@ async def main(requests: int, rounds: int, visitors: int) -> None:
                 p99(run["read"]),
                 statistics.median(run["write"]),
                 p99(run["write"]),
+                statistics.median(run["idle"]),
                 p99(run["held"]),
                 max(run["held"]),
                 statistics.median(run["rate"]),
