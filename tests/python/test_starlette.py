@@ -253,7 +253,7 @@ def test_changes_inside_nested_values_are_saved(client: TestClient) -> None:
     assert client.get("/show").json()["data"] == {"cart": ["book", "pen"]}
 
 
-def test_a_request_that_never_reads_the_session_skips_the_save(
+def test_a_request_that_never_reads_the_session_skips_the_copy_and_the_save(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client.post("/update", json={"cart": ["book"], "big": list(range(100))})
@@ -262,10 +262,13 @@ def test_a_request_that_never_reads_the_session_skips_the_save(
     monkeypatch.setattr(
         RequestState, "encoded", lambda state, data: encoded.append(1) or original(state, data)
     )
+    copied = []
+    detach = RequestState.detach
+    monkeypatch.setattr(RequestState, "detach", lambda state: copied.append(1) or detach(state))
     response = client.get("/nothing")
-    assert encoded == [] and "vary" not in response.headers
+    assert encoded == [] and copied == [] and "vary" not in response.headers
     client.post("/append/pen")
-    assert encoded == [1]
+    assert encoded == [1] and copied == [1]
     assert client.get("/show").json()["data"]["cart"] == ["book", "pen"]
 
 

@@ -129,6 +129,18 @@ class RequestState:
         """The session's data, decoded, for the framework's session dict."""
         return {key: self.decode(value) for key, value in self.stored.items()}
 
+    def shared_data(self) -> dict[str, Any]:
+        """The stored data for the framework's session dict without copying
+        the values (for JSON data, stored and decoded forms are alike). The
+        framework must call :meth:`detach` before anything can change a value
+        in place: at the session's first access."""
+        return dict(self.stored)
+
+    def detach(self) -> None:
+        """Gives the stored data copies of its own, so that changes the
+        request makes to values of :meth:`shared_data` show as changes."""
+        self.stored = {key: fresh(value) for key, value in self.stored.items()}
+
     @property
     def anonymous(self) -> bool:
         """Whether no user has logged in to this session."""

@@ -35,8 +35,8 @@ differences:
   error naming its place instead of being coerced. Changes inside nested
   values (``request.session["cart"].append(x)``) are saved too, when made
   through ``request.session``: a request that never reads it (Starlette
-  1.0+ notes each read; with older ones every request compares) costs no
-  save work, so code that reaches ``scope["session"]`` directly must
+  1.0+ notes each read; with older ones every request compares) copies
+  and saves nothing, so code that reaches ``scope["session"]`` directly must
   assign (``scope["session"]["cart"] = cart``) for a nested change to count.
 - Only what a request changed is written, so two requests of one visitor
   at once keep both their changes; a visitor whose session stays empty gets
@@ -122,10 +122,15 @@ class Session(dict[str, Any]):
         return self._state.logged_in_user if self._state is not None else None
 
     def mark_accessed(self) -> None:
+        # The values are shared with the copy the save compares against
+        # until the first access: a request that never reads its session
+        # copies nothing.
+        if not self.accessed and self._state is not None:
+            self._state.detach()
         self.accessed = True
 
     def mark_modified(self) -> None:
-        self.accessed = True
+        self.mark_accessed()
         self.modified = True
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -207,7 +212,7 @@ class SessionMiddleware:
             return
         token = HTTPConnection(scope).cookies.get(self.session_cookie)
         state = await self._load(token)
-        session = Session(state.data())
+        session = Session(state.shared_data())
         session._state, session._middleware = state, self
         if not _READS_NOTED:
             session.mark_accessed()  # cannot tell: assume the request reads it
