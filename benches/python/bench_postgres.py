@@ -22,7 +22,6 @@ import datetime
 import os
 import platform
 import secrets
-import statistics
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -36,7 +35,16 @@ from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from servers_postgres import PASSWORD, PostgresServer, require_postgres  # noqa: E402
-from workloads import LIVE, DjangoSessions, Pysessionmanager, ops_per_second  # noqa: E402
+from workloads import (  # noqa: E402
+    LIVE,
+    DjangoSessions,
+    Pysessionmanager,
+    Runs,
+    arguments,
+    interleaved,
+    ops_per_second,
+    print_runs,
+)
 
 from pysessionmanager import SessionManager  # noqa: E402
 
@@ -83,9 +91,7 @@ def setup_django(server: PostgresServer) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="a tenth of the ops: a smoke test")
-    p.add_argument("--repeats", type=int, default=3)
+    p = arguments(__doc__)
     p.add_argument("--cpu", type=int, default=0, help="the CPU for server and client")
     args = p.parse_args()
     scale = 10 if args.quick else 1
@@ -122,30 +128,35 @@ def run(server: PostgresServer, args: argparse.Namespace, scale: int) -> None:
   mixed: 80% get, 15% update, 4% create, 1% end (+ a create), seed 1234
 """)
     for mode, sync in enumerate(("on", "off")):
-        ours_url = server.url("bench", options=f"-c%20synchronous_commit%3D{sync}")
-        with connection.cursor() as c:
-            c.execute(f"SET synchronous_commit TO {sync}")
-        counts = {impl: COUNTS[impl][mode] for impl in IMPLS}
-        for w, workload in enumerate(WORKLOADS):  # warm-up
-            for impl in IMPLS:
-                measure(server, impl, workload, max(counts[impl][w] // 100, 10), ours_url)
-        print(f"\n## synchronous_commit={sync}\n")
-        print("| workload (ops/s) | pysessionmanager | Django db (PostgreSQL) | ratio |")
-        print("|---|---:|---:|---:|")
-        runs: dict[tuple[str, str], list[float]] = {}
-        for w, workload in enumerate(WORKLOADS):
-            for rep in range(args.repeats):
-                for impl in IMPLS[rep % 2 :] + IMPLS[: rep % 2]:
-                    n = counts[impl][w] // scale
-                    runs.setdefault((workload, impl), []).append(
-                        measure(server, impl, workload, n, ours_url)
-                    )
-            ours, dj = (statistics.median(runs[workload, impl]) for impl in IMPLS)
-            print(f"| {workload} | {ours:,.0f} | {dj:,.0f} | {ours / dj:.1f} |", flush=True)
-        print("\nEach run in ops/s [ops per run]:\n")
-        for (workload, impl), rates in runs.items():
-            n = counts[impl][WORKLOADS.index(workload)] // scale
-            print(f"- {workload}, {impl} [{n:,}]: " + ", ".join(f"{r:,.0f}" for r in rates))
+        run_mode(server, args, scale, mode, sync)
+
+
+def run_mode(
+    server: PostgresServer, args: argparse.Namespace, scale: int, mode: int, sync: str
+) -> None:
+    """One table: every workload with ``synchronous_commit`` set to ``sync``."""
+    ours_url = server.url("bench", options=f"-c%20synchronous_commit%3D{sync}")
+    with connection.cursor() as c:
+        c.execute(f"SET synchronous_commit TO {sync}")
+    counts = {impl: COUNTS[impl][mode] for impl in IMPLS}
+    for w, workload in enumerate(WORKLOADS):  # warm-up
+        for impl in IMPLS:
+            measure(server, impl, workload, max(counts[impl][w] // 100, 10), ours_url)
+    print(f"\n## synchronous_commit={sync}\n")
+    print("| workload (ops/s) | pysessionmanager | Django db (PostgreSQL) | ratio |")
+    print("|---|---:|---:|---:|")
+    runs: Runs = {}
+
+    def ops(workload: str, impl: str) -> int:
+        return counts[impl][WORKLOADS.index(workload)] // scale
+
+    def one_run(workload: str, impl: str) -> float:
+        return measure(server, impl, workload, ops(workload, impl), ours_url)
+
+    for workload in WORKLOADS:
+        ours, dj = interleaved(runs, workload, IMPLS, args.repeats, one_run)
+        print(f"| {workload} | {ours:,.0f} | {dj:,.0f} | {ours / dj:.1f} |", flush=True)
+    print_runs(runs, ops)
 
 
 if __name__ == "__main__":

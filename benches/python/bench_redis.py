@@ -19,7 +19,6 @@ connection pool), with the client pinned to the server's CPU and then to the oth
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import itertools
 import json
@@ -27,7 +26,6 @@ import os
 import platform
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +38,17 @@ import redis
 from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
 from django.conf import settings
 from threaded import ops_per_second
-from workloads import DATA, LIVE, UPDATE, DjangoSessions, Pysessionmanager
+from workloads import (
+    DATA,
+    LIVE,
+    UPDATE,
+    DjangoSessions,
+    Pysessionmanager,
+    Runs,
+    arguments,
+    interleaved,
+    print_runs,
+)
 from workloads import ops_per_second as workload_ops_per_second
 
 # The tests' redis-server harness (tests/python/servers_redis.py).
@@ -156,9 +164,7 @@ def pin_client(cpu: int) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="a tenth of the ops: a smoke test")
-    p.add_argument("--repeats", type=int, default=3)
+    p = arguments(__doc__)
     p.add_argument("--seconds", type=float, default=2.0, help="per threaded measurement")
     args = p.parse_args()
     scale = 10 if args.quick else 1
@@ -199,13 +205,13 @@ def main() -> None:
     ratios = "pysessionmanager / redis-py | pysessionmanager / Django"
     print(f"## One thread\n\n| workload (ops/s) | {names} | {ratios} |")
     print("|---|---:|---:|---:|---:|---:|")
-    runs: dict[tuple[str, str], list[float]] = {}
-    for w, workload in enumerate(WORKLOADS):
-        for rep in range(args.repeats):
-            for impl in IMPLS[rep % 3 :] + IMPLS[: rep % 3]:
-                rate = measure(server, impl, workload, COUNTS[w] // scale)
-                runs.setdefault((workload, impl), []).append(rate)
-        ours, raw, dj = (statistics.median(runs[workload, impl]) for impl in IMPLS)
+    runs: Runs = {}
+
+    def one_run(workload: str, impl: str) -> float:
+        return measure(server, impl, workload, COUNTS[WORKLOADS.index(workload)] // scale)
+
+    for workload in WORKLOADS:
+        ours, raw, dj = interleaved(runs, workload, IMPLS, args.repeats, one_run)
         cells = f"{ours:,.0f} | {raw:,.0f} | {dj:,.0f} | {ours / raw:.2f} | {ours / dj:.2f}"
         print(f"| {workload} | {cells} |", flush=True)
 
@@ -231,9 +237,7 @@ def main() -> None:
             print(f"| {cpu_label} ({client_cpu}) | {op} | {' | '.join(cells)} |", flush=True)
     pin_client(SERVER_CPU)
 
-    print("\nEach single-thread run in ops/s:\n")
-    for (workload, impl), rates in runs.items():
-        print(f"- {workload}, {impl}: " + ", ".join(f"{r:,.0f}" for r in rates))
+    print_runs(runs)
     server.stop()
     shutil.rmtree(server.folder, ignore_errors=True)
 

@@ -11,13 +11,11 @@ ops, so compare ops/s.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import platform
 import secrets
 import sqlite3
-import statistics
 import tempfile
 from importlib.metadata import version
 
@@ -28,7 +26,18 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
 from django.db import connection
-from workloads import DATA, LIVE, UPDATE, DjangoSessions, Pysessionmanager, ops_per_second
+from workloads import (
+    DATA,
+    LIVE,
+    UPDATE,
+    DjangoSessions,
+    Pysessionmanager,
+    Runs,
+    arguments,
+    interleaved,
+    ops_per_second,
+    print_runs,
+)
 
 THRESHOLD = 1_000_000  # cachelib evicts beyond this many files (default 500); never reached
 IMPLS = ("pysessionmanager", "django", "cachelib")
@@ -97,10 +106,7 @@ def measure(impl: str, workload: str, n: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="a tenth of the ops: a smoke test")
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args()
+    args = arguments(__doc__).parse_args()
     scale = 10 if args.quick else 1
     django_dir = tempfile.TemporaryDirectory()
     pragmas = setup_django(django_dir.name)
@@ -133,20 +139,22 @@ def main() -> None:
     names = "pysessionmanager | Django db (SQLite) | cachelib FileSystemCache"
     ratios = "ratio pysessionmanager/Django | ratio pysessionmanager/cachelib"
     print(f"| workload (ops/s) | {names} | {ratios} |\n|---|---:|---:|---:|---:|---:|")
-    runs: dict[tuple[str, str], list[float]] = {}
-    for w, workload in enumerate(WORKLOADS):
-        for rep in range(args.repeats):
-            for impl in IMPLS[rep % 3 :] + IMPLS[: rep % 3]:
-                rate = measure(impl, workload, COUNTS[impl][w] // scale)
-                runs.setdefault((workload, impl), []).append(rate)
-        ours, dj, cl = (statistics.median(runs[workload, impl]) for impl in IMPLS)
+    runs: Runs = {}
+
+    def ops(workload: str, impl: str) -> int:
+        return COUNTS[impl][WORKLOADS.index(workload)] // scale
+
+    for workload in WORKLOADS:
+        ours, dj, cl = interleaved(
+            runs,
+            workload,
+            IMPLS,
+            args.repeats,
+            lambda workload, impl: measure(impl, workload, ops(workload, impl)),
+        )
         cells = f"{ours:,.0f} | {dj:,.0f} | {cl:,.0f} | {ours / dj:.1f} | {ours / cl:.1f}"
         print(f"| {workload} | {cells} |", flush=True)
-
-    print("\nEach run in ops/s [ops per run]:\n")
-    for (workload, impl), rates in runs.items():
-        n = COUNTS[impl][WORKLOADS.index(workload)] // scale
-        print(f"- {workload}, {impl} [{n:,}]: " + ", ".join(f"{r:,.0f}" for r in rates))
+    print_runs(runs, ops)
     django_dir.cleanup()
 
 

@@ -4,9 +4,12 @@ implementation, timed the same way."""
 
 from __future__ import annotations
 
+import argparse
 import gc
 import random
+import statistics
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pysessionmanager import SessionManager
@@ -103,3 +106,40 @@ def ops_per_second(s: Implementation, workload: str, n: int) -> float:
     gc.enable()
     s.close()
     return n / seconds
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every store benchmark takes; callers may add their own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the ops: a smoke test")
+    parser.add_argument("--repeats", type=int, default=3)
+    return parser
+
+
+Runs = dict[tuple[str, str], list[float]]
+
+
+def interleaved(
+    runs: Runs,
+    workload: str,
+    impls: Sequence[str],
+    repeats: int,
+    measure: Callable[[str, str], float],
+) -> list[float]:
+    """Runs ``measure(workload, impl)`` for every implementation, ``repeats``
+    times, rotating which goes first so drift hits each alike; adds each
+    ops/s to ``runs`` and returns the medians, in the order of ``impls``."""
+    impls = list(impls)
+    for rep in range(repeats):
+        first = rep % len(impls)
+        for impl in impls[first:] + impls[:first]:
+            runs.setdefault((workload, impl), []).append(measure(workload, impl))
+    return [statistics.median(runs[workload, impl]) for impl in impls]
+
+
+def print_runs(runs: Runs, ops: Callable[[str, str], int] | None = None) -> None:
+    """Every single run, in ops/s (with its op count when ``ops`` is given)."""
+    print("\nEach run in ops/s" + (" [ops per run]" if ops else "") + ":\n")
+    for (workload, impl), rates in runs.items():
+        count = f" [{ops(workload, impl):,}]" if ops else ""
+        print(f"- {workload}, {impl}{count}: " + ", ".join(f"{r:,.0f}" for r in rates))
