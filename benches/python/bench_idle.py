@@ -15,10 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 import flask
+from bench_starlette import BIG, fill, idle  # this folder: the same endpoints
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -26,7 +25,6 @@ from pysessionmanager import SessionManager
 from pysessionmanager.contrib.flask import init_app
 from pysessionmanager.contrib.starlette import SessionMiddleware
 
-DATA = {f"key{i}": {"items": list(range(5)), "name": f"value {i}"} for i in range(20)}
 REQUESTS, RUNS = 2000, 5
 
 
@@ -46,7 +44,7 @@ def flask_idle() -> float:
 
     @app.post("/fill")
     def fill() -> str:
-        flask.session.update(DATA)
+        flask.session.update(BIG)
         return "ok"
 
     @app.get("/idle")
@@ -59,13 +57,6 @@ def flask_idle() -> float:
 
 
 async def starlette_idle() -> float:
-    async def fill(request: Request) -> PlainTextResponse:
-        request.session.update(DATA)
-        return PlainTextResponse("ok")
-
-    async def idle(request: Request) -> PlainTextResponse:
-        return PlainTextResponse("the session is not read")
-
     app = Starlette(
         routes=[Route("/fill", fill, methods=["POST"]), Route("/idle", idle)],
         middleware=[Middleware(SessionMiddleware, https_only=False)],
