@@ -195,6 +195,16 @@ def test_a_request_that_never_reaches_the_session_skips_the_save(
     assert manager.get_session(cookie_of(client)) == {"cart": ["apple", "pear"]}
 
 
+def test_nested_changes_in_a_session_transaction_are_saved(manager: SessionManager) -> None:
+    client = make_app(manager).test_client()
+    client.post("/cart/apple")
+    with client.session_transaction() as session:  # Flask notes no access here
+        session["cart"].append("pear")
+    with client.session_transaction() as session:
+        session.setdefault("cart", []).append("plum")
+    assert manager.get_session(cookie_of(client)) == {"cart": ["apple", "pear", "plum"]}
+
+
 def test_two_requests_at_once_keep_both_changes(manager: SessionManager) -> None:
     app = make_app(manager)
 

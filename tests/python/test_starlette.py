@@ -23,7 +23,6 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from pysessionmanager import SessionManager, UnsupportedDataType
-from pysessionmanager.contrib import starlette as starlette_integration
 from pysessionmanager.contrib._web import ANONYMOUS_PREFIX, RequestState
 from pysessionmanager.contrib.starlette import (
     Session,
@@ -64,6 +63,18 @@ def append_unnoted(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
+def reassign_unnoted(request: Request) -> PlainTextResponse:
+    cart = request.scope["session"]["cart"]
+    cart.append("reassigned")
+    request.scope["session"]["cart"] = cart
+    return PlainTextResponse("ok")
+
+
+def setdefault_unnoted(request: Request) -> PlainTextResponse:
+    request.scope["session"].setdefault("tags", []).append("defaulted")
+    return PlainTextResponse("ok")
+
+
 def append(request: Request) -> PlainTextResponse:
     request.session["cart"].append(request.path_params["item"])  # no __setitem__: nested
     return PlainTextResponse("ok")
@@ -90,6 +101,10 @@ async def async_login(request: Request) -> PlainTextResponse:
 
 def sync_login(request: Request) -> PlainTextResponse:
     return PlainTextResponse(login(request, request.path_params["user"]))
+
+
+def login_with_a_number(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(login(request, 123))  # type: ignore[arg-type]
 
 
 async def async_logout(request: Request) -> PlainTextResponse:
@@ -136,11 +151,14 @@ ROUTES = [
     Route("/set-then-unset", set_then_unset, methods=["POST"]),
     Route("/append/{item}", append, methods=["POST"]),
     Route("/append-unnoted", append_unnoted, methods=["POST"]),
+    Route("/reassign-unnoted", reassign_unnoted, methods=["POST"]),
+    Route("/setdefault-unnoted", setdefault_unnoted, methods=["POST"]),
     Route("/fail/{status}", update_then_fail, methods=["POST"]),
     Route("/raise", update_then_raise, methods=["POST"]),
     Route("/clear", clear, methods=["POST"]),
     Route("/alogin/{user}", async_login, methods=["POST"]),
     Route("/login/{user}", sync_login, methods=["POST"]),
+    Route("/login-number", login_with_a_number, methods=["POST"]),
     Route("/alogout", async_logout, methods=["POST"]),
     Route("/logout", sync_logout, methods=["POST"]),
     Route("/alogout-then-flash", async_logout_then_flash, methods=["POST"]),
@@ -272,15 +290,17 @@ def test_a_request_that_never_reads_the_session_skips_the_copy_and_the_save(
     assert client.get("/show").json()["data"]["cart"] == ["book", "pen"]
 
 
-def test_without_read_tracking_every_request_counts_as_reading(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+def test_changes_through_scope_session_are_saved_however_they_are_made(
+    client: TestClient,
 ) -> None:
-    assert starlette_integration._READS_NOTED  # the Starlette tested here notes reads
-    monkeypatch.setattr(starlette_integration, "_READS_NOTED", False)
-    client.post("/update", json={"cart": ["book"]})
-    response = client.post("/append-unnoted")
-    assert "cookie" in response.headers["vary"].lower()
-    assert client.get("/show").json()["data"] == {"cart": ["book", "unnoted"]}
+    client.post("/update", json={"cart": ["book"], "tags": ["a"]})
+    client.post("/append-unnoted")  # scope["session"]["cart"].append(...), no request.session
+    client.post("/reassign-unnoted")  # change in place, then assign the same list back
+    client.post("/setdefault-unnoted")  # setdefault on a key that exists, then change it
+    assert client.get("/show").json()["data"] == {
+        "cart": ["book", "unnoted", "reassigned"],
+        "tags": ["a", "defaulted"],
+    }
 
 
 def test_tuples_become_lists_and_other_non_json_is_refused(
@@ -378,6 +398,9 @@ def test_invalid_or_forged_cookie_is_no_session(store: SessionManager, cookie: s
     response = client.get("/show")
     assert response.json() == {"data": {}, "sid": None, "user": None}
     assert parse_cookie(response.headers["set-cookie"])[1] == ""  # deleted
+    client.cookies.set("session", cookie)
+    response = client.get("/nothing")  # even when the view never reads the session
+    assert parse_cookie(response.headers["set-cookie"])[1] == ""
     response = client.post("/update", json={"a": 1})  # a write gets a fresh id
     sid = parse_cookie(response.headers["set-cookie"])[1]
     assert sid != cookie and store.get_session(sid) == {"a": 1}
@@ -441,6 +464,11 @@ def test_login_without_a_prior_session(client: TestClient, store: SessionManager
     sid = client.post("/alogin/bob").text
     assert store.get_session(sid).user_id == "bob"
     assert client.get("/show").json()["user"] == "bob"
+
+
+def test_login_refuses_a_user_id_that_is_not_a_str(client: TestClient) -> None:
+    with pytest.raises(TypeError, match="user_id must be a str, got int"):
+        client.post("/login-number")
 
 
 def test_login_refuses_visitor_user_ids(client: TestClient) -> None:

@@ -43,11 +43,38 @@ __all__ = ["ServerSession", "SessionInterface", "init_app", "login", "logout", "
 View = TypeVar("View", bound=Callable[..., Any])
 
 
+def _hands_out_values(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` of a dict, noting that it handed a value of the session out."""
+
+    @functools.wraps(method)
+    def handing_out(self: ServerSession, *args: Any, **kwargs: Any) -> Any:
+        self.values_read = True
+        return method(self, *args, **kwargs)
+
+    return handing_out
+
+
 class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
     """``flask.session`` for one request: a dict whose changes are written
     to the store when the response goes out."""
 
     modified = False
+    #: Whether a value was handed out by the dict itself. Flask notes access
+    #: through ``flask.session`` in ``accessed``; this also covers a session
+    #: reached another way (``session_transaction``, code that opens one),
+    #: whose values may then have been changed in place.
+    values_read = False
+
+    __getitem__ = _hands_out_values(CallbackDict.__getitem__)
+    # Also makes dict(session) and {**session} read through __getitem__.
+    __iter__ = _hands_out_values(CallbackDict.__iter__)
+    get = _hands_out_values(CallbackDict.get)
+    items = _hands_out_values(CallbackDict.items)
+    values = _hands_out_values(CallbackDict.values)
+    copy = _hands_out_values(CallbackDict.copy)
+    setdefault = _hands_out_values(CallbackDict.setdefault)
+    pop = _hands_out_values(CallbackDict.pop)
+    popitem = _hands_out_values(CallbackDict.popitem)
 
     def __init__(self, state: RequestState, token: Optional[str]) -> None:
         def on_update(session: ServerSession) -> None:
@@ -111,10 +138,11 @@ class SessionInterface(FlaskSessionInterface):
         if not isinstance(session, ServerSession):
             return  # a null session, or another interface's
         state = session.state
-        if response.status_code >= 500 or not (session.accessed or session.modified):
+        touched = session.accessed or session.modified or session.values_read
+        if response.status_code >= 500 or not touched:
             # A failed request writes nothing. A session nobody reached
             # through flask.session (Flask 3.1.3+ notes each access; older
-            # ones always say accessed) nor set directly (modified) cannot
+            # ones always say accessed), changed, or read a value of cannot
             # have changed, not even inside a nested value: no need to encode
             # and compare all of it.
             sid = state.sid

@@ -33,11 +33,8 @@ differences:
 - Session data must be JSON: tuples become lists (as Starlette's
   ``json.dumps`` does), anything else that is not JSON is refused with an
   error naming its place instead of being coerced. Changes inside nested
-  values (``request.session["cart"].append(x)``) are saved too, when made
-  through ``request.session``: a request that never reads it (Starlette
-  1.0+ notes each read; with older ones every request compares) copies
-  and saves nothing, so code that reaches ``scope["session"]`` directly must
-  assign (``scope["session"]["cart"] = cart``) for a nested change to count.
+  values (``request.session["cart"].append(x)``) are saved too. A request
+  that never reads its session copies and saves nothing.
 - Only what a request changed is written, so two requests of one visitor
   at once keep both their changes; a visitor whose session stays empty gets
   no record and no cookie; a forged, ended or expired cookie is no
@@ -64,7 +61,7 @@ endpoints, which Starlette already runs in a thread.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, ItemsView, Iterator, ValuesView
 from functools import partial
 from typing import Any, Callable, Literal, Optional, TypeVar, Union
 
@@ -102,9 +99,11 @@ _EXPIRED = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
 
 
 class Session(dict[str, Any]):
-    """``request.session``: a dict that notes when it is read through
-    ``request.session`` (``accessed``, for ``Vary: Cookie``) and when it is
-    changed (``modified``), like Starlette's own."""
+    """``request.session``: a dict that notes when it is read (``accessed``,
+    for ``Vary: Cookie``) and when it is changed (``modified``), like
+    Starlette's own. Besides ``request.session`` itself (Starlette 1.0+),
+    every method that hands out a value counts as a read, so code that
+    reaches ``scope["session"]`` directly is seen too."""
 
     accessed = False
     modified = False
@@ -133,6 +132,31 @@ class Session(dict[str, Any]):
         self.mark_accessed()
         self.modified = True
 
+    def __getitem__(self, key: str) -> Any:
+        self.mark_accessed()
+        return super().__getitem__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        # Also makes dict(session) and {**session} read through __getitem__.
+        self.mark_accessed()
+        return super().__iter__()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.mark_accessed()
+        return super().get(key, default)
+
+    def items(self) -> ItemsView[str, Any]:
+        self.mark_accessed()
+        return super().items()
+
+    def values(self) -> ValuesView[Any]:
+        self.mark_accessed()
+        return super().values()
+
+    def copy(self) -> dict[str, Any]:
+        self.mark_accessed()
+        return dict(self)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.mark_modified()
         super().__setitem__(key, value)
@@ -160,7 +184,9 @@ class Session(dict[str, Any]):
         return item
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
+        if key in self:
+            self.mark_accessed()  # hands out the stored value
+        else:
             self.mark_modified()
         return super().setdefault(key, default)
 
@@ -214,8 +240,6 @@ class SessionMiddleware:
         state = await self._load(token)
         session = Session(state.shared_data())
         session._state, session._middleware = state, self
-        if not _READS_NOTED:
-            session.mark_accessed()  # cannot tell: assume the request reads it
         scope["session"] = session
 
         async def send_wrapper(message: Message) -> None:
@@ -247,8 +271,8 @@ class SessionMiddleware:
         else:
             version = state.version
             # A failed request writes nothing; nor does one that never read
-            # request.session (which notes each read, and every change here
-            # too), since nothing in it, nested values included, can have changed.
+            # its session (every read and change is noted), since nothing in
+            # it, nested values included, can have changed.
             write = None
             if message["status"] < 500 and session.accessed:
                 current = state.encoded(session)  # here on the event loop
@@ -268,17 +292,6 @@ class SessionMiddleware:
     def _cookie(self, value: str, lifetime: str) -> str:
         # Starlette's exact layout, which its tests (and users' tests) parse.
         return f"{self.session_cookie}={value}; path={self.path}; {lifetime}{self.security_flags}"
-
-
-def _reads_noted() -> bool:
-    """Whether this Starlette notes each read of ``request.session`` (1.0 on),
-    which lets a request that never read its session skip the save."""
-    probe = Session()
-    HTTPConnection({"type": "http", "session": probe}).session  # noqa: B018
-    return probe.accessed
-
-
-_READS_NOTED = _reads_noted()
 
 
 def _cookie_name(name: str) -> str:
