@@ -258,11 +258,20 @@ def test_bad_manager_settings(kwargs: dict[str, Any], exc: type, words: str) -> 
     assert words in str(info.value)
 
 
-def test_store_url_errors_never_echo_a_password() -> None:
+@pytest.mark.parametrize(
+    ("store", "shown"),
+    [
+        ("nosuch://admin:hunter2@db.example:1/x", "admin:***@db.example"),
+        ("nosuch://admin:hun/ter2@db.example/x", "admin:***@db.example"),
+        ("nosuch://db.example/x?password=hunter2", "password=***"),
+        ("host=db user=app password=hunter2", "password=***"),  # libpq's form, no scheme
+    ],
+)
+def test_store_url_errors_never_echo_a_password(store: str, shown: str) -> None:
     with pytest.raises(ValueError) as info:
-        SessionManager(store="nosuch://admin:hunter2@db.example:1/x")
-    assert "hunter2" not in str(info.value)
-    assert "admin:***@db.example" in str(info.value)
+        SessionManager(store=store)
+    assert "hunter2" not in str(info.value) and "ter2" not in str(info.value)
+    assert shown in str(info.value)
 
 
 def test_bad_increment_arguments(populated: tuple[SessionManager, str, dict[str, Any]]) -> None:

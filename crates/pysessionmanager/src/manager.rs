@@ -405,8 +405,6 @@ fn required_data(
     data_from_py(Some(data), limits)
 }
 
-/// The items of `keys`, an iterable of `str` (a lone `str`, iterable
-/// character by character, is almost surely a bug and refused).
 /// The items of `keys`, an iterable of key names (a lone `str` is refused:
 /// it would iterate as its characters). Each is checked as a `str` where it is read.
 fn key_items<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {

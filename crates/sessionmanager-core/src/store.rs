@@ -113,8 +113,9 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Moves the live record under `old` to `new` in one atomic step, so the old
     /// key is dead the moment the new one works. Returns whether it moved.
-    /// When a record (live or expired) already holds `new`, nothing moves and
-    /// the result is [`Error::rotation_target_taken`](crate::Error::rotation_target_taken).
+    /// When a live record already holds `new`, nothing moves and the result
+    /// is [`Error::rotation_target_taken`](crate::Error::rotation_target_taken);
+    /// an expired one there may be replaced or refused the same way.
     fn rotate(
         &self,
         old: &SessionKey,

@@ -97,7 +97,8 @@ impl Refused {
 
 struct JsonWriter<'a> {
     out: String,
-    /// How many containers deep the value being written is; the data itself is 1.
+    /// How many containers hold the value being written (the data itself
+    /// counts as 1, for its top-level values).
     depth: usize,
     limits: &'a DataLimits,
 }
