@@ -191,7 +191,7 @@ def main() -> None:
   CPU {SERVER_CPU} too, except where a table says otherwise
 - pysessionmanager {ver["pysessionmanager"]}: SessionManager(expiration_time=3600,
   store="redis://127.0.0.1:PORT/0"); every create/end is one Lua script (user index,
-  expiry index, versions), an update a read plus one compare-and-set script, a get one HMGET
+  expiry index, versions), an update one script that edits the data on the server, a get one HMGET
 - redis-py {ver["redis"]} ({parser}): SET key JSON EX 3600 / GET +
   json.loads / DEL; update = GET + SET (not atomic); keys "s:" + secrets.token_urlsafe(32)
 - Django {ver["Django"]}: sessions.backends.cache on core.cache.backends.redis.RedisCache

@@ -42,10 +42,10 @@ json_values = st.recursive(
     max_leaves=6,
 )
 session_data = st.dictionaries(
-    st.sampled_from(["a", "b", "n", "cart", "é"]), json_values, max_size=4
+    st.sampled_from(["a", "b", "n", "cart", "é", 'q"k']), json_values, max_size=4
 )
 users = st.sampled_from(["alice", "bob", "carol"])
-counter_keys = st.sampled_from(["n", "a", "hits"])
+counter_keys = st.sampled_from(["n", "a", "hits", 'q"k'])
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessionmanager_core::{
-    Clock, CreateOutcome, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey,
-    SessionRecord, SessionStore, Timestamp, UserLimit,
+    Clock, CreateOutcome, DataLimits, EditOutcome, MemberEdit, MemoryStore, MemoryStoreConfig,
+    Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
 };
 use sessionmanager_postgres::PostgresStore;
 use sessionmanager_redis::RedisStore;
@@ -195,6 +195,16 @@ impl SessionStore for AnyStore {
         now: Timestamp,
     ) -> Result<SaveOutcome> {
         each_store!(self, s => s.save(key, record, expected_version, now).await)
+    }
+
+    async fn edit_in_place(
+        &self,
+        key: &SessionKey,
+        edit: MemberEdit<'_>,
+        limits: &DataLimits,
+        now: Timestamp,
+    ) -> Result<EditOutcome> {
+        each_store!(self, s => s.edit_in_place(key, edit, limits, now).await)
     }
 
     async fn touch(

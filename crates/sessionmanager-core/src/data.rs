@@ -206,6 +206,22 @@ impl SessionData {
         Ok((Self::from_validated_json(members.to_json(), limits)?, next))
     }
 
+    /// The top-level members, in order: each key and its value as JSON
+    /// text (what a store needs to apply this data as a patch itself).
+    pub fn member_texts(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        self.members()
+            .0
+            .into_iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    Cow::Borrowed(raw) => Cow::Borrowed(raw.get()),
+                    Cow::Owned(raw) => Cow::Owned(raw.get().to_owned()),
+                };
+                (key, text)
+            })
+            .collect()
+    }
+
     fn members(&self) -> Members<'_> {
         Members::of(&self.0).expect("SessionData always holds a JSON object")
     }

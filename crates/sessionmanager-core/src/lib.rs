@@ -50,5 +50,5 @@ pub use periodic::{Periodic, Tick};
 pub use ratelimit::{MAX_RATE_KEY_BYTES, Rate, RateDecision, RateLimit};
 pub use record::SessionRecord;
 pub use schema::Schema;
-pub use store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
+pub use store::{CreateOutcome, EditOutcome, MemberEdit, SaveOutcome, SessionStore, UserLimit};
 pub use token::{SessionKey, SessionToken};

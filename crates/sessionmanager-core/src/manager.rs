@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::expiry::ExpiryPolicy;
 use crate::memory::{MemoryStore, MemoryStoreConfig};
 use crate::record::SessionRecord;
-use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
+use crate::store::{CreateOutcome, EditOutcome, MemberEdit, SaveOutcome, SessionStore, UserLimit};
 use crate::token::{SessionKey, SessionToken};
 
 /// Longest accepted user id, in bytes. User ids are index keys in every store.
@@ -271,6 +271,9 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn update(&self, token: &str, patch: &SessionData) -> Result<u64> {
         let limits = self.config.limits;
         let key = parse(token)?;
+        if let Some(edited) = self.edit_in_place(&key, MemberEdit::Merge(patch)).await? {
+            return Ok(edited.0);
+        }
         self.modify(&key, None, UNBOUNDED, |current| {
             Ok((current.data.merged(patch, &limits)?, ()))
         })
@@ -300,11 +303,34 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn increment(&self, token: &str, key: &str, by: i64) -> Result<i64> {
         let limits = self.config.limits;
         let session_key = parse(token)?;
+        let edit = MemberEdit::Increment { key, by };
+        if let Some((_, value)) = self.edit_in_place(&session_key, edit).await? {
+            return Ok(value);
+        }
         self.modify(&session_key, None, UNBOUNDED, |current| {
             current.data.incremented(key, by, &limits)
         })
         .await
         .map(|(_, value)| value)
+    }
+
+    /// `edit` applied by the store itself when it can: `(version, value)`, or
+    /// `None` when it declines and the caller should read and compare-and-set.
+    async fn edit_in_place(
+        &self,
+        key: &SessionKey,
+        edit: MemberEdit<'_>,
+    ) -> Result<Option<(u64, i64)>> {
+        let limits = self.config.limits;
+        match self
+            .store
+            .edit_in_place(key, edit, &limits, self.now())
+            .await?
+        {
+            EditOutcome::Edited { version, value } => Ok(Some((version, value))),
+            EditOutcome::NotFound => Err(Error::NotFound),
+            EditOutcome::Declined => Ok(None),
+        }
     }
 
     /// Read-modify-write by compare-and-set: loads the record, asks `change`

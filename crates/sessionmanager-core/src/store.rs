@@ -8,6 +8,7 @@
 use std::future::Future;
 
 use crate::clock::Timestamp;
+use crate::data::{DataLimits, SessionData};
 use crate::error::Result;
 use crate::record::SessionRecord;
 use crate::token::SessionKey;
@@ -51,6 +52,42 @@ pub enum SaveOutcome {
         /// The version the store holds.
         actual: u64,
     },
+}
+
+/// A change to the top-level members of a session's data that a store may
+/// apply in one step of its own ([`SessionStore::edit_in_place`]).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum MemberEdit<'a> {
+    /// Sets each member of the patch: in place when the key exists, appended otherwise.
+    Merge(&'a SessionData),
+    /// Adds `by` to the integer member `key` (a missing one counts as 0).
+    Increment {
+        /// The member's key.
+        key: &'a str,
+        /// What to add.
+        by: i64,
+    },
+}
+
+/// What [`SessionStore::edit_in_place`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EditOutcome {
+    /// Written, as one write: the record's new version and, for an
+    /// increment, the member's new value.
+    Edited {
+        /// The version after the edit.
+        version: u64,
+        /// The incremented member's new value (0 for a merge).
+        value: i64,
+    },
+    /// No live record under the key; nothing was written.
+    NotFound,
+    /// Nothing was written: the store leaves this edit to the manager,
+    /// which reads the record and writes it by compare-and-set (also the
+    /// way every error, such as a member that is not an integer, is reported).
+    Declined,
 }
 
 /// Where sessions live. Implemented by the memory, SQLite, Redis and PostgreSQL stores.
@@ -122,6 +159,25 @@ pub trait SessionStore: Send + Sync + 'static {
         new: &SessionKey,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Applies `edit` to the live record under `key` in one atomic step of
+    /// the store's own, as a write: version + 1, `last_active` moved to
+    /// `now`, and `expires_at` too when the session slides (never past its
+    /// absolute deadline, never backwards). The result must be exactly what
+    /// the manager's read and compare-and-set would write, within `limits`.
+    ///
+    /// For stores where that saves a round trip. The default declines, and
+    /// a store may decline any edit it does not handle.
+    fn edit_in_place(
+        &self,
+        key: &SessionKey,
+        edit: MemberEdit<'_>,
+        limits: &DataLimits,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<EditOutcome>> + Send {
+        let _ = (key, edit, limits, now);
+        async { Ok(EditOutcome::Declined) }
+    }
 
     /// The user's live sessions, oldest first.
     fn list_user(

@@ -16,9 +16,10 @@ macro_rules! source {
 }
 
 /// Every script's source, in the order of [`Scripts`]' fields.
-pub(crate) const SOURCES: [&str; 8] = [
+pub(crate) const SOURCES: [&str; 9] = [
     source!("create.lua"),
     source!("save.lua"),
+    source!("edit.lua"),
     source!("touch.lua"),
     source!("delete.lua"),
     source!("rotate.lua"),
@@ -31,6 +32,7 @@ pub(crate) const SOURCES: [&str; 8] = [
 pub(crate) struct Scripts {
     pub(crate) create: Script,
     pub(crate) save: Script,
+    pub(crate) edit: Script,
     pub(crate) touch: Script,
     pub(crate) delete: Script,
     pub(crate) rotate: Script,
@@ -44,6 +46,7 @@ impl Scripts {
         let [
             create,
             save,
+            edit,
             touch,
             delete,
             rotate,
@@ -54,6 +57,7 @@ impl Scripts {
         Self {
             create,
             save,
+            edit,
             touch,
             delete,
             rotate,

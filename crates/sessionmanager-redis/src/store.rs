@@ -18,8 +18,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::{
-    CreateOutcome, Error, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp,
-    UserLimit, block_on,
+    CreateOutcome, DataLimits, EditOutcome, Error, MemberEdit, Result, SaveOutcome, SessionKey,
+    SessionRecord, SessionStore, Timestamp, UserLimit, block_on,
 };
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::spawn_blocking;
@@ -209,6 +209,38 @@ impl RedisStore {
     }
 }
 
+/// Integers are exact in Lua (doubles) below this: beyond, edits are declined.
+const LUA_EXACT: u64 = 1 << 53;
+
+/// The edit script's arguments after `max_bytes`, or `None` to decline:
+/// keys the script matches by their text between quotes must need no escape.
+fn edit_arguments(edit: MemberEdit<'_>) -> Option<Vec<String>> {
+    let plain = |key: &str| !key.contains(['"', '\\']) && !key.contains(|c: char| c.is_control());
+    match edit {
+        MemberEdit::Increment { key, by } => (plain(key) && by.unsigned_abs() < LUA_EXACT)
+            .then(|| vec!["incr".to_owned(), key.to_owned(), by.to_string()]),
+        MemberEdit::Merge(patch) => {
+            let mut args = vec!["merge".to_owned()];
+            for (key, value) in patch.member_texts() {
+                if !plain(&key) {
+                    return None;
+                }
+                args.push(key.into_owned());
+                args.push(value.into_owned());
+            }
+            Some(args)
+        }
+        _ => None,
+    }
+}
+
+fn edited(version: i64, value: i64) -> EditOutcome {
+    EditOutcome::Edited {
+        version: version as u64,
+        value,
+    }
+}
+
 fn ms(t: Timestamp) -> String {
     t.millis().to_string()
 }
@@ -323,6 +355,45 @@ impl SessionStore for RedisStore {
                     .ok_or_else(|| corrupt("a session whose version is not a number")),
                 other => Err(corrupt(format!(
                     "an unexpected answer to a save: {other:?}"
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn edit_in_place(
+        &self,
+        key: &SessionKey,
+        edit: MemberEdit<'_>,
+        limits: &DataLimits,
+        now: Timestamp,
+    ) -> Result<EditOutcome> {
+        let Some(args) = edit_arguments(edit) else {
+            return Ok(EditOutcome::Declined);
+        };
+        let (key, max_bytes) = (*key, limits.max_bytes);
+        self.run("update a session", move |shared, mut conn| async move {
+            let answer: Value = shared
+                .invoke(&shared.scripts.edit, now)
+                .key(shared.keys.session(&key))
+                .arg(keys::member(&key))
+                .arg(max_bytes)
+                .arg(&args[..])
+                .invoke_async(&mut conn)
+                .await?;
+            match answer {
+                Value::Int(-1) => Ok(EditOutcome::NotFound),
+                Value::Int(-2) => Ok(EditOutcome::Declined),
+                Value::Array(items) => match items.as_slice() {
+                    [version] => Ok(edited(as_int(version, "an edit")?, 0)),
+                    [version, value] => Ok(edited(
+                        as_int(version, "an edit")?,
+                        as_int(value, "an edit")?,
+                    )),
+                    _ => Err(corrupt("an unexpected answer to an edit")),
+                },
+                other => Err(corrupt(format!(
+                    "an unexpected answer to an edit: {other:?}"
                 ))),
             }
         })

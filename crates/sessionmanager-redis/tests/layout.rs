@@ -187,7 +187,7 @@ fn a_limit_counts_only_sessions_that_still_exist() {
 }
 
 #[test]
-fn opening_loads_all_eight_scripts() {
+fn opening_loads_all_nine_scripts() {
     let mut r = raw();
     let cached = |r: &mut redis::Connection| -> u64 {
         let info: String = redis::cmd("INFO").arg("memory").query(r).expect("INFO");
@@ -196,7 +196,7 @@ fn opening_loads_all_eight_scripts() {
             .and_then(|n| n.trim().parse().ok())
             .expect("INFO memory names number_of_cached_scripts")
     };
-    // Other tests of this file may run meanwhile: they use the same eight.
+    // Other tests of this file may run meanwhile: they use the same nine.
     let () = redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query(&mut r)
@@ -204,7 +204,70 @@ fn opening_loads_all_eight_scripts() {
     let _store = open(&prefix());
     assert_eq!(
         cached(&mut r),
-        8,
+        9,
         "open loaded every script, before any was called"
     );
+}
+
+/// Calls of each command the server has run since its statistics were reset.
+fn command_calls(r: &mut redis::Connection) -> std::collections::HashMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(r)
+        .expect("INFO");
+    info.lines()
+        .filter_map(|line| line.strip_prefix("cmdstat_"))
+        .filter_map(|line| {
+            let (name, stats) = line.split_once(':')?;
+            let calls = stats.strip_prefix("calls=")?.split(',').next()?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn update_and_increment_are_one_script_call_each() {
+    // A server of its own: the call counts are the server's, not per client.
+    let server = common::Server::start();
+    let url = server.url("/0");
+    let manager = sessionmanager_core::SessionManager::new(
+        RedisStore::open_url(&url).expect("the store opens"),
+        sessionmanager_core::ManagerConfig::default(),
+    );
+    let limits = Default::default();
+    let token = block_on(manager.create(
+        "alice",
+        SessionData::from_json_str(r#"{"cart":["tea"]}"#, &limits).unwrap(),
+        Default::default(),
+    ))
+    .expect("create");
+    let mut r = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("a raw connection");
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut r)
+        .expect("CONFIG RESETSTAT");
+    let patch = SessionData::from_json_str(r#"{"cart":["tea","mug"]}"#, &limits).unwrap();
+    block_on(manager.update(token.as_str(), &patch)).expect("update");
+    assert_eq!(
+        block_on(manager.increment(token.as_str(), "visits", 2)).expect("increment"),
+        2
+    );
+    let calls = command_calls(&mut r);
+    // Commands a script runs are counted too: each edit script reads the
+    // record once (HMGET). A read before each write (HMGET from the client,
+    // then the compare-and-set script's own) would make it four.
+    assert_eq!(calls.get("evalsha"), Some(&2), "{calls:?}");
+    assert_eq!(
+        calls.get("hmget"),
+        Some(&2),
+        "no read before the writes: {calls:?}"
+    );
+    let stored = block_on(manager.peek(token.as_str())).expect("peek");
+    assert_eq!(
+        stored.record.data.as_json(),
+        r#"{"cart":["tea","mug"],"visits":2}"#
+    );
+    assert_eq!(stored.record.version, 3);
 }

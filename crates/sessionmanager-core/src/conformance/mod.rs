@@ -64,7 +64,10 @@ pub use users::{
     check_end_user, check_list_user, check_user_limit_counts_only_live,
     check_user_limit_evict_oldest, check_user_limit_reject,
 };
-pub use writes::{check_increment, check_rotate, check_set_data_cas, check_update_merges};
+pub use writes::{
+    check_edits_match_their_definition, check_increment, check_rotate, check_set_data_cas,
+    check_update_merges,
+};
 
 use crate::{ManualClock, SessionStore};
 
@@ -128,6 +131,7 @@ macro_rules! conformance_tests {
             check_set_data_cas,
             check_apply_changes,
             check_increment,
+            check_edits_match_their_definition,
             check_rotate,
             check_list_user,
             check_end_user,

@@ -6,7 +6,7 @@ use super::helpers::{
     active, assert_invalid_data, count, create, data, expect_err, expect_not_found, fresh_token,
     listed_keys, ok, peek, setup, too_big,
 };
-use crate::{Clock, DataErrorKind, Error, ManualClock, SessionStore, block_on};
+use crate::{Clock, DataErrorKind, Error, ManualClock, SessionData, SessionStore, block_on};
 
 /// `update` merges top-level keys (existing keys keep their place, new ones
 /// are appended), bumps the version, records activity, and changes nothing
@@ -200,6 +200,116 @@ pub fn check_increment<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
         block_on(m.increment(t, "hits", 1)),
         "increment an ended session",
     );
+}
+
+/// `update` and `increment` give exactly the data their definitions do
+/// ([`SessionData::merged`](crate::SessionData::merged),
+/// [`SessionData::incremented`](crate::SessionData::incremented)), on data
+/// and keys a store's own fast path might misread: separators and escapes
+/// inside strings, nesting, keys that need escaping or are not ASCII,
+/// numbers of every shape, and results at the size limit.
+pub fn check_edits_match_their_definition<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
+    let limits = crate::DataLimits {
+        max_bytes: 120,
+        ..Default::default()
+    };
+    let (m, _clock) = setup(&make_store, |c| c.limits = limits);
+    let initials = [
+        "{}",
+        r#"{"a":1}"#,
+        r#"{"s":"a,b}c]d{e[f:\"g\\","n":{"x":[1,{"y":"}"}]},"after":-12}"#,
+        r#"{"ключ":"значение","emoji🦀":2,"q\"k":3,"t\tab":4}"#,
+        r#"{"f":1.5,"e":1e300,"z":0,"neg":-0.5,"b":true,"nil":null,"l":[]}"#,
+        r#"{"big":9007199254740993,"edge":9007199254740991,"small":-9007199254740991}"#,
+    ];
+    let patches = [
+        r#"{"a":2}"#,
+        r#"{"new":{"k":["v,]}"]}}"#,
+        r#"{"s":"x","after":"y","ключ":1}"#,
+        r#"{"q\"k":"escaped key","t\tab":null}"#,
+        r#"{"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+    ];
+    let increments: [(&str, i64); 9] = [
+        ("a", 1),
+        ("missing", -7),
+        ("after", 12),
+        ("emoji🦀", 40),
+        ("q\"k", 1),
+        ("z", i64::from(i32::MAX)),
+        ("edge", 1),
+        ("edge", 2),
+        ("small", -1),
+    ];
+    for initial in initials {
+        let start = data(initial);
+        for patch in patches {
+            let what = format!("update {patch}");
+            let expected = start.merged(&data(patch), &limits).map(|d| (d, 0));
+            let token = create(&m, "alice", initial);
+            let got = block_on(m.update(token.as_str(), &data(patch))).map(|_| ());
+            check_edit(&m, &token, initial, &what, got, &expected, None);
+        }
+        for (key, by) in increments {
+            let what = format!("increment {key:?} by {by}");
+            let expected = start.incremented(key, by, &limits);
+            let token = create(&m, "alice", initial);
+            let got = block_on(m.increment(token.as_str(), key, by));
+            let value = got.as_ref().ok().copied();
+            check_edit(
+                &m,
+                &token,
+                initial,
+                &what,
+                got.map(|_| ()),
+                &expected,
+                value,
+            );
+        }
+    }
+}
+
+/// Compares what an edit of `initial` did with what its definition gives.
+fn check_edit<S: SessionStore>(
+    m: &crate::SessionManager<S>,
+    token: &crate::SessionToken,
+    initial: &str,
+    what: &str,
+    got: crate::Result<()>,
+    expected: &crate::Result<(SessionData, i64)>,
+    value: Option<i64>,
+) {
+    let after = peek(m, token);
+    match (got, expected) {
+        (Ok(()), Ok((data, expected_value))) => {
+            assert_eq!(
+                after.data.as_json(),
+                data.as_json(),
+                "{initial} then {what}"
+            );
+            assert_eq!(after.version, 2, "{initial} then {what}: one write");
+            if let Some(value) = value {
+                assert_eq!(
+                    value, *expected_value,
+                    "{initial} then {what}: the new value"
+                );
+            }
+        }
+        (Err(e), Err(definition)) => {
+            assert_eq!(
+                e.to_string(),
+                definition.to_string(),
+                "{initial} then {what}"
+            );
+            assert_eq!(
+                (after.version, after.data.as_json()),
+                (1, data(initial).as_json()),
+                "{initial} then {what}: a refused edit changes nothing"
+            );
+        }
+        (got, expected) => {
+            panic!("{initial} then {what}: got {got:?}, the definition gives {expected:?}")
+        }
+    }
 }
 
 /// `rotate` moves the session to a new token keeping data, user, creation
