@@ -188,7 +188,12 @@ fn a_limit_counts_only_sessions_that_still_exist() {
 
 #[test]
 fn opening_loads_all_nine_scripts() {
-    let mut r = raw();
+    // A server of its own, which no other test loads scripts into.
+    let server = common::Server::start();
+    let url = server.url("/0");
+    let mut r = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("a raw connection");
     let cached = |r: &mut redis::Connection| -> u64 {
         let info: String = redis::cmd("INFO").arg("memory").query(r).expect("INFO");
         info.lines()
@@ -196,12 +201,8 @@ fn opening_loads_all_nine_scripts() {
             .and_then(|n| n.trim().parse().ok())
             .expect("INFO memory names number_of_cached_scripts")
     };
-    // Other tests of this file may run meanwhile: they use the same nine.
-    let () = redis::cmd("SCRIPT")
-        .arg("FLUSH")
-        .query(&mut r)
-        .expect("SCRIPT FLUSH");
-    let _store = open(&prefix());
+    assert_eq!(cached(&mut r), 0);
+    let _store = RedisStore::open_url(&url).expect("the store opens");
     assert_eq!(
         cached(&mut r),
         9,
