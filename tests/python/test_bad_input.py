@@ -36,6 +36,15 @@ class Unserializable:
     pass
 
 
+class IdentityKey(str):
+    """A str that equals only itself, so a dict can hold two keys of one text."""
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
 def deep(levels: int) -> dict[str, Any]:
     value: dict[str, Any] = {}
     for _ in range(levels):
@@ -64,6 +73,9 @@ BAD_DATA = [
     ({"\ud800": 1}, InvalidSessionData, "data", "UTF-8"),
     (deep(10_000), InvalidSessionData, "data" + "['d']" * 32, "deeper than the limit of 32"),
     ({"blob": "x" * 5000}, InvalidSessionData, "data", "over max_data_bytes (4096)"),
+    ({IdentityKey("a"): 1, IdentityKey("a"): 2}, InvalidSessionData, "data", 'key "a" twice'),
+    ({"a": 1, IdentityKey("a"): 2}, InvalidSessionData, "data", 'key "a" twice'),
+    ({"p": {IdentityKey("b"): 1, IdentityKey("b"): 2}}, InvalidSessionData, "data['p']", "twice"),
 ]
 
 

@@ -165,7 +165,9 @@ impl JsonWriter<'_> {
 
     fn object(&mut self, dict: &Bound<'_, PyDict>) -> Result<(), Refused> {
         self.out.push('{');
+        let mut subclassed_keys = false;
         for (index, (key, item)) in dict.iter().enumerate() {
+            subclassed_keys |= !key.is_exact_instance_of::<PyString>();
             let Ok(key) = key.cast::<PyString>() else {
                 return Err(Refused::here(
                     DataErrorKind::Type,
@@ -189,6 +191,9 @@ impl JsonWriter<'_> {
             self.out.push(':');
             self.value(&item)
                 .map_err(|refused| refused.within(|| Step::Key(key.to_owned())))?;
+        }
+        if subclassed_keys {
+            distinct_keys(dict)?;
         }
         self.out.push('}');
         Ok(())
@@ -235,6 +240,29 @@ impl JsonWriter<'_> {
         }
         Ok(())
     }
+}
+
+/// Refuses a dict holding one key text twice. Keys of type `str` itself
+/// cannot repeat; a `str` subclass with its own `__eq__` or `__hash__` can,
+/// and JSON readers disagree on which of two equal keys wins.
+fn distinct_keys(dict: &Bound<'_, PyDict>) -> Result<(), Refused> {
+    let mut seen = std::collections::HashSet::with_capacity(dict.len());
+    for key in dict.keys() {
+        // Every key was written as text already, so these casts succeed.
+        let Ok(key) = key.cast_into::<PyString>() else {
+            continue;
+        };
+        let text = key.to_str().map(str::to_owned).unwrap_or_default();
+        if !seen.insert(text.clone()) {
+            return Err(Refused::here(
+                DataErrorKind::Value,
+                format!(
+                    "has the key {text:?} twice (a str subclass with its own __eq__ or __hash__?)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
