@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redis::Commands;
 use sessionmanager_core::{
-    Clock, CreateOutcome, SessionData, SessionKey, SessionRecord, SessionStore, SystemClock,
-    Timestamp, UserLimit, block_on,
+    Clock, CreateOutcome, DataLimits, EditOutcome, MemberEdit, SessionData, SessionKey,
+    SessionRecord, SessionStore, SystemClock, Timestamp, UserLimit, block_on,
 };
 use sessionmanager_redis::{RedisConfig, RedisStore};
 
@@ -271,4 +271,38 @@ fn update_and_increment_are_one_script_call_each() {
         r#"{"cart":["tea","mug"],"visits":2}"#
     );
     assert_eq!(stored.record.version, 3);
+}
+
+#[test]
+fn the_edit_script_declines_text_the_store_did_not_write() {
+    // Data changed by hand: the script leaves it to the manager's read and
+    // compare-and-set (which reads well-formed text and reports broken
+    // text), instead of editing either as it is.
+    let p = prefix();
+    let store = open(&p);
+    let now = SystemClock.now();
+    let limits = DataLimits::default();
+    let patch = SessionData::from_json_str(r#"{"b":5}"#, &limits).unwrap();
+    let mut r = raw();
+    let by_hand = [
+        (r#"{"a": 1}"#, true),
+        (r#"{"a":1 }"#, true),
+        (r#"{"a":true }"#, true),
+        (r#"{"a":01}"#, false),
+        (r#"{"a":1.}"#, false),
+    ];
+    for (n, (text, well_formed)) in (10..).zip(by_hand) {
+        let k = key(n);
+        create(&store, &k, &record("alice", now, 60_000), now);
+        let () = r.hset(format!("{p}s:{}", k.to_hex()), "d", text).unwrap();
+        assert_eq!(
+            block_on(store.edit_in_place(&k, MemberEdit::Merge(&patch), &limits, now)).unwrap(),
+            EditOutcome::Declined,
+            "{text}"
+        );
+        let loaded = block_on(store.load(&k, now));
+        assert_eq!(loaded.is_ok(), well_formed, "{text}: {loaded:?}");
+        let stored: String = r.hget(format!("{p}s:{}", k.to_hex()), "d").unwrap();
+        assert_eq!(stored, text, "{text}: a declined edit writes nothing");
+    }
 }

@@ -8,8 +8,11 @@
 -- Returns {version} for a merge, {version, value} for an increment, -1 when
 -- no live session is there, or -2 when it declines and writes nothing (the
 -- manager then reads and compares-and-sets, which also reports errors):
--- data it does not parse here (an escaped key, spacing), a member that is
--- not a plain integer, numbers past 2^53, or a result over max_bytes.
+-- data it does not parse here (an escaped key, spacing or a malformed value
+-- at the top level: the store never writes them, so such text was changed by
+-- hand, and the manager's own read reports it), a member that is not a plain
+-- integer, numbers past 2^53, or a result over max_bytes. Nested values are
+-- copied as they are.
 
 -- Where the JSON string starting at `i` ends (its closing quote).
 local function string_end(text, i)
@@ -24,6 +27,24 @@ local function string_end(text, i)
     end
     j = q + 2 -- the escaped character
   end
+end
+
+-- Whether `t` is true, false, null or a JSON number, with nothing around it.
+local function is_scalar(t)
+  if t == 'true' or t == 'false' or t == 'null' then
+    return true
+  end
+  local int, rest = t:match('^%-?(%d+)(.*)$')
+  if not int or (#int > 1 and int:sub(1, 1) == '0') then
+    return false
+  end
+  if rest:sub(1, 1) == '.' then
+    rest = rest:match('^%.%d+(.*)$')
+    if not rest then
+      return false
+    end
+  end
+  return rest == '' or rest:match('^[eE][+-]?%d+$') ~= nil
 end
 
 -- Where the JSON value starting at `i` ends.
@@ -56,9 +77,10 @@ local function value_end(text, i)
       j = j + 1
     end
   end
-  -- A number, true, false or null: up to the next ',' or '}'.
+  -- A number, true, false or null: up to the next ',' or '}', and only if
+  -- it is written as the store writes it (no spacing, no leading zero).
   local j = text:find('[,}]', i)
-  if not j or j == i then
+  if not j or not is_scalar(text:sub(i, j - 1)) then
     return nil
   end
   return j - 1
