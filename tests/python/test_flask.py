@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -203,6 +205,23 @@ def test_nested_changes_in_a_session_transaction_are_saved(manager: SessionManag
     with client.session_transaction() as session:
         session.setdefault("cart", []).append("plum")
     assert manager.get_session(cookie_of(client)) == {"cart": ["apple", "pear", "plum"]}
+
+
+def test_the_session_copies_and_pickles_as_a_plain_dict(manager: SessionManager) -> None:
+    app = make_app(manager)
+
+    @app.get("/copies")
+    def copies() -> dict[str, object]:
+        deep = copy.deepcopy(flask.session)
+        pickled = pickle.loads(pickle.dumps(flask.session._get_current_object()))  # type: ignore[attr-defined]
+        deep["cart"].append("only in the copy")
+        return {"types": [type(deep).__name__, type(pickled).__name__], "copy": deep}
+
+    client = app.test_client()
+    client.post("/cart/apple")
+    answer = client.get("/copies").json
+    assert answer == {"types": ["dict", "dict"], "copy": {"cart": ["apple", "only in the copy"]}}
+    assert manager.get_session(cookie_of(client)) == {"cart": ["apple"]}
 
 
 def test_two_requests_at_once_keep_both_changes(manager: SessionManager) -> None:

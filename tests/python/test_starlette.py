@@ -5,6 +5,8 @@ on the memory store and on a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,12 @@ def reassign_unnoted(request: Request) -> PlainTextResponse:
     cart.append("reassigned")
     request.scope["session"]["cart"] = cart
     return PlainTextResponse("ok")
+
+
+def copies(request: Request) -> JSONResponse:
+    deep, pickled = copy.deepcopy(request.session), pickle.loads(pickle.dumps(request.session))
+    deep["cart"].append("only in the copy")
+    return JSONResponse({"types": [type(deep).__name__, type(pickled).__name__], "copy": deep})
 
 
 def setdefault_unnoted(request: Request) -> PlainTextResponse:
@@ -153,6 +161,7 @@ ROUTES = [
     Route("/append-unnoted", append_unnoted, methods=["POST"]),
     Route("/reassign-unnoted", reassign_unnoted, methods=["POST"]),
     Route("/setdefault-unnoted", setdefault_unnoted, methods=["POST"]),
+    Route("/copies", copies),
     Route("/fail/{status}", update_then_fail, methods=["POST"]),
     Route("/raise", update_then_raise, methods=["POST"]),
     Route("/clear", clear, methods=["POST"]),
@@ -301,6 +310,13 @@ def test_changes_through_scope_session_are_saved_however_they_are_made(
         "cart": ["book", "unnoted", "reassigned"],
         "tags": ["a", "defaulted"],
     }
+
+
+def test_the_session_copies_and_pickles_as_a_plain_dict(client: TestClient) -> None:
+    client.post("/update", json={"cart": ["book"]})
+    answer = client.get("/copies").json()
+    assert answer == {"types": ["dict", "dict"], "copy": {"cart": ["book", "only in the copy"]}}
+    assert client.get("/show").json()["data"] == {"cart": ["book"]}
 
 
 def test_tuples_become_lists_and_other_non_json_is_refused(

@@ -87,6 +87,10 @@ class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
         #: Whether the request came without a live session.
         self.new = state.sid is None
 
+    def __reduce__(self) -> Any:
+        # Copies and pickles as a plain dict: the request's tie to the store stays behind.
+        return (dict, (dict(self),))
+
     @property
     def sid(self) -> Optional[str]:
         """The session id, or ``None`` while nothing is stored."""

@@ -103,7 +103,8 @@ class Session(dict[str, Any]):
     for ``Vary: Cookie``) and when it is changed (``modified``), like
     Starlette's own. Besides ``request.session`` itself (Starlette 1.0+),
     every method that hands out a value counts as a read, so code that
-    reaches ``scope["session"]`` directly is seen too."""
+    reaches ``scope["session"]`` directly is seen too (but not ``dict``'s
+    own methods called on it, like ``dict.get(session, key)``)."""
 
     accessed = False
     modified = False
@@ -119,6 +120,10 @@ class Session(dict[str, Any]):
     def user_id(self) -> Optional[str]:
         """The logged-in user, or ``None`` for a visitor."""
         return self._state.logged_in_user if self._state is not None else None
+
+    def __reduce__(self) -> Any:
+        # Copies and pickles as a plain dict: the request's tie to the store stays behind.
+        return (dict, (dict(self),))
 
     def mark_accessed(self) -> None:
         # The values are shared with the copy the save compares against
