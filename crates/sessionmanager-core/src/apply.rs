@@ -102,7 +102,7 @@ impl<S: SessionStore> SessionManager<S> {
             }
         };
         let written = self
-            .modify(&key, None, attempts, |current| {
+            .modify(&key, None, attempts, self.now(), |current| {
                 let next = if current.version == version {
                     data.clone() // unchanged since the caller read it
                 } else {

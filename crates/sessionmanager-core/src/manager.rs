@@ -271,10 +271,14 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn update(&self, token: &str, patch: &SessionData) -> Result<u64> {
         let limits = self.config.limits;
         let key = parse(token)?;
-        if let Some(edited) = self.edit_in_place(&key, MemberEdit::Merge(patch)).await? {
+        let now = self.now();
+        if let Some(edited) = self
+            .edit_in_place(&key, MemberEdit::Merge(patch), now)
+            .await?
+        {
             return Ok(edited.0);
         }
-        self.modify(&key, None, UNBOUNDED, |current| {
+        self.modify(&key, None, UNBOUNDED, now, |current| {
             Ok((current.data.merged(patch, &limits)?, ()))
         })
         .await
@@ -291,7 +295,7 @@ impl<S: SessionStore> SessionManager<S> {
     ) -> Result<u64> {
         check_size(&data, &self.config.limits)?;
         let key = parse(token)?;
-        self.modify(&key, expected_version, UNBOUNDED, |_| {
+        self.modify(&key, expected_version, UNBOUNDED, self.now(), |_| {
             Ok((data.clone(), ()))
         })
         .await
@@ -304,10 +308,11 @@ impl<S: SessionStore> SessionManager<S> {
         let limits = self.config.limits;
         let session_key = parse(token)?;
         let edit = MemberEdit::Increment { key, by };
-        if let Some((_, value)) = self.edit_in_place(&session_key, edit).await? {
+        let now = self.now();
+        if let Some((_, value)) = self.edit_in_place(&session_key, edit, now).await? {
             return Ok(value);
         }
-        self.modify(&session_key, None, UNBOUNDED, |current| {
+        self.modify(&session_key, None, UNBOUNDED, now, |current| {
             current.data.incremented(key, by, &limits)
         })
         .await
@@ -315,18 +320,16 @@ impl<S: SessionStore> SessionManager<S> {
     }
 
     /// `edit` applied by the store itself when it can: `(version, value)`, or
-    /// `None` when it declines and the caller should read and compare-and-set.
+    /// `None` when it declines and the caller should read and compare-and-set
+    /// (with the same `now`, so a declining store costs no second clock read).
     async fn edit_in_place(
         &self,
         key: &SessionKey,
         edit: MemberEdit<'_>,
+        now: Timestamp,
     ) -> Result<Option<(u64, i64)>> {
         let limits = self.config.limits;
-        match self
-            .store
-            .edit_in_place(key, edit, &limits, self.now())
-            .await?
-        {
+        match self.store.edit_in_place(key, edit, &limits, now).await? {
             EditOutcome::Edited { version, value } => Ok(Some((version, value))),
             EditOutcome::NotFound => Err(Error::NotFound),
             EditOutcome::Declined => Ok(None),
@@ -338,18 +341,19 @@ impl<S: SessionStore> SessionManager<S> {
     /// conflict, at most `attempts` writes in all (then [`Error::Conflict`]).
     /// A pinned `expected_version` makes any other version a conflict at once.
     /// Every retry means another writer succeeded, so an unbounded loop
-    /// cannot livelock. Returns the record as written.
+    /// cannot livelock. The first attempt happens at `now`, each retry at the
+    /// clock's time then. Returns the record as written.
     pub(crate) async fn modify<T>(
         &self,
         key: &SessionKey,
         expected_version: Option<u64>,
         attempts: usize,
+        mut now: Timestamp,
         change: impl Fn(&SessionRecord) -> Result<(SessionData, T)>,
     ) -> Result<(SessionRecord, T)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let now = self.now();
             let current = self.store.load(key, now).await?.ok_or(Error::NotFound)?;
             if let Some(expected) = expected_version
                 && expected != current.version
@@ -368,6 +372,7 @@ impl<S: SessionStore> SessionManager<S> {
                     if expected_version.is_some() || attempt >= attempts {
                         return Err(Error::Conflict { expected, actual });
                     }
+                    now = self.now();
                 }
             }
         }
