@@ -148,14 +148,7 @@ fn sweep_interval(value: &str, scheme: &str) -> Result<Option<Duration>, OpenErr
     }
 }
 
-/// The URL with any password replaced, for messages and reprs.
-pub(crate) fn redact(url: &str) -> String {
-    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-    crate::store_redis::redact_redis(scheme, url)
-        // PostgreSQL's is the general form (a password in the authority or in
-        // a `password=` option), right for any other URL too.
-        .unwrap_or_else(|| sessionmanager_postgres::url::redact(url))
-}
+pub(crate) use sessionmanager_core::redact_url as redact;
 
 macro_rules! each_store {
     ($self:ident, $store:ident => $body:expr) => {

@@ -1,5 +1,5 @@
 //! `postgresql://` (and `postgres://`) store URLs: the PostgreSQL store.
-//! The URL format and its options are `sessionmanager_postgres::url`'s.
+//! The URL format and its options are `PostgresConfig::from_url`'s.
 
 use std::sync::Arc;
 

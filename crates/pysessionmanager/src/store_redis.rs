@@ -15,11 +15,3 @@ pub(crate) fn open_redis(url: &str) -> Result<RedisStore, OpenError> {
         .map_err(|e| OpenError::BadUrl(format!("bad Redis store URL: {e}")))?;
     RedisStore::open(config).map_err(OpenError::Store)
 }
-
-/// A `redis://` URL with its password hidden, or `None` for other schemes.
-pub(crate) fn redact_redis(scheme: &str, url: &str) -> Option<String> {
-    ["redis", "rediss", "valkey", "valkeys"]
-        .iter()
-        .any(|s| scheme.eq_ignore_ascii_case(s))
-        .then(|| sessionmanager_redis::url::redact(url))
-}

@@ -46,7 +46,7 @@ mod keys;
 mod link;
 mod scripts;
 mod store;
-pub mod url;
+mod url;
 
 pub use config::{
     DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_SWEEP_ON_CREATE, DEFAULT_TIMEOUT, RedisConfig, UrlError,

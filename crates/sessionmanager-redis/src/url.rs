@@ -12,23 +12,6 @@ fn bad(message: impl Into<String>) -> UrlError {
     UrlError(message.into())
 }
 
-/// `url` (a `redis://` or `valkey://` store URL) with its password replaced
-/// by `***`, for messages and reprs. The last '@' ends the password, as
-/// [`RedisConfig::from_url`] reads it, so a password holding '/', '?' or '#'
-/// is hidden whole.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, public)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{public}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// See [`RedisConfig::from_url`].
 pub(crate) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -211,19 +194,6 @@ fn decode(text: &str) -> Result<String, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redact_hides_every_password() {
-        assert_eq!(
-            redact("redis://:hunter2@host:6379/0"),
-            "redis://:***@host:6379/0"
-        );
-        assert_eq!(
-            redact("redis://app:pa/ss?w#rd@host:6379/0?prefix=a"),
-            "redis://app:***@host:6379/0?prefix=a"
-        );
-        assert_eq!(redact("valkey://host/1"), "valkey://host/1");
-    }
 
     #[test]
     fn full_url() {
