@@ -10,7 +10,8 @@
 //!   so it never leaks.
 //! - Every write (create with a user limit, compare-and-set, touch, rotate,
 //!   end all of a user's sessions) is one Lua script, atomic on the server;
-//!   merges and counters are built on the compare-and-set.
+//!   merges and counters are one script that edits the stored data in place,
+//!   falling back to the manager's read and compare-and-set for what it declines.
 //! - No `KEYS` and no `SCAN`: `count` and `purge_expired` read an index.
 //! - One multiplexed connection, shared by all threads, replaced when the
 //!   server goes away; every operation has a timeout.

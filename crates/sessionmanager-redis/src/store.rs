@@ -209,16 +209,14 @@ impl RedisStore {
     }
 }
 
-/// Integers are exact in Lua (doubles) below this: beyond, edits are declined.
-const LUA_EXACT: u64 = 1 << 53;
-
 /// The edit script's arguments after `max_bytes`, or `None` to decline:
 /// keys the script matches by their text between quotes must need no escape.
 fn edit_arguments(edit: MemberEdit<'_>) -> Option<Vec<String>> {
     let plain = |key: &str| !key.contains(['"', '\\']) && !key.contains(|c: char| c.is_control());
     match edit {
-        MemberEdit::Increment { key, by } => (plain(key) && by.unsigned_abs() < LUA_EXACT)
-            .then(|| vec!["incr".to_owned(), key.to_owned(), by.to_string()]),
+        MemberEdit::Increment { key, by } => {
+            plain(key).then(|| vec!["incr".to_owned(), key.to_owned(), by.to_string()])
+        }
         MemberEdit::Merge(patch) => {
             let mut args = vec!["merge".to_owned()];
             for (key, value) in patch.member_texts() {
@@ -231,13 +229,6 @@ fn edit_arguments(edit: MemberEdit<'_>) -> Option<Vec<String>> {
             Some(args)
         }
         _ => None,
-    }
-}
-
-fn edited(version: i64, value: i64) -> EditOutcome {
-    EditOutcome::Edited {
-        version: version as u64,
-        value,
     }
 }
 
@@ -385,11 +376,10 @@ impl SessionStore for RedisStore {
                 Value::Int(-1) => Ok(EditOutcome::NotFound),
                 Value::Int(-2) => Ok(EditOutcome::Declined),
                 Value::Array(items) => match items.as_slice() {
-                    [version] => Ok(edited(as_int(version, "an edit")?, 0)),
-                    [version, value] => Ok(edited(
-                        as_int(version, "an edit")?,
-                        as_int(value, "an edit")?,
-                    )),
+                    [version, value] => Ok(EditOutcome::Edited {
+                        version: as_int(version, "an edit")? as u64,
+                        value: as_int(value, "an edit")?,
+                    }),
                     _ => Err(corrupt("an unexpected answer to an edit")),
                 },
                 other => Err(corrupt(format!(

@@ -5,7 +5,7 @@
 -- ARGV: prefix, now, member, max_bytes, then either 'merge' followed by
 -- key, value pairs (keys as they appear between the quotes, values as JSON
 -- text), or 'incr', key, by.
--- Returns {version} for a merge, {version, value} for an increment, -1 when
+-- Returns {version, value} (value: the increment's result, 0 for a merge), -1 when
 -- no live session is there, or -2 when it declines and writes nothing (the
 -- manager then reads and compares-and-sets, which also reports errors):
 -- data it does not parse here (an escaped key, spacing or a malformed value
@@ -152,7 +152,7 @@ if ARGV[5] == 'incr' then
   local n = position[key]
   if n then
     local text = data:sub(found[n][2], found[n][3])
-    if #text > 16 or not (text == '0' or text:match('^%-?[1-9]%d*$')) then
+    if not (text == '0' or text:match('^%-?[1-9]%d*$')) then
       return -2
     end
     current = tonumber(text)
@@ -194,17 +194,15 @@ end
 
 local version = tonumber(f[3]) + 1
 redis.call('HSET', KEYS[2], 'd', edited, 'v', string.format('%.0f', version))
-local a = math.max(tonumber(f[4]), now)
-local e = tonumber(f[2])
+-- Activity now; a sliding session's deadline moves too, capped by its
+-- absolute one. move_forward only ever moves either forward.
+local e = f[2]
 if f[7] == '1' then
   local deadline = now + tonumber(f[6])
   if f[8] and f[8] ~= '' then
     deadline = math.min(deadline, tonumber(f[8]))
   end
-  e = math.max(e, deadline)
+  e = string.format('%.0f', deadline)
 end
-move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[4], f[2], string.format('%.0f', a), string.format('%.0f', e))
-if result then
-  return { version, result }
-end
-return { version }
+move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[4], f[2], ARGV[2], e)
+return { version, result or 0 }
