@@ -44,15 +44,8 @@ pub(crate) async fn save(
         let token = backend.create(&anonymous_user_id()?, data).await?;
         return Ok(Some(token));
     };
-    if data == stored {
-        return Ok(Some(sid));
-    }
-    if data.is_empty() {
-        backend.end(sid.as_str()).await?; // cleared: the visitor logged out or reset
-        return Ok(None);
-    }
-    // The keys this request set or removed: all that is re-applied when
-    // another request wrote the session meanwhile.
+    // The keys this request set or removed: none means nothing changed; they
+    // are all that is re-applied when another request wrote meanwhile.
     let keys: Vec<&str> = data
         .iter()
         .filter(|&(key, value)| stored.get(key) != Some(value))
@@ -64,6 +57,13 @@ pub(crate) async fn save(
                 .map(String::as_str),
         )
         .collect();
+    if keys.is_empty() {
+        return Ok(Some(sid));
+    }
+    if data.is_empty() {
+        backend.end(sid.as_str()).await?; // cleared: the visitor logged out or reset
+        return Ok(None);
+    }
     let target = SessionData::from_map(&data, &backend.limits())?;
     match backend
         .apply_changes(sid.as_str(), basis, target, &keys)
