@@ -28,7 +28,7 @@ pub enum Basis {
 
 impl Basis {
     /// The version the caller's changes are relative to.
-    pub fn version(&self) -> u64 {
+    pub(crate) fn version(&self) -> u64 {
         match self {
             Self::Read(session) => session.record.version,
             Self::Version(version) => *version,

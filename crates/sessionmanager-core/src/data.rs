@@ -111,8 +111,8 @@ impl SessionData {
         Self::from_validated_json(json, limits)
     }
 
-    /// A copy of text taken from another `SessionData` (a store's inline
-    /// copy), so already checked.
+    /// Text known to be a compact JSON object within the limits (a store's
+    /// inline copy of a `SessionData`, or JSON the engine wrote itself).
     pub(crate) fn from_checked_text(json: &str) -> Self {
         Self(Arc::from(json))
     }

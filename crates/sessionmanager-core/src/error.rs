@@ -69,19 +69,22 @@ pub enum Error {
     Store(BoxError),
 }
 
-/// The text of [`Error::rotation_target_taken`], which every store gives.
-const ROTATION_TARGET_TAKEN: &str = "rotation target key already in use";
+/// The cause inside [`Error::rotation_target_taken`]: a type of its own, so
+/// that no other store error can be mistaken for it.
+#[derive(Debug, thiserror::Error)]
+#[error("rotation target key already in use")]
+struct RotationTargetTaken;
 
 impl Error {
     /// What `SessionStore::rotate` returns when a record already holds the new
     /// key: the same error, word for word, from every store.
     pub fn rotation_target_taken() -> Self {
-        Self::Store(ROTATION_TARGET_TAKEN.into())
+        Self::Store(Box::new(RotationTargetTaken))
     }
 
     /// Is this the error of [`Error::rotation_target_taken`]?
     pub fn is_rotation_target_taken(&self) -> bool {
-        matches!(self, Self::Store(e) if e.to_string() == ROTATION_TARGET_TAKEN)
+        matches!(self, Self::Store(e) if e.is::<RotationTargetTaken>())
     }
 
     /// Is this [`Error::NotFound`]?

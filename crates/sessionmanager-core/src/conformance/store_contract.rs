@@ -80,8 +80,8 @@ pub fn check_store_create_load<S: SessionStore>(make_store: impl Fn(ManualClock)
 }
 
 /// `SessionStore::create` on a key whose record has expired but may not be
-/// swept yet replaces it: an expired record is as good as absent. The old
-/// owner's listings forget it, the new owner's show it.
+/// swept yet replaces it: an expired record is as good as absent, and the
+/// new owner's listings show it.
 pub fn check_store_create_over_expired<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     let (store, clock) = raw_store(&make_store);
     let key = fresh_token().key();
