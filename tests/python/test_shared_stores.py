@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from children import run_python
@@ -31,10 +31,8 @@ with SessionManager(store=sys.argv[1]) as m:
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgres"])
-def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sessions.db'}"
-    return str(request.getfixturevalue(f"{request.param}_url"))
+def shared_store(request: pytest.FixtureRequest, url_of: Callable[[str], str]) -> str:
+    return url_of(request.param)
 
 
 def test_a_session_is_read_updated_rotated_and_ended_by_other_processes(

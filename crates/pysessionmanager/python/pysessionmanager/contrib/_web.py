@@ -200,27 +200,21 @@ class RequestState:
         """Writes what the request changed in ``data``. Returns the session id
         the cookie should carry, or ``None`` when the visitor has no session
         (any cookie should then be deleted)."""
-        return self.save_encoded(self.encoded(data), expiration_time=expiration_time)
+        write = self.store_write(self.encoded(data), expiration_time=expiration_time)
+        return self.sid if write is None else write()
 
     def encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """``data`` as it would be stored: a new dict of encoded values."""
         return {key: self.encode(value) for key, value in data.items()}
 
-    def save_encoded(
-        self, current: dict[str, Any], *, expiration_time: Optional[float] = None
-    ) -> Optional[str]:
-        """:meth:`save` for data already :meth:`encoded` (which this keeps as
-        the stored data: pass a new dict)."""
-        write = self.store_write(current, expiration_time=expiration_time)
-        return self.sid if write is None else write()
-
     def store_write(
         self, current: dict[str, Any], *, expiration_time: Optional[float] = None
     ) -> Optional[Callable[[], Optional[str]]]:
-        """The store call that saving ``current`` (made by :meth:`encoded`)
-        needs, or ``None`` when it needs none. The caller runs it, on a worker
-        thread if it likes, and gets the id the cookie should carry; without
-        a call, that id is :attr:`sid` as it is."""
+        """The store call that saving ``current`` (made by :meth:`encoded`,
+        and kept as the stored data: pass a new dict) needs, or ``None`` when
+        it needs none. The caller runs it, on a worker thread if it likes,
+        and gets the id the cookie should carry; without a call, that id is
+        :attr:`sid` as it is."""
         self.merged = False
         if self.sid is None:
             if not current:

@@ -73,8 +73,7 @@ class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
     values = _hands_out_values(CallbackDict.values)
     copy = _hands_out_values(CallbackDict.copy)
     setdefault = _hands_out_values(CallbackDict.setdefault)
-    pop = _hands_out_values(CallbackDict.pop)
-    popitem = _hands_out_values(CallbackDict.popitem)
+    # pop and popitem need no wrapper: taking a value out calls on_update (modified).
 
     def __init__(self, state: RequestState, token: Optional[str]) -> None:
         def on_update(session: ServerSession) -> None:
