@@ -15,15 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import flask
-from bench_starlette import BIG, fill, idle  # this folder: the same endpoints
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.routing import Route
-from starlette.testclient import TestClient
+from bench_starlette import BIG, Visitor, ours  # this folder: its app and client
 
 from pysessionmanager import SessionManager
 from pysessionmanager.contrib.flask import init_app
-from pysessionmanager.contrib.starlette import SessionMiddleware
 
 REQUESTS, RUNS = 2000, 5
 
@@ -57,36 +52,13 @@ def flask_idle() -> float:
 
 
 async def starlette_idle() -> float:
-    app = Starlette(
-        routes=[Route("/fill", fill, methods=["POST"]), Route("/idle", idle)],
-        middleware=[Middleware(SessionMiddleware, https_only=False)],
-    )
-    with TestClient(app) as client:
-        client.post("/fill")
-        cookie = client.cookies["session"]
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/idle",
-        "headers": [(b"cookie", f"session={cookie}".encode())],
-        "query_string": b"",
-        "root_path": "",
-        "scheme": "http",
-        "server": ("testserver", 80),
-        "client": ("127.0.0.1", 50000),
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        pass
-
+    app, visitor = ours(None, offload=False), Visitor()
+    await visitor.request(app, "/fill")
     best = float("inf")
     for _ in range(RUNS):
         start = time.perf_counter()
         for _ in range(REQUESTS):
-            await app(dict(scope), receive, send)
+            await visitor.request(app, "/idle")
         best = min(best, (time.perf_counter() - start) / REQUESTS * 1e6)
     return best
 
