@@ -1,6 +1,7 @@
 # `make demo` serves the demo web app on http://127.0.0.1:8000; `make test` runs
 # every Rust and Python test. Both create .venv and install what they need on
-# first use (`make test` also the browser its tests drive, where it may).
+# first use (`make test` also the browser and the servers its tests drive,
+# where it may).
 
 PYTHON ?= python3
 VENV := .venv

@@ -5,7 +5,7 @@
 
 Starts a throwaway PostgreSQL server (tests/python/servers_postgres.py) with its
 default settings, pins itself, the server and so every client thread to one CPU
-(docs: DESIGN.md section 5: a wakeup that crosses vCPUs costs ~100 us here), and runs
+(a wakeup that crosses vCPUs is slow on small VMs), and runs
 the same workloads on pysessionmanager (store="postgresql://...") and on Django's
 sessions.backends.db through psycopg 3, interleaved, each from an empty table.
 
