@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-from children import run_python
 from servers_postgres import PASSWORD, PostgresServer
 
 from pysessionmanager import (
@@ -254,33 +253,3 @@ def test_the_manager_shows_the_url_without_its_password(postgres_url: str) -> No
     with SessionManager(store=as_option) as m:
         assert PASSWORD not in repr(m) and PASSWORD not in m.store
         assert "password=***" in m.store
-
-
-def test_a_forked_child_gets_a_clear_error_not_a_hang(postgres_url: str) -> None:
-    """The store's threads stay in the parent (gunicorn --preload forks after
-    the app made its manager): a child's call fails at once, and its exit (which
-    drops the manager) does not hang on threads it does not have."""
-    out = run_python(
-        """
-        import os, sys
-        from pysessionmanager import SessionManager, StoreError
-        m = SessionManager(store=sys.argv[1])
-        sid = m.create_session("alice")
-        pid = os.fork()
-        if pid == 0:
-            try:
-                m.get_session(sid)
-                print("child: no error", flush=True)
-            except StoreError as e:
-                print("child:", e, flush=True)
-            sys.exit(0)  # Python's normal shutdown, dropping the manager
-        _, status = os.waitpid(pid, 0)
-        print("child exit:", os.waitstatus_to_exitcode(status))
-        print("parent:", m.get_session(sid).user_id)
-        m.close()
-        """,
-        postgres_url,
-        timeout=60,
-    )
-    assert "forked child" in out and "each worker process" in out, out
-    assert "child exit: 0" in out and "parent: alice" in out, out

@@ -4,6 +4,7 @@
 mod clock;
 mod convert;
 mod errors;
+mod fork;
 mod manager;
 mod ratelimit;
 mod session;

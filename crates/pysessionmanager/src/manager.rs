@@ -1,6 +1,7 @@
 //! `pysessionmanager.SessionManager`: argument checking and conversion around
 //! the engine's manager, with the GIL released while the engine works.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
@@ -16,38 +17,34 @@ use crate::convert::{
     data_from_py, fill_dict, int_arg, optional_seconds, positive_int, positive_u32, session_id_arg,
     str_arg,
 };
-use crate::errors::{self, IntoPyResult, wrong_type};
+use crate::errors::{IntoPyResult, wrong_type};
+use crate::fork::{Engine, ProcessEngine};
 use crate::session::{self, SessionMeta};
-use crate::store::{self, AnyStore};
-
-/// The engine over any store the package can open.
-pub(crate) type Engine = sessionmanager_core::SessionManager<AnyStore>;
+use crate::store;
 
 /// Creates, reads, updates and ends sessions. See the package documentation.
 #[pyclass(module = "pysessionmanager", subclass, frozen)]
 pub(crate) struct SessionManager {
-    engine: Arc<Engine>,
+    engine: Arc<ProcessEngine>,
     store_url: String,
 }
 
 impl SessionManager {
     /// A manager on the store `url` names, with `config`.
     pub(crate) fn open(py: Python<'_>, url: &str, config: ManagerConfig) -> PyResult<Self> {
-        config.validate().py(py)?;
-        // Opening may connect to a server (up to its timeout): without the GIL.
-        let clock = config.clock.clone();
-        let opened = py.detach(|| store::open(url, clock)).map_err(|e| match e {
-            store::OpenError::BadUrl(message) => PyValueError::new_err(message),
-            store::OpenError::Store(err) => errors::to_py(py, err),
-        })?;
         Ok(Self {
-            engine: Arc::new(Engine::try_new(opened, config).py(py)?),
+            engine: Arc::new(ProcessEngine::open(py, url, config)?),
             store_url: store::redact(url),
         })
     }
 
+    /// The engine of this process.
+    fn engine<'a>(&'a self, py: Python<'_>) -> PyResult<Cow<'a, Arc<Engine>>> {
+        self.engine.get(py)
+    }
+
     /// The engine, to share its store (a rate limiter does).
-    pub(crate) fn engine(&self) -> &Arc<Engine> {
+    pub(crate) fn shared_engine(&self) -> &Arc<ProcessEngine> {
         &self.engine
     }
 
@@ -146,7 +143,7 @@ impl SessionManager {
             absolute_timeout_ms: optional_seconds(absolute_timeout, "absolute_timeout")?,
         };
         let data = data_from_py(data, &self.engine.config().limits).py(py)?;
-        let token = run(py, self.engine.create(user_id, data, options))?;
+        let token = run(py, self.engine(py)?.create(user_id, data, options))?;
         Ok(PyString::new(py, token.as_str()))
     }
 
@@ -157,7 +154,7 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = session_id_arg(session_id, "session_id")?;
-        let found = run(py, self.engine.get(token))?;
+        let found = run(py, self.engine(py)?.get(token))?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
 
@@ -168,7 +165,7 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let token = session_id_arg(session_id, "session_id")?;
-        let found = run(py, self.engine.peek(token))?;
+        let found = run(py, self.engine(py)?.peek(token))?;
         session::to_py(py, found, Some(session_id.clone().unbind()))
     }
 
@@ -177,13 +174,13 @@ impl SessionManager {
         let Ok(token) = session_id_arg(session_id, "session_id") else {
             return Ok(false);
         };
-        run(py, self.engine.is_active(token))
+        run(py, self.engine(py)?.is_active(token))
     }
 
     /// Ends the session. Ending an unknown or already ended session does nothing.
     fn end_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
         let token = session_id_arg(session_id, "session_id")?;
-        run(py, self.engine.end(token))
+        run(py, self.engine(py)?.end(token))
     }
 
     /// Sets the given top-level keys, keeping the others; atomic against concurrent updates.
@@ -195,7 +192,7 @@ impl SessionManager {
     ) -> PyResult<()> {
         let token = session_id_arg(session_id, "session_id")?;
         let patch = required_data(data, &self.engine.config().limits).py(py)?;
-        run(py, self.engine.update(token, &patch))?;
+        run(py, self.engine(py)?.update(token, &patch))?;
         Ok(())
     }
 
@@ -214,7 +211,7 @@ impl SessionManager {
             None => None,
         };
         let data = required_data(data, &self.engine.config().limits).py(py)?;
-        run(py, self.engine.set_data(token, data, expected))
+        run(py, self.engine(py)?.set_data(token, data, expected))
     }
 
     /// For the web integrations: writes back what a request changed in a
@@ -251,8 +248,10 @@ impl SessionManager {
             .map(|key| str_arg(key, "each key"))
             .collect::<PyResult<Vec<&str>>>()?;
         let sent = data.clone();
-        let ApplyOutcome::Saved(written) =
-            run(py, self.engine.apply_changes(token, basis, data, &keys))?
+        let ApplyOutcome::Saved(written) = run(
+            py,
+            self.engine(py)?.apply_changes(token, basis, data, &keys),
+        )?
         else {
             return Ok(None);
         };
@@ -285,7 +284,7 @@ impl SessionManager {
             Some(by) => int_arg(by, "by")?,
             None => 1,
         };
-        run(py, self.engine.increment(token, key, by))
+        run(py, self.engine(py)?.increment(token, key, by))
     }
 
     /// Moves the session to a new id (same data and user) and returns it; the old id dies at once.
@@ -295,14 +294,14 @@ impl SessionManager {
         session_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyString>> {
         let token = session_id_arg(session_id, "session_id")?;
-        let new = run(py, self.engine.rotate(token))?;
+        let new = run(py, self.engine(py)?.rotate(token))?;
         Ok(PyString::new(py, new.as_str()))
     }
 
     /// Records activity now, extending a sliding expiry.
     fn touch(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
         let token = session_id_arg(session_id, "session_id")?;
-        run(py, self.engine.touch(token))
+        run(py, self.engine(py)?.touch(token))
     }
 
     /// The user's live sessions, oldest first (their `session_id` is None: only hashes are stored).
@@ -312,7 +311,7 @@ impl SessionManager {
         user_id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let user_id = str_arg(user_id, "user_id")?;
-        let sessions = run(py, self.engine.list_user(user_id))?;
+        let sessions = run(py, self.engine(py)?.list_user(user_id))?;
         let list = PyList::empty(py);
         for found in sessions {
             list.append(session::to_py(py, found, None)?)?;
@@ -333,22 +332,22 @@ impl SessionManager {
             Some(s) => Some(session_id_arg(s, "except_session")?),
             None => None,
         };
-        run(py, self.engine.end_user(user_id, keep))
+        run(py, self.engine(py)?.end_user(user_id, keep))
     }
 
     /// Removes expired sessions now (the store also does this on its own). Returns how many.
     fn purge_expired(&self, py: Python<'_>) -> PyResult<u64> {
-        run(py, self.engine.purge_expired())
+        run(py, self.engine(py)?.purge_expired())
     }
 
     /// How many live sessions the store holds.
     fn count(&self, py: Python<'_>) -> PyResult<u64> {
-        run(py, self.engine.count())
+        run(py, self.engine(py)?.count())
     }
 
     /// Releases the store. Later calls raise `ManagerClosed`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        run(py, self.engine.close())
+        self.engine.close(py)
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {

@@ -9,12 +9,13 @@ use sessionmanager_core::{ManagerConfig, Rate, RateDecision, RateLimit};
 use crate::clock::clock_arg;
 use crate::convert::{positive_u32, str_arg};
 use crate::errors::{IntoPyResult, wrong_type};
-use crate::manager::{Engine, SessionManager, run};
+use crate::fork::ProcessEngine;
+use crate::manager::{SessionManager, run};
 
 /// Allows `rate` hits per key (`"100/minute"`), `burst` of them at once.
 #[pyclass(module = "pysessionmanager", frozen)]
 pub(crate) struct RateLimiter {
-    engine: Arc<Engine>,
+    engine: Arc<ProcessEngine>,
     limit: RateLimit,
     rate: String,
     store_url: String,
@@ -47,7 +48,10 @@ impl RateLimiter {
                         ));
                     }
                     let manager = manager.get();
-                    (Arc::clone(manager.engine()), manager.store_url().to_owned())
+                    (
+                        Arc::clone(manager.shared_engine()),
+                        manager.store_url().to_owned(),
+                    )
                 }
                 Err(_) => {
                     let url = str_arg(store, "store").map_err(|_| {
@@ -69,7 +73,7 @@ impl RateLimiter {
     /// Counts a hit on `key` if the limit allows it; says what it decided.
     fn hit(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<RateLimitResult> {
         let key = str_arg(key, "key")?;
-        let decision = run(py, self.engine.hit_rate_limit(&self.limit, key))?;
+        let decision = run(py, self.engine.get(py)?.hit_rate_limit(&self.limit, key))?;
         Ok(RateLimitResult::from(decision))
     }
 
@@ -141,11 +145,14 @@ fn own_engine(
     py: Python<'_>,
     url: &str,
     clock: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(Arc<Engine>, String)> {
+) -> PyResult<(Arc<ProcessEngine>, String)> {
     let config = ManagerConfig {
         clock: clock_arg(clock)?,
         ..ManagerConfig::default()
     };
     let manager = SessionManager::open(py, url, config)?;
-    Ok((Arc::clone(manager.engine()), manager.store_url().to_owned()))
+    Ok((
+        Arc::clone(manager.shared_engine()),
+        manager.store_url().to_owned(),
+    ))
 }

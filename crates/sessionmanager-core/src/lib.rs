@@ -24,6 +24,7 @@ pub mod conformance;
 mod data;
 mod error;
 mod expiry;
+pub mod fork;
 mod json;
 mod manager;
 pub mod memory;

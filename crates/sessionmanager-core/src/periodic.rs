@@ -6,6 +6,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::fork;
 
 /// What a [`Periodic`] task wants next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,10 +21,15 @@ pub enum Tick {
 
 /// Runs a task on its own thread every interval. Dropping it (or [`Periodic::stop`])
 /// wakes the thread and waits for it to end.
+///
+/// In a `fork()` child (see [`crate::fork`]) the thread does not exist:
+/// stopping there neither waits for it nor takes a lock it may have held.
 #[derive(Debug)]
 pub struct Periodic {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The fork generation whose process runs the thread.
+    generation: u64,
 }
 
 impl Periodic {
@@ -35,10 +41,12 @@ impl Periodic {
         mut task: impl FnMut() -> Tick + Send + 'static,
     ) -> Result<Self> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let generation = fork::generation();
         let Some(interval) = interval else {
             return Ok(Self {
                 stop,
                 thread: Mutex::new(None),
+                generation,
             });
         };
         let signal = stop.clone();
@@ -67,11 +75,16 @@ impl Periodic {
         Ok(Self {
             stop,
             thread: Mutex::new(Some(thread)),
+            generation,
         })
     }
 
     /// Wakes the thread and waits for it to end. Calling it again does nothing.
     pub fn stop(&self) {
+        if fork::generation() != self.generation {
+            self.forget();
+            return;
+        }
         let (flag, wake) = &*self.stop;
         *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
         wake.notify_all();
@@ -82,6 +95,20 @@ impl Periodic {
             .take();
         if let Some(thread) = thread {
             let _ = thread.join();
+        }
+    }
+}
+
+impl Periodic {
+    /// In a fork child: leaves the parent's thread (absent here) alone. Its
+    /// handle is leaked, since joining it would wait forever, and its locks are
+    /// only tried, since one may have been held when the process forked.
+    fn forget(&self) {
+        if let Ok(mut stopped) = self.stop.0.try_lock() {
+            *stopped = true;
+        }
+        if let Ok(mut thread) = self.thread.try_lock() {
+            std::mem::forget(thread.take());
         }
     }
 }

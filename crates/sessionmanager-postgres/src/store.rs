@@ -161,7 +161,7 @@ where
     } else if inner.forked() {
         Err(Error::Store(
             format!(
-                "this PostgreSQL session store was opened in process {} and this is a forked child; open the SessionManager in each worker process (e.g. gunicorn without --preload, or in a post_fork hook)",
+                "this PostgreSQL session store was opened in process {} and this is a forked child; open a store in each process (the Python package does this by itself)",
                 inner.pid
             )
             .into(),

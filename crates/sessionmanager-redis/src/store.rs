@@ -49,6 +49,10 @@ pub struct RedisStore {
     shared: Arc<Shared>,
     /// `None` once closed; the last operation still running drops it.
     runtime: Mutex<Option<Arc<Runtime>>>,
+    /// The process that opened the store: its connection and runtime are
+    /// that process's, so a forked child must not use them (its replies
+    /// would cross with the parent's).
+    pid: u32,
 }
 
 /// What every operation's task needs.
@@ -101,6 +105,7 @@ impl RedisStore {
                 db: config.db,
             }),
             runtime: Mutex::new(Some(Arc::new(runtime))),
+            pid: std::process::id(),
         };
         block_on(
             store.run("load the session scripts", |_, mut conn| async move {
@@ -131,6 +136,15 @@ impl RedisStore {
         F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Failure>> + Send,
     {
+        if self.forked() {
+            return Err(Error::Store(
+                format!(
+                    "this Redis session store was opened in process {} and this is a forked child; open a store in each process (the Python package does this by itself)",
+                    self.pid
+                )
+                .into(),
+            ));
+        }
         let runtime = self
             .runtime
             .lock()
@@ -193,7 +207,20 @@ impl Drop for RedisStore {
 }
 
 impl RedisStore {
+    /// Whether this is a child forked after the store was opened.
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
     fn shutdown(&self) {
+        if self.forked() {
+            // The runtime and connection are the parent's: leaked, untouched
+            // (a lock of theirs may have been held when the process forked).
+            if let Ok(mut runtime) = self.runtime.try_lock() {
+                std::mem::forget(runtime.take());
+            }
+            return;
+        }
         let runtime = self
             .runtime
             .lock()

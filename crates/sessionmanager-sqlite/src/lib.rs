@@ -16,6 +16,7 @@
 
 mod config;
 mod error;
+pub mod fork;
 mod row;
 mod schema;
 mod store;

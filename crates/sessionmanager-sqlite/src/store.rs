@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLockReadGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sessionmanager_core::{
@@ -14,6 +14,7 @@ use sessionmanager_core::{
 
 use crate::config::SqliteConfig;
 use crate::error::store_error;
+use crate::fork;
 use crate::row::{self, COLUMNS, EXCLUDED};
 use crate::schema;
 use crate::sweeper;
@@ -35,7 +36,10 @@ pub(crate) struct Inner {
     next_reader: AtomicUsize,
     closed: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
-    path: std::path::PathBuf,
+    /// What the connections are opened with, to reopen them after a fork.
+    config: SqliteConfig,
+    /// The process that opened the store; see [`crate::fork`].
+    pid: u32,
 }
 
 impl SqliteStore {
@@ -47,11 +51,7 @@ impl SqliteStore {
         schema::prepare(&mut writer, &config)?;
         schema::configure(&writer, &config)?;
         let readers = (0..config.readers.max(1))
-            .map(|_| {
-                let reader = schema::connect(&config)?;
-                schema::configure(&reader, &config)?;
-                Ok(Mutex::new(Some(reader)))
-            })
+            .map(|_| open_reader(&config).map(|reader| Mutex::new(Some(reader))))
             .collect::<Result<Vec<_>>>()?;
         let inner = Arc::new(Inner {
             writer: Writer::new(writer),
@@ -59,8 +59,10 @@ impl SqliteStore {
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
-            path: config.path.clone(),
+            config: config.clone(),
+            pid: std::process::id(),
         });
+        fork::register(&inner);
         let sweeper = sweeper::start(Arc::downgrade(&inner), config.sweep_interval)?;
         Ok(Self { inner, sweeper })
     }
@@ -69,45 +71,95 @@ impl SqliteStore {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        if std::process::id() != self.inner.pid {
+            return Err(Error::Store(
+                format!(
+                    "this SQLite session store was opened in process {} and this is a forked child; open a store in each process (the Python package does this by itself)",
+                    self.inner.pid
+                )
+                .into(),
+            ));
+        }
         Ok(&self.inner)
     }
+}
+
+fn open_reader(config: &SqliteConfig) -> Result<Connection> {
+    let reader = schema::connect(config)?;
+    schema::configure(&reader, config)?;
+    Ok(reader)
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("path", &self.inner.path)
+            .field("path", &self.inner.config.path)
             .finish_non_exhaustive()
     }
 }
 
-/// A locked, open connection.
-pub(crate) struct Conn<'a>(MutexGuard<'a, Option<Connection>>);
+/// A locked, open connection (which a fork waits for).
+pub(crate) struct Conn<'a> {
+    connection: MutexGuard<'a, Option<Connection>>,
+    /// Released after the connection (fields drop in order).
+    _fork_gate: RwLockReadGuard<'static, ()>,
+}
 
 impl std::ops::Deref for Conn<'_> {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
-        self.0.as_ref().expect("checked open when locked")
+        self.connection.as_ref().expect("checked open when locked")
     }
 }
 
 impl std::ops::DerefMut for Conn<'_> {
     fn deref_mut(&mut self) -> &mut Connection {
-        self.0.as_mut().expect("checked open when locked")
+        self.connection.as_mut().expect("checked open when locked")
     }
 }
 
 fn lock(conn: &Mutex<Option<Connection>>) -> Result<Conn<'_>> {
+    let gate = fork::enter();
     // A connection is left consistent by SQLite itself whatever happened to the thread.
     let guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
     if guard.is_none() {
         return Err(Error::Closed);
     }
-    Ok(Conn(guard))
+    Ok(Conn {
+        connection: guard,
+        _fork_gate: gate,
+    })
 }
 
 impl Inner {
+    /// Closes every connection, so none crosses a fork (see [`crate::fork`]).
+    pub(crate) fn suspend(&self) {
+        self.writer.close();
+        for reader in &self.readers {
+            reader.lock().unwrap_or_else(PoisonError::into_inner).take();
+        }
+    }
+
+    /// Reopens the connections [`Inner::suspend`] closed, unless the store
+    /// was closed meanwhile. A connection that cannot be reopened (the file
+    /// was removed) stays closed, and calls that need it fail as closed.
+    pub(crate) fn resume(&self) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(writer) = schema::connect(&self.config)
+            .and_then(|conn| schema::configure(&conn, &self.config).map(|()| conn))
+        {
+            self.writer.reopen(writer);
+        }
+        for reader in &self.readers {
+            if let Ok(conn) = open_reader(&self.config) {
+                *reader.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+            }
+        }
+    }
+
     fn reader(&self) -> Result<Conn<'_>> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         lock(&self.readers[i])

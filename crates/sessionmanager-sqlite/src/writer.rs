@@ -56,6 +56,7 @@ impl Writer {
         &self,
         op: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        let _gate = crate::fork::enter();
         let slot: Arc<Mutex<Option<Result<T>>>> = Arc::default();
         let (on_run, on_abort) = (slot.clone(), slot.clone());
         let me = thread::current();
@@ -127,6 +128,11 @@ impl Writer {
     /// Closes the connection; queued and later writes fail with `Closed`.
     pub(crate) fn close(&self) {
         relock(&self.conn).take();
+    }
+
+    /// Puts an open connection back after [`Writer::close`].
+    pub(crate) fn reopen(&self, conn: Connection) {
+        *relock(&self.conn) = Some(conn);
     }
 }
 

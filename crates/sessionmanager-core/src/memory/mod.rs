@@ -9,8 +9,8 @@ mod tests;
 mod users;
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -65,7 +65,8 @@ impl fmt::Debug for MemoryStoreConfig {
 /// Sessions in this process's memory. Fast, and gone when the process exits.
 pub struct MemoryStore {
     inner: Arc<Inner>,
-    sweeper: Periodic,
+    sweeper: Mutex<Periodic>,
+    sweep_interval: Option<Duration>,
 }
 
 pub(crate) struct Inner {
@@ -102,7 +103,35 @@ impl MemoryStore {
             clock: config.clock,
         });
         let sweeper = sweeper::start(Arc::downgrade(&inner), config.sweep_interval)?;
-        Ok(Self { inner, sweeper })
+        Ok(Self {
+            inner,
+            sweeper: Mutex::new(sweeper),
+            sweep_interval: config.sweep_interval,
+        })
+    }
+
+    /// Makes a copy inherited through `fork()` usable in the child: its
+    /// sessions are the parent's as they were at the fork, and it gets a
+    /// sweeper thread of its own (the parent's is not in this process).
+    ///
+    /// Returns `false`, changing nothing, when the copy cannot be trusted:
+    /// a thread of the parent was inside the store at the fork, so a lock
+    /// it held stays locked in the child and what it guarded may be half
+    /// changed. The caller then starts a new, empty store instead.
+    pub fn adopt_after_fork(&self) -> Result<bool> {
+        let Ok(mut sweeper) = self.sweeper.try_lock() else {
+            return Ok(false);
+        };
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(true); // closed before the fork: stays closed, nothing to sweep
+        }
+        if !(self.inner.shards.all_unlocked() && self.inner.users.all_unlocked()) {
+            return Ok(false);
+        }
+        let fresh = sweeper::start(Arc::downgrade(&self.inner), self.sweep_interval)?;
+        // The replaced sweeper, from the parent's generation, lets go of its absent thread.
+        drop(std::mem::replace(&mut *sweeper, fresh));
+        Ok(true)
     }
 
     /// How many records the store holds, including expired ones not yet swept.
@@ -549,7 +578,10 @@ impl SessionStore for MemoryStore {
 
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
-        self.sweeper.stop();
+        self.sweeper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop();
         Ok(())
     }
 }

@@ -117,6 +117,12 @@ impl Shards {
         self.shards.len()
     }
 
+    /// Whether no shard is locked (in a fork child: whether no vanished
+    /// thread was inside one when the process forked).
+    pub(crate) fn all_unlocked(&self) -> bool {
+        self.shards.iter().all(|shard| shard.try_write().is_ok())
+    }
+
     /// The shard holding `key`. Uses other bits of the hash than the shard's own
     /// table does, so records spread evenly both across and within shards.
     pub(crate) fn index_of(&self, key: &SessionKey) -> usize {

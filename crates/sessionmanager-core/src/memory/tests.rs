@@ -16,7 +16,7 @@ use crate::{
 impl MemoryStore {
     /// Stops the sweeper, so nothing changes while the test counts.
     fn stop_sweeper(&self) {
-        self.sweeper.stop();
+        self.sweeper.lock().unwrap().stop();
     }
 
     /// (the `len` counter, records in the shards, prefixes in the user index)

@@ -49,6 +49,11 @@ impl UserIndex {
         }
     }
 
+    /// Whether no shard is locked (see `Shards::all_unlocked`).
+    pub(crate) fn all_unlocked(&self) -> bool {
+        self.shards.iter().all(|shard| shard.try_lock().is_ok())
+    }
+
     /// Locks `user_id`'s entry.
     pub(crate) fn lock(&self, user_id: &str) -> UserEntry<'_> {
         let user = self.hasher.hash_one(user_id);
