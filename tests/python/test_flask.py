@@ -143,6 +143,20 @@ def test_login_moves_the_session_to_a_new_id_owned_by_the_user(manager: SessionM
     assert attacker.get("/whoami").text == "None"
 
 
+def test_login_as_another_user_starts_from_empty_data(manager: SessionManager) -> None:
+    client = make_app(manager).test_client()
+    client.post("/login/alice")
+    client.post("/cart/alice-note")
+    client.post("/login/bob")
+    assert client.get("/whoami").text == "bob"
+    assert client.get("/cart").text == ""
+    assert dict(manager.get_session(cookie_of(client))) == {}
+    # The same user logging in again keeps the session's data.
+    client.post("/cart/bob-note")
+    client.post("/login/bob")
+    assert client.get("/cart").text == "bob-note"
+
+
 def test_logout_ends_the_session_and_deletes_the_cookie(manager: SessionManager) -> None:
     client = make_app(manager).test_client()
     client.post("/login/alice")

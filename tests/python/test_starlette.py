@@ -476,6 +476,21 @@ def test_login_rotates_the_id_and_kills_the_old_one(
     assert attacker.get("/show").json()["data"] == {}
 
 
+@pytest.mark.parametrize("how", ["login", "alogin"])
+def test_login_as_another_user_starts_from_empty_data(
+    client: TestClient, store: SessionManager, how: str
+) -> None:
+    client.post(f"/{how}/alice")
+    client.post("/update", json={"note": "alice's secret"})
+    bob = client.post(f"/{how}/bob").text
+    assert client.get("/show").json() == {"data": {}, "sid": bob, "user": "bob"}
+    assert dict(store.get_session(bob)) == {}
+    # The same user logging in again keeps the session's data.
+    client.post("/update", json={"note": "bob's"})
+    again = client.post(f"/{how}/bob").text
+    assert client.get("/show").json() == {"data": {"note": "bob's"}, "sid": again, "user": "bob"}
+
+
 def test_login_without_a_prior_session(client: TestClient, store: SessionManager) -> None:
     sid = client.post("/alogin/bob").text
     assert store.get_session(sid).user_id == "bob"

@@ -143,6 +143,10 @@ impl Session {
     /// (session fixation) is worthless after it; the response sets the new
     /// cookie. Per-user limits of the manager apply, as to any new session.
     ///
+    /// A visitor's data comes along, and so does the data of the same user
+    /// logging in again; a login as another user than the session's starts
+    /// from empty data, so one user never sees what another left behind.
+    ///
     /// Fails for an empty user id or one starting with
     /// [`ANONYMOUS_PREFIX`], which is reserved for visitors.
     pub async fn login(&self, user_id: &str) -> Result<(), SessionError> {
@@ -153,10 +157,20 @@ impl Session {
             .into());
         }
         let backend = &self.shared.backend;
-        let (data, old, generation) = {
+        let (data, old, generation, switching) = {
             let state = self.shared.lock();
             open(&state)?;
-            (state.data.clone(), state.sid.clone(), state.generation)
+            // Another user's data never passes to this one; a visitor's does.
+            let switching = state
+                .user_id
+                .as_deref()
+                .is_some_and(|owner| !is_anonymous(owner) && owner != user_id);
+            let data = if switching {
+                Default::default()
+            } else {
+                state.data.clone()
+            };
+            (data, state.sid.clone(), state.generation, switching)
         };
         let token = backend
             .create(user_id, SessionData::from_map(&data, &backend.limits())?)
@@ -172,6 +186,9 @@ impl Session {
                 state.sid = Some(token.clone());
                 state.user_id = Some(Arc::from(user_id));
                 state.basis = Basis::Version(1);
+                if switching {
+                    state.data = data.clone();
+                }
                 state.stored = data;
                 state.generation += 1;
             }

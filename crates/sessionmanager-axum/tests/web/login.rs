@@ -66,6 +66,29 @@ async fn logging_in_again_rotates_again_and_changes_the_user() {
 }
 
 #[tokio::test]
+async fn a_login_as_another_user_starts_from_empty_data() {
+    let manager = memory();
+    let (app, _) = app(&manager);
+    let alice = send(&app, "POST", "/login/alice", None).await.new_token();
+    send(&app, "POST", "/set/note/alices", Some(&alice)).await;
+    let bob = send(&app, "POST", "/login/bob", Some(&alice))
+        .await
+        .new_token();
+    assert_eq!(stored(&manager, &bob).await.unwrap(), "{}");
+    let r = send(&app, "GET", "/read", Some(&bob)).await;
+    assert_eq!(r.body, "user=bob; id=stored; empty=true");
+    // The same user logging in again keeps the data.
+    send(&app, "POST", "/set/note/bobs", Some(&bob)).await;
+    let again = send(&app, "POST", "/login/bob", Some(&bob))
+        .await
+        .new_token();
+    assert_eq!(
+        stored(&manager, &again).await.unwrap(),
+        r#"{"note":"bobs"}"#
+    );
+}
+
+#[tokio::test]
 async fn reserved_and_empty_user_ids_are_refused() {
     let manager = memory();
     let (app, _) = app(&manager);

@@ -3,6 +3,7 @@ cookie, and writing back what the request changed."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 from collections.abc import Callable, Mapping
@@ -49,9 +50,12 @@ def as_manager(manager: Union[SessionManager, str, None]) -> SessionManager:
 
 
 def visitor_key(sid: Optional[str], address: Optional[str]) -> str:
-    """Who a rate limit counts by default: the session, or the client's
+    """Who a rate limit counts by default: the session (by its key, the
+    SHA-256 of its id: a store never holds a usable id), or the client's
     address for a visitor without one."""
-    return f"session:{sid}" if sid else f"address:{address or 'unknown'}"
+    if sid:
+        return "session:" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"address:{address or 'unknown'}"
 
 
 def retry_after_header(seconds: float) -> str:
@@ -156,7 +160,9 @@ class RequestState:
     ) -> str:
         """Moves ``data`` to a fresh session owned by ``user_id`` and ends the
         old one, so an id planted before login is worthless after it.
-        Returns the new id. Per-user limits apply here, as to any create."""
+        Returns the new id. Per-user limits apply here, as to any create.
+        When the session was another user's, the new one starts empty (see
+        :meth:`switches_user`: the caller clears its copy of the data)."""
         if not isinstance(user_id, str):
             # As create_session says it: a wrong type is a TypeError.
             raise TypeError(f"user_id must be a str, got {type(user_id).__name__}")
@@ -166,7 +172,16 @@ class RequestState:
             raise ValueError(
                 f"user ids starting with {ANONYMOUS_PREFIX!r} are reserved for visitors"
             )
+        if self.switches_user(user_id):
+            data = {}
         return self.start(data, user_id, expiration_time=expiration_time)
+
+    def switches_user(self, user_id: str) -> bool:
+        """Whether a login as ``user_id`` takes the session from one user to
+        another. Then nothing of the first user's data passes to the second
+        (Django's ``login`` flushes in this case too); a visitor's data, or
+        the same user's logging in again, is kept."""
+        return not self.anonymous and self.user_id != user_id
 
     def start(
         self,

@@ -209,8 +209,11 @@ def _lifetime(app: Flask) -> float:
 def login(user_id: str) -> str:
     """Logs ``user_id`` in: the session's data moves to a fresh session id
     owned by the user (the old id stops working, against session fixation)
-    and the response sets the new cookie. Returns the new id."""
+    and the response sets the new cookie. Returns the new id. A session that
+    was another user's starts empty instead."""
     session = _session()
+    if session.state.switches_user(user_id):
+        session.clear()
     return session.state.login(session, user_id, expiration_time=_lifetime(current_app))
 
 

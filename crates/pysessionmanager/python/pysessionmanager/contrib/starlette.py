@@ -361,12 +361,15 @@ def _check_enabled(middleware: SessionMiddleware) -> None:
 def login(request: HTTPConnection, user_id: str) -> str:
     """Logs ``user_id`` in: the session's data moves to a fresh session id
     owned by the user (the old id stops working, against session fixation)
-    and the response sets the new cookie. Returns the new id.
+    and the response sets the new cookie. Returns the new id. A session that
+    was another user's starts empty instead.
 
     It calls the store on the spot: use it in ``def`` endpoints, and
     ``await alogin(...)`` in ``async def`` ones."""
     session, state, middleware = _bound(request)
     _check_enabled(middleware)
+    if state.switches_user(user_id):
+        session.clear()
     return state.login(dict(session), user_id, expiration_time=middleware._lifetime)
 
 
@@ -375,6 +378,8 @@ async def alogin(request: HTTPConnection, user_id: str) -> str:
     from a worker thread, not on the event loop."""
     session, state, middleware = _bound(request)
     _check_enabled(middleware)
+    if state.switches_user(user_id):
+        session.clear()
     return await middleware._run(
         state.login, dict(session), user_id, expiration_time=middleware._lifetime
     )
