@@ -5,10 +5,20 @@
 
 use redis::Script;
 
-/// A script's source: the shared prelude (helpers and conventions) followed by `$file`.
+/// A script's source: its flags line (Redis 7 script flags), the shared
+/// prelude (helpers and conventions), then `$file`.
+///
+/// A script without a flags line is refused under `maxmemory` only if its
+/// first write happens to be a command that is, so every script declares
+/// itself: those that add data are refused when the server is out of memory
+/// (the default for a flags line without `allow-oom`), and only those that
+/// free memory or move an expiry run regardless, so that logging out and
+/// sweeping still work on a full server.
 macro_rules! source {
-    ($file:literal) => {
+    ($flags:literal, $file:literal) => {
         concat!(
+            $flags,
+            "\n",
             include_str!("lua/prelude.lua"),
             include_str!(concat!("lua/", $file))
         )
@@ -17,15 +27,15 @@ macro_rules! source {
 
 /// Every script's source, in the order of [`Scripts`]' fields.
 pub(crate) const SOURCES: [&str; 9] = [
-    source!("create.lua"),
-    source!("save.lua"),
-    source!("edit.lua"),
-    source!("touch.lua"),
-    source!("delete.lua"),
-    source!("rotate.lua"),
-    source!("list_user.lua"),
-    source!("delete_user.lua"),
-    source!("purge.lua"),
+    source!("#!lua", "create.lua"),
+    source!("#!lua", "save.lua"),
+    source!("#!lua", "edit.lua"),
+    source!("#!lua flags=allow-oom", "touch.lua"),
+    source!("#!lua flags=allow-oom", "delete.lua"),
+    source!("#!lua", "rotate.lua"),
+    source!("#!lua flags=no-writes", "list_user.lua"),
+    source!("#!lua flags=allow-oom", "delete_user.lua"),
+    source!("#!lua flags=allow-oom", "purge.lua"),
 ];
 
 /// Every script of the store, hashed once when the store opens.
