@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use sessionmanager_core::{Error, ManagerConfig, fork};
+use sessionmanager_core::{Error, ManagerConfig, fork, scrub, scrub_error};
 
 use crate::errors::{self, IntoPyResult};
 use crate::store::{self, AnyStore};
@@ -120,9 +120,10 @@ impl ProcessEngine {
 fn open_engine(py: Python<'_>, url: &str, config: ManagerConfig) -> PyResult<Engine> {
     // Opening may connect to a server (up to its timeout): without the GIL.
     let clock = config.clock.clone();
+    // No message about the URL quotes its user info, whatever failed.
     let opened = py.detach(|| store::open(url, clock)).map_err(|e| match e {
-        store::OpenError::BadUrl(message) => PyValueError::new_err(message),
-        store::OpenError::Store(err) => errors::to_py(py, err),
+        store::OpenError::BadUrl(message) => PyValueError::new_err(scrub(&message, url)),
+        store::OpenError::Store(err) => errors::to_py(py, scrub_error(err, url)),
     })?;
     Engine::try_new(opened, config).py(py)
 }

@@ -51,7 +51,7 @@ pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use periodic::{Periodic, Tick};
 pub use ratelimit::{MAX_RATE_KEY_BYTES, Rate, RateDecision, RateLimit};
 pub use record::SessionRecord;
-pub use redact::redact_url;
+pub use redact::{percent_decode, redact_url, scrub, scrub_error};
 pub use schema::Schema;
 pub use store::{CreateOutcome, EditOutcome, MemberEdit, SaveOutcome, SessionStore, UserLimit};
 pub use token::{SessionKey, SessionToken};

@@ -50,7 +50,7 @@ impl PostgresConfig {
     /// (see [`crate::url`] for the options). Errors name what is wrong and
     /// never show the password.
     pub fn from_url(url: &str) -> sessionmanager_core::Result<Self> {
-        crate::url::parse(url)
+        crate::url::parse(url).map_err(|err| sessionmanager_core::scrub_error(err, url))
     }
 
     /// What the store connects to, for messages: host, port, database and user, never the password.

@@ -19,7 +19,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sessionmanager_core::{Error, Result, redact_url};
+use sessionmanager_core::{Error, Result, percent_decode, redact_url};
 use tokio_postgres::config::SslMode;
 
 use crate::config::PostgresConfig;
@@ -69,7 +69,14 @@ pub(crate) fn parse(url: &str) -> Result<PostgresConfig> {
             "{shown:?} is not a PostgreSQL URL; expected \"postgresql://user@host:5432/database\""
         )));
     }
-    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // The last '@' ends the user name and password (as for every store
+    // URL), so a password may hold '/', '?', '#' or '@' unencoded; libpq's
+    // parser would end it at the first '@' and read the rest as the host.
+    let (userinfo, public) = match rest.rsplit_once('@') {
+        Some((userinfo, public)) => (Some(userinfo), public),
+        None => (None, rest),
+    };
+    let (location, query) = public.split_once('?').unwrap_or((public, ""));
     let mut passed_on = Vec::new();
     let mut pool_size = PostgresConfig::DEFAULT_POOL_SIZE;
     let mut timeout = PostgresConfig::DEFAULT_TIMEOUT;
@@ -121,6 +128,23 @@ pub(crate) fn parse(url: &str) -> Result<PostgresConfig> {
             "invalid PostgreSQL store URL {shown:?}: {e}{cause}"
         ))
     })?;
+    if let Some(userinfo) = userinfo {
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let decode = |text: &str, what: &str| {
+            percent_decode(text).ok_or_else(|| {
+                bad(format!(
+                    "the {what} in PostgreSQL store URL {shown:?} has a '%' not followed by two hex digits, or is not UTF-8 once decoded"
+                ))
+            })
+        };
+        let user = decode(user, "user name")?;
+        if !user.is_empty() {
+            connection.user(&user);
+        }
+        if userinfo.contains(':') {
+            connection.password(decode(password, "password")?);
+        }
+    }
     if connection.get_user().is_none() {
         return Err(bad(format!(
             "PostgreSQL store URL {shown:?} names no user; write \"postgresql://user@host/database\""
@@ -177,6 +201,26 @@ mod tests {
             c.describe(),
             "PostgreSQL at db.example:6543 (database \"sessions\", user \"app\")"
         );
+    }
+
+    #[test]
+    fn the_last_at_ends_the_password() {
+        for (url, password) in [
+            ("postgresql://app:pa@pw@db/app", "pa@pw"),
+            ("postgresql://app:pa?pw@db/app?pool_size=2", "pa?pw"),
+            ("postgresql://app:p/a#s@db/app", "p/a#s"),
+            ("postgresql://app:p%40ss@db/app", "p@ss"),
+        ] {
+            let c = parse(url).unwrap();
+            assert_eq!(c.connection.get_user(), Some("app"), "{url}");
+            assert_eq!(
+                c.connection.get_password(),
+                Some(password.as_bytes()),
+                "{url}"
+            );
+            assert_eq!(c.connection.get_dbname(), Some("app"), "{url}");
+            assert!(c.describe().starts_with("PostgreSQL at db:5432"), "{url}");
+        }
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl RedisConfig {
     /// contain the password.
     pub fn from_url(url: &str) -> Result<Self, UrlError> {
         crate::url::parse(url)
+            .map_err(|UrlError(message)| UrlError(sessionmanager_core::scrub(&message, url)))
     }
 
     /// `host:port/db`, for messages: no credentials.

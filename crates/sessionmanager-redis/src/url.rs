@@ -171,24 +171,8 @@ fn database(path: &str) -> Result<i64, UrlError> {
 
 /// Percent-decodes `text` as UTF-8; the error says what is wrong without quoting it.
 fn decode(text: &str) -> Result<String, &'static str> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("has a '%' not followed by two hex digits")?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "is not UTF-8 once percent-decoded")
+    sessionmanager_core::percent_decode(text)
+        .ok_or("has a '%' not followed by two hex digits, or is not UTF-8 once decoded")
 }
 
 #[cfg(test)]
