@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,33 @@ def test_a_burst_then_one_hit_per_interval() -> None:
     assert not limiter.hit("alice").allowed
     clock.advance(60)
     assert limiter.hit("alice").remaining == 4
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite", "redis", "postgres"])
+def test_a_clock_stepped_back_locks_no_key_out(store: str, url_of: Callable[[str], str]) -> None:
+    """NTP steps the clock back an hour: a key that spent its burst waits one
+    interval, not an hour; a step forward grants the burst and no more."""
+    # Two days ahead of the servers' clocks: Redis expires by its own clock.
+    clock = ManualClock(time.time() + 2 * 86_400)
+    manager = SessionManager(store=url_of(store), clock=clock)
+    limiter = RateLimiter("10/minute", store=manager)
+    assert all(limiter.hit("k").allowed for _ in range(10))
+    clock.set(clock.now() - 3600)
+    denied = limiter.hit("k")
+    assert not denied.allowed and denied.retry_after == pytest.approx(6)
+    clock.advance(6)
+    assert limiter.hit("k").allowed
+    clock.advance(86_400)
+    assert [limiter.hit("k").allowed for _ in range(11)] == [True] * 10 + [False]
+    manager.close()
+
+
+def test_a_burst_too_large_to_count_exactly_names_the_largest() -> None:
+    with pytest.raises(ValueError, match="at most 36600"):
+        RateLimiter("1/day", burst=200_000_000)
+    assert RateLimiter("1/day", burst=36_600).burst == 36_600
+    with pytest.raises(ValueError, match="more than 4294967295 hits"):
+        RateLimiter("4294967296/second")
 
 
 def test_burst_sets_how_many_come_at_once() -> None:

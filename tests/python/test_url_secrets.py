@@ -66,8 +66,10 @@ def reads_as_a_password(url: str) -> bool:
     Elsewhere it is a user name, host, path or option by any reading."""
     at = url.index(MARKER)
     scheme, separator, rest = url.partition("://")
-    if not separator or not scheme.isalnum() or rest.startswith("/"):
-        return "@" in url[at:] or ":" in url[:at]
+    mangled = not separator or not scheme.isalnum()
+    if mangled or (rest.startswith("/") and any(c in rest for c in ":@")):
+        first_colon = url.find(":")
+        return "@" in url[at:] or ":" in url[first_colon + 1 : at]
     start = len(scheme) + 3
     userinfo, _, host = rest.rpartition("@")
     if at < start + len(userinfo):

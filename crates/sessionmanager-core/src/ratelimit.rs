@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::data::SessionData;
 use crate::error::{Error, Result};
+use crate::expiry::MAX_TIMEOUT_MS;
 use crate::manager::SessionManager;
 use crate::record::SessionRecord;
 use crate::store::{CreateOutcome, SaveOutcome, SessionStore};
@@ -77,8 +78,9 @@ impl FromStr for Rate {
             ))
         };
         let (count, unit) = text.split_once('/').ok_or_else(|| bad("has no '/'"))?;
-        let count: u32 = match count.trim().parse() {
-            Ok(count) => count,
+        let count: u32 = match count.trim().parse::<u64>() {
+            Ok(count) => u32::try_from(count)
+                .map_err(|_| bad(&format!("allows more than {} hits per period", u32::MAX)))?,
             Err(_) => return Err(bad("must start with a whole number of hits")),
         };
         let seconds = match unit.trim().to_ascii_lowercase().as_str() {
@@ -102,12 +104,25 @@ pub struct RateLimit {
 impl RateLimit {
     /// `rate` with a burst of `burst` hits at once (default: the rate's count,
     /// so a fresh key may spend a whole period's hits immediately).
+    ///
+    /// A burst spends `burst` intervals of the rate at once, and a key's
+    /// state lasts that long: `burst × period / count` may be at most 100
+    /// years ([`MAX_TIMEOUT_MS`], as for any session), so that every
+    /// accepted limit is counted exactly. A larger burst is refused with
+    /// the largest one allowed.
     pub fn new(rate: Rate, burst: Option<u32>) -> Result<Self> {
         let burst = burst.unwrap_or(rate.count);
         if burst == 0 {
             return Err(Error::InvalidArgument(
                 "burst must be at least 1, got 0".into(),
             ));
+        }
+        let largest = MAX_TIMEOUT_MS.saturating_mul(1000) / rate.emission_interval_us();
+        if i64::from(burst) > largest {
+            return Err(Error::InvalidArgument(format!(
+                "burst {burst} is too large for {} per {:?}: a burst may span at most 100 years of the rate, so at most {largest}",
+                rate.count, rate.period
+            )));
         }
         Ok(Self { rate, burst })
     }
@@ -123,10 +138,20 @@ impl RateLimit {
     }
 
     /// The decision for a hit at `now_us` on a key whose TAT is `tat_us`,
-    /// and the key's new TAT if the hit is allowed.
+    /// and the TAT to store: the new one if the hit is allowed.
+    ///
+    /// A TAT never lies more than the burst's span ahead of `now`, which
+    /// only a clock stepped back (NTP) can cause: such a TAT is brought back
+    /// to "burst spent as of now" and stored even when the hit is denied, so
+    /// the key waits one interval, not as long as the step. A clock stepped
+    /// forward finds the TAT in the past, which grants the burst and no more.
     fn decide(&self, now_us: i64, tat_us: i64) -> (RateDecision, Option<i64>) {
         let interval = self.rate.emission_interval_us();
-        let tolerance = interval.saturating_mul(i64::from(self.burst));
+        // Exact: `new` keeps interval × burst within 100 years.
+        let tolerance = interval * i64::from(self.burst);
+        let latest = now_us.saturating_add(tolerance);
+        let clamped = (tat_us > latest).then_some(latest);
+        let tat_us = tat_us.min(latest);
         let new_tat = tat_us.max(now_us).saturating_add(interval);
         let allow_at = new_tat - tolerance;
         if now_us < allow_at {
@@ -136,7 +161,7 @@ impl RateLimit {
                 remaining: 0,
                 retry_after,
             };
-            return (denied, None);
+            return (denied, clamped);
         }
         let remaining = ((now_us - allow_at) / interval).min(i64::from(self.burst)) as u32;
         let allowed = RateDecision {
@@ -231,6 +256,9 @@ impl<S: SessionStore> SessionManager<S> {
             let Some(new_tat) = new_tat else {
                 return Ok(decision);
             };
+            if !decision.allowed && current.is_none() {
+                return Ok(decision); // nothing stored to bring back
+            }
             let written = match current {
                 Some(record) => {
                     let next = state_record(record.user_id, new_tat, now, record.version + 1);
@@ -295,10 +323,60 @@ mod tests {
             tat = next.unwrap();
         }
         let (denied, next) = limit.decide(now, tat);
-        assert!(!denied.allowed && next.is_none());
+        assert!(!denied.allowed && next.is_none(), "a denial stores nothing");
         assert_eq!(denied.retry_after, Duration::from_millis(200));
         now += 200_000;
         let (decision, _) = limit.decide(now, tat);
         assert!(decision.allowed && decision.remaining == 0);
+    }
+
+    #[test]
+    fn every_accepted_burst_is_exact_and_a_larger_one_names_the_largest() {
+        let day: Rate = "1/day".parse().unwrap();
+        let err = RateLimit::new(day, Some(200_000_000))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 36600"), "{err}");
+        let limit = RateLimit::new(day, Some(36_600)).unwrap();
+        // A fresh key spends the whole burst at once, not a capped part of it.
+        let mut tat = 0;
+        let now = 1_700_000_000_000_000;
+        for remaining in (0..36_600).rev() {
+            let (decision, next) = limit.decide(now, tat);
+            assert!(decision.allowed && decision.remaining == remaining);
+            tat = next.unwrap();
+        }
+        assert!(!limit.decide(now, tat).0.allowed);
+        let err = "4294967296/second".parse::<Rate>().unwrap_err().to_string();
+        assert!(err.contains("more than 4294967295 hits"), "{err}");
+    }
+
+    #[test]
+    fn a_clock_stepped_back_denies_no_longer_than_one_interval() {
+        let limit = limit("10/minute", None); // one hit per 6 s, 10 at once
+        let now = 1_700_000_000_000_000;
+        let mut tat = 0;
+        for _ in 0..10 {
+            tat = limit.decide(now, tat).1.unwrap();
+        }
+        // NTP steps the clock back an hour: the key waits one interval, not an hour.
+        let back = now - 3_600_000_000;
+        let (denied, stored) = limit.decide(back, tat);
+        assert!(!denied.allowed);
+        assert_eq!(denied.retry_after, Duration::from_secs(6));
+        let tat = stored.expect("the TAT is brought back and stored");
+        assert!(!limit.decide(back + 5_000_000, tat).0.allowed);
+        let (allowed, next) = limit.decide(back + 6_000_000, tat);
+        assert!(allowed.allowed);
+        let tat = next.unwrap();
+        // Stepped forward a day: the burst, and no more.
+        let ahead = now + 86_400_000_000;
+        let mut tat = tat;
+        for _ in 0..10 {
+            let (decision, next) = limit.decide(ahead, tat);
+            assert!(decision.allowed);
+            tat = next.unwrap();
+        }
+        assert!(!limit.decide(ahead, tat).0.allowed);
     }
 }

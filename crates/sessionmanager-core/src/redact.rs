@@ -57,10 +57,11 @@ fn hide(text: &str, mut secrets: Vec<String>) -> String {
 /// The parts of `url` that may be secret, as written and percent-decoded.
 fn url_secrets(url: &str) -> Vec<String> {
     let mut secrets = Vec::new();
-    // A URL without an authority ("postgresql:///u:pw") is read as mangled too.
-    // So is one whose "scheme" holds what no scheme may ("redis:/u:pw://").
+    // So is a URL without an authority but with user-info-like text
+    // ("postgresql:///u:pw", unlike "sqlite:////var/sessions.db"), and one
+    // whose "scheme" holds what no scheme may ("redis:/u:pw://").
     let well_formed = url.split_once("://").filter(|(scheme, rest)| {
-        !rest.starts_with('/')
+        !(rest.starts_with('/') && rest.contains([':', '@']))
             && scheme
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
