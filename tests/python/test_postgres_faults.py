@@ -193,3 +193,45 @@ def test_no_acknowledged_create_is_lost_across_an_immediate_shutdown(
     # A commit whose answer the shutdown cut off may be there too, unacknowledged.
     assert m.count() >= len(acknowledged)
     m.close()
+
+
+def test_an_exhausted_pool_says_so_not_that_the_server_is_silent(
+    postgres_server, postgres_url: str
+) -> None:
+    """With one pooled connection held by a call the server keeps waiting
+    (a table lock), a second call times out waiting for the pool: its
+    error says the pool was exhausted and how to size it."""
+    from urllib.parse import urlsplit
+
+    url = f"{postgres_url}?pool_size=1&timeout_ms=400"
+    database = urlsplit(postgres_url).path.lstrip("/")
+    with SessionManager(store=url) as m:
+        sid = m.create_session("u")
+        locker = threading.Thread(
+            target=postgres_server.psql,
+            args=(
+                "BEGIN; LOCK TABLE pysessionmanager_sessions IN ACCESS EXCLUSIVE MODE; "
+                "SELECT pg_sleep(1.5); COMMIT;",
+                database,
+            ),
+        )
+        locker.start()
+        time.sleep(0.3)  # the lock is taken
+        errors: list[str] = []
+
+        def call() -> None:
+            try:
+                m.get_session(sid)
+            except StoreUnavailable as e:
+                errors.append(str(e))
+
+        first = threading.Thread(target=call)
+        first.start()
+        time.sleep(0.1)  # the first call holds the one connection, blocked on the lock
+        call()
+        first.join()
+        locker.join()
+        assert len(errors) == 2, errors
+        assert any("pooled connections" in e and "pool_size" in e for e in errors), errors
+        assert any("no answer from" in e for e in errors), errors
+        assert m.get_session(sid).user_id == "u"  # and all is well afterwards

@@ -121,7 +121,7 @@ fn open_engine(py: Python<'_>, url: &str, config: ManagerConfig) -> PyResult<Eng
     // Opening may connect to a server (up to its timeout): without the GIL.
     let clock = config.clock.clone();
     // No message about the URL quotes its user info, whatever failed.
-    let opened = py.detach(|| store::open(url, clock)).map_err(|e| match e {
+    let opened = crate::exit::detach(py, || store::open(url, clock)).map_err(|e| match e {
         store::OpenError::BadUrl(message) => PyValueError::new_err(scrub(&message, url)),
         store::OpenError::Store(err) => errors::to_py(py, scrub_error(err, url)),
     })?;

@@ -4,6 +4,7 @@
 mod clock;
 mod convert;
 mod errors;
+mod exit;
 mod fork;
 mod manager;
 mod ratelimit;
@@ -22,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ratelimit::RateLimitResult>()?;
     m.add_class::<session::SessionMeta>()?;
     m.add_class::<clock::ManualClock>()?;
+    m.add_function(wrap_pyfunction!(exit::_interpreter_exiting, m)?)?;
     m.add("TOKEN_BYTES", 32)?;
     Ok(())
 }

@@ -386,7 +386,7 @@ pub(crate) fn run<T: Send>(
     py: Python<'_>,
     call: impl Future<Output = sessionmanager_core::Result<T>> + Send,
 ) -> PyResult<T> {
-    py.detach(|| block_on(call)).py(py)
+    crate::exit::detach(py, || block_on(call)).py(py)
 }
 
 fn required_data(

@@ -78,6 +78,22 @@ pub(crate) fn timed_out(target: &Target, doing: &str, timeout: Duration) -> Erro
     )
 }
 
+/// A call that waited for a pooled connection past the store's timeout.
+pub(crate) fn pool_exhausted(
+    target: &Target,
+    doing: &str,
+    timeout: Duration,
+    size: usize,
+) -> Error {
+    Error::Unavailable(
+        format!(
+            "could not {doing}: all {size} pooled connections to {target} stayed busy for {} ms; raise the store URL's pool_size (at most the server's max_connections shared by every process), or lower how many calls run at once",
+            timeout.as_millis()
+        )
+        .into(),
+    )
+}
+
 /// Whether the error comes from the network (refused, reset, timed out).
 fn reached_nothing(err: &tokio_postgres::Error) -> bool {
     let mut source = std::error::Error::source(err);

@@ -10,7 +10,9 @@ use std::time::Duration;
 use sessionmanager_core::{Error, Result};
 use tokio::runtime::{Handle, Runtime};
 
-use crate::error::timed_out;
+use deadpool_postgres::Pool;
+
+use crate::error::{pool_exhausted, timed_out};
 use crate::target::Target;
 
 /// Owns the runtime; shutting it down ends every task and connection.
@@ -80,6 +82,7 @@ impl Drop for Executor {
 pub(crate) fn spawn<T: Send + 'static>(
     handle: &Handle,
     target: Arc<Target>,
+    pool: Pool,
     doing: &'static str,
     timeout: Duration,
     work: impl Future<Output = Result<T>> + Send + 'static,
@@ -87,6 +90,14 @@ pub(crate) fn spawn<T: Send + 'static>(
     let task = handle.spawn(async move {
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
+            // Calls still waiting for a connection when time ran out: the
+            // pool was too small for the load, not the server too slow.
+            Err(_) if pool.status().waiting > 0 => Err(pool_exhausted(
+                &target,
+                doing,
+                timeout,
+                pool.status().max_size,
+            )),
             Err(_) => Err(timed_out(&target, doing, timeout)),
         }
     });

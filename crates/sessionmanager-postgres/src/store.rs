@@ -170,6 +170,7 @@ where
         Ok(spawn(
             handle,
             inner.target.clone(),
+            inner.pool.clone(),
             doing,
             inner.timeout,
             work(inner.clone()),

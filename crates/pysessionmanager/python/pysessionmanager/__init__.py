@@ -7,7 +7,14 @@
 'admin'
 """
 
-from pysessionmanager._native import RateLimiter, RateLimitResult, SessionManager
+import atexit
+
+from pysessionmanager._native import (
+    RateLimiter,
+    RateLimitResult,
+    SessionManager,
+    _interpreter_exiting,
+)
 from pysessionmanager.errors import (
     InvalidSessionData,
     ManagerClosed,
@@ -21,6 +28,11 @@ from pysessionmanager.errors import (
     UnsupportedDataType,
 )
 from pysessionmanager.session import Session
+
+# Runs after the application's exit handlers (they were registered later):
+# from then on, daemon threads back from a store call wait for the process
+# to end instead of being unwound through native frames.
+atexit.register(_interpreter_exiting)
 
 __all__ = [
     "InvalidSessionData",

@@ -15,9 +15,13 @@ __all__ = [
     "RateLimiter",
     "RateLimitResult",
     "TOKEN_BYTES",
+    "_interpreter_exiting",
 ]
 
 TOKEN_BYTES: int
+
+def _interpreter_exiting() -> None:
+    """Registered with ``atexit`` by the package: marks the interpreter's exit."""
 
 @disjoint_base
 class SessionManager:
