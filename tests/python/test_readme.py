@@ -18,6 +18,13 @@ PROMISE = re.compile(r"^\s*print\(.*\)\s+#\s?(.*)$")
 
 
 def blocks() -> list[str]:
+    """The runnable blocks; a Django settings fragment is not one (it edits
+    the settings a project already has: test_django_settings.py applies it
+    to a new project)."""
+    return [b for b in all_blocks() if not b.startswith("# settings.py")]
+
+
+def all_blocks() -> list[str]:
     return BLOCK.findall(README.read_text(encoding="utf-8"))
 
 

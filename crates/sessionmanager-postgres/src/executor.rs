@@ -3,6 +3,7 @@
 //! each call runs as a task here and the caller awaits its handle, so any
 //! number of caller threads wait at once while one worker thread does the I/O.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,6 +15,12 @@ use deadpool_postgres::Pool;
 
 use crate::error::{pool_exhausted, timed_out};
 use crate::target::Target;
+
+tokio::task_local! {
+    /// Whether the call is waiting for a connection of a pool whose every
+    /// connection is in use (set by `Inner::conn`).
+    pub(crate) static WAITING_FOR_POOL: Cell<bool>;
+}
 
 /// Owns the runtime; shutting it down ends every task and connection.
 pub(crate) struct Executor {
@@ -87,12 +94,12 @@ pub(crate) fn spawn<T: Send + 'static>(
     timeout: Duration,
     work: impl Future<Output = Result<T>> + Send + 'static,
 ) -> impl Future<Output = Result<T>> + Send + 'static {
-    let task = handle.spawn(async move {
+    let task = handle.spawn(WAITING_FOR_POOL.scope(Cell::new(false), async move {
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
-            // Calls still waiting for a connection when time ran out: the
-            // pool was too small for the load, not the server too slow.
-            Err(_) if pool.status().waiting > 0 => Err(pool_exhausted(
+            // Still waiting for a busy pool's connection when time ran out:
+            // the pool was too small for the load, not the server too slow.
+            Err(_) if WAITING_FOR_POOL.with(Cell::get) => Err(pool_exhausted(
                 &target,
                 doing,
                 timeout,
@@ -100,7 +107,7 @@ pub(crate) fn spawn<T: Send + 'static>(
             )),
             Err(_) => Err(timed_out(&target, doing, timeout)),
         }
-    });
+    }));
     async move {
         match task.await {
             Ok(result) => result,
