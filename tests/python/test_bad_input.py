@@ -304,3 +304,31 @@ def test_bad_expected_version(populated: tuple[SessionManager, str, dict[str, An
     with pytest.raises(ValueError, match="expected_version must be a positive integer"):
         m.set_session_data(sid, {}, expected_version=0)
     assert_unchanged(m, sid, stored)
+
+
+def test_a_manual_clock_stays_where_every_deadline_is_a_datetime() -> None:
+    from pysessionmanager.testing import ManualClock
+
+    for bad in (1e15, float("nan"), -1e12):
+        with pytest.raises(ValueError, match="years 5 to 9892"):
+            ManualClock(bad)
+    clock = ManualClock(2.4e11)  # year 9575
+    m = SessionManager(clock=clock, absolute_timeout=100 * 365 * 86_400)
+    sid = m.create_session("u")
+    assert m.get_session(sid).expires_at.year == 9575
+    with pytest.raises(ValueError, match="years 5 to 9892"):
+        clock.set(3e11)
+    clock.set(2.49e11)  # year 9860: fine
+    with pytest.raises(ValueError, match="years 5 to 9892"):
+        clock.advance(99 * 365 * 86_400)
+    assert clock.now() == 2.49e11, "a refused move leaves the clock where it was"
+
+
+def test_incrementing_a_non_integer_names_its_type() -> None:
+    m = SessionManager()
+    sid = m.create_session("u", {"o": {}, "n": None})
+    with pytest.raises(TypeError, match=r"data\['o'\]: cannot increment an object \(dict\)"):
+        m.increment(sid, "o")
+    with pytest.raises(TypeError, match=r"cannot increment null \(None\)"):
+        m.increment(sid, "n")
+    assert m.get_session(sid) == {"o": {}, "n": None}

@@ -395,3 +395,19 @@ def test_the_interface_can_be_built_with_nothing_or_with_the_app() -> None:
     bare = flask.Flask(__name__)
     bare.session_interface = SessionInterface()
     assert bare.test_client().get("/missing").status_code == 404
+
+
+def test_samesite_none_without_secure_is_refused(manager: SessionManager) -> None:
+    with pytest.raises(ValueError, match="SameSite=None needs a Secure cookie"):
+        SessionInterface(manager, secure=False, samesite="None")
+    app = make_app(manager, secure=False)
+    app.config["SESSION_COOKIE_SAMESITE"] = "None"
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(ValueError, match="SameSite=None needs a Secure cookie"):
+        app.test_client().post("/cart/apple")
+    # With Secure (the default) it is allowed.
+    app = make_app(manager)
+    app.config["SESSION_COOKIE_SAMESITE"] = "None"
+    response = app.test_client().post("/cart/apple", base_url="https://localhost")
+    assert "SameSite=None" in response.headers["Set-Cookie"]
+    assert "Secure" in response.headers["Set-Cookie"]

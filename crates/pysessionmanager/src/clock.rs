@@ -44,7 +44,10 @@ impl ManualClock {
 
     /// Moves the clock forward by `seconds`.
     fn advance(&self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.0.advance(seconds_to_millis(seconds, "seconds")?);
+        let millis = seconds_to_millis(seconds, "seconds")?;
+        let after = self.0.now().millis().saturating_add(millis);
+        to_timestamp(after as f64 / 1000.0)?; // stays within the range
+        self.0.advance(millis);
         Ok(())
     }
 
@@ -59,10 +62,17 @@ impl ManualClock {
     }
 }
 
+/// The range of a manual clock, in seconds since the epoch: years 5 to 9892,
+/// so that every deadline a session can have (up to 100 years later) is
+/// still a `datetime`, whose range ends with the year 9999.
+const MANUAL_RANGE: std::ops::RangeInclusive<f64> = -62_000_000_000.0..=250_000_000_000.0;
+
 fn to_timestamp(seconds: f64) -> PyResult<Timestamp> {
-    if !seconds.is_finite() || seconds.abs() > 1e13 {
+    if !MANUAL_RANGE.contains(&seconds) {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "timestamp must be a finite number of seconds since the epoch, got {seconds}"
+            "a ManualClock's time must be a number of seconds since the epoch from {:e} to {:e} (years 5 to 9892, so that every session deadline is a datetime), got {seconds:e}",
+            MANUAL_RANGE.start(),
+            MANUAL_RANGE.end()
         )));
     }
     Ok(Timestamp((seconds * 1000.0).round() as i64))

@@ -189,7 +189,7 @@ impl SessionData {
                 return Err(Error::invalid_data(
                     path.as_str(),
                     DataErrorKind::Type,
-                    format!("cannot increment a {}", json_type_name(&other)),
+                    format!("cannot increment {}", json_type_name(&other)),
                 ));
             }
             Some(Err(e)) => unreachable!("SessionData holds valid JSON: {e}"),
@@ -359,13 +359,13 @@ fn check_depth(
 
 fn json_type_name(value: &Value) -> &'static str {
     match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "integer",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "object",
+        Value::Null => "null (None)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object (dict)",
     }
 }
 

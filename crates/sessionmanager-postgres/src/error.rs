@@ -78,17 +78,19 @@ pub(crate) fn timed_out(target: &Target, doing: &str, timeout: Duration) -> Erro
     )
 }
 
-/// A call that waited for a pooled connection past the store's timeout.
+/// A call that spent most of the store's timeout waiting for a pooled connection.
 pub(crate) fn pool_exhausted(
     target: &Target,
     doing: &str,
     timeout: Duration,
+    waited: Duration,
     size: usize,
 ) -> Error {
     Error::Unavailable(
         format!(
-            "could not {doing}: all {size} pooled connections to {target} stayed busy for {} ms; raise the store URL's pool_size (at most the server's max_connections shared by every process), or lower how many calls run at once",
-            timeout.as_millis()
+            "could not {doing} within {} ms: {} ms of it went to waiting while all {size} pooled connections to {target} were busy; raise the store URL's pool_size (at most the server's max_connections shared by every process), or lower how many calls run at once",
+            timeout.as_millis(),
+            waited.as_millis().min(timeout.as_millis()),
         )
         .into(),
     )

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sessionmanager_core::{Error, Result};
 use tokio::runtime::{Handle, Runtime};
@@ -17,9 +17,36 @@ use crate::error::{pool_exhausted, timed_out};
 use crate::target::Target;
 
 tokio::task_local! {
-    /// Whether the call is waiting for a connection of a pool whose every
-    /// connection is in use (set by `Inner::conn`).
-    pub(crate) static WAITING_FOR_POOL: Cell<bool>;
+    /// How long the call waited for a connection of a pool whose every
+    /// connection was in use (kept by `Inner::conn`).
+    pub(crate) static POOL_WAIT: PoolWait;
+}
+
+/// Time a call spent waiting for a busy pool.
+#[derive(Default)]
+pub(crate) struct PoolWait {
+    /// Waits that ended.
+    waited: Cell<Duration>,
+    /// When the wait under way began.
+    since: Cell<Option<Instant>>,
+}
+
+impl PoolWait {
+    /// A wait for a busy pool begins.
+    pub(crate) fn start(&self) {
+        self.since.set(Some(Instant::now()));
+    }
+
+    /// The wait under way, if any, ended.
+    pub(crate) fn stop(&self) {
+        if let Some(since) = self.since.take() {
+            self.waited.set(self.waited.get() + since.elapsed());
+        }
+    }
+
+    fn total(&self) -> Duration {
+        self.waited.get() + self.since.get().map_or(Duration::ZERO, |s| s.elapsed())
+    }
 }
 
 /// Owns the runtime; shutting it down ends every task and connection.
@@ -94,15 +121,16 @@ pub(crate) fn spawn<T: Send + 'static>(
     timeout: Duration,
     work: impl Future<Output = Result<T>> + Send + 'static,
 ) -> impl Future<Output = Result<T>> + Send + 'static {
-    let task = handle.spawn(WAITING_FOR_POOL.scope(Cell::new(false), async move {
+    let task = handle.spawn(POOL_WAIT.scope(PoolWait::default(), async move {
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
-            // Still waiting for a busy pool's connection when time ran out:
+            // Most of the time went to waiting for a busy pool's connection:
             // the pool was too small for the load, not the server too slow.
-            Err(_) if WAITING_FOR_POOL.with(Cell::get) => Err(pool_exhausted(
+            Err(_) if POOL_WAIT.with(PoolWait::total) * 2 >= timeout => Err(pool_exhausted(
                 &target,
                 doing,
                 timeout,
+                POOL_WAIT.with(PoolWait::total),
                 pool.status().max_size,
             )),
             Err(_) => Err(timed_out(&target, doing, timeout)),

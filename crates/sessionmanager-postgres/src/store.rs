@@ -22,7 +22,7 @@ use tokio_postgres::NoTls;
 use crate::config::PostgresConfig;
 use crate::conn::Conn;
 use crate::error::pool_error;
-use crate::executor::{Executor, WAITING_FOR_POOL, spawn};
+use crate::executor::{Executor, POOL_WAIT, PoolWait, spawn};
 use crate::row;
 use crate::schema::{self, Schema};
 use crate::sql;
@@ -196,14 +196,12 @@ impl Inner {
     /// A pooled connection for one call that will `doing`.
     pub(crate) async fn conn(self: &Arc<Self>, doing: &'static str) -> Result<Conn> {
         let status = self.pool.status();
-        let busy = status.available == 0 && status.size >= status.max_size;
-        let _ = WAITING_FOR_POOL.try_with(|waiting| waiting.set(busy));
-        let object = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| pool_error(&self.target, doing, &e))?;
-        let _ = WAITING_FOR_POOL.try_with(|waiting| waiting.set(false));
+        if status.available == 0 && status.size >= status.max_size {
+            let _ = POOL_WAIT.try_with(PoolWait::start); // every connection is in use
+        }
+        let object = self.pool.get().await;
+        let _ = POOL_WAIT.try_with(PoolWait::stop);
+        let object = object.map_err(|e| pool_error(&self.target, doing, &e))?;
         Ok(Conn::new(object, self.clone(), doing))
     }
 

@@ -120,6 +120,7 @@ class SessionInterface(FlaskSessionInterface):
         if isinstance(manager, Flask):  # SessionInterface(app), like Flask extensions
             manager, app = None, manager
         self.manager = as_manager(manager)
+        _check_samesite(samesite, secure)
         self.secure = secure
         self.samesite = samesite
         self.tags = TaggedJSONSerializer()
@@ -164,12 +165,14 @@ class SessionInterface(FlaskSessionInterface):
             response.vary.add("Cookie")
 
     def _cookie_options(self, app: Flask) -> dict[str, Any]:
+        secure, samesite = self.get_cookie_secure(app), self.get_cookie_samesite(app)
+        _check_samesite(samesite, secure)  # the app's config may name another SameSite
         return {
             "domain": self.get_cookie_domain(app),
             "path": self.get_cookie_path(app),
-            "secure": self.get_cookie_secure(app),
+            "secure": secure,
             "partitioned": self.get_cookie_partitioned(app),
-            "samesite": self.get_cookie_samesite(app),
+            "samesite": samesite,
             "httponly": self.get_cookie_httponly(app),
         }
 
@@ -181,6 +184,16 @@ class SessionInterface(FlaskSessionInterface):
         if isinstance(value, list):
             return [self._untag(v) for v in value]
         return value
+
+
+def _check_samesite(samesite: Optional[str], secure: bool) -> None:
+    """Browsers drop a ``SameSite=None`` cookie that is not ``Secure``: the
+    session would silently never come back, so such settings are refused."""
+    if isinstance(samesite, str) and samesite.lower() == "none" and not secure:
+        raise ValueError(
+            "SameSite=None needs a Secure cookie (browsers refuse it otherwise): "
+            "keep secure=True, or choose SameSite Lax or Strict"
+        )
 
 
 def init_app(
