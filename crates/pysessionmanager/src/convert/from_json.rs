@@ -19,9 +19,8 @@ pub(crate) fn fill_dict(dict: &Bound<'_, PyDict>, json: &str) -> PyResult<()> {
         deserializer
             .deserialize_map(IntoDict(dict, cache))
             .map_err(|e| {
-                pyo3::exceptions::PyRuntimeError::new_err(format!(
-                    "stored session data is corrupt: {e}"
-                ))
+                let corrupt = format!("stored session data is corrupt: {e}");
+                crate::errors::to_py(dict.py(), sessionmanager_core::Error::Store(corrupt.into()))
             })
     })
 }
