@@ -116,10 +116,17 @@ class PostgresServer:
         done = subprocess.run(command, capture_output=True, text=True, **self._as_server_user())
         assert done.returncode == 0, f"{command[0]} failed:\n{done.stdout}\n{done.stderr}"
 
-    def start(self, timeout: float = 30) -> None:
-        """Starts the server (again) on its port and waits until it accepts connections."""
+    def start(self, timeout: float = 30, memory_limit_mb: Optional[int] = None) -> None:
+        """Starts the server (again) on its port and waits until it accepts
+        connections; with `memory_limit_mb`, every server process may map at
+        most that much memory (`ulimit -v`), so big requests run out of it."""
         assert self.process is None, "already running"
-        command = [
+        limit = (
+            []
+            if memory_limit_mb is None
+            else ["sh", "-c", 'ulimit -v "$0" && exec "$@"', str(memory_limit_mb * 1024)]
+        )
+        command = limit + [
             str(self.bin / "postgres"),
             "-D",
             str(self.data),

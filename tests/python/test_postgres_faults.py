@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 from ports import free_port
-from servers_postgres import PostgresServer
+from servers_postgres import PostgresServer, require_postgres
 from waiting import wait_until
 
-from pysessionmanager import SessionManager, StoreUnavailable
+from pysessionmanager import SessionManager, StoreError, StoreUnavailable
 
 TIMEOUT_MS = 2000
 
@@ -235,3 +235,25 @@ def test_an_exhausted_pool_says_so_not_that_the_server_is_silent(
         assert any("pooled connections" in e and "pool_size" in e for e in errors), errors
         assert any("no answer from" in e for e in errors), errors
         assert m.get_session(sid).user_id == "u"  # and all is well afterwards
+
+
+def test_a_server_out_of_memory_refuses_whole_and_keeps_working() -> None:
+    """Every server process may map at most 300 MB: an 80 MB session cannot
+    be stored. The call fails with a clear error, nothing of it is written,
+    and the same manager goes on working (small writes, logout)."""
+    server = PostgresServer(require_postgres())
+    server.start(memory_limit_mb=300)
+    try:
+        with SessionManager(store=server.url(), max_data_bytes=200_000_000) as m:
+            sid = m.create_session("alice", {"a": 1})
+            with pytest.raises(StoreError, match="out of memory.*nothing of this call was written"):
+                m.create_session("bob", {"x": "y" * 80_000_000})
+            with pytest.raises(StoreError, match="out of memory"):
+                m.update_session(sid, {"x": "y" * 80_000_000})
+            assert m.count() == 1 and m.get_session(sid) == {"a": 1}
+            m.update_session(sid, {"b": 2})
+            assert m.get_session(sid) == {"a": 1, "b": 2}
+            m.end_session(sid)
+            assert m.count() == 0
+    finally:
+        server.remove()

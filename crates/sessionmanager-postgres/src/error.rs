@@ -39,6 +39,15 @@ pub(crate) fn query_error(target: &Target, doing: &str, err: &tokio_postgres::Er
             "42501" => format!(
                 "could not {doing} on {target}: {message} (the user needs the right to create and use the pysessionmanager tables)"
             ),
+            // Insufficient resources: the statement failed whole.
+            "53100" | "53200" => format!(
+                "could not {doing}: {target} is out of {} ({message}); nothing of this call was written",
+                if code == "53100" {
+                    "disk space"
+                } else {
+                    "memory"
+                }
+            ),
             _ => format!("could not {doing} on {target}: {message} (SQLSTATE {code})"),
         };
         return if transient(code) {
