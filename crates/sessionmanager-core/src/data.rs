@@ -372,6 +372,26 @@ fn json_type_name(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The JSON decoder on generated text (arbitrary, and JSON-like):
+        /// data that reads back as the same JSON, or a clear refusal.
+        #[test]
+        fn any_text_is_data_or_a_clear_error(
+            text in "\\PC{0,120}|[{}\\[\\]\":,0-9a-z\\\\ .eE+-]{0,80}|\\{\"[a-z]{0,3}\":[0-9.eE+-]{1,30}\\}"
+        ) {
+            match SessionData::from_json_str(&text, &DataLimits::default()) {
+                Ok(data) => {
+                    let given: Value = serde_json::from_str(&text).unwrap();
+                    let stored: Value = serde_json::from_str(data.as_json()).unwrap();
+                    prop_assert_eq!(stored, given);
+                }
+                Err(Error::InvalidData { message, .. }) => prop_assert!(!message.is_empty()),
+                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+            }
+        }
+    }
 
     fn data(json: &str) -> SessionData {
         SessionData::from_json_str(json, &DataLimits::default()).unwrap()

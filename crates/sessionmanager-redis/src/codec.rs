@@ -88,7 +88,25 @@ pub(crate) fn decode(mut fields: Vec<Option<Vec<u8>>>) -> Result<Option<SessionR
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use sessionmanager_core::{DataLimits, ExpiryPolicy};
+
+    proptest! {
+        /// A hash changed by hand (any bytes in any field, fields missing):
+        /// a record, "no record", or a message naming what is wrong.
+        #[test]
+        fn any_fields_decode_or_say_what_is_wrong(
+            fields in proptest::collection::vec(
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..24)),
+                8..=10,
+            )
+        ) {
+            match decode(fields) {
+                Ok(_) => {}
+                Err(why) => prop_assert!(why.starts_with("a session"), "{why}"),
+            }
+        }
+    }
 
     #[test]
     fn records_round_trip() {
