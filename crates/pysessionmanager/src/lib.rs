@@ -10,8 +10,6 @@ mod manager;
 mod ratelimit;
 mod session;
 mod store;
-mod store_postgres;
-mod store_redis;
 
 use pyo3::prelude::*;
 

@@ -1,18 +1,14 @@
 //! Choosing a store from its URL, and one type that is any of them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sessionmanager_core::{
     Clock, CreateOutcome, DataLimits, EditOutcome, MemberEdit, MemoryStore, MemoryStoreConfig,
     Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
 };
-use sessionmanager_postgres::PostgresStore;
-use sessionmanager_redis::RedisStore;
-use sessionmanager_sqlite::{Durability, SqliteConfig, SqliteStore};
-
-use crate::store_postgres::open_postgres;
-use crate::store_redis::open_redis;
+use sessionmanager_postgres::{PostgresConfig, PostgresStore};
+use sessionmanager_redis::{RedisConfig, RedisStore};
+use sessionmanager_sqlite::{SqliteConfig, SqliteStore};
 
 /// Any store the Python package can open.
 #[derive(Debug)]
@@ -34,17 +30,39 @@ pub(crate) enum OpenError {
 /// Opens the store `url` names, e.g. `memory://`, `memory://?max_sessions=100000`
 /// `sqlite:///sessions.db` or `redis://127.0.0.1:6379/0`.
 pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenError> {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, _)) = url.split_once("://") else {
         return Err(OpenError::BadUrl(format!(
             "store URL {:?} has no scheme; expected something like \"memory://\"",
             redact(url)
         )));
     };
     match scheme.to_ascii_lowercase().as_str() {
-        "memory" => open_memory(rest, clock).map(AnyStore::Memory),
-        "sqlite" => open_sqlite(rest, clock).map(AnyStore::Sqlite),
-        "redis" | "rediss" | "valkey" | "valkeys" => open_redis(url).map(AnyStore::Redis),
-        "postgres" | "postgresql" => open_postgres(url, clock).map(AnyStore::Postgres),
+        "memory" => {
+            let config = MemoryStoreConfig::from_url(url).map_err(bad_url)?;
+            MemoryStore::new(MemoryStoreConfig { clock, ..config })
+                .map(AnyStore::Memory)
+                .map_err(OpenError::Store)
+        }
+        "sqlite" => {
+            let config = SqliteConfig::from_url(url).map_err(bad_url)?;
+            SqliteStore::open(SqliteConfig { clock, ..config })
+                .map(AnyStore::Sqlite)
+                .map_err(OpenError::Store)
+        }
+        "redis" | "rediss" | "valkey" | "valkeys" => {
+            // The message names the wrong part and never quotes the URL.
+            let config = RedisConfig::from_url(url)
+                .map_err(|e| OpenError::BadUrl(format!("bad Redis store URL: {e}")))?;
+            RedisStore::open(config)
+                .map(AnyStore::Redis)
+                .map_err(OpenError::Store)
+        }
+        "postgres" | "postgresql" => {
+            let config = PostgresConfig::from_url(url).map_err(bad_url)?;
+            PostgresStore::open(PostgresConfig { clock, ..config })
+                .map(AnyStore::Postgres)
+                .map_err(OpenError::Store)
+        }
         _ => Err(OpenError::BadUrl(format!(
             "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"redis://host:port/db\", \"postgresql://user@host/db\"",
             redact(url)
@@ -52,99 +70,11 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
     }
 }
 
-fn open_memory(rest: &str, clock: Arc<dyn Clock>) -> Result<MemoryStore, OpenError> {
-    let (host, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if !host.is_empty() && host != "/" {
-        return Err(OpenError::BadUrl(format!(
-            "memory:// takes no host or path, got {host:?}; write \"memory://\" or \"memory://?max_sessions=N\""
-        )));
-    }
-    let mut config = MemoryStoreConfig {
-        clock,
-        ..MemoryStoreConfig::default()
-    };
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let number = || {
-            value
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    OpenError::BadUrl(format!(
-                        "memory:// option {name} must be a positive integer, got {value:?}"
-                    ))
-                })
-        };
-        match name {
-            "max_sessions" => config.max_sessions = Some(number()?),
-            "shards" => config.shards = number()?.min(4096),
-            // 0 turns the background sweeper off (tests that count purges need that).
-            "sweep_interval_ms" => config.sweep_interval = sweep_interval(value, "memory://")?,
-            _ => {
-                return Err(OpenError::BadUrl(format!(
-                    "unknown memory:// option {name:?}; known options: max_sessions, shards, sweep_interval_ms"
-                )));
-            }
-        }
-    }
-    MemoryStore::new(config).map_err(OpenError::Store)
-}
-
-/// `sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (the
-/// SQLAlchemy convention), with `?durability=normal|full`,
-/// `busy_timeout_ms=N` and `sweep_interval_ms=N` (0 turns the sweeper off).
-fn open_sqlite(rest: &str, clock: Arc<dyn Clock>) -> Result<SqliteStore, OpenError> {
-    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let Some(path) = location.strip_prefix('/').filter(|p| !p.is_empty()) else {
-        return Err(OpenError::BadUrl(format!(
-            "sqlite:// needs a file path, like \"sqlite:///sessions.db\" (relative) or \"sqlite:////var/lib/app/sessions.db\" (absolute); got {:?}",
-            format!("sqlite://{rest}")
-        )));
-    };
-    let mut config = SqliteConfig {
-        clock,
-        ..SqliteConfig::new(path)
-    };
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match name {
-            "durability" => {
-                config.durability = match value {
-                    "normal" => Durability::Normal,
-                    "full" => Durability::Full,
-                    _ => {
-                        return Err(OpenError::BadUrl(format!(
-                            "sqlite:// option durability must be \"normal\" or \"full\", got {value:?}"
-                        )));
-                    }
-                }
-            }
-            "sweep_interval_ms" => config.sweep_interval = sweep_interval(value, "sqlite://")?,
-            "busy_timeout_ms" => {
-                config.busy_timeout = value.parse::<u64>().map(Duration::from_millis).map_err(|_| {
-                    OpenError::BadUrl(format!(
-                        "sqlite:// option busy_timeout_ms must be a whole number of milliseconds, got {value:?}"
-                    ))
-                })?
-            }
-            _ => {
-                return Err(OpenError::BadUrl(format!(
-                    "unknown sqlite:// option {name:?}; known options: durability, busy_timeout_ms, sweep_interval_ms"
-                )));
-            }
-        }
-    }
-    SqliteStore::open(config).map_err(OpenError::Store)
-}
-
-fn sweep_interval(value: &str, scheme: &str) -> Result<Option<Duration>, OpenError> {
-    match value.parse::<u64>() {
-        Ok(0) => Ok(None),
-        Ok(ms) => Ok(Some(Duration::from_millis(ms))),
-        Err(_) => Err(OpenError::BadUrl(format!(
-            "{scheme} option sweep_interval_ms must be a whole number of milliseconds, got {value:?}"
-        ))),
+/// A store's refusal of its URL as the binding reports it (`ValueError`).
+fn bad_url(err: sessionmanager_core::Error) -> OpenError {
+    match err {
+        sessionmanager_core::Error::InvalidArgument(message) => OpenError::BadUrl(message),
+        other => OpenError::Store(other),
     }
 }
 

@@ -35,6 +35,8 @@ mod redact;
 mod schema;
 mod store;
 mod token;
+#[doc(hidden)]
+pub mod url;
 
 pub use apply::{ApplyOutcome, Basis, MAX_APPLY_ATTEMPTS};
 pub use block_on::block_on;

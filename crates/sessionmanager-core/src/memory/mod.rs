@@ -1,5 +1,6 @@
 //! The in-memory store: sharded, safe across threads, swept in the background.
 
+mod config;
 mod shards;
 mod spread;
 mod stored;
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::periodic::Periodic;
 use crate::record::SessionRecord;
@@ -23,44 +24,7 @@ use shards::{KeyPrefix, Shards, Swept, sweep_range};
 use stored::Stored;
 use users::{UserEntry, UserIndex};
 
-/// Settings of a [`MemoryStore`].
-#[derive(Clone)]
-pub struct MemoryStoreConfig {
-    /// How many independently locked shards to split sessions over.
-    pub shards: usize,
-    /// At most this many sessions; creation beyond it fails with [`Error::StoreFull`].
-    pub max_sessions: Option<usize>,
-    /// How often the background sweeper wakes; `None` runs no sweeper
-    /// (expired sessions are then removed only by `purge_expired`).
-    pub sweep_interval: Option<Duration>,
-    /// The clock the sweeper judges expiry by. It must be the manager's
-    /// ([`ManagerConfig::clock`](crate::ManagerConfig::clock)): with another
-    /// clock the sweeper could remove sessions the manager still considers
-    /// live. [`SessionManager::in_memory`](crate::SessionManager::in_memory)
-    /// wires this up for you.
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Default for MemoryStoreConfig {
-    fn default() -> Self {
-        Self {
-            shards: 64,
-            max_sessions: None,
-            sweep_interval: Some(Duration::from_millis(100)),
-            clock: Arc::new(SystemClock),
-        }
-    }
-}
-
-impl fmt::Debug for MemoryStoreConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStoreConfig")
-            .field("shards", &self.shards)
-            .field("max_sessions", &self.max_sessions)
-            .field("sweep_interval", &self.sweep_interval)
-            .finish_non_exhaustive()
-    }
-}
+pub use config::MemoryStoreConfig;
 
 /// Sessions in this process's memory. Fast, and gone when the process exits.
 pub struct MemoryStore {
