@@ -411,3 +411,16 @@ def test_samesite_none_without_secure_is_refused(manager: SessionManager) -> Non
     response = app.test_client().post("/cart/apple", base_url="https://localhost")
     assert "SameSite=None" in response.headers["Set-Cookie"]
     assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_of_two_session_cookies_the_first_counts(manager: SessionManager) -> None:
+    """One rule in every integration: the first session cookie of the header
+    (browsers send the most specific path first)."""
+    first = manager.create_session("first-user", {"cart": ["first"]})
+    second = manager.create_session("second-user", {"cart": ["second"]})
+    # Without its cookie jar, the test client sends the header as given.
+    client = make_app(manager).test_client(use_cookies=False)
+    both = {"Cookie": f"session={first}; session={second}"}
+    assert client.get("/cart", headers=both).text == "first"
+    both = {"Cookie": f"session=forged; session={second}"}
+    assert client.get("/cart", headers=both).text == ""

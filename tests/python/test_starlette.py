@@ -767,3 +767,15 @@ def test_rate_limit_dependency_answers_429_with_retry_after(tmp_path: Path) -> N
     assert client.get("/report/a").status_code == 200
     assert client.get("/report/a").status_code == 429
     assert client.get("/report/b").status_code == 200
+
+
+def test_of_two_session_cookies_the_first_counts(store: SessionManager) -> None:
+    """One rule in every integration: the first session cookie of the header
+    (Starlette's own parser keeps the last)."""
+    first = store.create_session("first-user", {"cart": ["first"]})
+    second = store.create_session("second-user", {"cart": ["second"]})
+    client = client_for(make_app(store))
+    shown = client.get("/show", headers={"Cookie": f"session={first}; session={second}"})
+    assert shown.json()["data"] == {"cart": ["first"]}
+    shown = client.get("/show", headers={"Cookie": f"session=forged; session={second}"})
+    assert shown.json()["data"] == {}

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import User
 from django.core import management
@@ -385,3 +386,16 @@ def test_our_middleware_makes_the_cookie_secure_unless_told_otherwise() -> None:
         assert morsel["httponly"] is True and morsel["samesite"] == "Lax"
         with override_settings(SESSION_COOKIE_SECURE=False):  # an explicit choice wins
             assert Client().get("/add/?item=pen").cookies[COOKIE]["secure"] == ""
+
+
+def test_of_two_session_cookies_the_first_counts(manager: SessionManager) -> None:
+    """One rule in every integration: the first session cookie of the header
+    (Django's own parser keeps the last)."""
+    first = manager.create_session("anonymous:first", {"cart": ["first"]})
+    second = manager.create_session("anonymous:second", {"cart": ["second"]})
+    ours = ["pysessionmanager.contrib.django.SessionMiddleware", *settings.MIDDLEWARE[1:]]
+    with override_settings(MIDDLEWARE=ours):
+        client = Client(HTTP_COOKIE=f"{COOKIE}={first}; {COOKIE}={second}")
+        assert client.get("/cart/").content == b"first"
+        client = Client(HTTP_COOKIE=f"{COOKIE}=forged; {COOKIE}={second}")
+        assert client.get("/cart/").content == b"empty"

@@ -132,3 +132,26 @@ async fn an_existing_vary_header_is_extended_not_replaced() {
     let vary: Vec<_> = r.headers.get_all(header::VARY).iter().collect();
     assert_eq!(vary, ["Accept, Cookie"]);
 }
+
+/// One rule in every integration: of two session cookies, the first counts
+/// (browsers send the most specific path first).
+#[tokio::test]
+async fn of_two_session_cookies_the_first_counts() {
+    let manager = memory();
+    let (app, _) = app(&manager);
+    let first = send(&app, "POST", "/set/who/first", None).await.new_token();
+    let second = send(&app, "POST", "/set/who/second", None)
+        .await
+        .new_token();
+    let both = |cookies: String| {
+        Request::builder()
+            .uri("/get/who")
+            .header(header::COOKIE, cookies)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = send_request(&app, both(format!("session={first}; session={second}"))).await;
+    assert_eq!(r.body, r#""first""#);
+    let r = send_request(&app, both(format!("session=forged; session={second}"))).await;
+    assert_eq!(r.body, "none", "a value after a forged one is not read");
+}

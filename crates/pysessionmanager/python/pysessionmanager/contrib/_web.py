@@ -4,9 +4,10 @@ cookie, and writing back what the request changed."""
 from __future__ import annotations
 
 import hashlib
+import http.cookies as http_cookies
 import math
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Optional, Union
 
@@ -56,6 +57,21 @@ def visitor_key(sid: Optional[str], address: Optional[str]) -> str:
     if sid:
         return "session:" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
     return f"address:{address or 'unknown'}"
+
+
+def first_cookie(headers: Iterable[str], name: str) -> Optional[str]:
+    """The first value of the cookie ``name`` in ``Cookie`` headers (HTTP/2
+    may send several), or ``None``. One rule for every integration: a
+    browser sends the cookie with the most specific path first, and a value
+    after it (one planted for a wider path or a parent domain) is ignored,
+    as werkzeug and the axum layer do; Django's and Starlette's own parsers
+    keep the last."""
+    for header in headers:
+        for pair in header.split(";"):
+            key, sep, value = pair.partition("=")
+            if sep and key.strip() == name:
+                return http_cookies._unquote(value.strip())
+    return None
 
 
 def retry_after_header(seconds: float) -> str:

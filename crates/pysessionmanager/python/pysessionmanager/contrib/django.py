@@ -68,7 +68,7 @@ from pysessionmanager import (
     UnsupportedDataType,
 )
 from pysessionmanager._native import TOKEN_BYTES
-from pysessionmanager.contrib._web import RequestState, is_anonymous
+from pysessionmanager.contrib._web import RequestState, first_cookie, is_anonymous
 
 __all__ = ["SessionMiddleware", "SessionStore", "close_managers", "get_manager"]
 
@@ -425,6 +425,12 @@ class SessionMiddleware(DjangoSessionMiddleware):
     """Django's ``SessionMiddleware`` with the session cookie ``Secure`` unless
     ``SESSION_COOKIE_SECURE`` is set explicitly (Django's default is off).
     Use it in ``MIDDLEWARE`` in place of Django's; everything else is Django's."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        # The first session cookie of the header, as every integration reads
+        # it (Django's own parser keeps the last).
+        header = request.META.get("HTTP_COOKIE", "")
+        request.session = self.SessionStore(first_cookie([header], settings.SESSION_COOKIE_NAME))
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase

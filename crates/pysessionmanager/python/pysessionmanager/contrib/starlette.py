@@ -75,6 +75,7 @@ from pysessionmanager import RateLimiter, RateLimitResult, SessionManager
 from pysessionmanager.contrib._web import (
     RequestState,
     as_manager,
+    first_cookie,
     retry_after_header,
     visitor_key,
 )
@@ -241,7 +242,8 @@ class SessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        token = HTTPConnection(scope).cookies.get(self.session_cookie)
+        cookies = (v.decode("latin-1") for k, v in scope["headers"] if k == b"cookie")
+        token = first_cookie(cookies, self.session_cookie)
         state = await self._load(token)
         session = Session(state.shared_data())
         session._state, session._middleware = state, self
