@@ -260,3 +260,47 @@ def test_session_pickles_as_plain_dict(manager: SessionManager) -> None:
     s = manager.get_session(manager.create_session("u", {"a": [1]}))
     assert pickle.loads(pickle.dumps(s)) == {"a": [1]}
     assert copy.deepcopy(s) == {"a": [1]}
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "postgres"])
+def test_concurrent_appends_all_land(kind: str, url_of) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    m = SessionManager(store=url_of(kind))
+    sid = m.create_session("alice", {"cart": [], "other": 1})
+    lengths: list[int] = []
+
+    def add(n: int) -> None:
+        for i in range(10):
+            lengths.append(m.append(sid, "cart", {"by": n, "i": i}))
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cart = m.get_session(sid)["cart"]
+    assert sorted((item["by"], item["i"]) for item in cart) == [
+        (n, i) for n in range(8) for i in range(10)
+    ]
+    assert sorted(lengths) == list(range(1, 81)), "each append saw its own length"
+    assert m.get_session(sid)["other"] == 1
+    m.close()
+
+
+def test_append_refuses_what_is_not_a_list_or_not_json(manager: SessionManager) -> None:
+    from pysessionmanager import InvalidSessionData, SessionNotFound, UnsupportedDataType
+
+    sid = manager.create_session("alice", {"name": "x", "deep": []})
+    assert manager.append(sid, "new", 1) == 1
+    with pytest.raises(UnsupportedDataType, match=r"data\['name'\]: cannot append to a string"):
+        manager.append(sid, "name", 1)
+    with pytest.raises(UnsupportedDataType, match=r"data\['deep'\]\[0\]"):
+        manager.append(sid, "deep", {1, 2})
+    with pytest.raises(InvalidSessionData, match="NaN|finite"):
+        manager.append(sid, "deep", float("nan"))
+    with pytest.raises(TypeError, match="key must be a str"):
+        manager.append(sid, 5, 1)  # type: ignore[arg-type]
+    with pytest.raises(SessionNotFound):
+        manager.append("no-such-session", "cart", 1)
+    assert manager.get_session(sid) == {"name": "x", "deep": [], "new": [1]}

@@ -287,6 +287,28 @@ impl SessionManager {
         run(py, self.engine(py)?.increment(token, key, by))
     }
 
+    /// Appends `value` to the list at `key` (missing starts one), atomically:
+    /// concurrent appends all land. Returns the list's new length.
+    fn append(
+        &self,
+        py: Python<'_>,
+        session_id: &Bound<'_, PyAny>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let token = session_id_arg(session_id, "session_id")?;
+        let key_text = str_arg(key, "key")?;
+        // Checked as the data it becomes part of, so a refusal names its path.
+        let holder = PyDict::new(py);
+        holder.set_item(key, PyList::new(py, [value])?)?;
+        let checked = data_from_py(Some(holder.as_any()), &self.engine.config().limits).py(py)?;
+        let item = match checked.to_map().remove(key_text) {
+            Some(serde_json::Value::Array(mut list)) if list.len() == 1 => list.remove(0),
+            _ => unreachable!("the holder has the one key, holding a list of one item"),
+        };
+        run(py, self.engine(py)?.append(token, key_text, &item))
+    }
+
     /// Moves the session to a new id (same data and user) and returns it; the old id dies at once.
     fn rotate_session<'py>(
         &self,

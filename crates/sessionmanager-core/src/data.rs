@@ -206,6 +206,37 @@ impl SessionData {
         Ok((Self::from_validated_json(members.to_json(), limits)?, next))
     }
 
+    /// This data with `item` appended to the list at top-level `key` (a
+    /// missing key starts a list), and the list's new length. Checked against
+    /// `limits` as a whole, as any write is.
+    pub fn appended(&self, key: &str, item: &Value, limits: &DataLimits) -> Result<(Self, usize)> {
+        let mut members = self.members();
+        let mut list = match members
+            .get(key)
+            .map(|raw| serde_json::from_str::<Value>(raw.get()))
+        {
+            None => Vec::new(),
+            Some(Ok(Value::Array(list))) => list,
+            Some(Ok(other)) => {
+                let mut path = DataPath::root();
+                path.push_key(key);
+                return Err(Error::invalid_data(
+                    path.as_str(),
+                    DataErrorKind::Type,
+                    format!("cannot append to {}", json_type_name(&other)),
+                ));
+            }
+            Some(Err(e)) => unreachable!("SessionData holds valid JSON: {e}"),
+        };
+        list.push(item.clone());
+        let len = list.len();
+        let text = serde_json::to_string(&list).expect("a JSON list always serializes");
+        let raw = RawValue::from_string(text).expect("serde_json writes valid JSON");
+        members.set(Cow::Borrowed(key), Cow::Owned(raw));
+        // Parsed and checked whole: the item may be too deep or too big there.
+        Ok((Self::from_json_str(&members.to_json(), limits)?, len))
+    }
+
     /// The top-level members, in order: each key and its value as JSON
     /// text (what a store needs to apply this data as a patch itself).
     pub fn member_texts(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
@@ -395,6 +426,31 @@ mod tests {
 
     fn data(json: &str) -> SessionData {
         SessionData::from_json_str(json, &DataLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn appended_adds_to_a_list_or_starts_one_and_refuses_the_rest() {
+        let limits = DataLimits::default();
+        let d = data(r#"{"cart":[1],"n":"x"}"#);
+        let (d, len) = d
+            .appended("cart", &serde_json::json!({"a": 2}), &limits)
+            .unwrap();
+        assert_eq!((d.as_json(), len), (r#"{"cart":[1,{"a":2}],"n":"x"}"#, 2));
+        let (d, len) = d.appended("new", &Value::Null, &limits).unwrap();
+        assert_eq!(
+            (d.as_json(), len),
+            (r#"{"cart":[1,{"a":2}],"n":"x","new":[null]}"#, 1)
+        );
+        let err = d.appended("n", &Value::Null, &limits).unwrap_err();
+        assert_eq!(err.to_string(), "data['n']: cannot append to a string");
+        let tiny = DataLimits {
+            max_bytes: 40,
+            ..limits
+        };
+        let err = d
+            .appended("cart", &Value::from("x".repeat(50)), &tiny)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidData { .. }), "{err}");
     }
 
     #[test]

@@ -319,6 +319,19 @@ impl<S: SessionStore> SessionManager<S> {
         .map(|(_, value)| value)
     }
 
+    /// Appends `item` to the list at top-level `key` (a missing key starts
+    /// one), atomically: concurrent appends all land, none lost. Returns the
+    /// list's new length.
+    pub async fn append(&self, token: &str, key: &str, item: &serde_json::Value) -> Result<usize> {
+        let limits = self.config.limits;
+        let session_key = parse(token)?;
+        self.modify(&session_key, None, UNBOUNDED, self.now(), |current| {
+            current.data.appended(key, item, &limits)
+        })
+        .await
+        .map(|(_, len)| len)
+    }
+
     /// `edit` applied by the store itself when it can: `(version, value)`, or
     /// `None` when it declines and the caller should read and compare-and-set
     /// (with the same `now`, so a declining store costs no second clock read).
