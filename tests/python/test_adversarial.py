@@ -16,7 +16,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -119,10 +119,8 @@ def snapshot(m: SessionManager, known: list[str]) -> list[Any]:
 @pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def known(request: pytest.FixtureRequest, url_of: Callable[[str], str]) -> Iterator[Any]:
     m = SessionManager(store=url_of(request.param))
-    holder = type("Known", (), {})()
-    holder.m = m
-    holder.known = [m.create_session("alice", {"a": 1}), m.create_session("bob", {"n": 1})]
-    yield holder
+    sids = [m.create_session("alice", {"a": 1}), m.create_session("bob", {"n": 1})]
+    yield SimpleNamespace(m=m, known=sids)
     m.close()
 
 
@@ -148,7 +146,7 @@ def test_hostile_arguments_give_clear_errors_and_change_nothing(
 
 @pytest.fixture(params=["sqlite", "redis"])
 def corruptible(
-    request: pytest.FixtureRequest, url_of: Callable[[str], str], tmp_path: Path
+    request: pytest.FixtureRequest, url_of: Callable[[str], str]
 ) -> Iterator[tuple[str, Callable[[str, bytes], None]]]:
     url = url_of(request.param)
     if request.param == "sqlite":

@@ -212,11 +212,10 @@ m.close()
 """
 
 
-def test_the_child_starts_its_own_store_after_closing_in_the_parent(
+def test_a_manager_closed_before_the_fork_stays_closed_in_the_child(
     url_of: Callable[[str], str],
 ) -> None:
-    """Closing a manager in the parent does not affect one the child uses
-    afterwards... and a manager closed before the fork stays closed."""
+    """The child does not open again a store its parent had closed."""
     manager = SessionManager(store=url_of("sqlite"))
     manager.close()
 

@@ -121,7 +121,7 @@ def sqlite_contents(path: Path) -> bytes:
     )
 
 
-def redis_contents(manager_url: str, redis_server) -> bytes:  # type: ignore[no-untyped-def]
+def redis_contents(redis_server) -> bytes:  # type: ignore[no-untyped-def]
     """Every key name and value of the server, whatever their type."""
     client = redis_server.client()
     out: list[bytes] = []
@@ -178,7 +178,7 @@ def store(
         yield manager, lambda: sqlite_contents(path)
     elif kind == "redis":
         server = request.getfixturevalue("redis_server")
-        yield manager, lambda: redis_contents(url, server)
+        yield manager, lambda: redis_contents(server)
     else:
         server = request.getfixturevalue("postgres_server")
         yield manager, lambda: postgres_contents(url, server)

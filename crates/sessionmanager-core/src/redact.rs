@@ -57,9 +57,9 @@ fn hide(text: &str, mut secrets: Vec<String>) -> String {
 /// The parts of `url` that may be secret, as written and percent-decoded.
 fn url_secrets(url: &str) -> Vec<String> {
     let mut secrets = Vec::new();
-    // So is a URL without an authority but with user-info-like text
-    // ("postgresql:///u:pw", unlike "sqlite:////var/sessions.db"), and one
-    // whose "scheme" holds what no scheme may ("redis:/u:pw://").
+    // Mangled: no "://", an empty authority followed by user-info-like text
+    // ("postgresql:///u:pw", unlike "sqlite:////var/sessions.db"), or a
+    // "scheme" holding what no scheme may ("redis:/u:pw://").
     let well_formed = url.split_once("://").filter(|(scheme, rest)| {
         !(rest.starts_with('/') && rest.contains([':', '@']))
             && scheme

@@ -124,16 +124,22 @@ pub(crate) fn spawn<T: Send + 'static>(
     let task = handle.spawn(POOL_WAIT.scope(PoolWait::default(), async move {
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
-            // Most of the time went to waiting for a busy pool's connection:
-            // the pool was too small for the load, not the server too slow.
-            Err(_) if POOL_WAIT.with(PoolWait::total) * 2 >= timeout => Err(pool_exhausted(
-                &target,
-                doing,
-                timeout,
-                POOL_WAIT.with(PoolWait::total),
-                pool.status().max_size,
-            )),
-            Err(_) => Err(timed_out(&target, doing, timeout)),
+            Err(_) => {
+                // Most of the time went to waiting for a busy pool's connection:
+                // the pool was too small for the load, not the server too slow.
+                let waited = POOL_WAIT.with(PoolWait::total);
+                if waited * 2 >= timeout {
+                    Err(pool_exhausted(
+                        &target,
+                        doing,
+                        timeout,
+                        waited,
+                        pool.status().max_size,
+                    ))
+                } else {
+                    Err(timed_out(&target, doing, timeout))
+                }
+            }
         }
     }));
     async move {

@@ -31,8 +31,7 @@ static OPEN: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
 /// the list of stores (so that no other thread holds it at the fork and the
 /// child can register stores of its own).
 struct Held {
-    #[allow(dead_code)] // held for its lock
-    gate: RwLockWriteGuard<'static, ()>,
+    _gate: RwLockWriteGuard<'static, ()>,
     open: MutexGuard<'static, Vec<Weak<Inner>>>,
 }
 
@@ -61,7 +60,7 @@ pub fn prepare_fork() {
     open.iter()
         .filter_map(Weak::upgrade)
         .for_each(|inner| inner.suspend());
-    HELD.with(|held| *held.borrow_mut() = Some(Held { gate, open }));
+    HELD.with(|held| *held.borrow_mut() = Some(Held { _gate: gate, open }));
 }
 
 /// Call in the parent right after `fork()`: reopens the connections and lets
