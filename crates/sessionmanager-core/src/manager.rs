@@ -325,7 +325,21 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn append(&self, token: &str, key: &str, item: &serde_json::Value) -> Result<usize> {
         let limits = self.config.limits;
         let session_key = parse(token)?;
-        self.modify(&session_key, None, UNBOUNDED, self.now(), |current| {
+        let now = self.now();
+        // The store may append by itself when the item, inside a list under
+        // `key`, is within the limits; otherwise the read and compare-and-set
+        // below reports the problem with its exact path.
+        let probe = serde_json::json!({ key: [item] });
+        if let serde_json::Value::Object(map) = &probe
+            && SessionData::from_map(map, &limits).is_ok()
+        {
+            let item = serde_json::to_string(item).expect("a JSON value always serializes");
+            let edit = MemberEdit::Append { key, item: &item };
+            if let Some((_, len)) = self.edit_in_place(&session_key, edit, now).await? {
+                return Ok(len as usize);
+            }
+        }
+        self.modify(&session_key, None, UNBOUNDED, now, |current| {
             current.data.appended(key, item, &limits)
         })
         .await

@@ -68,6 +68,15 @@ pub enum MemberEdit<'a> {
         /// What to add.
         by: i64,
     },
+    /// Appends an item to the list member `key` (a missing one starts a
+    /// list); the outcome's value is the list's new length.
+    Append {
+        /// The member's key.
+        key: &'a str,
+        /// The item as compact JSON text, already checked by the manager:
+        /// nested inside a list under `key`, it is within the data limits.
+        item: &'a str,
+    },
 }
 
 /// What [`SessionStore::edit_in_place`] did.
@@ -79,7 +88,8 @@ pub enum EditOutcome {
     Edited {
         /// The version after the edit.
         version: u64,
-        /// The incremented member's new value (0 for a merge).
+        /// The incremented member's new value, or the appended-to list's
+        /// new length (0 for a merge).
         value: i64,
     },
     /// No live record under the key; nothing was written.

@@ -244,6 +244,9 @@ fn edit_arguments(edit: MemberEdit<'_>) -> Option<Vec<String>> {
         MemberEdit::Increment { key, by } => {
             plain(key).then(|| vec!["incr".to_owned(), key.to_owned(), by.to_string()])
         }
+        MemberEdit::Append { key, item } => {
+            plain(key).then(|| vec!["append".to_owned(), key.to_owned(), item.to_owned()])
+        }
         MemberEdit::Merge(patch) => {
             let mut args = vec!["merge".to_owned()];
             for (key, value) in patch.member_texts() {

@@ -227,7 +227,7 @@ fn command_calls(r: &mut redis::Connection) -> std::collections::HashMap<String,
 }
 
 #[test]
-fn update_and_increment_are_one_script_call_each() {
+fn update_increment_and_append_are_one_script_call_each() {
     // A server of its own: the call counts are the server's, not per client.
     let server = common::Server::start();
     let url = server.url("/0");
@@ -255,22 +255,27 @@ fn update_and_increment_are_one_script_call_each() {
         block_on(manager.increment(token.as_str(), "visits", 2)).expect("increment"),
         2
     );
+    let mug = serde_json::json!({"sku": "mug"});
+    assert_eq!(
+        block_on(manager.append(token.as_str(), "cart", &mug)).expect("append"),
+        3
+    );
     let calls = command_calls(&mut r);
     // Commands a script runs are counted too: each edit script reads the
     // record once (HMGET). A read before each write (HMGET from the client,
-    // then the compare-and-set script's own) would make it four.
-    assert_eq!(calls.get("evalsha"), Some(&2), "{calls:?}");
+    // then the compare-and-set script's own) would make it six.
+    assert_eq!(calls.get("evalsha"), Some(&3), "{calls:?}");
     assert_eq!(
         calls.get("hmget"),
-        Some(&2),
+        Some(&3),
         "no read before the writes: {calls:?}"
     );
     let stored = block_on(manager.peek(token.as_str())).expect("peek");
     assert_eq!(
         stored.record.data.as_json(),
-        r#"{"cart":["tea","mug"],"visits":2}"#
+        r#"{"cart":["tea","mug",{"sku":"mug"}],"visits":2}"#
     );
-    assert_eq!(stored.record.version, 3);
+    assert_eq!(stored.record.version, 4);
 }
 
 #[test]

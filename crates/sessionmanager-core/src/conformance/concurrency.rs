@@ -6,8 +6,9 @@ use super::helpers::{create, data, peek, setup};
 use crate::{ManualClock, SessionStore, block_on};
 
 /// Threads sharing one manager and one session lose no update: 8 threads each
-/// write 500 distinct keys with `update` and bump a shared counter with
-/// `increment` ([`check_concurrent_updates_sized`] with 8 and 500).
+/// write 500 distinct keys with `update`, bump a shared counter with
+/// `increment` and add to a shared list with `append`
+/// ([`check_concurrent_updates_sized`] with 8 and 500).
 ///
 /// Every write re-encodes the session's whole data, which grows to about
 /// 50 KB here, so in an unoptimized build this check takes tens of seconds;
@@ -19,7 +20,8 @@ pub fn check_concurrent_updates<S: SessionStore>(make_store: impl Fn(ManualClock
 }
 
 /// Like [`check_concurrent_updates`], with `threads` threads doing `rounds`
-/// rounds each (one `update` of a new key and one `increment` per round).
+/// rounds each (one `update` of a new key, one `increment` and one
+/// `append` per round).
 pub fn check_concurrent_updates_sized<S: SessionStore>(
     make_store: impl Fn(ManualClock) -> S,
     threads: usize,
@@ -42,6 +44,10 @@ pub fn check_concurrent_updates_sized<S: SessionStore>(
                     if let Err(e) = block_on(m.increment(&token, "counter", 1)) {
                         panic!("thread {thread} increment {round}: {e:?}");
                     }
+                    let item = serde_json::json!([thread, round]);
+                    if let Err(e) = block_on(m.append(&token, "log", &item)) {
+                        panic!("thread {thread} append {round}: {e:?}");
+                    }
                 }
             })
         })
@@ -57,6 +63,12 @@ pub fn check_concurrent_updates_sized<S: SessionStore>(
         Some(total),
         "every increment counted"
     );
+    let log = map.get("log").and_then(serde_json::Value::as_array);
+    assert_eq!(
+        log.map(Vec::len),
+        Some(total as usize),
+        "every append landed"
+    );
     let missing: Vec<String> = (0..threads)
         .flat_map(|t| (0..rounds).map(move |r| format!("{t}.{r}")))
         .filter(|key| map.get(key).is_none())
@@ -66,10 +78,10 @@ pub fn check_concurrent_updates_sized<S: SessionStore>(
         missing.is_empty(),
         "updates were lost, e.g. keys {missing:?}"
     );
-    assert_eq!(map.len(), threads * rounds + 1, "no extra keys");
+    assert_eq!(map.len(), threads * rounds + 2, "no extra keys");
     assert_eq!(
         record.version,
-        1 + 2 * total as u64,
+        1 + 3 * total as u64,
         "every write bumped the version exactly once"
     );
 }

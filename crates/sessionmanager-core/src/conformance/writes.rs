@@ -202,9 +202,10 @@ pub fn check_increment<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     );
 }
 
-/// `update` and `increment` give exactly the data their definitions do
-/// ([`SessionData::merged`](crate::SessionData::merged),
-/// [`SessionData::incremented`](crate::SessionData::incremented)), on data
+/// `update`, `increment` and `append` give exactly the data their
+/// definitions do ([`SessionData::merged`](crate::SessionData::merged),
+/// [`SessionData::incremented`](crate::SessionData::incremented),
+/// [`SessionData::appended`](crate::SessionData::appended)), on data
 /// and keys a store's own fast path might misread: separators and escapes
 /// inside strings, nesting, keys that need escaping or are not ASCII,
 /// numbers of every shape, and results at the size limit.
@@ -221,6 +222,7 @@ pub fn check_edits_match_their_definition<S: SessionStore>(make_store: impl Fn(M
         r#"{"ключ":"значение","emoji🦀":2,"q\"k":3,"t\tab":4}"#,
         r#"{"f":1.5,"e":1e300,"z":0,"neg":-0.5,"b":true,"nil":null,"l":[]}"#,
         r#"{"big":9007199254740993,"edge":9007199254740991,"small":-9007199254740991}"#,
+        r#"{"l":[1,"a]b",[2,"]"],{"x":"]"},-1.5e3,true,null],"s":"x"}"#,
     ];
     let patches = [
         r#"{"a":2}"#,
@@ -240,8 +242,40 @@ pub fn check_edits_match_their_definition<S: SessionStore>(make_store: impl Fn(M
         ("edge", 2),
         ("small", -1),
     ];
+    let appends = [
+        ("l", "1"),
+        ("l", r#"{"k":"],[\"x"}"#),
+        ("n", "[]"),
+        ("a", "null"),
+        ("s", r#""tail""#),
+        ("fresh", "[1,[2,[3]]]"),
+        ("q\"k", "2"),
+        (
+            "pad",
+            r#""xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx""#,
+        ),
+    ];
     for initial in initials {
         let start = data(initial);
+        for (key, item) in appends {
+            let what = format!("append {item} to {key:?}");
+            let item: serde_json::Value = serde_json::from_str(item).expect("a valid item");
+            let expected = start
+                .appended(key, &item, &limits)
+                .map(|(d, len)| (d, len as i64));
+            let token = create(&m, "alice", initial);
+            let got = block_on(m.append(token.as_str(), key, &item));
+            let value = got.as_ref().ok().map(|&len| len as i64);
+            check_edit(
+                &m,
+                &token,
+                initial,
+                &what,
+                got.map(|_| ()),
+                &expected,
+                value,
+            );
+        }
         for patch in patches {
             let what = format!("update {patch}");
             let expected = start.merged(&data(patch), &limits).map(|d| (d, 0));

@@ -4,15 +4,16 @@
 -- capped by its absolute deadline). KEYS: expiry index, session.
 -- ARGV: prefix, now, member, max_bytes, then either 'merge' followed by
 -- key, value pairs (keys as they appear between the quotes, values as JSON
--- text), or 'incr', key, by.
--- Returns {version, value} (value: the increment's result, 0 for a merge), -1 when
--- no live session is there, or -2 when it declines and writes nothing (the
--- manager then reads and compares-and-sets, which also reports errors):
--- data it does not parse here (an escaped key, spacing or a malformed value
--- at the top level: the store never writes them, so such text was changed by
--- hand, and the manager's own read reports it), a member that is not a plain
--- integer, numbers past 2^53, or a result over max_bytes. Nested values are
--- copied as they are.
+-- text), 'incr', key, by, or 'append', key, item (compact JSON text).
+-- Returns {version, value} (value: the increment's result, the list's new
+-- length after an append, 0 for a merge), -1 when no live session is there,
+-- or -2 when it declines and writes nothing (the manager then reads and
+-- compares-and-sets, which also reports errors): data it does not parse here
+-- (an escaped key, spacing or a malformed value at the top level: the store
+-- never writes them, so such text was changed by hand, and the manager's own
+-- read reports it), a member that is not a plain integer, a member to append
+-- to that is not a list, numbers past 2^53, or a result over max_bytes.
+-- Nested values are copied as they are.
 
 -- Where the JSON string starting at `i` ends (its closing quote).
 local function string_end(text, i)
@@ -47,8 +48,9 @@ local function is_scalar(t)
   return rest == '' or rest:match('^[eE][+-]?%d+$') ~= nil
 end
 
--- Where the JSON value starting at `i` ends.
-local function value_end(text, i)
+-- Where the JSON value starting at `i` ends, inside a container that
+-- `closer` ('}' or ']') ends.
+local function value_end(text, i, closer)
   local c = text:sub(i, i)
   if c == '"' then
     return string_end(text, i)
@@ -79,7 +81,7 @@ local function value_end(text, i)
   end
   -- A number, true, false or null: up to the next ',' or '}', and only if
   -- it is written as the store writes it (no spacing, no leading zero).
-  local j = text:find('[,}]', i)
+  local j = text:find(closer == '}' and '[,}]' or '[,%]]', i)
   if not j or not is_scalar(text:sub(i, j - 1)) then
     return nil
   end
@@ -109,7 +111,7 @@ local function members(text)
     if key:find('\\', 1, true) or text:sub(close + 1, close + 1) ~= ':' then
       return nil
     end
-    local stop = value_end(text, close + 2)
+    local stop = value_end(text, close + 2, '}')
     if not stop then
       return nil
     end
@@ -120,6 +122,32 @@ local function members(text)
         return nil
       end
       return found
+    end
+    if after ~= ',' then
+      return nil
+    end
+    i = stop + 2
+  end
+end
+
+-- How many items the compact JSON list `text` holds; nil for anything else.
+local function list_length(text)
+  if text == '[]' then
+    return 0
+  end
+  if text:sub(1, 1) ~= '[' then
+    return nil
+  end
+  local n, i = 0, 2
+  while true do
+    local stop = value_end(text, i, ']')
+    if not stop then
+      return nil
+    end
+    n = n + 1
+    local after = text:sub(stop + 1, stop + 1)
+    if after == ']' then
+      return stop + 1 == #text and n or nil
     end
     if after ~= ',' then
       return nil
@@ -166,6 +194,21 @@ if ARGV[5] == 'incr' then
     replaced[n] = text
   else
     appended[1] = { key, text }
+  end
+elseif ARGV[5] == 'append' then
+  local key, item = ARGV[6], ARGV[7]
+  local n = position[key]
+  if n then
+    local text = data:sub(found[n][2], found[n][3])
+    local length = list_length(text)
+    if not length then
+      return -2
+    end
+    result = length + 1
+    replaced[n] = length == 0 and ('[' .. item .. ']') or (text:sub(1, -2) .. ',' .. item .. ']')
+  else
+    result = 1
+    appended[1] = { key, '[' .. item .. ']' }
   end
 elseif ARGV[5] == 'merge' then
   for k = 6, #ARGV, 2 do
