@@ -116,7 +116,7 @@ def register_pages(app: Flask, manager: SessionManager) -> None:
 
     @app.get("/cart")
     def cart_page() -> str:
-        cart = session.get("cart", {})
+        cart = quantities(session.get("cart", []))
         lines = [
             {"id": item, "name": CATALOG[item][0], "qty": qty, "price": CATALOG[item][1] * qty}
             for item, qty in cart.items()
@@ -138,15 +138,28 @@ def register_pages(app: Flask, manager: SessionManager) -> None:
             abort(400, "quantity must be a whole number")
         if not 0 <= qty <= 99:
             abort(400, "quantity must be between 0 and 99")
-        cart = dict(session.get("cart", {}))
         if request.form.get("action") == "add":
-            cart[item] = min(99, cart.get(item, 0) + qty)
-        elif qty == 0:
+            # Atomic in the store: adds from two tabs at once both land.
+            session.append("cart", [item, qty])  # type: ignore[attr-defined]
+            return redirect(url_for("cart_page"))
+        cart = quantities(session.get("cart", []))
+        if qty == 0:
             cart.pop(item, None)
         else:
             cart[item] = qty
-        session["cart"] = cart
+        # A rewrite of the list: if another tab changed the cart meanwhile,
+        # this request answers 409 rather than undo that change.
+        session["cart"] = [[line, n] for line, n in cart.items()]
         return redirect(url_for("cart_page"))
+
+
+def quantities(cart: list[list[Any]]) -> dict[str, int]:
+    """Quantity by item of a cart: a list of ``[item, quantity]`` lines,
+    each appended by one "add", so adds never conflict."""
+    totals: dict[str, int] = {}
+    for item, qty in cart:
+        totals[item] = min(99, totals.get(item, 0) + qty)
+    return totals
 
 
 def register_api(app: Flask, limiter: RateLimiter) -> None:

@@ -42,6 +42,21 @@ def test_a_concurrent_write_keeps_its_keys_and_loses_only_what_this_request_chan
     assert (state.version, state.stored) == (stored.version, stored) == (3, stored)
 
 
+def test_a_concurrent_change_to_the_same_key_is_a_conflict_that_names_it(
+    manager: SessionManager,
+) -> None:
+    sid = manager.create_session("alice", {"cart": ["tea"], "n": 1})
+    state = RequestState(manager, sid)
+    manager.append(sid, "cart", "mug")  # another request, meanwhile
+    with pytest.raises(SessionConflict, match=r"data\['cart'\] was changed") as caught:
+        state.save({"cart": ["tea", "cup"], "n": 1})
+    assert (caught.value.key, caught.value.expected_version) == ("cart", 1)
+    assert caught.value.actual_version == 2
+    stored = manager.get_session(sid)
+    assert (stored, stored.version) == ({"cart": ["tea", "mug"], "n": 1}, 2)
+    assert (state.version, state.stored) == (1, {"cart": ["tea"], "n": 1})
+
+
 def test_a_session_ended_meanwhile_is_not_brought_back(manager: SessionManager) -> None:
     sid = manager.create_session("alice", {"a": 1})
     state = RequestState(manager, sid)
@@ -69,12 +84,12 @@ def _meta(manager: SessionManager, sid: str) -> SessionMeta:
 
 def test_apply_changes_reports_merged_data_only_when_it_merged(manager: SessionManager) -> None:
     sid = manager.create_session("alice", {"a": 1})
-    written = manager._apply_changes(sid, _meta(manager, sid), {"a": 2}, ["a"])
+    written = manager._apply_changes(sid, _meta(manager, sid), {"a": 2}, ["a"], {"a": 1})
     assert written is not None
     meta, merged = written
     assert (meta.version, meta.session_id, meta.user_id, merged) == (2, sid, "alice", None)
     manager.update_session(sid, {"z": 0})
-    written = manager._apply_changes(sid, meta, {"a": 3}, iter(["a"]))
+    written = manager._apply_changes(sid, meta, {"a": 3}, iter(["a"]), {"a": 2})
     assert written is not None and written[1] == {"a": 3, "z": 0}
     assert written[0].version == 4
 
@@ -113,21 +128,28 @@ def test_apply_changes_refuses_bad_input(
 ) -> None:
     sid = manager.create_session("alice", {"a": 1})
     with pytest.raises(error, match=message):
-        manager._apply_changes(sid, basis, data, keys)
+        manager._apply_changes(sid, basis, data, keys, {})
     stored = manager.get_session(sid)
     assert (stored, stored.version) == ({"a": 1}, 1)
+
+
+def test_apply_changes_refuses_a_base_that_is_not_a_dict(manager: SessionManager) -> None:
+    sid = manager.create_session("alice", {"a": 1})
+    with pytest.raises(TypeError, match="base must be a dict, got list"):
+        manager._apply_changes(sid, 1, {"a": 2}, ["a"], [("a", 1)])
+    assert manager.get_session(sid).version == 1
 
 
 def test_apply_changes_refuses_the_metadata_of_another_session(manager: SessionManager) -> None:
     sid = manager.create_session("alice", {"a": 1})
     other = manager.create_session("bob", {"b": 1})
     with pytest.raises(ValueError, match="another session"):
-        manager._apply_changes(sid, _meta(manager, other), {"a": 2}, ["a"])
+        manager._apply_changes(sid, _meta(manager, other), {"a": 2}, ["a"], {"a": 1})
     assert manager.get_session(sid) == {"a": 1}
 
 
 def test_apply_changes_on_an_unknown_or_malformed_id_is_none(manager: SessionManager) -> None:
-    assert manager._apply_changes("no-such-session", 1, {"a": 1}, ["a"]) is None
+    assert manager._apply_changes("no-such-session", 1, {"a": 1}, ["a"], {}) is None
     with pytest.raises(TypeError, match="session_id must be a str"):
-        manager._apply_changes(None, 1, {}, [])  # type: ignore[arg-type]
+        manager._apply_changes(None, 1, {}, [], {})  # type: ignore[arg-type]
     assert manager.count() == 0

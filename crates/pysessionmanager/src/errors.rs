@@ -50,6 +50,21 @@ pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
             &[
                 ("expected_version", attr(py, expected)),
                 ("actual_version", attr(py, actual)),
+                ("key", py.None()),
+            ],
+        ),
+        Error::KeyConflict {
+            key,
+            expected,
+            actual,
+        } => raise(
+            py,
+            "SessionConflict",
+            message,
+            &[
+                ("expected_version", attr(py, expected)),
+                ("actual_version", attr(py, actual)),
+                ("key", attr(py, key)),
             ],
         ),
         Error::UserLimitReached { limit } => raise(

@@ -215,10 +215,11 @@ impl SessionManager {
     }
 
     /// For the web integrations: writes back what a request changed in a
-    /// session it read. Returns `None` when the session is gone, else the
-    /// written session's metadata and, when another writer's keys were merged
-    /// in, the data as stored (`None` when `data` was stored as given).
-    #[pyo3(signature = (session_id, basis, data, keys))]
+    /// session it read (`base`: what the changed keys held then). Returns
+    /// `None` when the session is gone, else the written session's metadata
+    /// and, when another writer's keys were merged in, the data as stored
+    /// (`None` when `data` was stored as given).
+    #[pyo3(signature = (session_id, basis, data, keys, base))]
     fn _apply_changes<'py>(
         &self,
         py: Python<'py>,
@@ -226,9 +227,15 @@ impl SessionManager {
         basis: &Bound<'py, PyAny>,
         data: &Bound<'py, PyAny>,
         keys: &Bound<'py, PyAny>,
+        base: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let token = session_id_arg(session_id, "session_id")?;
-        let data = required_data(data, &self.engine.config().limits).py(py)?;
+        let limits = self.engine.config().limits;
+        let data = required_data(data, &limits).py(py)?;
+        if !base.is_instance_of::<PyDict>() {
+            return Err(wrong_type("base", "a dict", base));
+        }
+        let base = required_data(base, &limits).py(py)?;
         let basis = match basis.cast::<SessionMeta>() {
             Ok(meta) => Basis::Read(meta.get().to_session(data.clone())),
             Err(_) if basis.is_instance_of::<PyInt>() => {
@@ -250,7 +257,7 @@ impl SessionManager {
         let sent = data.clone();
         let ApplyOutcome::Saved(written) = run(
             py,
-            self.engine(py)?.apply_changes(token, basis, data, &keys),
+            self.engine(py)?.apply_changes(token, basis, data, &keys, &base),
         )?
         else {
             return Ok(None);

@@ -31,6 +31,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
         basis: Basis,
         data: SessionData,
         keys: &'a [&'a str],
+        base: &'a SessionData,
     ) -> BoxFuture<'a, Result<ApplyOutcome>>;
     /// Ends the session; ending an unknown one does nothing.
     fn end<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<()>>;
@@ -70,9 +71,10 @@ impl<S: SessionStore> Backend for SessionManager<S> {
         basis: Basis,
         data: SessionData,
         keys: &'a [&'a str],
+        base: &'a SessionData,
     ) -> BoxFuture<'a, Result<ApplyOutcome>> {
         Box::pin(SessionManager::apply_changes(
-            self, token, basis, data, keys,
+            self, token, basis, data, keys, base,
         ))
     }
 

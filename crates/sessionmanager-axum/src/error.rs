@@ -35,12 +35,15 @@ pub enum SessionError {
 
 impl SessionError {
     /// The HTTP status that fits: 403 when a login meets a per-user session
-    /// limit that rejects, 503 when the store is unreachable or full, 500
-    /// otherwise (the rest are bugs or store failures, not the client's doing).
+    /// limit that rejects, 409 when a concurrent request of the same visitor
+    /// changed what this one changed (the client may retry), 503 when the
+    /// store is unreachable or full, 500 otherwise (the rest are bugs or
+    /// store failures, not the client's doing).
     pub fn status(&self) -> StatusCode {
         use sessionmanager_core::Error;
         match self {
             Self::Engine(Error::UserLimitReached { .. }) => StatusCode::FORBIDDEN,
+            Self::Engine(e) if e.is_conflict() => StatusCode::CONFLICT,
             Self::Engine(Error::Unavailable(_) | Error::StoreFull { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

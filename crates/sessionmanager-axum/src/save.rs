@@ -65,8 +65,15 @@ pub(crate) async fn save(
         return Ok(None);
     }
     let target = SessionData::from_map(&data, &backend.limits())?;
+    // What the changed keys held when this request read them: a concurrent
+    // request that changed one of them too makes the save a conflict.
+    let base: Data = keys
+        .iter()
+        .filter_map(|&key| Some((key.to_owned(), stored.get(key)?.clone())))
+        .collect();
+    let base = SessionData::from_map(&base, &backend.limits())?;
     match backend
-        .apply_changes(sid.as_str(), basis, target, &keys)
+        .apply_changes(sid.as_str(), basis, target, &keys, &base)
         .await?
     {
         ApplyOutcome::Saved(_) => Ok(Some(sid)),

@@ -5,6 +5,7 @@
 use crate::data::SessionData;
 use crate::error::{Error, Result};
 use crate::manager::{Session, SessionManager, Written, check_size, parse};
+use crate::record::SessionRecord;
 use crate::store::SessionStore;
 
 /// How many compare-and-set writes [`SessionManager::apply_changes`] makes
@@ -49,8 +50,9 @@ pub enum ApplyOutcome {
 
 impl<S: SessionStore> SessionManager<S> {
     /// Writes back what a caller changed in the session it read as `basis`:
-    /// `data` is everything it wants stored, and `keys` are the top-level
-    /// keys it set or removed relative to `basis` (its changes).
+    /// `data` is everything it wants stored, `keys` are the top-level keys it
+    /// set or removed relative to `basis` (its changes), and `base` holds
+    /// what those keys were when it read them (a key `base` lacks was absent).
     ///
     /// The first try writes `data` whole, by compare-and-set at `basis`'s
     /// version: one store call for a [`Basis::Read`] (the common case), a
@@ -60,6 +62,12 @@ impl<S: SessionStore> SessionManager<S> {
     /// `data`, or removed when `data` lacks it; every other key stays as the
     /// other writer left it), then compare-and-sets again, at most
     /// [`MAX_APPLY_ATTEMPTS`] writes in all before [`Error::Conflict`].
+    ///
+    /// If the other writer changed one of the same keys (it no longer holds
+    /// its `base` value, nor already the value `data` gives it), re-applying
+    /// would undo that change: the call fails with [`Error::KeyConflict`]
+    /// and writes nothing, so that a caller told "saved" never lost a change
+    /// and a caller whose change was not kept is told so.
     ///
     /// A session that is gone, or goes meanwhile, is never written again:
     /// the outcome is [`ApplyOutcome::Gone`]. So is a malformed token. Data
@@ -73,6 +81,7 @@ impl<S: SessionStore> SessionManager<S> {
         basis: Basis,
         data: SessionData,
         keys: &[&str],
+        base: &SessionData,
     ) -> Result<ApplyOutcome> {
         let limits = self.config().limits;
         check_size(&data, &limits)?;
@@ -106,6 +115,7 @@ impl<S: SessionStore> SessionManager<S> {
                 let next = if current.version == version {
                     data.clone() // unchanged since the caller read it
                 } else {
+                    check_keys_untouched(current, version, &data, keys, base)?;
                     current.data.with_keys_from(&data, keys, &limits)?
                 };
                 Ok((next, ()))
@@ -117,6 +127,29 @@ impl<S: SessionStore> SessionManager<S> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Fails with [`Error::KeyConflict`] when another writer changed one of
+/// `keys` since the caller read it at `version`: `current` holds neither its
+/// `base` value nor the value `data` gives it.
+fn check_keys_untouched(
+    current: &SessionRecord,
+    version: u64,
+    data: &SessionData,
+    keys: &[&str],
+    base: &SessionData,
+) -> Result<()> {
+    for &key in keys {
+        let theirs = current.data.value_of(key);
+        if theirs != base.value_of(key) && theirs != data.value_of(key) {
+            return Err(Error::KeyConflict {
+                key: key.to_owned(),
+                expected: version,
+                actual: current.version,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

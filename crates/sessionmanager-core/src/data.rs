@@ -166,6 +166,13 @@ impl SessionData {
         Self::from_validated_json(members.to_json(), limits)
     }
 
+    /// The value of top-level `key`, parsed; `None` when the key is absent.
+    pub(crate) fn value_of(&self, key: &str) -> Option<Value> {
+        self.members()
+            .get(key)
+            .map(|raw| serde_json::from_str(raw.get()).expect("SessionData holds valid JSON"))
+    }
+
     /// This data with the integer at top-level `key` increased by `by` (a missing
     /// key counts as 0), and the new value.
     pub fn incremented(&self, key: &str, by: i64, limits: &DataLimits) -> Result<(Self, i64)> {
@@ -342,6 +349,13 @@ pub fn too_deep_message(limits: &DataLimits) -> String {
         "nested deeper than the limit of {} levels",
         limits.max_depth
     )
+}
+
+/// How error messages name top-level `key`: `data['key']`.
+pub(crate) fn key_path(key: &str) -> String {
+    let mut path = DataPath::root();
+    path.push_key(key);
+    path.as_str().to_owned()
 }
 
 pub(crate) fn check_size(len: usize, limits: &DataLimits) -> Result<()> {

@@ -27,6 +27,23 @@ pub enum Error {
         actual: u64,
     },
 
+    /// A write of changes to a session found that another writer had changed
+    /// one of the same top-level keys since the caller read it, to another
+    /// value: neither change may silently undo the other, so nothing was written.
+    #[error(
+        "{} was changed by another writer since version {expected} \
+         (the session is at version {actual} now); nothing was written",
+        crate::data::key_path(key)
+    )]
+    KeyConflict {
+        /// The key both writers changed.
+        key: String,
+        /// The version the caller based its changes on.
+        expected: u64,
+        /// The version the store holds now.
+        actual: u64,
+    },
+
     /// The user already has the maximum number of sessions and the limit rejects new ones.
     #[error("user already has the maximum of {limit} live sessions")]
     UserLimitReached {
@@ -92,9 +109,9 @@ impl Error {
         matches!(self, Self::NotFound)
     }
 
-    /// Is this [`Error::Conflict`]?
+    /// Is this [`Error::Conflict`] or [`Error::KeyConflict`]?
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Conflict { .. })
+        matches!(self, Self::Conflict { .. } | Self::KeyConflict { .. })
     }
 
     /// Is this a limit being hit ([`Error::UserLimitReached`] or [`Error::StoreFull`])?

@@ -62,6 +62,14 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("bye")
 
 
+def add_racing(request: HttpRequest) -> HttpResponse:
+    """Like ``add``, while another request appends to the cart meanwhile."""
+    cart = request.session.get("cart", [])
+    get_manager().append(request.session.session_key, "cart", "theirs")
+    request.session["cart"] = [*cart, request.GET["item"]]
+    return HttpResponse("added")
+
+
 def boom(request: HttpRequest) -> HttpResponse:
     request.session["cart"] = ["changed by a failing request"]
     raise RuntimeError("the view failed")
@@ -82,6 +90,7 @@ urlpatterns = [
     path("whoami/", whoami),
     path("cart/", cart),
     path("add/", add),
+    path("add-racing/", add_racing),
     path("login/", login_view),
     path("logout/", logout_view),
     path("boom/", boom),
@@ -399,3 +408,17 @@ def test_of_two_session_cookies_the_first_counts(manager: SessionManager) -> Non
         assert client.get("/cart/").content == b"first"
         client = Client(HTTP_COOKIE=f"{COOKIE}=forged; {COOKIE}={second}")
         assert client.get("/cart/").content == b"empty"
+
+
+def test_a_change_to_a_key_a_concurrent_request_changed_is_a_409_that_writes_nothing(
+    client: Client, manager: SessionManager
+) -> None:
+    ours = ["pysessionmanager.contrib.django.SessionMiddleware", *settings.MIDDLEWARE[1:]]
+    with override_settings(MIDDLEWARE=ours):
+        client.get("/add/?item=pen")
+        response = client.get("/add-racing/?item=ink")
+        assert response.status_code == 409
+        assert b"not saved" in response.content
+        assert response.headers["Vary"] == "Cookie"
+        assert manager.get_session(cookie(client))["cart"] == ["pen", "theirs"]
+        assert client.get("/cart/").content == b"pen,theirs"

@@ -60,17 +60,20 @@ class SessionManager:
         basis: SessionMeta | int,
         data: dict[str, Any],
         keys: Iterable[str],
+        base: dict[str, Any],
     ) -> Optional[tuple[SessionMeta, Optional[dict[str, Any]]]]:
         """For the web integrations: writes back what a request changed in a session it read.
 
         ``basis`` is what the request last read or wrote of the session: its
         ``SessionMeta`` (``session._meta``, or one this method returned),
         which lets the first write go without a read, or only its version.
-        ``data`` is the whole data to store, and ``keys`` the top-level keys
-        the request set or removed relative to ``basis``. If another writer
+        ``data`` is the whole data to store, ``keys`` the top-level keys
+        the request set or removed relative to ``basis``, and ``base`` what
+        those keys held then (a key it lacks was absent). If another writer
         changed the session meanwhile, only those keys are re-applied over
         what it stored (a key missing from ``data`` is removed), at most 16
-        writes in all before ``SessionConflict``.
+        writes in all before ``SessionConflict``; if it changed one of the
+        same keys, nothing is written and ``SessionConflict`` names the key.
 
         Returns ``None`` when the session is gone (ended, rotated away or
         expired, even meanwhile): it is never brought back. Otherwise the

@@ -8,6 +8,8 @@ Messages never contain a session id.
 
 from __future__ import annotations
 
+from typing import Optional
+
 
 class SessionError(Exception):
     """Base class of every error pysessionmanager raises about sessions or stores."""
@@ -25,14 +27,19 @@ class SessionNotFound(SessionError, KeyError):
 
 
 class SessionConflict(SessionError):
-    """A compare-and-set write (``expected_version=``) found the session changed.
+    """A write found the session changed by another writer; nothing was written.
 
-    ``expected_version`` and ``actual_version`` tell what the caller based its
-    write on and what the store holds now.
+    Either a compare-and-set write (``expected_version=``) found another
+    version, or a web request's save found that a concurrent request of the
+    same visitor had changed one of the keys it changed (``key`` names it;
+    ``None`` otherwise). The integrations answer such a request with 409:
+    the client may retry it. ``expected_version`` and ``actual_version`` tell
+    what the caller based its write on and what the store holds now.
     """
 
     expected_version: int
     actual_version: int
+    key: Optional[str]
 
 
 class SessionLimitExceeded(SessionError):

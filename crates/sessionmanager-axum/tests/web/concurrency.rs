@@ -1,5 +1,6 @@
-//! Requests of one user that overlap keep each other's changes; clones of
-//! one request's session share its state.
+//! Requests of one user that overlap keep each other's changes, or the
+//! later one is told that its change was not kept (409); clones of one
+//! request's session share its state.
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -52,12 +53,21 @@ async fn a_removal_and_a_concurrent_write_are_both_kept() {
 }
 
 #[tokio::test]
-async fn the_same_key_goes_to_the_last_writer() {
+async fn a_key_another_request_changed_meanwhile_is_a_409_that_keeps_its_change() {
     let manager = memory();
     let (app, ctx) = app(&manager);
     let token = send(&app, "POST", "/set/a/0", None).await.new_token();
-    interleave(&app, &ctx, &token, "/wait/set/a/slow", "/set/a/fast").await;
-    assert_eq!(stored(&manager, &token).await.unwrap(), r#"{"a":"slow"}"#);
+    let (slow, fast) = interleave(&app, &ctx, &token, "/wait/set/a/slow", "/set/a/fast").await;
+    assert_eq!(
+        (slow.status, fast.status),
+        (StatusCode::CONFLICT, StatusCode::OK)
+    );
+    assert_eq!(stored(&manager, &token).await.unwrap(), r#"{"a":"fast"}"#);
+
+    // The same change made by both is no conflict.
+    let (slow, fast) = interleave(&app, &ctx, &token, "/wait/set/a/x", "/set/a/x").await;
+    assert_eq!((slow.status, fast.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(stored(&manager, &token).await.unwrap(), r#"{"a":"x"}"#);
 }
 
 #[tokio::test]

@@ -193,6 +193,8 @@ fn stored(m: &SessionManager<Spy>, token: &SessionToken) -> (String, u64) {
     (read.record.data.as_json().to_owned(), read.record.version)
 }
 
+/// `apply_changes` with the data of a [`Basis::Read`] as the base (none
+/// for a [`Basis::Version`]).
 fn apply(
     m: &SessionManager<Spy>,
     token: &SessionToken,
@@ -200,7 +202,22 @@ fn apply(
     json: &str,
     keys: &[&str],
 ) -> Result<ApplyOutcome> {
-    block_on(m.apply_changes(token.as_str(), basis, data(json), keys))
+    let base = match &basis {
+        Basis::Read(read) => read.record.data.clone(),
+        Basis::Version(_) => SessionData::empty(),
+    };
+    apply_over(m, token, basis, json, keys, &base)
+}
+
+fn apply_over(
+    m: &SessionManager<Spy>,
+    token: &SessionToken,
+    basis: Basis,
+    json: &str,
+    keys: &[&str],
+    base: &SessionData,
+) -> Result<ApplyOutcome> {
+    block_on(m.apply_changes(token.as_str(), basis, data(json), keys, base))
 }
 
 #[test]
@@ -250,7 +267,15 @@ fn a_version_basis_reads_then_writes() {
     assert_eq!(stored(&m, &token), (r#"{"a":2}"#.to_owned(), 2));
 
     // A version that is already stale merges on the first try.
-    let outcome = apply(&m, &token, Basis::Version(1), r#"{"b":1}"#, &["a", "b"]);
+    let base = data(r#"{"a":2}"#);
+    let outcome = apply_over(
+        &m,
+        &token,
+        Basis::Version(1),
+        r#"{"b":1}"#,
+        &["a", "b"],
+        &base,
+    );
     assert!(matches!(outcome, Ok(ApplyOutcome::Saved(_))), "{outcome:?}");
     assert_eq!(calls(&m), (1, 1));
     assert_eq!(stored(&m, &token), (r#"{"b":1}"#.to_owned(), 3));
@@ -285,8 +310,8 @@ fn a_conflict_reapplies_only_the_changed_keys_over_the_other_write() {
 fn removed_keys_stay_removed_after_a_conflict() {
     let (m, _clock) = manager(1024);
     let (token, read) = session(&m, r#"{"a":1,"b":1,"c":1}"#);
-    then(&m, Meanwhile::Write(r#"{"a":1,"b":2,"c":2}"#));
-    // This request removed "c" (which the other writer changed) and set "e".
+    then(&m, Meanwhile::Write(r#"{"a":1,"b":2,"c":1}"#));
+    // This request removed "c" and set "e".
     let outcome = apply(
         &m,
         &token,
@@ -296,6 +321,69 @@ fn removed_keys_stay_removed_after_a_conflict() {
     );
     assert!(matches!(outcome, Ok(ApplyOutcome::Saved(_))), "{outcome:?}");
     assert_eq!(stored(&m, &token), (r#"{"a":1,"b":2,"e":0}"#.to_owned(), 3));
+}
+
+#[test]
+fn a_key_both_writers_changed_is_a_key_conflict_that_writes_nothing() {
+    let (m, _clock) = manager(1024);
+    // The other writer changed "cart" too: re-applying would drop its item.
+    let (token, read) = session(&m, r#"{"cart":[1],"n":0}"#);
+    then(&m, Meanwhile::Write(r#"{"cart":[1,2],"n":0}"#));
+    let outcome = apply(
+        &m,
+        &token,
+        Basis::Read(read),
+        r#"{"cart":[1,3],"n":0}"#,
+        &["cart"],
+    );
+    let Err(Error::KeyConflict {
+        key,
+        expected,
+        actual,
+    }) = outcome
+    else {
+        panic!("a key conflict, got {outcome:?}");
+    };
+    assert_eq!((key.as_str(), expected, actual), ("cart", 1, 2));
+    assert_eq!(calls(&m), (1, 1), "write, read again, no second write");
+    assert_eq!(
+        stored(&m, &token),
+        (r#"{"cart":[1,2],"n":0}"#.to_owned(), 2)
+    );
+
+    // A removal of a key the other writer changed, or a set of one it
+    // added, conflicts the same way.
+    for (meanwhile, json, keys) in [
+        (r#"{"cart":[9],"n":0}"#, r#"{"n":0}"#, &["cart"][..]),
+        (
+            r#"{"cart":[1,2],"n":0,"new":1}"#,
+            r#"{"cart":[1,2],"n":0,"new":2}"#,
+            &["new"][..],
+        ),
+    ] {
+        let (token, read) = session(&m, r#"{"cart":[1,2],"n":0}"#);
+        then(&m, Meanwhile::Write(meanwhile));
+        let outcome = apply(&m, &token, Basis::Read(read), json, keys);
+        assert!(
+            matches!(outcome, Err(Error::KeyConflict { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(stored(&m, &token), (meanwhile.to_owned(), 2));
+    }
+
+    // Both made the same change, or the other writer changed only other
+    // keys: nothing is undone, so the write goes ahead.
+    let (token, read) = session(&m, r#"{"a":1,"b":1}"#);
+    then(&m, Meanwhile::Write(r#"{"a":2,"b":1}"#));
+    let outcome = apply(
+        &m,
+        &token,
+        Basis::Read(read),
+        r#"{"a":2,"b":5}"#,
+        &["a", "b"],
+    );
+    assert!(matches!(outcome, Ok(ApplyOutcome::Saved(_))), "{outcome:?}");
+    assert_eq!(stored(&m, &token), (r#"{"a":2,"b":5}"#.to_owned(), 3));
 }
 
 #[test]
@@ -334,7 +422,9 @@ fn a_gone_session_is_never_resurrected() {
         (1, 1),
         "the read basis tried its write, the version its read"
     );
-    let malformed = block_on(m.apply_changes("not a token", Basis::Version(1), data("{}"), &[]));
+    let empty = SessionData::empty();
+    let malformed =
+        block_on(m.apply_changes("not a token", Basis::Version(1), data("{}"), &[], &empty));
     assert_eq!(malformed.unwrap(), ApplyOutcome::Gone);
     assert_eq!(calls(&m), (0, 0));
     assert_eq!(block_on(m.count()).unwrap(), 0);
@@ -344,7 +434,7 @@ fn a_gone_session_is_never_resurrected() {
 fn it_gives_up_after_max_attempts_writes() {
     let (m, _clock) = manager(1024);
     let (token, read) = session(&m, r#"{"n":0}"#);
-    *m.store().always.lock().unwrap() = Some(Meanwhile::Write(r#"{"n":-1}"#));
+    *m.store().always.lock().unwrap() = Some(Meanwhile::Write(r#"{"n":0,"o":1}"#));
     let outcome = apply(&m, &token, Basis::Read(read), r#"{"n":1}"#, &["n"]);
     let Err(Error::Conflict { expected, actual }) = outcome else {
         panic!("a conflict, got {outcome:?}");
@@ -353,7 +443,10 @@ fn it_gives_up_after_max_attempts_writes() {
     assert_eq!(calls(&m), (MAX_APPLY_ATTEMPTS - 1, MAX_APPLY_ATTEMPTS));
     *m.store().always.lock().unwrap() = None;
     let (json, version) = stored(&m, &token);
-    assert_eq!(json, r#"{"n":-1}"#, "only the other writer's writes landed");
+    assert_eq!(
+        json, r#"{"n":0,"o":1}"#,
+        "only the other writer's writes landed"
+    );
     assert_eq!(version, 1 + MAX_APPLY_ATTEMPTS as u64);
 }
 

@@ -14,7 +14,11 @@ fn apply<S: SessionStore>(
     json: &str,
     keys: &[&str],
 ) -> Result<ApplyOutcome> {
-    block_on(m.apply_changes(token.as_str(), basis, data(json), keys))
+    let base = match &basis {
+        Basis::Read(read) => read.record.data.clone(),
+        Basis::Version(_) => SessionData::empty(),
+    };
+    block_on(m.apply_changes(token.as_str(), basis, data(json), keys, &base))
 }
 
 #[track_caller]
@@ -27,8 +31,9 @@ fn saved(outcome: Result<ApplyOutcome>, what: &str) -> Session {
 
 /// `apply_changes` writes the whole data over a session read earlier (even
 /// one refreshed meanwhile, keeping its owner, creation time and listing);
-/// after another write it re-applies only its keys, removals included; a
-/// session ended or expired is `Gone` and stays gone.
+/// after another write it re-applies only its keys, removals included,
+/// unless the other write changed one of them too (`KeyConflict`, nothing
+/// written); a session ended or expired is `Gone` and stays gone.
 pub fn check_apply_changes<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     let (m, clock) = setup(&make_store, |_| {});
     let t0 = clock.now();
@@ -118,7 +123,42 @@ pub fn check_apply_changes<S: SessionStore>(make_store: impl Fn(ManualClock) -> 
     );
     assert_eq!(outcome, ApplyOutcome::Gone, "an expired session is gone");
     assert_eq!(count(&m), 0, "nothing is brought back");
-    let empty =
-        block_on(m.apply_changes(token.as_str(), Basis::Version(1), SessionData::empty(), &[]));
-    assert_eq!(ok(empty, "after expiry, by version"), ApplyOutcome::Gone);
+    let empty = SessionData::empty();
+    let outcome = block_on(m.apply_changes(
+        token.as_str(),
+        Basis::Version(1),
+        empty.clone(),
+        &[],
+        &empty,
+    ));
+    assert_eq!(ok(outcome, "after expiry, by version"), ApplyOutcome::Gone);
+
+    // Another request changed the same key meanwhile: nothing is written.
+    let token = create(&m, "carol", r#"{"cart":["tea"],"n":1}"#);
+    let read = ok(block_on(m.peek(token.as_str())), "peek");
+    let mug = serde_json::json!("mug");
+    ok(block_on(m.append(token.as_str(), "cart", &mug)), "append");
+    let outcome = apply(
+        &m,
+        &token,
+        Basis::Read(read),
+        r#"{"cart":["tea","cup"],"n":1}"#,
+        &["cart"],
+    );
+    match outcome {
+        Err(crate::Error::KeyConflict {
+            key,
+            expected,
+            actual,
+        }) => {
+            assert_eq!((key.as_str(), expected, actual), ("cart", 1, 2));
+        }
+        other => panic!("a change to a key another request changed: {other:?}"),
+    }
+    let r = peek(&m, &token);
+    assert_eq!(
+        (r.data.as_json(), r.version),
+        (r#"{"cart":["tea","mug"],"n":1}"#, 2),
+        "a key conflict writes nothing"
+    );
 }

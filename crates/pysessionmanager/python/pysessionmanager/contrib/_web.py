@@ -7,11 +7,11 @@ import hashlib
 import http.cookies as http_cookies
 import math
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from functools import partial
 from typing import Any, Optional, Union
 
-from pysessionmanager import SessionManager, SessionNotFound
+from pysessionmanager import SessionManager, SessionNotFound, UnsupportedDataType
 from pysessionmanager._native import SessionMeta
 
 #: Prefix of the user id given to visitors who have not logged in. Each gets
@@ -72,6 +72,15 @@ def first_cookie(headers: Iterable[str], name: str) -> Optional[str]:
             if sep and key.strip() == name:
                 return http_cookies._unquote(value.strip())
     return None
+
+
+#: The body of the 409 response that replaces a response whose session
+#: changes clashed with a concurrent request's (``SessionConflict``): what it
+#: said was not saved, so it must not reach the client as a success.
+CONFLICT_BODY = (
+    "409 Conflict: another request of this session changed the same data at the "
+    "same time, so this request's changes were not saved. Retry the request."
+)
 
 
 def retry_after_header(seconds: float) -> str:
@@ -259,6 +268,29 @@ class RequestState:
             return self.end  # cleared (logged out, reset): no session, no cookie
         return partial(self._write_changes, current)
 
+    def append(self, data: MutableMapping[str, Any], key: str, item: Any) -> int:
+        """Appends ``item`` to the list at ``key`` of ``data`` (the request's
+        session dict; a missing key starts a list). With a stored session
+        the store appends it at once, atomically, so appends of concurrent
+        requests all land and never conflict; this request's save then has
+        nothing left to write for ``key``. Without one, the item waits in
+        ``data`` for the save that creates the session. Returns the list's
+        length: in the store, or in ``data`` before the session is stored."""
+        if key in data and not isinstance(data[key], list):
+            raise UnsupportedDataType(f"data[{key!r}]: cannot append to {type(data[key]).__name__}")
+        appended = [*data.get(key, ()), item]
+        if self.sid is None:
+            data[key] = appended
+            return len(appended)
+        encoded = self.encode(item)
+        length = self.manager.append(self.sid, key, encoded)
+        data[key] = appended
+        # What the store holds as far as this request knows: its save sees no change.
+        prior = self.stored.get(key)
+        known = [*prior, encoded] if isinstance(prior, list) else [encoded]
+        self.stored = {**self.stored, key: known}
+        return length
+
     def end(self) -> None:
         """Ends the stored session; the request carries on without one."""
         if self.sid is not None:
@@ -276,13 +308,15 @@ class RequestState:
     def _write_changes(self, current: dict[str, Any]) -> Optional[str]:
         """Compare-and-set the new data; if another request wrote meanwhile,
         the engine re-applies only this request's changes on top of what it
-        wrote (up to 16 times, then ``SessionConflict``)."""
+        wrote (up to 16 times, then ``SessionConflict``), or raises
+        ``SessionConflict`` at once if it changed one of the same keys."""
         assert self.sid is not None
         stored = self.stored
         keys = [k for k, v in current.items() if k not in stored or stored[k] != v]
         keys.extend(k for k in stored if k not in current)
+        base = {k: stored[k] for k in keys if k in stored}
         basis = self.version if self.meta is None else self.meta
-        written = self.manager._apply_changes(self.sid, basis, current, keys)
+        written = self.manager._apply_changes(self.sid, basis, current, keys, base)
         if written is None:
             # Ended meanwhile (say, "log out everywhere"): never bring it back.
             self._forget()

@@ -59,16 +59,23 @@ from django.contrib.auth import SESSION_KEY as USER_ID_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.cache import patch_vary_headers
 
 from pysessionmanager import (
     InvalidSessionData,
+    SessionConflict,
     SessionManager,
     SessionNotFound,
     UnsupportedDataType,
 )
 from pysessionmanager._native import TOKEN_BYTES
-from pysessionmanager.contrib._web import RequestState, first_cookie, is_anonymous
+from pysessionmanager.contrib._web import (
+    CONFLICT_BODY,
+    RequestState,
+    first_cookie,
+    is_anonymous,
+)
 
 __all__ = ["SessionMiddleware", "SessionStore", "close_managers", "get_manager"]
 
@@ -435,7 +442,14 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
-        response = super().process_response(request, response)
+        try:
+            response = super().process_response(request, response)
+        except SessionConflict:
+            # A concurrent request changed what this one changed: its
+            # changes were not kept, so its response must not claim them.
+            conflict = HttpResponse(CONFLICT_BODY, status=409, content_type="text/plain")
+            patch_vary_headers(conflict, ("Cookie",))
+            return conflict
         cookie = response.cookies.get(settings.SESSION_COOKIE_NAME)
         if cookie is not None and not settings.is_overridden("SESSION_COOKIE_SECURE"):
             cookie["secure"] = True

@@ -30,8 +30,9 @@ from flask.sessions import SessionInterface as FlaskSessionInterface
 from flask.sessions import SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from pysessionmanager import RateLimiter, SessionManager
+from pysessionmanager import RateLimiter, SessionConflict, SessionManager
 from pysessionmanager.contrib._web import (
+    CONFLICT_BODY,
     RequestState,
     as_manager,
     retry_after_header,
@@ -100,6 +101,13 @@ class ServerSession(CallbackDict, SessionMixin):  # type: ignore[type-arg]
         """The logged-in user, or ``None`` for a visitor."""
         return self.state.logged_in_user
 
+    def append(self, key: str, item: Any) -> int:
+        """Appends ``item`` to the list at ``key`` (a missing key starts one),
+        atomically in the store: concurrent requests' appends all land, where
+        ``session[key].append(item)`` by two requests at once makes the later
+        one's save a 409 conflict. Returns the list's length in the store."""
+        return self.state.append(self, key, item)
+
 
 class SessionInterface(FlaskSessionInterface):
     """Keeps ``flask.session`` in a :class:`~pysessionmanager.SessionManager`.
@@ -151,7 +159,13 @@ class SessionInterface(FlaskSessionInterface):
             # and compare all of it.
             sid = state.sid
         else:
-            sid = state.save(session, expiration_time=_lifetime(app))
+            try:
+                sid = state.save(session, expiration_time=_lifetime(app))
+            except SessionConflict:
+                # Flask has no way to swap the response here: turn it into
+                # the 409 that says the changes were not kept.
+                _make_conflict(response)
+                return
         if session.accessed:
             response.vary.add("Cookie")
         name, cookie = self.get_cookie_name(app), self._cookie_options(app)
@@ -184,6 +198,16 @@ class SessionInterface(FlaskSessionInterface):
         if isinstance(value, list):
             return [self._untag(v) for v in value]
         return value
+
+
+def _make_conflict(response: Response) -> None:
+    """Turns ``response`` into a 409 that says the session changes were lost."""
+    response.status_code = 409
+    response.set_data(CONFLICT_BODY)
+    response.mimetype = "text/plain"
+    response.headers.pop("Location", None)
+    response.headers.remove("Set-Cookie")
+    response.vary.add("Cookie")
 
 
 def _check_samesite(samesite: Optional[str], secure: bool) -> None:

@@ -71,8 +71,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pysessionmanager import RateLimiter, RateLimitResult, SessionManager
+from pysessionmanager import RateLimiter, RateLimitResult, SessionConflict, SessionManager
 from pysessionmanager.contrib._web import (
+    CONFLICT_BODY,
     RequestState,
     as_manager,
     first_cookie,
@@ -125,6 +126,17 @@ class Session(dict[str, Any]):
     def __reduce__(self) -> Any:
         # Copies and pickles as a plain dict: the request's tie to the store stays behind.
         return (dict, (dict(self),))
+
+    async def append(self, key: str, item: Any) -> int:
+        """Appends ``item`` to the list at ``key`` (a missing key starts one),
+        atomically in the store: concurrent requests' appends all land, where
+        ``session[key].append(item)`` by two requests at once makes the later
+        one's save a 409 conflict. Returns the list's length in the store."""
+        assert self._state is not None and self._middleware is not None, (
+            "SessionMiddleware must be installed to append to the session"
+        )
+        self.mark_accessed()
+        return await self._middleware._run(self._state.append, self, key, item)
 
     def mark_accessed(self) -> None:
         # The values are shared with the copy the save compares against
@@ -249,9 +261,21 @@ class SessionMiddleware:
         session._state, session._middleware = state, self
         scope["session"] = session
 
+        replaced = False
+
         async def send_wrapper(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the body of a response a 409 replaced
             if message["type"] == "http.response.start":
-                await self._commit(session, state, token, message)
+                try:
+                    await self._commit(session, state, token, message)
+                except SessionConflict:
+                    # The changes were not kept: the app's response, which
+                    # may say they were, never starts.
+                    replaced = True
+                    await _send_conflict(send)
+                    return
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
@@ -299,6 +323,18 @@ class SessionMiddleware:
     def _cookie(self, value: str, lifetime: str) -> str:
         # Starlette's exact layout, which its tests (and users' tests) parse.
         return f"{self.session_cookie}={value}; path={self.path}; {lifetime}{self.security_flags}"
+
+
+async def _send_conflict(send: Send) -> None:
+    """Sends the 409 that says a request's session changes were not saved."""
+    body = CONFLICT_BODY.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"vary", b"Cookie"),
+    ]
+    await send({"type": "http.response.start", "status": 409, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _cookie_name(name: str) -> str:
