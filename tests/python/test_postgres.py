@@ -172,9 +172,31 @@ def test_tables_from_a_newer_version_are_refused(
     with pytest.raises(StoreError, match=r"newer pysessionmanager \(schema version 99"):
         SessionManager(store=postgres_url)
     postgres_server.psql(
-        "UPDATE pysessionmanager_meta SET value = 1 WHERE name = 'schema_version'", database
+        "UPDATE pysessionmanager_meta SET value = 2 WHERE name = 'schema_version'", database
     )
     SessionManager(store=postgres_url).close()
+
+
+def test_tables_of_schema_version_1_are_migrated_forward(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    # Version 1 is version 2 without the index of a user's sessions by expiry.
+    with SessionManager(store=postgres_url) as m:
+        sid = m.create_session("alice", {"keep": True})
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_server.psql(
+        "DROP INDEX pysessionmanager_sessions_by_user_expiry; "
+        "UPDATE pysessionmanager_meta SET value = 1 WHERE name = 'schema_version'",
+        database,
+    )
+    with SessionManager(store=postgres_url) as m:
+        assert m.get_session(sid) == {"keep": True}
+    found = postgres_server.psql(
+        "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'; "
+        "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%by_user_expiry'",
+        database,
+    )
+    assert found.split() == ["2", "pysessionmanager_sessions_by_user_expiry"]
 
 
 def test_a_foreign_sessions_table_is_refused_untouched(

@@ -45,6 +45,11 @@ def ms(moment: object) -> int:
 # --- keys -----------------------------------------------------------------------
 
 
+def user_index(prefix: str, user: str, tag: str = "ue") -> str:
+    """A user's index by expiry (``uc``: by creation): the hex of the user id."""
+    return f"{prefix}{tag}:{user.encode().hex()}"
+
+
 def test_keys_are_the_prefix_and_the_token_hash_never_the_token(
     redis_server: RedisServer,
 ) -> None:
@@ -56,10 +61,11 @@ def test_keys_are_the_prefix_and_the_token_hash_never_the_token(
     keys = sorted(k.decode() for k in r.scan_iter(match=f"{prefix}*"))
     for token in tokens:
         assert f"{prefix}s:{sha(token)}" in keys
-    assert f"{prefix}u:alice" in keys and f"{prefix}u:bob" in keys
+    for user in ("alice", "bob"):
+        assert user_index(prefix, user) in keys and user_index(prefix, user, "uc") in keys
     assert f"{prefix}expiry" in keys
-    # Each key is the prefix, a tag, then a hash or a user id: nothing else.
-    assert all(k.split(prefix, 1)[1].split(":", 1)[0] in ("s", "u", "expiry") for k in keys)
+    # Each key is the prefix, a tag, then hex digits (a hash, a user id): nothing else.
+    assert all(k.split(prefix, 1)[1].split(":", 1)[0] in ("s", "ue", "uc", "expiry") for k in keys)
     everything = (
         b"".join(b"".join(r.hgetall(k).values()) if r.type(k) == b"hash" else b"" for k in keys)
         + "".join(keys).encode()
@@ -108,7 +114,7 @@ def test_redis_removes_a_record_at_its_deadline_and_a_refresh_never_revives_it(
         key = f"{prefix}s:{sha(sid)}"
         info = m.session_info(sid)
         assert r.pexpiretime(key) == ms(info.expires_at), "PEXPIREAT at expires_at exactly"
-        assert r.pexpiretime(f"{prefix}u:alice") == ms(info.expires_at)
+        assert r.pexpiretime(user_index(prefix, "alice")) == ms(info.expires_at)
         time.sleep(0.6)
         assert r.exists(key) == 0, "Redis removed the record itself, without a purge"
         with pytest.raises(SessionNotFound):
@@ -135,11 +141,11 @@ def test_activity_moves_the_ttls_forward_never_back(
         m.touch(sid)
         moved = ms(m.session_info(sid).expires_at)
         assert moved == first + 40_000 and r.pexpiretime(key) == moved
-        assert r.pexpiretime(f"{prefix}u:alice") == ms(m.session_info(long).expires_at), (
+        assert r.pexpiretime(user_index(prefix, "alice")) == ms(m.session_info(long).expires_at), (
             "the user index lives as long as the user's longest session"
         )
         assert r.zscore(f"{prefix}expiry", sha(sid)) == moved
-        assert r.zscore(f"{prefix}u:alice", sha(sid)) == moved
+        assert r.zscore(user_index(prefix, "alice"), sha(sid)) == moved
 
 
 # --- bounded indexes ---------------------------------------------------------------
@@ -160,7 +166,7 @@ def test_the_user_index_is_trimmed_on_writes_and_expires_with_its_last_session(
 ) -> None:
     r = redis_server.client()
     prefix = redis_url.split("prefix=")[1]
-    index = f"{prefix}u:alice"
+    index = user_index(prefix, "alice")
     with SessionManager(expiration_time=TTL, store=redis_url) as m:
         for _ in range(20):
             m.create_session("alice")

@@ -6,6 +6,7 @@ mod convert;
 mod errors;
 mod exit;
 mod fork;
+mod interrupt;
 mod manager;
 mod ratelimit;
 mod session;
@@ -23,5 +24,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<clock::ManualClock>()?;
     m.add_function(wrap_pyfunction!(exit::_interpreter_exiting, m)?)?;
     m.add("TOKEN_BYTES", 32)?;
+    interrupt::install();
     Ok(())
 }

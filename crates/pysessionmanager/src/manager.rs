@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 use sessionmanager_core::{
     ApplyOutcome, Basis, CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig,
-    block_on,
+    block_on_interruptible,
 };
 
 use crate::clock::clock_arg;
@@ -257,7 +257,8 @@ impl SessionManager {
         let sent = data.clone();
         let ApplyOutcome::Saved(written) = run(
             py,
-            self.engine(py)?.apply_changes(token, basis, data, &keys, &base),
+            self.engine(py)?
+                .apply_changes(token, basis, data, &keys, &base),
         )?
         else {
             return Ok(None);
@@ -415,7 +416,12 @@ pub(crate) fn run<T: Send>(
     py: Python<'_>,
     call: impl Future<Output = sessionmanager_core::Result<T>> + Send,
 ) -> PyResult<T> {
-    crate::exit::detach(py, || block_on(call)).py(py)
+    crate::interrupt::note_thread(py);
+    let result = crate::exit::detach(py, || block_on_interruptible(call));
+    if let Some(raised) = crate::interrupt::take_raised() {
+        return Err(raised); // Ctrl-C's KeyboardInterrupt, say
+    }
+    result.py(py)
 }
 
 fn required_data(

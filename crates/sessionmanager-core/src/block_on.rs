@@ -5,6 +5,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Instant;
 
 /// Runs a future to completion on the calling thread.
 ///
@@ -27,6 +28,40 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         // A wake that raced ahead of this park leaves the token set, so no wake is lost.
         thread::park();
+    }
+}
+
+/// Like [`block_on`], but on a thread the [`interrupt`](crate::interrupt)
+/// hook calls interruptible, gives up (dropping `future`) with
+/// [`Error::Interrupted`](crate::Error::Interrupted) when the hook asks, checked
+/// every [`CHECK_EVERY`](crate::interrupt::CHECK_EVERY) of waiting.
+pub fn block_on_interruptible<T>(
+    future: impl Future<Output = crate::Result<T>>,
+) -> crate::Result<T> {
+    let mut future = pin!(future);
+    if let Poll::Ready(output) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        return output;
+    }
+    if !crate::interrupt::interruptible() {
+        return block_on(future);
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut checked = Instant::now();
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park_timeout(crate::interrupt::CHECK_EVERY);
+        if checked.elapsed() >= crate::interrupt::CHECK_EVERY {
+            if crate::interrupt::interrupted() {
+                return Err(crate::Error::Interrupted);
+            }
+            checked = Instant::now();
+        }
     }
 }
 

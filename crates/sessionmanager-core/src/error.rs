@@ -77,6 +77,14 @@ pub enum Error {
     #[error("the session manager is closed")]
     Closed,
 
+    /// The caller gave up waiting for the store when its host asked (the
+    /// Python binding: a signal handler raised, as Ctrl-C's does). The call
+    /// may still complete: an interrupted write may or may not have happened.
+    #[error(
+        "interrupted while waiting for the session store; the call may or may not have taken effect"
+    )]
+    Interrupted,
+
     /// The store could not be reached (connection refused, timeout).
     #[error("session store unavailable: {0}")]
     Unavailable(BoxError),

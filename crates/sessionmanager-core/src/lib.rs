@@ -25,6 +25,8 @@ mod data;
 mod error;
 mod expiry;
 pub mod fork;
+#[doc(hidden)]
+pub mod interrupt;
 mod json;
 mod manager;
 pub mod memory;
@@ -39,7 +41,7 @@ mod token;
 pub mod url;
 
 pub use apply::{ApplyOutcome, Basis, MAX_APPLY_ATTEMPTS};
-pub use block_on::block_on;
+pub use block_on::{block_on, block_on_interruptible};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep, too_deep_message};
 pub use error::BoxError;

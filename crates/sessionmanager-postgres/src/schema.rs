@@ -11,8 +11,13 @@ use crate::conn::Conn;
 /// released one, since databases in the field were made by it.
 pub const SCHEMA: Schema = Schema {
     create: CREATE_V1,
-    steps: &[],
+    steps: &[ADD_USER_EXPIRY_INDEX],
 };
+
+/// Version 2: a user's expired sessions are found by an index range, so a
+/// create at a per-user limit never reads the user's live rows to trim it.
+const ADD_USER_EXPIRY_INDEX: &str = "CREATE INDEX pysessionmanager_sessions_by_user_expiry
+    ON pysessionmanager_sessions (user_id, expires_at_ms);";
 
 /// Version 1. Times are milliseconds since the Unix epoch (UTC), the engine's
 /// clock. `user_id` is the id's UTF-8 bytes: ids may hold NUL (the engine's

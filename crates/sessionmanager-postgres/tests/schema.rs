@@ -12,6 +12,11 @@ const ADD_NOTE: &str =
     "ALTER TABLE pysessionmanager_sessions ADD COLUMN note text NOT NULL DEFAULT 'v2';";
 const INDEX_NOTE: &str =
     "CREATE INDEX pysessionmanager_sessions_by_note ON pysessionmanager_sessions (note);";
+/// The first release's schema, before any step.
+static V1: Schema = Schema {
+    create: CREATE_V1,
+    steps: &[],
+};
 static V2: Schema = Schema {
     create: CREATE_V1,
     steps: &[ADD_NOTE],
@@ -48,7 +53,7 @@ fn migrations_go_forward_keep_rows_and_refuse_newer_tables() {
     let server = support::server();
     let url = server.fresh_schema_url("");
     let key = SessionKey::from_bytes([7; 32]);
-    let store = open(&url, &SCHEMA).unwrap();
+    let store = open(&url, &V1).unwrap();
     block_on(store.create(&key, &record(), None, Timestamp(1_000))).unwrap();
     drop(store);
 
@@ -67,7 +72,7 @@ fn migrations_go_forward_keep_rows_and_refuse_newer_tables() {
     );
     drop(store);
     drop(open(&url, &V3).unwrap()); // nothing runs twice
-    let err = open(&url, &SCHEMA).unwrap_err().to_string();
+    let err = open(&url, &V1).unwrap_err().to_string();
     assert!(
         err.contains("newer pysessionmanager (schema version 3; this one reads up to 1)"),
         "{err}"
@@ -81,4 +86,20 @@ fn a_new_schema_is_created_at_the_latest_version() {
     drop(open(&url, &V3).unwrap());
     let err = open(&url, &V2).unwrap_err().to_string();
     assert!(err.contains("schema version 3"), "{err}");
+}
+
+#[test]
+fn the_release_schema_migrates_a_first_release_database() {
+    let server = support::server();
+    let url = server.fresh_schema_url("");
+    let key = SessionKey::from_bytes([9; 32]);
+    let store = open(&url, &V1).unwrap();
+    block_on(store.create(&key, &record(), None, Timestamp(1_000))).unwrap();
+    drop(store);
+    let store = open(&url, &SCHEMA).unwrap();
+    assert_eq!(
+        block_on(store.load(&key, Timestamp(1_000))).unwrap(),
+        Some(record()),
+        "rows survive the migration to the release schema"
+    );
 }

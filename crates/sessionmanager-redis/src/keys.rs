@@ -1,22 +1,38 @@
-//! The names of the store's Redis keys. Every key starts with the configured
-//! prefix, then a one-part tag, so the store's three kinds of keys never
-//! collide with each other or with other data in the database:
+//! The names of the store's Redis keys. Every key is the configured prefix
+//! followed by a tail of one of these shapes:
 //!
-//! - `<prefix>s:<hex of the token's SHA-256>`: one hash per session;
-//! - `<prefix>u:<user id>`: the user's index, a sorted set of the user's
-//!   session hashes scored by expiry;
-//! - `<prefix>expiry`: every session hash scored by expiry, for `count`,
+//! - `s:<hex of the token's SHA-256>`: one hash per session;
+//! - `ue:<hex of the user id's UTF-8>`: the user's index, a sorted set of
+//!   the user's session hashes scored by expiry;
+//! - `uc:<hex of the user id's UTF-8>`: the same sessions scored by
+//!   creation, so that the oldest are found without reading the others;
+//! - `expiry`: every session hash scored by expiry, for `count`,
 //!   `purge_expired` and the sweep, so nothing ever walks the keyspace.
 //!
-//! The Lua scripts build session and user keys from the prefix the same way
-//! ([`SESSION_TAG`], [`USER_TAG`]).
+//! No key of one prefix can be a key of another, whatever the prefixes and
+//! user ids: a tail is a tag of letters that are not hex digits (`s:`,
+//! `ue:`, `uc:`, none the end of another) followed by hex digits only, or
+//! the word `expiry`. Read from its end, a key's tail stops at the first
+//! character that is not a hex digit, so the tail, and with it the prefix,
+//! is known from the key alone.
+//!
+//! Stores of the first layout kept a user's index under `u:<user id>` as
+//! given, which let prefixes and user ids collide. The scripts still read
+//! such an index (`list_user`) and move its sessions into the two indexes
+//! above at the user's first create with a limit or `delete_user`
+//! (`adopt_first_layout` in `lua/prelude.lua`); untouched, it expires with
+//! its last session.
+//!
+//! The Lua scripts build session and user keys from the prefix the same way.
 
 use sessionmanager_core::SessionKey;
 
 /// What follows the prefix in a session's key.
 pub(crate) const SESSION_TAG: &str = "s:";
-/// What follows the prefix in a user's index key.
-pub(crate) const USER_TAG: &str = "u:";
+/// What follows the prefix in a user's index by expiry.
+const USER_BY_EXPIRY_TAG: &str = "ue:";
+/// What follows the prefix in a user's index by creation.
+const USER_BY_CREATION_TAG: &str = "uc:";
 /// What follows the prefix in the expiry index's key.
 const EXPIRY_TAG: &str = "expiry";
 
@@ -25,6 +41,15 @@ const EXPIRY_TAG: &str = "expiry";
 pub(crate) struct Keys {
     prefix: String,
     expiry: String,
+}
+
+/// A user's two index keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UserKeys {
+    /// The user's sessions scored by expiry.
+    pub(crate) by_expiry: String,
+    /// The user's sessions scored by creation.
+    pub(crate) by_creation: String,
 }
 
 impl Keys {
@@ -49,15 +74,29 @@ impl Keys {
         name
     }
 
-    /// The user's index key.
-    pub(crate) fn user(&self, user_id: &str) -> String {
-        format!("{}{USER_TAG}{user_id}", self.prefix)
+    /// The user's index keys.
+    pub(crate) fn user(&self, user_id: &str) -> UserKeys {
+        let hex = hex(user_id.as_bytes());
+        UserKeys {
+            by_expiry: format!("{}{USER_BY_EXPIRY_TAG}{hex}", self.prefix),
+            by_creation: format!("{}{USER_BY_CREATION_TAG}{hex}", self.prefix),
+        }
     }
 
     /// The expiry index's key.
     pub(crate) fn expiry(&self) -> &str {
         &self.expiry
     }
+}
+
+/// Lower-case hex of `bytes`, as the scripts' `user_keys` writes it.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
 }
 
 /// A session key as the member of an index: the lower-case hex of its hash.
@@ -80,6 +119,10 @@ pub(crate) fn parse_member(member: &[u8]) -> Option<SessionKey> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -91,11 +134,59 @@ mod tests {
     }
 
     #[test]
-    fn kinds_of_keys_never_collide() {
+    fn the_layout_of_each_kind_of_key() {
         let keys = Keys::new("app:");
         let key = SessionKey::of("t");
         assert_eq!(keys.session(&key), format!("app:s:{}", key.to_hex()));
-        assert_eq!(keys.user("s:x"), "app:u:s:x");
+        assert_eq!(
+            keys.user("é:x"),
+            UserKeys {
+                by_expiry: "app:ue:c3a93a78".into(),
+                by_creation: "app:uc:c3a93a78".into(),
+            }
+        );
         assert_eq!(keys.expiry(), "app:expiry");
+    }
+
+    /// Every key a store with `prefix` can make for these users and sessions,
+    /// each with what it names.
+    fn all_keys(prefix: &str, users: &[String], tokens: &[String]) -> Vec<(String, String)> {
+        let keys = Keys::new(prefix);
+        let mut all = vec![(keys.expiry().to_owned(), format!("{prefix:?} expiry"))];
+        for user in users {
+            let index = keys.user(user);
+            all.push((
+                index.by_expiry,
+                format!("{prefix:?} user {user:?} by expiry"),
+            ));
+            all.push((
+                index.by_creation,
+                format!("{prefix:?} user {user:?} by creation"),
+            ));
+        }
+        for token in tokens {
+            let name = keys.session(&SessionKey::of(token));
+            all.push((name, format!("{prefix:?} session {token:?}")));
+        }
+        all
+    }
+
+    proptest! {
+        #[test]
+        fn no_two_prefixes_user_ids_or_sessions_share_a_key(
+            prefixes in proptest::collection::hash_set("[a-z:{}0-9]{0,6}|au:|a|u:|s:|ue:", 1..6),
+            users in proptest::collection::hash_set("[a-z:0-9é]{1,6}|expiry|s:|u:x", 1..6),
+            tokens in proptest::collection::vec("[a-z]{1,4}", 1..4),
+        ) {
+            let users: Vec<String> = users.into_iter().collect();
+            let mut seen: HashMap<String, String> = HashMap::new();
+            for prefix in &prefixes {
+                for (name, what) in all_keys(prefix, &users, &tokens) {
+                    if let Some(other) = seen.insert(name.clone(), what.clone()) {
+                        prop_assert_eq!(&other, &what, "{:?} names both", name);
+                    }
+                }
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::{
     CreateOutcome, DataLimits, EditOutcome, Error, MemberEdit, Result, SaveOutcome, SessionKey,
-    SessionRecord, SessionStore, Timestamp, UserLimit, block_on,
+    SessionRecord, SessionStore, Timestamp, UserLimit, block_on, interrupt,
 };
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::spawn_blocking;
@@ -34,6 +34,10 @@ use crate::scripts::{SOURCES, Scripts};
 /// Expired sessions `purge_expired` removes per script run, so the server is
 /// never held for long.
 const PURGE_BATCH: u32 = 500;
+
+/// Sessions `delete_user` ends per script run, for the same reason: a few
+/// milliseconds of the server's time each (docs/BENCHMARKS.md).
+const END_USER_BATCH: u32 = 100;
 
 /// Sessions in Redis or Valkey, shared by every process that opens the same
 /// server, database and prefix.
@@ -177,6 +181,9 @@ impl RedisStore {
             }
         };
         if Handle::try_current().is_err() {
+            if interrupt::interruptible() {
+                return runtime.block_on(interruptibly(task));
+            }
             return runtime.block_on(task);
         }
         // Inside a tokio runtime this thread must not block: drive ours
@@ -188,6 +195,19 @@ impl RedisStore {
                     format!("a Redis store task failed: {e}").into(),
                 ))
             })
+    }
+}
+
+/// `task`, given up when the host's interrupt hook asks (checked every
+/// [`interrupt::CHECK_EVERY`]): what was sent may still run on the server.
+async fn interruptibly<T>(task: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut task = std::pin::pin!(task);
+    loop {
+        match tokio::time::timeout(interrupt::CHECK_EVERY, &mut task).await {
+            Ok(done) => return done,
+            Err(_) if interrupt::interrupted() => return Err(Error::Interrupted),
+            Err(_) => {}
+        }
     }
 }
 
@@ -288,13 +308,14 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<CreateOutcome> {
         let (key, fields) = (*key, codec::encode(record));
-        let user_key = self.shared.keys.user(&record.user_id);
+        let user = self.shared.keys.user(&record.user_id);
         self.run("create a session", move |shared, mut conn| async move {
             let (max, evict) = limit.map_or((0, false), |l| (l.max_sessions, l.evict_oldest));
             let answer: i64 = shared
                 .invoke(&shared.scripts.create, now)
                 .key(shared.keys.session(&key))
-                .key(user_key)
+                .key(&user.by_expiry)
+                .key(&user.by_creation)
                 .arg(keys::member(&key))
                 .arg(&fields[..])
                 .arg(max)
@@ -480,13 +501,14 @@ impl SessionStore for RedisStore {
         user_id: &str,
         now: Timestamp,
     ) -> Result<Vec<(SessionKey, SessionRecord)>> {
-        let (user, user_key) = (user_id.to_owned(), self.shared.keys.user(user_id));
+        let (user, index) = (user_id.to_owned(), self.shared.keys.user(user_id));
         self.run(
             "list a user's sessions",
             move |shared, mut conn| async move {
                 let flat: Vec<Option<Vec<u8>>> = shared
                     .invoke(&shared.scripts.list_user, now)
-                    .key(user_key)
+                    .key(&index.by_expiry)
+                    .arg(&user)
                     .invoke_async(&mut conn)
                     .await?;
                 let mut sessions = Vec::with_capacity(flat.len() / (FIELDS.len() + 1)); // member + fields
@@ -517,21 +539,42 @@ impl SessionStore for RedisStore {
         keep: Option<&SessionKey>,
         now: Timestamp,
     ) -> Result<u64> {
-        let user_key = self.shared.keys.user(user_id);
-        let keep = keep.map(keys::member).unwrap_or_default();
-        self.run(
-            "end a user's sessions",
-            move |shared, mut conn| async move {
-                let ended: i64 = shared
-                    .invoke(&shared.scripts.delete_user, now)
-                    .key(user_key)
-                    .arg(keep)
-                    .invoke_async(&mut conn)
-                    .await?;
-                Ok(ended.max(0) as u64)
-            },
-        )
-        .await
+        let index = Arc::new(self.shared.keys.user(user_id));
+        let user: Arc<str> = user_id.into();
+        let keep: Arc<str> = keep.map(keys::member).unwrap_or_default().into();
+        let mut total = 0;
+        // Batches in separate script runs, so other clients get the server
+        // in between however many sessions the user has.
+        loop {
+            let (index, user, keep) = (index.clone(), user.clone(), keep.clone());
+            let (ended, more) = self
+                .run(
+                    "end a user's sessions",
+                    move |shared, mut conn| async move {
+                        let answer: Vec<Value> = shared
+                            .invoke(&shared.scripts.delete_user, now)
+                            .key(&index.by_expiry)
+                            .key(&index.by_creation)
+                            .arg(&*user)
+                            .arg(&*keep)
+                            .arg(END_USER_BATCH)
+                            .invoke_async(&mut conn)
+                            .await?;
+                        match answer.as_slice() {
+                            [ended, more] => Ok((
+                                as_int(ended, "ending a user's sessions")?,
+                                as_int(more, "ending a user's sessions")?,
+                            )),
+                            _ => Err(corrupt("an unexpected answer to ending a user's sessions")),
+                        }
+                    },
+                )
+                .await?;
+            total += ended.max(0) as u64;
+            if more == 0 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {

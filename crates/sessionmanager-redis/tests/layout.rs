@@ -54,6 +54,12 @@ fn create(store: &RedisStore, key: &SessionKey, record: &SessionRecord, now: Tim
     assert_eq!(outcome, CreateOutcome::Created { evicted: 0 });
 }
 
+/// A user's index by expiry (`by_creation`: by creation), as keys.rs names it.
+fn index_key(p: &str, user: &str, by_creation: bool) -> String {
+    let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{p}{}:{hex}", if by_creation { "uc" } else { "ue" })
+}
+
 fn pexpiretime(r: &mut redis::Connection, key: &str) -> i64 {
     redis::cmd("PEXPIRETIME")
         .arg(key)
@@ -72,10 +78,12 @@ fn records_are_hashes_under_the_prefix_that_redis_expires_at_expires_at() {
     let mut r = raw();
     let name = format!("{p}s:{}", k.to_hex());
     assert_eq!(pexpiretime(&mut r, &name), rec.expires_at.millis());
-    assert_eq!(
-        pexpiretime(&mut r, &format!("{p}u:alice")),
-        rec.expires_at.millis()
-    );
+    for by_creation in [false, true] {
+        assert_eq!(
+            pexpiretime(&mut r, &index_key(&p, "alice", by_creation)),
+            rec.expires_at.millis()
+        );
+    }
     let user: String = r.hget(&name, "u").unwrap();
     assert_eq!(user, "alice");
 
@@ -100,7 +108,7 @@ fn the_user_index_is_trimmed_by_writes_and_lives_as_long_as_its_last_session() {
     let p = prefix();
     let store = open(&p);
     let now = SystemClock.now();
-    let index = format!("{p}u:alice");
+    let (by_creation, index) = (index_key(&p, "alice", true), index_key(&p, "alice", false));
     for n in 0..10 {
         create(&store, &key(100 + n), &record("alice", now, 5_000), now);
     }
@@ -116,6 +124,12 @@ fn the_user_index_is_trimmed_by_writes_and_lives_as_long_as_its_last_session() {
     create(&store, &key(201), &record("alice", later, 600_000), later);
     let members: Vec<String> = r.zrange(&index, 0, -1).unwrap();
     assert_eq!(members, vec![key(200).to_hex(), key(201).to_hex()]);
+    let members: Vec<String> = r.zrange(&by_creation, 0, -1).unwrap();
+    assert_eq!(members, vec![key(200).to_hex(), key(201).to_hex()]);
+    assert_eq!(
+        pexpiretime(&mut r, &by_creation),
+        pexpiretime(&mut r, &index)
+    );
     let trimmed: bool = r.exists(format!("{p}s:{}", key(100).to_hex())).unwrap();
     assert!(
         !trimmed,
@@ -130,7 +144,7 @@ fn the_user_index_is_trimmed_by_writes_and_lives_as_long_as_its_last_session() {
     create(&store, &kept, &record("carol", later, 600_000), later);
     let latest = later.plus_millis(2_000);
     assert!(block_on(store.touch(&kept, latest, latest.plus_millis(600_000), latest)).unwrap());
-    let members: Vec<String> = r.zrange(format!("{p}u:carol"), 0, -1).unwrap();
+    let members: Vec<String> = r.zrange(index_key(&p, "carol", false), 0, -1).unwrap();
     assert_eq!(members, vec![kept.to_hex()]);
 }
 
@@ -310,4 +324,171 @@ fn the_edit_script_declines_text_the_store_did_not_write() {
         let stored: String = r.hget(format!("{p}s:{}", k.to_hex()), "d").unwrap();
         assert_eq!(stored, text, "{text}: a declined edit writes nothing");
     }
+}
+
+/// Writes a session as a store of the first layout did: its hash, and its
+/// user's index under `u:` and the raw user id.
+fn first_layout_session(
+    r: &mut redis::Connection,
+    p: &str,
+    k: &SessionKey,
+    user: &str,
+    now: Timestamp,
+) {
+    let rec = record(user, now, 600_000);
+    let name = format!("{p}s:{}", k.to_hex());
+    let () = redis::cmd("HSET")
+        .arg(&name)
+        .arg(&[
+            ("u", user.to_owned()),
+            ("d", "{}".to_owned()),
+            ("v", "1".to_owned()),
+            ("c", rec.created_at.millis().to_string()),
+            ("a", rec.last_active.millis().to_string()),
+            ("e", rec.expires_at.millis().to_string()),
+            ("i", "600000".to_owned()),
+            ("s", "1".to_owned()),
+            ("x", String::new()),
+        ])
+        .query(r)
+        .unwrap();
+    let (): () = r
+        .zadd(format!("{p}u:{user}"), k.to_hex(), rec.expires_at.millis())
+        .unwrap();
+    let (): () = r
+        .zadd(format!("{p}expiry"), k.to_hex(), rec.expires_at.millis())
+        .unwrap();
+}
+
+#[test]
+fn sessions_indexed_by_the_first_layout_are_listed_limited_and_ended() {
+    let p = prefix();
+    let store = open(&p);
+    let now = SystemClock.now();
+    let mut r = raw();
+    for n in 0..3 {
+        first_layout_session(&mut r, &p, &key(600 + n), "dave", now);
+    }
+    let old_index = format!("{p}u:dave");
+    let listed = block_on(store.list_user("dave", now)).unwrap();
+    assert_eq!(listed.len(), 3, "listed from the old index, which stays");
+    assert!(r.exists::<_, bool>(&old_index).unwrap());
+
+    // A create at a limit of 3 counts them: the oldest goes.
+    let limit = UserLimit {
+        max_sessions: 3,
+        evict_oldest: true,
+    };
+    let later = now.plus_millis(1);
+    let outcome = block_on(store.create(
+        &key(610),
+        &record("dave", later, 600_000),
+        Some(limit),
+        later,
+    ));
+    assert_eq!(outcome.unwrap(), CreateOutcome::Created { evicted: 1 });
+    assert!(
+        !r.exists::<_, bool>(&old_index).unwrap(),
+        "adopted, then deleted"
+    );
+    let members: Vec<String> = r.zrange(index_key(&p, "dave", true), 0, -1).unwrap();
+    // Oldest first by creation, then by key: the lowest of the three went.
+    let mut first: Vec<String> = (600..603).map(|n| key(n).to_hex()).collect();
+    first.sort();
+    assert_eq!(
+        members,
+        vec![first[1].clone(), first[2].clone(), key(610).to_hex()]
+    );
+
+    for n in 0..2 {
+        first_layout_session(&mut r, &p, &key(620 + n), "erin", now);
+    }
+    assert_eq!(block_on(store.delete_user("erin", None, now)).unwrap(), 2);
+    assert_eq!(block_on(store.list_user("erin", now)).unwrap().len(), 0);
+    assert!(!r.exists::<_, bool>(format!("{p}u:erin")).unwrap());
+}
+
+#[test]
+fn ending_many_sessions_takes_bounded_batches() {
+    // A server of its own: the call counts are the server's.
+    let server = common::Server::start();
+    let mut config = RedisConfig::new("127.0.0.1", server.port);
+    config.prefix = "batches:".into();
+    let store = RedisStore::open(config).expect("the store opens");
+    let now = SystemClock.now();
+    for n in 0..1_200 {
+        create(&store, &key(1_000 + n), &record("frank", now, 600_000), now);
+    }
+    let mut r = redis::Client::open(server.url("/0"))
+        .and_then(|c| c.get_connection())
+        .expect("a raw connection");
+    let () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut r).unwrap();
+    let ended = block_on(store.delete_user("frank", Some(&key(1_500)), now)).unwrap();
+    assert_eq!(ended, 1_199);
+    let calls = command_calls(&mut r);
+    assert_eq!(
+        calls.get("evalsha"),
+        Some(&12),
+        "11 batches of 100, then 99: {calls:?}"
+    );
+    let left = block_on(store.list_user("frank", now)).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, key(1_500));
+}
+
+#[test]
+fn a_create_at_a_limit_reads_only_what_it_evicts() {
+    let server = common::Server::start();
+    let mut config = RedisConfig::new("127.0.0.1", server.port);
+    config.prefix = "limit:".into();
+    let store = RedisStore::open(config).expect("the store opens");
+    let now = SystemClock.now();
+    for n in 0..2_000 {
+        let at = now.plus_millis(i64::from(n));
+        create(&store, &key(3_000 + n), &record("gina", at, 600_000), at);
+    }
+    let mut r = redis::Client::open(server.url("/0"))
+        .and_then(|c| c.get_connection())
+        .expect("a raw connection");
+    let () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut r).unwrap();
+    let later = now.plus_millis(5_000);
+    let limit = UserLimit {
+        max_sessions: 2_000,
+        evict_oldest: true,
+    };
+    let outcome = block_on(store.create(
+        &key(9_000),
+        &record("gina", later, 600_000),
+        Some(limit),
+        later,
+    ));
+    assert_eq!(outcome.unwrap(), CreateOutcome::Created { evicted: 1 });
+    let calls = command_calls(&mut r);
+    let reads: u64 = ["hget", "hmget", "exists", "zrange", "zrangebyscore"]
+        .iter()
+        .filter_map(|c| calls.get(*c))
+        .sum();
+    assert!(
+        reads <= 8,
+        "a handful of reads, not one per session: {calls:?}"
+    );
+    assert!(
+        !r.exists::<_, bool>(format!("limit:s:{}", key(3_000).to_hex()))
+            .unwrap()
+    );
+
+    let refuse = UserLimit {
+        max_sessions: 2_000,
+        evict_oldest: false,
+    };
+    let () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut r).unwrap();
+    let outcome = block_on(store.create(
+        &key(9_001),
+        &record("gina", later, 600_000),
+        Some(refuse),
+        later,
+    ));
+    assert_eq!(outcome.unwrap(), CreateOutcome::UserLimitReached);
+    let calls = command_calls(&mut r);
+    assert!(calls.get("exists").copied().unwrap_or(0) <= 16, "{calls:?}");
 }

@@ -10,8 +10,13 @@ use crate::config::{Durability, SqliteConfig};
 /// released one, since files in the field were made by it.
 pub(crate) const SCHEMA: Schema = Schema {
     create: CREATE_V1,
-    steps: &[],
+    steps: &[ADD_USER_EXPIRY_INDEX],
 };
+
+/// Version 2: a user's expired sessions are found by an index range, so a
+/// create at a per-user limit never reads the user's live rows to trim it.
+const ADD_USER_EXPIRY_INDEX: &str =
+    "CREATE INDEX sessions_by_user_expiry ON sessions (user_id, expires_at);";
 
 const CREATE_V1: &str = "
     CREATE TABLE pysessionmanager_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -165,6 +170,11 @@ fn describe(path: &std::path::Path, err: rusqlite::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// The first release's schema, before any step.
+    const V1: Schema = Schema {
+        create: CREATE_V1,
+        steps: &[],
+    };
     const ADD_NOTE: &str = "ALTER TABLE sessions ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';";
     const INDEX_NOTE: &str = "CREATE INDEX sessions_by_note ON sessions (note);";
 
@@ -186,7 +196,7 @@ mod tests {
     fn a_version_1_file_is_migrated_forward_keeping_its_rows() {
         let dir = tempfile::tempdir().unwrap();
         let (mut conn, config) = open(&dir);
-        prepare(&mut conn, &config).unwrap();
+        prepare_schema(&mut conn, &config, &V1).unwrap();
         conn.execute(
             "INSERT INTO sessions VALUES (x'01', 'alice', '{}', 1, 0, 0, 10, 10, 1, NULL)",
             [],
@@ -235,7 +245,7 @@ mod tests {
     fn a_failing_step_leaves_the_file_at_its_old_version() {
         let dir = tempfile::tempdir().unwrap();
         let (mut conn, config) = open(&dir);
-        prepare(&mut conn, &config).unwrap();
+        prepare_schema(&mut conn, &config, &V1).unwrap();
         let broken = Schema {
             create: CREATE_V1,
             steps: &[ADD_NOTE, "CREATE INDEX oops ON no_such_table (x);"],

@@ -23,6 +23,10 @@ use crate::writer::Writer;
 /// Expired rows removed per statement, so the writer is never held for long.
 pub(crate) const SWEEP_BATCH: i64 = 500;
 
+/// Sessions `delete_user` ends per transaction, so that a user with very
+/// many never holds the write lock for long.
+const END_USER_BATCH: i64 = 500;
+
 /// Sessions in a SQLite file, shared safely by every process that opens it.
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -54,7 +58,7 @@ impl SqliteStore {
             .map(|_| open_reader(&config).map(|reader| Mutex::new(Some(reader))))
             .collect::<Result<Vec<_>>>()?;
         let inner = Arc::new(Inner {
-            writer: Writer::new(writer),
+            writer: Writer::new(writer, config.busy_timeout),
             readers,
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -408,18 +412,35 @@ impl SessionStore for SqliteStore {
         keep: Option<&SessionKey>,
         now: Timestamp,
     ) -> Result<u64> {
-        let user_id = user_id.to_owned();
+        let user_id: Arc<str> = user_id.into();
         let keep = keep.map(|k| k.as_bytes().to_vec());
-        self.open_inner()?.writer.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND key IS NOT ?2 RETURNING expires_at")
-                .map_err(store_error("end a user's sessions"))?;
-            let ended = stmt
-                .query_map(params![user_id, keep], |row| row.get::<_, i64>(0))
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
-                .map_err(store_error("end a user's sessions"))?;
-            Ok(ended.into_iter().filter(|&expires_at| now.millis() < expires_at).count() as u64)
-        })
+        let inner = self.open_inner()?;
+        let mut live = 0;
+        // Batches in transactions of their own, so that other writers get
+        // the database in between however many sessions the user has.
+        loop {
+            let (user_id, keep) = (user_id.clone(), keep.clone());
+            let ended = inner.writer.run(move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions
+                        WHERE user_id = ?1 AND key IS NOT ?2 LIMIT ?3) RETURNING expires_at",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![user_id, keep, END_USER_BATCH], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+                })
+                .map_err(store_error("end a user's sessions"))
+            })?;
+            live += ended
+                .iter()
+                .filter(|&&expires_at| now.millis() < expires_at)
+                .count() as u64;
+            if ended.len() < END_USER_BATCH as usize {
+                return Ok(live);
+            }
+        }
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {

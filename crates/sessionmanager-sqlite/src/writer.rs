@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::{self, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use sessionmanager_core::{Error, Result};
+use sessionmanager_core::{Error, Result, interrupt};
 
 use crate::error::store_error;
 
@@ -35,6 +35,10 @@ pub(crate) struct Writer {
     /// `None` once closed.
     conn: Mutex<Option<Connection>>,
     queue: Mutex<Vec<Job>>,
+    /// How long a batch waits for another process's write lock. The writer
+    /// waits itself (the connection's own busy timeout is zero), so that an
+    /// interruptible caller can give up the wait (see `begin`).
+    busy_timeout: Duration,
 }
 
 fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,10 +47,12 @@ fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection) -> Self {
+    pub(crate) fn new(conn: Connection, busy_timeout: Duration) -> Self {
+        let _ = conn.busy_timeout(Duration::ZERO);
         Self {
             conn: Mutex::new(Some(conn)),
             queue: Mutex::new(Vec::new()),
+            busy_timeout,
         }
     }
 
@@ -106,7 +112,11 @@ impl Writer {
                 }
             } else {
                 // A wake that came before this park is not lost (park's token).
-                thread::park_timeout(Duration::from_millis(50));
+                thread::park_timeout(interrupt::CHECK_EVERY);
+                if interrupt::interruptible() && interrupt::interrupted() {
+                    // The queued write may still run with a later batch.
+                    return Err(Error::Interrupted);
+                }
             }
         }
     }
@@ -120,7 +130,26 @@ impl Writer {
             return;
         }
         match conn.as_mut() {
-            Some(conn) => commit_batch(conn, batch),
+            Some(conn) => match begin(conn, self.busy_timeout) {
+                Ok(()) => commit_batch(conn, batch),
+                Err(Begin::Interrupted) => {
+                    // Only this caller gave up: the others' writes go back
+                    // to the front of the queue for the next leader.
+                    let me = thread::current().id();
+                    let (mine, others): (Vec<Job>, Vec<Job>) =
+                        batch.into_iter().partition(|job| job.waiter.id() == me);
+                    mine.into_iter()
+                        .for_each(|job| (job.abort)(Error::Interrupted));
+                    let mut queue = relock(&self.queue);
+                    let later = std::mem::replace(&mut *queue, others);
+                    queue.extend(later);
+                }
+                Err(Begin::Failed(err)) => {
+                    for job in batch {
+                        (job.abort)(store_error("begin a write")(clone_error(&err)));
+                    }
+                }
+            },
             None => batch.into_iter().for_each(|job| (job.abort)(Error::Closed)),
         }
     }
@@ -132,17 +161,54 @@ impl Writer {
 
     /// Puts an open connection back after [`Writer::close`].
     pub(crate) fn reopen(&self, conn: Connection) {
+        let _ = conn.busy_timeout(Duration::ZERO);
         *relock(&self.conn) = Some(conn);
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
-    if let Err(err) = run_cached(conn, "BEGIN IMMEDIATE") {
-        for job in batch {
-            (job.abort)(store_error("begin a write")(clone_error(&err)));
+/// Why a batch's transaction did not begin.
+enum Begin {
+    /// The leading caller gave up waiting for the write lock.
+    Interrupted,
+    Failed(rusqlite::Error),
+}
+
+/// How long the writer sleeps between attempts at a write lock another
+/// process holds.
+const BUSY_STEP: Duration = Duration::from_millis(5);
+
+/// Begins the batch's transaction, waiting up to `busy_timeout` for a write
+/// lock another process holds, as SQLite's busy timeout would, except that
+/// an interruptible caller may give up the wait.
+fn begin(conn: &Connection, busy_timeout: Duration) -> Result<(), Begin> {
+    let started = Instant::now();
+    let interruptible = interrupt::interruptible();
+    let mut checked = started;
+    loop {
+        match run_cached(conn, "BEGIN IMMEDIATE") {
+            Ok(_) => return Ok(()),
+            Err(err) if is_busy(&err) && started.elapsed() < busy_timeout => {
+                thread::sleep(BUSY_STEP.min(busy_timeout.saturating_sub(started.elapsed())));
+                if interruptible && checked.elapsed() >= interrupt::CHECK_EVERY {
+                    if interrupt::interrupted() {
+                        return Err(Begin::Interrupted);
+                    }
+                    checked = Instant::now();
+                }
+            }
+            Err(err) => return Err(Begin::Failed(err)),
         }
-        return;
     }
+}
+
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy)
+    )
+}
+
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
     let finishes: Vec<Finish> = batch
         .into_iter()
         .map(|job| {

@@ -124,6 +124,17 @@ pub fn check_end_user<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     );
     assert!(!active(&m, &d), "a malformed keep protects nothing");
     assert_eq!(count(&m), 1, "only bob's session is left");
+
+    // More sessions than a store ends in one batch: every one ends but `keep`.
+    let many: Vec<_> = (0..1_100).map(|_| create(&m, "carol", "{}")).collect();
+    assert_eq!(
+        end_user("carol", Some(many[700].as_str())),
+        1_099,
+        "end_user of 1,100 sessions, one kept"
+    );
+    assert!(active(&m, &many[700]), "the kept one of many");
+    assert_eq!(list(&m, "carol").len(), 1, "only the kept one is listed");
+    assert_eq!(count(&m), 2, "bob's and carol's kept session are left");
 }
 
 /// With `max_sessions_per_user` and `EvictOldest`, a create at the limit ends

@@ -1,59 +1,84 @@
 -- Stores a new session unless a live one holds the key, enforcing the user's
--- limit in the same step. KEYS: expiry index, session, user index.
--- ARGV: prefix, now, member, user, data, version, created_at, last_active,
--- expires_at, idle_timeout_ms, sliding (1/0), absolute deadline or '',
--- max sessions per user (0: no limit), evict oldest (1/0), sweep batch.
+-- limit in the same step. KEYS: expiry index, session, the user's index by
+-- expiry, the user's index by creation. ARGV: prefix, now, member, user,
+-- data, version, created_at, last_active, expires_at, idle_timeout_ms,
+-- sliding (1/0), absolute deadline or '', max sessions per user (0: no
+-- limit), evict oldest (1/0), sweep batch.
 -- Returns how many sessions it evicted, -1 if the key is taken, -2 if the
 -- user is at a limit that refuses.
+-- How many of a refusing user's oldest sessions are checked for records
+-- that vanished behind the store's back, at most.
+local REFUSE_CHECKS = 16
 local now = tonumber(ARGV[2])
 local member = ARGV[3]
+local ue, uc = KEYS[3], KEYS[4]
 local old = redis.call('HMGET', KEYS[2], 'u', 'e')
 if old[1] then
   if tonumber(old[2]) > now then
     return -1
   end
-  -- An expired record is as good as absent: its owner's index forgets it.
-  redis.call('ZREM', user_key(old[1]), member)
+  -- An expired record is as good as absent: its owner's indexes forget it.
+  forget_in_user(old[1], member)
   redis.call('DEL', KEYS[2])
 end
-trim_user(KEYS[3], ARGV[2])
 local evicted = 0
 local max = tonumber(ARGV[13])
 if max > 0 then
-  local live = {}
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-    local c = redis.call('HGET', session_key(m), 'c')
-    if c then
-      live[#live + 1] = {tonumber(c), m}
-    else
-      redis.call('ZREM', KEYS[3], m)
-    end
+  adopt_first_layout(ARGV[4], ue, uc, ARGV[2])
+  trim_user(ue, uc, ARGV[2])
+  -- Every session left in the index is live by the manager's clock; one
+  -- whose record vanished behind the store's back (a DEL by hand, an
+  -- eviction under maxmemory) is dropped where the walk below meets it.
+  local count = redis.call('ZCARD', uc)
+  local function drop(m)
+    redis.call('ZREM', ue, m)
+    redis.call('ZREM', uc, m)
+    redis.call('ZREM', KEYS[1], m)
+    count = count - 1
   end
-  if #live >= max then
-    if ARGV[14] ~= '1' then
+  if ARGV[14] == '1' then
+    -- Oldest first by created_at, then by key, as every store orders them:
+    -- exactly as many as must go.
+    while count >= max do
+      local oldest = redis.call('ZRANGE', uc, 0, count - max)
+      if #oldest == 0 then
+        break
+      end
+      for _, m in ipairs(oldest) do
+        if redis.call('DEL', session_key(m)) == 1 then
+          evicted = evicted + 1
+        end
+        drop(m)
+      end
+    end
+  else
+    -- Refusing: the oldest few are checked for vanished records, so a
+    -- session deleted by hand among them frees its place at once.
+    local checked = 0
+    while count >= max and checked < REFUSE_CHECKS do
+      local m = redis.call('ZRANGE', uc, checked, checked)[1]
+      if not m then
+        break
+      end
+      if redis.call('EXISTS', session_key(m)) == 0 then
+        drop(m)
+      else
+        checked = checked + 1
+      end
+    end
+    if count >= max then
       return -2
     end
-    -- Oldest first by created_at, then by key, as every store orders them.
-    table.sort(live, function(x, y)
-      if x[1] ~= y[1] then
-        return x[1] < y[1]
-      end
-      return x[2] < y[2]
-    end)
-    for i = 1, #live - max + 1 do
-      local m = live[i][2]
-      redis.call('DEL', session_key(m))
-      redis.call('ZREM', KEYS[3], m)
-      redis.call('ZREM', KEYS[1], m)
-      evicted = evicted + 1
-    end
   end
+else
+  trim_user(ue, uc, ARGV[2])
 end
 redis.call('HSET', KEYS[2], 'u', ARGV[4], 'd', ARGV[5], 'v', ARGV[6], 'c', ARGV[7],
   'a', ARGV[8], 'e', ARGV[9], 'i', ARGV[10], 's', ARGV[11], 'x', ARGV[12])
 redis.call('PEXPIREAT', KEYS[2], ARGV[9])
-redis.call('ZADD', KEYS[3], ARGV[9], member)
-extend_user_ttl(KEYS[3])
+redis.call('ZADD', ue, ARGV[9], member)
+redis.call('ZADD', uc, ARGV[7], member)
+extend_user_ttl(ue, uc)
 redis.call('ZADD', KEYS[1], ARGV[9], member)
 -- Each create also clears a few expired entries from the expiry index, so
 -- it stays bounded with no background job.

@@ -6,7 +6,7 @@ if not f[1] then
   return 0
 end
 redis.call('DEL', KEYS[2])
-redis.call('ZREM', user_key(f[1]), ARGV[3])
+forget_in_user(f[1], ARGV[3])
 if tonumber(f[2]) > tonumber(ARGV[2]) then
   return 1
 end

@@ -1,9 +1,15 @@
--- Ends all of a user's sessions but one. KEYS: expiry index, user index.
--- ARGV: prefix, now, member to keep (or ''). Returns how many live ones ended.
+-- Ends a batch of a user's sessions: at most `batch` of them, oldest first,
+-- all but one member to keep, so that no call holds the server for long.
+-- KEYS: expiry index, the user's index by expiry, the user's index by
+-- creation. ARGV: prefix, now, user, member to keep (or ''), batch.
+-- Returns {live sessions ended, 1 if the user has others left to end else 0}.
 local now = tonumber(ARGV[2])
+local ue, uc, keep, batch = KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5])
+adopt_first_layout(ARGV[3], ue, uc, ARGV[2])
 local ended = 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if m ~= ARGV[3] then
+for _, m in ipairs(redis.call('ZRANGE', uc, 0, batch)) do
+  if m ~= keep and batch > 0 then
+    batch = batch - 1
     local skey = session_key(m)
     local e = redis.call('HGET', skey, 'e')
     if e then
@@ -12,8 +18,11 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
         ended = ended + 1
       end
     end
-    redis.call('ZREM', KEYS[2], m)
+    redis.call('ZREM', ue, m)
+    redis.call('ZREM', uc, m)
     redis.call('ZREM', KEYS[1], m)
   end
 end
-return ended
+local left = redis.call('ZCARD', uc)
+local more = left > 1 or (left == 1 and not redis.call('ZSCORE', uc, keep))
+return { ended, more and 1 or 0 }

@@ -10,18 +10,20 @@ if target[1] then
     return -1
   end
   redis.call('DEL', KEYS[3])
-  redis.call('ZREM', user_key(target[1]), ARGV[4])
+  forget_in_user(target[1], ARGV[4])
   redis.call('ZREM', KEYS[1], ARGV[4])
 end
-local f = redis.call('HMGET', KEYS[2], 'u', 'e')
+local f = redis.call('HMGET', KEYS[2], 'u', 'e', 'c')
 if not f[1] or tonumber(f[2]) <= now then
   return 0
 end
 -- RENAME keeps the record's TTL.
 redis.call('RENAME', KEYS[2], KEYS[3])
-local ukey = user_key(f[1])
-redis.call('ZREM', ukey, ARGV[3])
-redis.call('ZADD', ukey, f[2], ARGV[4])
+local ue, uc = user_keys(f[1])
+redis.call('ZREM', ue, ARGV[3])
+redis.call('ZREM', uc, ARGV[3])
+redis.call('ZADD', ue, f[2], ARGV[4])
+redis.call('ZADD', uc, f[3], ARGV[4])
 redis.call('ZREM', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[1], f[2], ARGV[4])
 return 1
