@@ -90,7 +90,9 @@ pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::InvalidArgument(message) => PyValueError::new_err(message),
         Error::Closed => raise(py, "ManagerClosed", message, &[]),
         Error::Unavailable(_) => raise(py, "StoreUnavailable", message, &[]),
-        Error::Store(_) => raise(py, "StoreError", message, &[]),
+        Error::Store(_) | Error::NewerSchema { .. } | Error::RotationTargetTaken => {
+            raise(py, "StoreError", message, &[])
+        }
         other => raise(py, "SessionError", other.to_string(), &[]),
     }
 }

@@ -39,7 +39,7 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
     match scheme.to_ascii_lowercase().as_str() {
         "memory" => {
             let config = MemoryStoreConfig::from_url(url).map_err(bad_url)?;
-            MemoryStore::new(MemoryStoreConfig { clock, ..config })
+            MemoryStore::open(MemoryStoreConfig { clock, ..config })
                 .map(AnyStore::Memory)
                 .map_err(OpenError::Store)
         }
@@ -50,9 +50,7 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
                 .map_err(OpenError::Store)
         }
         "redis" | "rediss" | "valkey" | "valkeys" => {
-            // The message names the wrong part and never quotes the URL.
-            let config = RedisConfig::from_url(url)
-                .map_err(|e| OpenError::BadUrl(format!("bad Redis store URL: {e}")))?;
+            let config = RedisConfig::from_url(url).map_err(bad_url)?;
             RedisStore::open(config)
                 .map(AnyStore::Redis)
                 .map_err(OpenError::Store)

@@ -77,6 +77,26 @@ pub enum Error {
     #[error("the session manager is closed")]
     Closed,
 
+    /// A rotation found a live session under the new key (the store's
+    /// `rotate` reports it so; with keys of 256 random bits it means a
+    /// broken random generator or a store changed by hand). Nothing moved.
+    #[error("rotation target key already in use")]
+    RotationTargetTaken,
+
+    /// The store's tables or files were written by a newer release, whose
+    /// layout this one cannot read; nothing was changed.
+    #[error(
+        "{subject}: written by a newer pysessionmanager (schema version {found}; this one reads up to {supported}); upgrade pysessionmanager to use it"
+    )]
+    NewerSchema {
+        /// The database, as messages name it (a file's path, a schema).
+        subject: String,
+        /// The version the database records.
+        found: i64,
+        /// The newest version this release reads.
+        supported: i64,
+    },
+
     /// The caller gave up waiting for the store when its host asked (the
     /// Python binding: a signal handler raised, as Ctrl-C's does). The call
     /// may still complete: an interrupted write may or may not have happened.
@@ -85,31 +105,103 @@ pub enum Error {
     )]
     Interrupted,
 
-    /// The store could not be reached (connection refused, timeout).
+    /// The store could not be reached (connection refused, timeout). The
+    /// cause is usually a [`StoreFailure`], whose own cause is the driver's
+    /// error ([`Error::driver_error`] finds it).
     #[error("session store unavailable: {0}")]
-    Unavailable(BoxError),
+    Unavailable(#[source] BoxError),
 
-    /// The store failed in another way (corruption, I/O error, driver error).
+    /// The store failed in another way (corruption, I/O error, driver
+    /// error), with its cause as for [`Error::Unavailable`].
     #[error("session store error: {0}")]
-    Store(BoxError),
+    Store(#[source] BoxError),
 }
 
-/// The cause inside [`Error::rotation_target_taken`]: a type of its own, so
-/// that no other store error can be mistaken for it.
-#[derive(Debug, thiserror::Error)]
-#[error("rotation target key already in use")]
-struct RotationTargetTaken;
+/// A store's account of a failure: a message saying what the store was doing
+/// and what went wrong (never a password or a token), and the driver's error,
+/// when there is one, as its [`source`](std::error::Error::source).
+#[derive(Debug)]
+pub struct StoreFailure {
+    message: String,
+    source: Option<BoxError>,
+}
 
-impl Error {
-    /// What `SessionStore::rotate` returns when a record already holds the new
-    /// key: the same error, word for word, from every store.
-    pub fn rotation_target_taken() -> Self {
-        Self::Store(Box::new(RotationTargetTaken))
+impl StoreFailure {
+    /// A failure with no driver error behind it (data the store did not
+    /// write, a timeout of the store's own).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
     }
 
-    /// Is this the error of [`Error::rotation_target_taken`]?
+    /// A failure caused by the driver's `source`.
+    pub fn caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Error {
+    /// What `SessionStore::rotate` returns when a record already holds the
+    /// new key: [`Error::RotationTargetTaken`], the same from every store.
+    pub fn rotation_target_taken() -> Self {
+        Self::RotationTargetTaken
+    }
+
+    /// Is this [`Error::RotationTargetTaken`]?
     pub fn is_rotation_target_taken(&self) -> bool {
-        matches!(self, Self::Store(e) if e.is::<RotationTargetTaken>())
+        matches!(self, Self::RotationTargetTaken)
+    }
+
+    /// [`Error::Store`] of a [`StoreFailure`]: `message`, caused by the driver's `source`.
+    pub fn store(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Store(Box::new(StoreFailure::caused_by(message, source)))
+    }
+
+    /// [`Error::Unavailable`] of a [`StoreFailure`]: `message`, caused by the driver's `source`.
+    pub fn unavailable(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Unavailable(Box::new(StoreFailure::caused_by(message, source)))
+    }
+
+    /// The first error of type `E` among this error's causes: the driver's
+    /// own error (`rusqlite::Error`, `redis::RedisError`,
+    /// `tokio_postgres::Error`) where the store kept it.
+    pub fn driver_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            if let Some(found) = error.downcast_ref::<E>() {
+                return Some(found);
+            }
+            cause = error.source();
+        }
+        None
     }
 
     /// Is this [`Error::NotFound`]?

@@ -45,7 +45,7 @@ pub use block_on::{block_on, block_on_interruptible};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep, too_deep_message};
 pub use error::BoxError;
-pub use error::{Error, Result};
+pub use error::{Error, Result, StoreFailure};
 pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};
 pub use json::write_json_string;
 pub use manager::{

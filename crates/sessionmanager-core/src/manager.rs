@@ -125,7 +125,7 @@ impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
 impl SessionManager<MemoryStore> {
     /// A manager over a new [`MemoryStore`] whose sweeper reads the manager's clock.
     pub fn in_memory(config: ManagerConfig) -> Result<Self> {
-        let store = MemoryStore::new(MemoryStoreConfig {
+        let store = MemoryStore::open(MemoryStoreConfig {
             clock: config.clock.clone(),
             ..MemoryStoreConfig::default()
         })?;

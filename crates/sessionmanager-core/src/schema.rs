@@ -30,9 +30,11 @@ impl Schema {
         let target = self.version();
         match found {
             Some(v) if (1..=target).contains(&v) => Ok(v),
-            Some(newer) if newer > target => Err(Error::Store(
-                format!("{subject}: written by a newer pysessionmanager (schema version {newer}; this one reads up to {target}); upgrade pysessionmanager to use it").into(),
-            )),
+            Some(newer) if newer > target => Err(Error::NewerSchema {
+                subject: subject.to_owned(),
+                found: newer,
+                supported: target,
+            }),
             other => Err(Error::Store(
                 format!("{subject}: unknown pysessionmanager schema version ({other:?}); it may be damaged").into(),
             )),
@@ -52,15 +54,13 @@ impl Schema {
         subject: &str,
         from: i64,
         current: i64,
-        cause: impl std::fmt::Display,
+        cause: impl std::error::Error + Send + Sync + 'static,
     ) -> Error {
-        Error::Store(
-            format!(
-                "{subject}: migrating the schema from version {from} to {} failed, and it was left at version {current}: {cause}",
-                from + 1
-            )
-            .into(),
-        )
+        let message = format!(
+            "{subject}: migrating the schema from version {from} to {} failed, and it was left at version {current}: {cause}",
+            from + 1
+        );
+        Error::store(message, cause)
     }
 }
 

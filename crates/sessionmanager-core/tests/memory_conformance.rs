@@ -7,7 +7,7 @@ use sessionmanager_core::{ManualClock, MemoryStore, MemoryStoreConfig};
 /// A fresh memory store on the check's clock, with no sweeper thread, so only
 /// the checks decide when expired records are removed.
 fn memory_store(clock: ManualClock) -> MemoryStore {
-    MemoryStore::new(MemoryStoreConfig {
+    MemoryStore::open(MemoryStoreConfig {
         clock: Arc::new(clock),
         sweep_interval: None,
         ..Default::default()

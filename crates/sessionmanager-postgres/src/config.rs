@@ -1,5 +1,7 @@
 //! Settings of a [`PostgresStore`](crate::PostgresStore).
 
+mod url;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +52,7 @@ impl PostgresConfig {
     /// (see [`crate::url`] for the options). Errors name what is wrong and
     /// never show the password.
     pub fn from_url(url: &str) -> sessionmanager_core::Result<Self> {
-        crate::url::parse(url).map_err(|err| sessionmanager_core::scrub_error(err, url))
+        url::parse(url).map_err(|err| sessionmanager_core::scrub_error(err, url))
     }
 
     /// What the store connects to, for messages: host, port, database and user, never the password.

@@ -58,7 +58,7 @@ impl Conn {
                 if e.as_db_error().is_some() {
                     self.busy = false;
                 }
-                Err(query_error(&self.inner.target, self.doing, &e))
+                Err(query_error(&self.inner.target, self.doing, e))
             }
         }
     }

@@ -1,5 +1,6 @@
 //! PostgreSQL and pool errors as engine errors, saying what was being done
-//! and to which server (never with the password).
+//! and to which server (never with the password), keeping the
+//! `tokio_postgres::Error` as their cause (`Error::driver_error`).
 //!
 //! A server that cannot be reached, went away or is shutting down is
 //! [`Error::Unavailable`] (worth retrying later); everything else, including
@@ -25,7 +26,7 @@ fn transient(code: &str) -> bool {
 }
 
 /// A driver error met while trying to `doing`.
-pub(crate) fn query_error(target: &Target, doing: &str, err: &tokio_postgres::Error) -> Error {
+pub(crate) fn query_error(target: &Target, doing: &str, err: tokio_postgres::Error) -> Error {
     if let Some(db) = err.as_db_error() {
         let code = db.code().code();
         let message = db.message();
@@ -51,28 +52,28 @@ pub(crate) fn query_error(target: &Target, doing: &str, err: &tokio_postgres::Er
             _ => format!("could not {doing} on {target}: {message} (SQLSTATE {code})"),
         };
         return if transient(code) {
-            Error::Unavailable(detail.into())
+            Error::unavailable(detail, err)
         } else {
-            Error::Store(detail.into())
+            Error::store(detail, err)
         };
     }
-    let cause = causes(err);
-    if err.is_closed() || reached_nothing(err) {
-        return Error::Unavailable(
-            format!("could not {doing}: lost or could not open the connection to {target}: {err}{cause} (is the server running?)")
-                .into(),
+    let cause = causes(&err);
+    if err.is_closed() || reached_nothing(&err) {
+        let message = format!(
+            "could not {doing}: lost or could not open the connection to {target}: {err}{cause} (is the server running?)"
         );
+        return Error::unavailable(message, err);
     }
-    Error::Store(format!("could not {doing} on {target}: {err}{cause}").into())
+    Error::store(format!("could not {doing} on {target}: {err}{cause}"), err)
 }
 
 /// A pool error met while waiting for a connection to `doing`. (The pool has
 /// no deadlines of its own; the store's timeout covers the wait.)
-pub(crate) fn pool_error(target: &Target, doing: &str, err: &PoolError) -> Error {
+pub(crate) fn pool_error(target: &Target, doing: &str, err: PoolError) -> Error {
     match err {
         PoolError::Backend(e) => query_error(target, doing, e),
         PoolError::Closed => Error::Closed,
-        other => Error::Store(format!("could not {doing} on {target}: {other}").into()),
+        other => Error::store(format!("could not {doing} on {target}: {other}"), other),
     }
 }
 

@@ -28,7 +28,6 @@ mod sql;
 mod store;
 mod sweeper;
 mod target;
-pub mod url;
 
 pub use config::PostgresConfig;
 #[doc(hidden)]

@@ -30,7 +30,7 @@ use crate::sweeper;
 use crate::target::Target;
 
 /// Expired rows removed per statement, so no sweep holds many row locks for long.
-pub(crate) const SWEEP_BATCH: i64 = 1_000;
+pub(crate) const SWEEP_BATCH: u32 = 1_000;
 
 /// The advisory-lock class of per-user locks (the two-key form, so it never
 /// meets single-key locks of the application).
@@ -201,14 +201,14 @@ impl Inner {
         }
         let object = self.pool.get().await;
         let _ = POOL_WAIT.try_with(PoolWait::stop);
-        let object = object.map_err(|e| pool_error(&self.target, doing, &e))?;
+        let object = object.map_err(|e| pool_error(&self.target, doing, e))?;
         Ok(Conn::new(object, self.clone(), doing))
     }
 
     /// Deletes up to [`SWEEP_BATCH`] rows expired at `now`; returns how many.
     pub(crate) async fn sweep_batch(self: Arc<Self>, now: Timestamp) -> Result<u64> {
         let mut conn = self.conn("remove expired sessions").await?;
-        conn.execute(sql::SWEEP, &[&now.millis(), &SWEEP_BATCH])
+        conn.execute(sql::SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
             .await
     }
 }
@@ -482,7 +482,7 @@ impl SessionStore for PostgresStore {
                 })
                 .await?;
             total += removed;
-            if removed < SWEEP_BATCH as u64 {
+            if removed < u64::from(SWEEP_BATCH) {
                 return Ok(total);
             }
         }

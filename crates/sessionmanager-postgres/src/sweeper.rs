@@ -31,7 +31,7 @@ pub(crate) fn start(
             });
             // Errors (a server away) are retried next tick; expired rows are never returned meanwhile.
             match block_on(batch) {
-                Ok(removed) if removed == SWEEP_BATCH as u64 => continue,
+                Ok(removed) if removed == u64::from(SWEEP_BATCH) => continue,
                 _ => break,
             }
         }

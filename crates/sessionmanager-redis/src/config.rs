@@ -1,19 +1,11 @@
 //! Settings of a [`RedisStore`](crate::RedisStore), and the `redis://` URL that spells them.
 
+mod url;
+
 use std::fmt;
 use std::time::Duration;
 
-/// The key prefix used when none is given: every key the store writes starts with it.
-pub const DEFAULT_PREFIX: &str = "sessionmanager:";
-
-/// How long one operation may take, reconnecting included, when no timeout is given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Expired entries each create clears from the expiry index when none is given.
-pub const DEFAULT_SWEEP_ON_CREATE: u32 = 8;
-
-/// The port Redis and Valkey listen on by default.
-pub const DEFAULT_PORT: u16 = 6379;
+use sessionmanager_core::{Error, Result};
 
 /// Settings of a Redis (or Valkey) store.
 ///
@@ -46,8 +38,21 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
+    /// The key prefix used when none is given: every key the store writes starts with it.
+    pub const DEFAULT_PREFIX: &str = "sessionmanager:";
+
+    /// How long one operation may take, reconnecting included, when no timeout is given.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// Expired entries each create clears from the expiry index when none is given.
+    pub const DEFAULT_SWEEP_ON_CREATE: u32 = 8;
+
+    /// The port Redis and Valkey listen on by default.
+    pub const DEFAULT_PORT: u16 = 6379;
+
     /// Defaults for the server at `host:port`: database 0, no credentials,
-    /// [`DEFAULT_PREFIX`], [`DEFAULT_TIMEOUT`] and [`DEFAULT_SWEEP_ON_CREATE`].
+    /// [`Self::DEFAULT_PREFIX`], [`Self::DEFAULT_TIMEOUT`] and
+    /// [`Self::DEFAULT_SWEEP_ON_CREATE`].
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         Self {
             host: host.into(),
@@ -55,9 +60,9 @@ impl RedisConfig {
             db: 0,
             username: None,
             password: None,
-            prefix: DEFAULT_PREFIX.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
-            sweep_on_create: DEFAULT_SWEEP_ON_CREATE,
+            prefix: Self::DEFAULT_PREFIX.to_owned(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            sweep_on_create: Self::DEFAULT_SWEEP_ON_CREATE,
         }
     }
 
@@ -65,11 +70,13 @@ impl RedisConfig {
     /// `valkey://`). Options: `prefix` (the key prefix, percent-encoded),
     /// `timeout_ms` (each operation's limit) and `sweep_on_create` (expired
     /// sessions each create clears; 0 for none). User name, password and prefix
-    /// are percent-decoded. Errors name the part that is wrong and never
-    /// contain the password.
-    pub fn from_url(url: &str) -> Result<Self, UrlError> {
-        crate::url::parse(url)
-            .map_err(|UrlError(message)| UrlError(sessionmanager_core::scrub(&message, url)))
+    /// are percent-decoded. Errors are [`Error::InvalidArgument`] naming the
+    /// part that is wrong, never containing the password.
+    pub fn from_url(url: &str) -> Result<Self> {
+        url::parse(url).map_err(|url::UrlError(message)| {
+            let message = sessionmanager_core::scrub(&message, url);
+            Error::InvalidArgument(format!("bad Redis store URL: {message}"))
+        })
     }
 
     /// `host:port/db`, for messages: no credentials.
@@ -97,15 +104,3 @@ impl fmt::Debug for RedisConfig {
             .finish()
     }
 }
-
-/// A `redis://` URL that cannot be used; the message names what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UrlError(pub(crate) String);
-
-impl fmt::Display for UrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UrlError {}

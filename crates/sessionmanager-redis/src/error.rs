@@ -1,6 +1,7 @@
 //! Redis errors as engine errors: "unavailable" (retrying later may work)
 //! for a server that cannot be reached, a clear store error for the rest,
-//! always naming the server by `host:port/db` and never by its password.
+//! always naming the server by `host:port/db` and never by its password,
+//! keeping the `redis::RedisError` as their cause (`Error::driver_error`).
 
 use std::time::Duration;
 
@@ -28,8 +29,8 @@ impl From<RedisError> for Failure {
 /// The engine error for `failure` while the store tried `doing` on the server at `address`.
 pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64) -> Error {
     match failure {
-        Failure::Connect(err) => connect_error(&err, address, db),
-        Failure::Command(err) => command_error(&err, doing, address),
+        Failure::Connect(err) => connect_error(err, address, db),
+        Failure::Command(err) => command_error(err, doing, address),
         Failure::Corrupt(what) => Error::Store(
             format!("could not {doing}: Redis at {address} holds {what}; was it changed by something else?").into(),
         ),
@@ -59,9 +60,9 @@ fn is_unreachable(err: &RedisError) -> bool {
         )
 }
 
-fn connect_error(err: &RedisError, address: &str, db: i64) -> Error {
-    if is_unreachable(err) {
-        return Error::Unavailable(format!("cannot connect to Redis at {address}: {err}").into());
+fn connect_error(err: RedisError, address: &str, db: i64) -> Error {
+    if is_unreachable(&err) {
+        return Error::unavailable(format!("cannot connect to Redis at {address}: {err}"), err);
     }
     let text = err.to_string();
     let message = if err.kind() == ErrorKind::AuthenticationFailed
@@ -85,14 +86,13 @@ fn connect_error(err: &RedisError, address: &str, db: i64) -> Error {
     } else {
         format!("cannot use Redis at {address}: {err}")
     };
-    Error::Store(message.into())
+    Error::store(message, err)
 }
 
-fn command_error(err: &RedisError, doing: &str, address: &str) -> Error {
-    if is_unreachable(err) {
-        return Error::Unavailable(
-            format!("could not {doing}: Redis at {address} is unreachable: {err}").into(),
-        );
+fn command_error(err: RedisError, doing: &str, address: &str) -> Error {
+    if is_unreachable(&err) {
+        let message = format!("could not {doing}: Redis at {address} is unreachable: {err}");
+        return Error::unavailable(message, err);
     }
     let message = match err.code() {
         Some("OOM") => format!(
@@ -109,5 +109,5 @@ fn command_error(err: &RedisError, doing: &str, address: &str) -> Error {
         ),
         _ => format!("Redis at {address} failed to {doing}: {err}"),
     };
-    Error::Store(message.into())
+    Error::store(message, err)
 }

@@ -47,9 +47,6 @@ mod keys;
 mod link;
 mod scripts;
 mod store;
-mod url;
 
-pub use config::{
-    DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_SWEEP_ON_CREATE, DEFAULT_TIMEOUT, RedisConfig, UrlError,
-};
+pub use config::RedisConfig;
 pub use store::RedisStore;

@@ -33,7 +33,7 @@ use crate::scripts::{SOURCES, Scripts};
 
 /// Expired sessions `purge_expired` removes per script run, so the server is
 /// never held for long.
-const PURGE_BATCH: u32 = 500;
+const SWEEP_BATCH: u32 = 500;
 
 /// Sessions `delete_user` ends per script run, for the same reason: a few
 /// milliseconds of the server's time each (docs/BENCHMARKS.md).
@@ -587,7 +587,7 @@ impl SessionStore for RedisStore {
                     move |shared, mut conn| async move {
                         let answer: Vec<Value> = shared
                             .invoke(&shared.scripts.purge, now)
-                            .arg(PURGE_BATCH)
+                            .arg(SWEEP_BATCH)
                             .invoke_async(&mut conn)
                             .await?;
                         match answer.as_slice() {
@@ -600,7 +600,7 @@ impl SessionStore for RedisStore {
                 )
                 .await?;
             total += removed.max(0) as u64;
-            if read < i64::from(PURGE_BATCH) {
+            if read < i64::from(SWEEP_BATCH) {
                 return Ok(total);
             }
         }

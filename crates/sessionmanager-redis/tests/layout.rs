@@ -1,7 +1,7 @@
 //! What the store keeps in Redis: key names, TTLs, and indexes that stay
 //! bounded. Checked by reading the server directly.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,13 +19,13 @@ fn prefix() -> String {
 }
 
 fn open(prefix: &str) -> RedisStore {
-    let mut config = RedisConfig::new("127.0.0.1", common::shared().port);
+    let mut config = RedisConfig::new("127.0.0.1", support::shared().port);
     config.prefix = prefix.to_owned();
     RedisStore::open(config).expect("the store opens")
 }
 
 fn raw() -> redis::Connection {
-    redis::Client::open(common::shared().url("/0"))
+    redis::Client::open(support::shared().url("/0"))
         .and_then(|c| c.get_connection())
         .expect("a raw connection")
 }
@@ -203,7 +203,7 @@ fn a_limit_counts_only_sessions_that_still_exist() {
 #[test]
 fn opening_loads_all_nine_scripts() {
     // A server of its own, which no other test loads scripts into.
-    let server = common::Server::start();
+    let server = support::Server::start();
     let url = server.url("/0");
     let mut r = redis::Client::open(url.as_str())
         .and_then(|c| c.get_connection())
@@ -243,7 +243,7 @@ fn command_calls(r: &mut redis::Connection) -> std::collections::HashMap<String,
 #[test]
 fn update_increment_and_append_are_one_script_call_each() {
     // A server of its own: the call counts are the server's, not per client.
-    let server = common::Server::start();
+    let server = support::Server::start();
     let url = server.url("/0");
     let manager = sessionmanager_core::SessionManager::new(
         RedisStore::open_url(&url).expect("the store opens"),
@@ -411,7 +411,7 @@ fn sessions_indexed_by_the_first_layout_are_listed_limited_and_ended() {
 #[test]
 fn ending_many_sessions_takes_bounded_batches() {
     // A server of its own: the call counts are the server's.
-    let server = common::Server::start();
+    let server = support::Server::start();
     let mut config = RedisConfig::new("127.0.0.1", server.port);
     config.prefix = "batches:".into();
     let store = RedisStore::open(config).expect("the store opens");
@@ -438,7 +438,7 @@ fn ending_many_sessions_takes_bounded_batches() {
 
 #[test]
 fn a_create_at_a_limit_reads_only_what_it_evicts() {
-    let server = common::Server::start();
+    let server = support::Server::start();
     let mut config = RedisConfig::new("127.0.0.1", server.port);
     config.prefix = "limit:".into();
     let store = RedisStore::open(config).expect("the store opens");

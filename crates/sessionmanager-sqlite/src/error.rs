@@ -1,4 +1,5 @@
-//! SQLite errors as engine errors, with what was being done.
+//! SQLite errors as engine errors, with what was being done, keeping the
+//! `rusqlite::Error` as their cause (`Error::driver_error`).
 
 use sessionmanager_core::Error;
 
@@ -7,21 +8,27 @@ use sessionmanager_core::Error;
 /// of the data, so callers can tell the two apart.
 pub(crate) fn store_error(doing: &'static str) -> impl Fn(rusqlite::Error) -> Error {
     move |err| {
-        match err.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => Error::Unavailable(
-            format!("could not {doing}: the database stayed locked by another connection past the busy timeout")
-                .into(),
-        ),
-        Some(rusqlite::ErrorCode::DiskFull) => {
-            Error::Store(format!("could not {doing}: the disk is full; nothing of this write was stored").into())
+        let code = err.sqlite_error_code();
+        match code {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                let message = format!(
+                    "could not {doing}: the database stayed locked by another connection past the busy timeout"
+                );
+                Error::unavailable(message, err)
+            }
+            Some(rusqlite::ErrorCode::DiskFull) => {
+                let message = format!(
+                    "could not {doing}: the disk is full; nothing of this write was stored"
+                );
+                Error::store(message, err)
+            }
+            Some(rusqlite::ErrorCode::SystemIoFailure) => {
+                let message = format!(
+                    "could not {doing}: writing to disk failed (disk full, a file size limit, or an I/O error: {err}); nothing of this write was stored"
+                );
+                Error::store(message, err)
+            }
+            _ => Error::store(format!("SQLite failed to {doing}: {err}"), err),
         }
-        Some(rusqlite::ErrorCode::SystemIoFailure) => Error::Store(
-            format!(
-                "could not {doing}: writing to disk failed (disk full, a file size limit, or an I/O error: {err}); nothing of this write was stored"
-            )
-            .into(),
-        ),
-        _ => Error::Store(format!("SQLite failed to {doing}: {err}").into()),
-    }
     }
 }

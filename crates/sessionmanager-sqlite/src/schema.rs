@@ -44,10 +44,10 @@ pub(crate) fn connect(config: &SqliteConfig) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&config.path, flags).map_err(|e| {
-        Error::Store(
-            format!("cannot open the session database {path}: {e} (does its folder exist, and is it writable?)")
-                .into(),
-        )
+        let message = format!(
+            "cannot open the session database {path}: {e} (does its folder exist, and is it writable?)"
+        );
+        Error::store(message, e)
     })?;
     conn.busy_timeout(config.busy_timeout)
         .map_err(|e| describe(&config.path, e))?;
@@ -143,128 +143,26 @@ fn prepare_schema(conn: &mut Connection, config: &SqliteConfig, schema: &Schema)
 fn describe(path: &std::path::Path, err: rusqlite::Error) -> Error {
     let path = path.display();
     match err.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::NotADatabase) => {
-            Error::Store(format!("{path} is not a SQLite database (refusing to touch it)").into())
-        }
+        Some(rusqlite::ErrorCode::NotADatabase) => Error::store(
+            format!("{path} is not a SQLite database (refusing to touch it)"),
+            err,
+        ),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            Error::Unavailable(
-                format!("{path} is locked by another process for longer than the busy timeout")
-                    .into(),
+            Error::unavailable(
+                format!("{path} is locked by another process for longer than the busy timeout"),
+                err,
             )
         }
         Some(
             rusqlite::ErrorCode::ReadOnly
             | rusqlite::ErrorCode::CannotOpen
             | rusqlite::ErrorCode::PermissionDenied,
-        ) => Error::Store(
-            format!(
+        ) => {
+            let message = format!(
                 "cannot write the session database {path}: {err} (is it or its folder read-only?)"
-            )
-            .into(),
-        ),
-        _ => Error::Store(format!("SQLite failed on {path}: {err}").into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The first release's schema, before any step.
-    const V1: Schema = Schema {
-        create: CREATE_V1,
-        steps: &[],
-    };
-    const ADD_NOTE: &str = "ALTER TABLE sessions ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';";
-    const INDEX_NOTE: &str = "CREATE INDEX sessions_by_note ON sessions (note);";
-
-    fn open(dir: &tempfile::TempDir) -> (Connection, SqliteConfig) {
-        let config = SqliteConfig::new(dir.path().join("sessions.db"));
-        (connect(&config).unwrap(), config)
-    }
-
-    fn version(conn: &Connection) -> i64 {
-        conn.query_row(
-            "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn a_version_1_file_is_migrated_forward_keeping_its_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut conn, config) = open(&dir);
-        prepare_schema(&mut conn, &config, &V1).unwrap();
-        conn.execute(
-            "INSERT INTO sessions VALUES (x'01', 'alice', '{}', 1, 0, 0, 10, 10, 1, NULL)",
-            [],
-        )
-        .unwrap();
-        let v3 = Schema {
-            create: CREATE_V1,
-            steps: &[ADD_NOTE, INDEX_NOTE],
-        };
-        prepare_schema(&mut conn, &config, &v3).unwrap();
-        assert_eq!(version(&conn), 3);
-        let (user, note): (String, String) = conn
-            .query_row("SELECT user_id, note FROM sessions", [], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((user.as_str(), note.as_str()), ("alice", "v2"));
-        // Opening again with the same schema runs nothing twice.
-        prepare_schema(&mut conn, &config, &v3).unwrap();
-        assert_eq!(version(&conn), 3);
-        // An older build refuses the newer file rather than misreading it.
-        let err = prepare(&mut conn, &config).unwrap_err().to_string();
-        assert!(
-            err.contains("newer pysessionmanager (schema version 3"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_new_file_is_created_at_the_latest_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut conn, config) = open(&dir);
-        let v2 = Schema {
-            create: CREATE_V1,
-            steps: &[ADD_NOTE],
-        };
-        prepare_schema(&mut conn, &config, &v2).unwrap();
-        assert_eq!(version(&conn), 2);
-        conn.query_row("SELECT count(note) FROM sessions", [], |row| {
-            row.get::<_, i64>(0)
-        })
-        .unwrap();
-    }
-
-    #[test]
-    fn a_failing_step_leaves_the_file_at_its_old_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut conn, config) = open(&dir);
-        prepare_schema(&mut conn, &config, &V1).unwrap();
-        let broken = Schema {
-            create: CREATE_V1,
-            steps: &[ADD_NOTE, "CREATE INDEX oops ON no_such_table (x);"],
-        };
-        let err = prepare_schema(&mut conn, &config, &broken)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("from version 2 to 3 failed, and it was left at version 1"),
-            "{err}"
-        );
-        assert_eq!(version(&conn), 1);
-        let columns: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'note'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(columns, 0, "the first step was rolled back too");
+            );
+            Error::store(message, err)
+        }
+        _ => Error::store(format!("SQLite failed on {path}: {err}"), err),
     }
 }

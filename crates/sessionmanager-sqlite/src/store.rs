@@ -21,11 +21,11 @@ use crate::sweeper;
 use crate::writer::Writer;
 
 /// Expired rows removed per statement, so the writer is never held for long.
-pub(crate) const SWEEP_BATCH: i64 = 500;
+pub(crate) const SWEEP_BATCH: u32 = 500;
 
 /// Sessions `delete_user` ends per transaction, so that a user with very
 /// many never holds the write lock for long.
-const END_USER_BATCH: i64 = 500;
+const END_USER_BATCH: u32 = 500;
 
 /// Sessions in a SQLite file, shared safely by every process that opens it.
 pub struct SqliteStore {
@@ -449,7 +449,7 @@ impl SessionStore for SqliteStore {
         loop {
             let removed = inner.sweep_batch(now)?;
             total += removed;
-            if removed < SWEEP_BATCH as u64 {
+            if removed < u64::from(SWEEP_BATCH) {
                 return Ok(total);
             }
         }

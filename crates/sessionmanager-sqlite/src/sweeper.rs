@@ -21,7 +21,7 @@ pub(crate) fn start(inner: Weak<Inner>, interval: Option<Duration>) -> Result<Pe
         for _ in 0..BATCHES_PER_TICK {
             // Errors (a busy file) are retried next tick; expired rows are never returned meanwhile.
             match store.sweep_batch(store.clock.now()) {
-                Ok(removed) if removed == SWEEP_BATCH as u64 => continue,
+                Ok(removed) if removed == u64::from(SWEEP_BATCH) => continue,
                 _ => break,
             }
         }

@@ -142,7 +142,7 @@ fn data(json: &str) -> SessionData {
 /// A manager over a fresh spy, with `max_bytes` of data per session.
 fn manager(max_bytes: usize) -> (SessionManager<Spy>, ManualClock) {
     let clock = ManualClock::new(Timestamp(1_700_000_000_000));
-    let inner = MemoryStore::new(MemoryStoreConfig {
+    let inner = MemoryStore::open(MemoryStoreConfig {
         clock: Arc::new(clock.clone()),
         sweep_interval: None,
         ..MemoryStoreConfig::default()

@@ -24,7 +24,7 @@
 //! use sessionmanager_core::{ManualClock, MemoryStore, MemoryStoreConfig, conformance};
 //!
 //! fn memory_store(clock: ManualClock) -> MemoryStore {
-//!     MemoryStore::new(MemoryStoreConfig {
+//!     MemoryStore::open(MemoryStoreConfig {
 //!         clock: Arc::new(clock),
 //!         sweep_interval: None,
 //!         ..Default::default()
@@ -97,7 +97,7 @@ pub fn run_all<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
 /// use sessionmanager_core::{ManualClock, MemoryStore, MemoryStoreConfig};
 ///
 /// fn memory_store(clock: ManualClock) -> MemoryStore {
-///     MemoryStore::new(MemoryStoreConfig {
+///     MemoryStore::open(MemoryStoreConfig {
 ///         clock: Arc::new(clock),
 ///         sweep_interval: None,
 ///         ..Default::default()

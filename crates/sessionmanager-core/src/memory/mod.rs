@@ -55,8 +55,9 @@ pub(crate) struct SweptChunk {
 }
 
 impl MemoryStore {
-    /// A store with the given settings; starts its sweeper thread.
-    pub fn new(config: MemoryStoreConfig) -> Result<Self> {
+    /// Opens a store with the given settings (as every store is opened); starts
+    /// its sweeper thread.
+    pub fn open(config: MemoryStoreConfig) -> Result<Self> {
         let inner = Arc::new(Inner {
             shards: Shards::new(config.shards),
             users: UserIndex::new(config.shards),
@@ -103,7 +104,7 @@ impl MemoryStore {
         self.inner.len.load(Ordering::Relaxed)
     }
 
-    fn open(&self) -> Result<&Inner> {
+    fn open_inner(&self) -> Result<&Inner> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -113,7 +114,7 @@ impl MemoryStore {
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        Self::new(MemoryStoreConfig::default()).expect("the sweeper thread starts")
+        Self::open(MemoryStoreConfig::default()).expect("the sweeper thread starts")
     }
 }
 
@@ -377,7 +378,7 @@ impl SessionStore for MemoryStore {
         limit: Option<UserLimit>,
         now: Timestamp,
     ) -> Result<CreateOutcome> {
-        let inner = self.open()?;
+        let inner = self.open_inner()?;
         match inner.create(key, record, limit, now)? {
             // Rare: only deterministic keys (rate limits) meet their own expired record.
             CreateOutcome::KeyTaken if inner.clear_expired(key, now) => {
@@ -388,11 +389,11 @@ impl SessionStore for MemoryStore {
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
-        Ok(self.open()?.shards.live(key, now))
+        Ok(self.open_inner()?.shards.live(key, now))
     }
 
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
-        let shard = self.open()?.shards.read(key);
+        let shard = self.open_inner()?.shards.read(key);
         Ok(shard.get(key).is_some_and(|r| r.is_live(now)))
     }
 
@@ -403,7 +404,7 @@ impl SessionStore for MemoryStore {
         expected_version: u64,
         now: Timestamp,
     ) -> Result<SaveOutcome> {
-        let mut shard = self.open()?.shards.write(key);
+        let mut shard = self.open_inner()?.shards.write(key);
         let Some(stored) = shard.get_mut(key).filter(|r| r.is_live(now)) else {
             return Ok(SaveOutcome::NotFound);
         };
@@ -426,7 +427,7 @@ impl SessionStore for MemoryStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut shard = self.open()?.shards.write(key);
+        let mut shard = self.open_inner()?.shards.write(key);
         let Some(stored) = shard.get_mut(key).filter(|r| r.is_live(now)) else {
             return Ok(false);
         };
@@ -436,7 +437,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
-        let inner = self.open()?;
+        let inner = self.open_inner()?;
         let Some(record) = inner.take(key) else {
             return Ok(false);
         };
@@ -445,7 +446,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
-        let inner = self.open()?;
+        let inner = self.open_inner()?;
         let live_owner = inner
             .shards
             .read(old)
@@ -486,7 +487,7 @@ impl SessionStore for MemoryStore {
         user_id: &str,
         now: Timestamp,
     ) -> Result<Vec<(SessionKey, SessionRecord)>> {
-        let inner = self.open()?;
+        let inner = self.open_inner()?;
         let mut sessions = Vec::new();
         inner.walk_user(&mut inner.users.lock(user_id), user_id, |_, key, record| {
             if record.is_live(now) {
@@ -504,7 +505,7 @@ impl SessionStore for MemoryStore {
         keep: Option<&SessionKey>,
         now: Timestamp,
     ) -> Result<u64> {
-        let inner = self.open()?;
+        let inner = self.open_inner()?;
         let mut ended = 0;
         inner.walk_user(&mut inner.users.lock(user_id), user_id, |prefix, key, _| {
             if Some(&key) == keep {
@@ -522,11 +523,11 @@ impl SessionStore for MemoryStore {
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
-        Ok(self.open()?.purge(now))
+        Ok(self.open_inner()?.purge(now))
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64> {
-        let inner = self.open()?;
+        let inner = self.open_inner()?;
         let live = (0..inner.shards.len())
             .map(|i| {
                 inner

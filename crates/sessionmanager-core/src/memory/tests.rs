@@ -38,7 +38,7 @@ const LIMIT_PER_USER: usize = 3;
 #[test]
 fn counter_records_and_index_agree_after_a_storm() {
     let clock = ManualClock::new(Timestamp(1_700_000_000_000));
-    let store = MemoryStore::new(MemoryStoreConfig {
+    let store = MemoryStore::open(MemoryStoreConfig {
         shards: 4,
         max_sessions: Some(200),
         sweep_interval: Some(Duration::from_millis(1)),

@@ -22,7 +22,7 @@ use std::time::Duration;
 use sessionmanager_core::{Error, Result, percent_decode, redact_url};
 use tokio_postgres::config::SslMode;
 
-use crate::config::PostgresConfig;
+use super::PostgresConfig;
 
 /// libpq's options that tokio-postgres understands, passed on as they are.
 const PASSED_ON: &[&str] = &[
@@ -54,7 +54,7 @@ fn bad(message: String) -> Error {
 }
 
 /// Parses a store URL into a configuration (with the system clock).
-pub(crate) fn parse(url: &str) -> Result<PostgresConfig> {
+pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
     let shown = redact_url(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(bad(format!(

@@ -3,17 +3,21 @@
 
 use std::time::Duration;
 
-use crate::config::{DEFAULT_PORT, RedisConfig, UrlError};
+use super::RedisConfig;
 
 /// Longest accepted `timeout_ms`: a day. Longer is surely a typo.
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+/// What is wrong with a URL, in words that never quote its password.
+#[derive(Debug)]
+pub(super) struct UrlError(pub(super) String);
 
 fn bad(message: impl Into<String>) -> UrlError {
     UrlError(message.into())
 }
 
 /// See [`RedisConfig::from_url`].
-pub(crate) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
+pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(bad(
             "a Redis URL starts with redis://, like \"redis://127.0.0.1:6379/0\"",
@@ -143,7 +147,7 @@ fn host_and_port(hostport: &str) -> Result<(String, u16), UrlError> {
         return Err(bad(format!("{host:?} is not a valid host name")));
     }
     let port = match port {
-        None => DEFAULT_PORT,
+        None => RedisConfig::DEFAULT_PORT,
         Some(text) => text
             .parse::<u16>()
             .ok()
@@ -201,7 +205,7 @@ mod tests {
             (c.port, c.db, c.username, c.password),
             (6379, 0, None, None)
         );
-        assert_eq!(c.prefix, crate::DEFAULT_PREFIX);
+        assert_eq!(c.prefix, RedisConfig::DEFAULT_PREFIX);
         let c = parse("valkey://:secret@[::1]:7000/").unwrap();
         assert_eq!((c.host.as_str(), c.port, c.db), ("::1", 7000, 0));
         assert_eq!(c.password.as_deref(), Some("secret"));
@@ -237,7 +241,7 @@ mod tests {
             ("redis://[::1/0", "no closing ']'"),
             ("redis://:hunter2/x?y#z@h/x", "database after the host"),
         ] {
-            let err = parse(url).expect_err(url).to_string();
+            let err = parse(url).expect_err(url).0;
             assert!(err.contains(expected), "{url}: {err}");
             assert!(
                 !err.contains("hunter2") && !err.contains("hun%zz"),
