@@ -157,7 +157,7 @@ def corruptible(
             # while a manager has it open: the test's managers are closed here.
             with sqlite3.connect(path) as db:
                 db.execute(
-                    "UPDATE sessions SET data = ? WHERE key = ?",
+                    "UPDATE pysessionmanager_sessions SET data = ? WHERE key = ?",
                     (raw.decode("utf-8", "replace"), hashlib.sha256(sid.encode()).digest()),
                 )
             db.close()

@@ -153,27 +153,6 @@ def test_a_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
         assert m.get_session(sid) == {"keep": True}
 
 
-def test_a_file_of_schema_version_1_is_migrated_forward(tmp_path: Path) -> None:
-    # Version 1 is version 2 without the index of a user's sessions by expiry.
-    db = tmp_path / "sessions.db"
-    with SessionManager(store=url(db)) as m:
-        sid = m.create_session("alice", {"keep": True})
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP INDEX sessions_by_user_expiry")
-        conn.execute("UPDATE pysessionmanager_meta SET value = 1 WHERE name = 'schema_version'")
-    with SessionManager(store=url(db), max_sessions_per_user=1, on_limit="evict_oldest") as m:
-        assert m.get_session(sid) == {"keep": True}
-        m.create_session("alice")
-        assert m.count() == 1
-    with sqlite3.connect(db) as conn:
-        version = "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'"
-        assert conn.execute(version).fetchone() == (2,)
-        plan = conn.execute(
-            "EXPLAIN QUERY PLAN DELETE FROM sessions WHERE user_id = 'a' AND expires_at <= 1"
-        ).fetchall()
-        assert "sessions_by_user_expiry" in plan[0][3]
-
-
 def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does its folder exist"):
         SessionManager(store=url(tmp_path / "no" / "such" / "sessions.db"))
@@ -247,7 +226,7 @@ def test_expired_rows_are_swept_without_being_touched(tmp_path: Path) -> None:
         # Counted by another process: two SQLite libraries in one process
         # would release each other's file locks.
         code = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("
-        code += "'SELECT count(*) FROM sessions').fetchone()[0])"
+        code += "'SELECT count(*) FROM pysessionmanager_sessions').fetchone()[0])"
         return int(run_python(code, str(db)))
 
     # The sweeper wakes every 50 ms and removes 500 rows per statement.

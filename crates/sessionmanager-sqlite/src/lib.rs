@@ -19,6 +19,7 @@ mod error;
 pub mod fork;
 mod row;
 mod schema;
+mod sql;
 mod store;
 mod sweeper;
 mod writer;

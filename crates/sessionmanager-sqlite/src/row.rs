@@ -3,13 +3,7 @@
 use rusqlite::Row;
 use sessionmanager_core::{SessionData, SessionKey, SessionRecord, Timestamp};
 
-/// The columns every query that returns sessions selects, in [`record`]'s order.
-pub(crate) const COLUMNS: &str = "key, user_id, data, version, created_at, last_active, expires_at, idle_timeout_ms, sliding, absolute_expires_at";
-
-/// [`COLUMNS`] of the row an upsert proposed, for `ON CONFLICT ... DO UPDATE`.
-pub(crate) const EXCLUDED: &str = "excluded.key, excluded.user_id, excluded.data, excluded.version, excluded.created_at, excluded.last_active, excluded.expires_at, excluded.idle_timeout_ms, excluded.sliding, excluded.absolute_expires_at";
-
-/// A row selected with [`COLUMNS`] as a key and record.
+/// A row selected with the store's session columns (see `sql.rs`) as a key and record.
 pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<(SessionKey, SessionRecord)> {
     let key: [u8; 32] = row.get(0)?;
     let user_id: String = row.get(1)?;

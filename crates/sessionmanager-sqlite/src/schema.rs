@@ -7,16 +7,32 @@ use sessionmanager_core::{Error, Result, Schema};
 use crate::config::{Durability, SqliteConfig};
 
 /// The schema of this build. To change it, append a step; never edit a
-/// released one, since files in the field were made by it.
+/// released one, since files in the field were made by it. A new file is
+/// made at version 1 and brought forward by the steps, like any other.
 pub(crate) const SCHEMA: Schema = Schema {
     create: CREATE_V1,
-    steps: &[ADD_USER_EXPIRY_INDEX],
+    steps: &[V2],
 };
 
-/// Version 2: a user's expired sessions are found by an index range, so a
-/// create at a per-user limit never reads the user's live rows to trim it.
-const ADD_USER_EXPIRY_INDEX: &str =
-    "CREATE INDEX sessions_by_user_expiry ON sessions (user_id, expires_at);";
+/// Version 2: tables and columns named as in every SQL store of the project
+/// (`pysessionmanager_<table>`, times as `<name>_ms`, as PostgreSQL's), and
+/// an index of each user's sessions by expiry, so that a create at a
+/// per-user limit never reads the user's live rows to trim the expired.
+const V2: &str = "
+    ALTER TABLE sessions RENAME TO pysessionmanager_sessions;
+    ALTER TABLE pysessionmanager_sessions RENAME COLUMN created_at TO created_at_ms;
+    ALTER TABLE pysessionmanager_sessions RENAME COLUMN last_active TO last_active_ms;
+    ALTER TABLE pysessionmanager_sessions RENAME COLUMN expires_at TO expires_at_ms;
+    ALTER TABLE pysessionmanager_sessions
+        RENAME COLUMN absolute_expires_at TO absolute_expires_at_ms;
+    DROP INDEX sessions_by_user;
+    DROP INDEX sessions_by_expiry;
+    CREATE INDEX pysessionmanager_sessions_by_user
+        ON pysessionmanager_sessions (user_id, created_at_ms);
+    CREATE INDEX pysessionmanager_sessions_by_expiry ON pysessionmanager_sessions (expires_at_ms);
+    CREATE INDEX pysessionmanager_sessions_by_user_expiry
+        ON pysessionmanager_sessions (user_id, expires_at_ms);
+";
 
 const CREATE_V1: &str = "
     CREATE TABLE pysessionmanager_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -164,5 +180,160 @@ fn describe(path: &std::path::Path, err: rusqlite::Error) -> Error {
             Error::store(message, err)
         }
         _ => Error::store(format!("SQLite failed on {path}: {err}"), err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first release's schema, before any step.
+    const V1: Schema = Schema {
+        create: CREATE_V1,
+        steps: &[],
+    };
+    const ADD_NOTE: &str = "ALTER TABLE sessions ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';";
+    const INDEX_NOTE: &str = "CREATE INDEX sessions_by_note ON sessions (note);";
+
+    fn open(dir: &tempfile::TempDir) -> (Connection, SqliteConfig) {
+        let config = SqliteConfig::new(dir.path().join("sessions.db"));
+        (connect(&config).unwrap(), config)
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_forward_keeping_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        prepare_schema(&mut conn, &config, &V1).unwrap();
+        conn.execute(
+            "INSERT INTO sessions VALUES (x'01', 'alice', '{}', 1, 0, 0, 10, 10, 1, NULL)",
+            [],
+        )
+        .unwrap();
+        let v3 = Schema {
+            create: CREATE_V1,
+            steps: &[ADD_NOTE, INDEX_NOTE],
+        };
+        prepare_schema(&mut conn, &config, &v3).unwrap();
+        assert_eq!(version(&conn), 3);
+        let (user, note): (String, String) = conn
+            .query_row("SELECT user_id, note FROM sessions", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((user.as_str(), note.as_str()), ("alice", "v2"));
+        // Opening again with the same schema runs nothing twice.
+        prepare_schema(&mut conn, &config, &v3).unwrap();
+        assert_eq!(version(&conn), 3);
+        // An older build refuses the newer file rather than misreading it.
+        let err = prepare(&mut conn, &config).unwrap_err().to_string();
+        assert!(
+            err.contains("newer pysessionmanager (schema version 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_of_the_first_release_is_migrated_to_this_one() {
+        use sessionmanager_core::block_on;
+        use sessionmanager_core::{CreateOutcome, SessionKey, SessionStore, Timestamp, UserLimit};
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        prepare_schema(&mut conn, &config, &V1).unwrap();
+        let far = i64::MAX / 2;
+        for key in [1u8, 2] {
+            conn.execute(
+                "INSERT INTO sessions VALUES (?1, 'alice', '{}', 1, ?2, 0, ?3, 10, 1, NULL)",
+                rusqlite::params![[key; 32], i64::from(key), far],
+            )
+            .unwrap();
+        }
+        drop(conn);
+
+        let store = crate::SqliteStore::open(config.clone()).unwrap();
+        let now = Timestamp(100);
+        let listed = block_on(store.list_user("alice", now)).unwrap();
+        assert_eq!(listed.len(), 2, "the first release's rows are read");
+        let limit = UserLimit {
+            max_sessions: 2,
+            evict_oldest: true,
+        };
+        let record = listed[0].1.clone();
+        let key = SessionKey::from_bytes([3; 32]);
+        let outcome = block_on(store.create(&key, &record, Some(limit), now)).unwrap();
+        assert_eq!(outcome, CreateOutcome::Created { evicted: 1 });
+        drop(store);
+
+        let (conn, _) = open(&dir);
+        assert_eq!(version(&conn), SCHEMA.version());
+        let mut indexes = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        let indexes: Vec<String> = indexes
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "pysessionmanager_sessions_by_expiry",
+                "pysessionmanager_sessions_by_user",
+                "pysessionmanager_sessions_by_user_expiry"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_file_is_created_at_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        let v2 = Schema {
+            create: CREATE_V1,
+            steps: &[ADD_NOTE],
+        };
+        prepare_schema(&mut conn, &config, &v2).unwrap();
+        assert_eq!(version(&conn), 2);
+        conn.query_row("SELECT count(note) FROM sessions", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_file_at_its_old_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        prepare_schema(&mut conn, &config, &V1).unwrap();
+        let broken = Schema {
+            create: CREATE_V1,
+            steps: &[ADD_NOTE, "CREATE INDEX oops ON no_such_table (x);"],
+        };
+        let err = prepare_schema(&mut conn, &config, &broken)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("from version 2 to 3 failed, and it was left at version 1"),
+            "{err}"
+        );
+        assert_eq!(version(&conn), 1);
+        let columns: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'note'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 0, "the first step was rolled back too");
     }
 }

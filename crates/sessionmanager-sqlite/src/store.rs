@@ -15,8 +15,9 @@ use sessionmanager_core::{
 use crate::config::SqliteConfig;
 use crate::error::store_error;
 use crate::fork;
-use crate::row::{self, COLUMNS, EXCLUDED};
+use crate::row;
 use crate::schema;
+use crate::sql;
 use crate::sweeper;
 use crate::writer::Writer;
 
@@ -172,12 +173,10 @@ impl Inner {
     /// Deletes up to [`SWEEP_BATCH`] expired rows; returns how many.
     pub(crate) fn sweep_batch(&self, now: Timestamp) -> Result<u64> {
         self.writer.run(move |conn| {
-            conn.prepare_cached(
-                "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
-            )
-            .and_then(|mut stmt| stmt.execute(params![now.millis(), SWEEP_BATCH]))
-            .map(|removed| removed as u64)
-            .map_err(store_error("remove expired sessions"))
+            conn.prepare_cached(sql::SWEEP)
+                .and_then(|mut stmt| stmt.execute(params![now.millis(), SWEEP_BATCH]))
+                .map(|removed| removed as u64)
+                .map_err(store_error("remove expired sessions"))
         })
     }
 }
@@ -190,10 +189,10 @@ fn enforce_limit(
     limit: UserLimit,
     now: Timestamp,
 ) -> rusqlite::Result<Option<u32>> {
-    conn.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")?
+    conn.prepare_cached(sql::TRIM_USER)?
         .execute(params![user_id, now.millis()])?;
     let live: i64 = conn
-        .prepare_cached("SELECT count(*) FROM sessions WHERE user_id = ?1")?
+        .prepare_cached(sql::COUNT_USER)?
         .query_row(params![user_id], |row| row.get(0))?;
     let max = i64::from(limit.max_sessions);
     if live < max {
@@ -203,22 +202,19 @@ fn enforce_limit(
         return Ok(None);
     }
     let evicted = conn
-        .prepare_cached(
-            "DELETE FROM sessions WHERE key IN (
-                SELECT key FROM sessions WHERE user_id = ?1 ORDER BY created_at, key LIMIT ?2)",
-        )?
+        .prepare_cached(sql::EVICT_OLDEST)?
         .execute(params![user_id, live - max + 1])?;
     Ok(Some(evicted as u32))
 }
 
 fn live_key_taken(conn: &Connection, key: &SessionKey, now: Timestamp) -> Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1 AND expires_at > ?2")
+    conn.prepare_cached(sql::LIVE_KEY)
         .and_then(|mut stmt| stmt.exists(params![key.as_bytes(), now.millis()]))
         .map_err(store_error("look up a session"))
 }
 
 fn key_taken(conn: &Connection, key: &SessionKey) -> Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM sessions WHERE key = ?1")
+    conn.prepare_cached(sql::ANY_KEY)
         .and_then(|mut stmt| stmt.exists(params![key.as_bytes()]))
         .map_err(store_error("look up a session"))
 }
@@ -248,11 +244,7 @@ impl SessionStore for SqliteStore {
                 None => 0,
             };
             let inserted = conn
-                .prepare_cached(&format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                    ON CONFLICT (key) DO UPDATE SET ({COLUMNS}) = ({EXCLUDED})
-                    WHERE sessions.expires_at <= ?11"
-            ))
+                .prepare_cached(sql::INSERT)
                 .and_then(|mut stmt| {
                     stmt.execute(params![
                         key.as_bytes(),
@@ -278,15 +270,13 @@ impl SessionStore for SqliteStore {
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
         let conn = self.open_inner()?.reader()?;
-        conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2"
-        ))
-        .and_then(|mut stmt| {
-            stmt.query_row(params![key.as_bytes(), now.millis()], row::record)
-                .optional()
-        })
-        .map(|found| found.map(|(_, record)| record))
-        .map_err(store_error("read a session"))
+        conn.prepare_cached(sql::LOAD)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key.as_bytes(), now.millis()], row::record)
+                    .optional()
+            })
+            .map(|found| found.map(|(_, record)| record))
+            .map_err(store_error("read a session"))
     }
 
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
@@ -304,11 +294,7 @@ impl SessionStore for SqliteStore {
         let (key, record) = (*key, record.clone());
         self.open_inner()?.writer.run(move |conn| {
             let changed = conn
-                .prepare_cached(
-                    "UPDATE sessions SET data = ?1, version = ?2,
-                        last_active = max(last_active, ?3), expires_at = max(expires_at, ?4)
-                     WHERE key = ?5 AND expires_at > ?6 AND version = ?7",
-                )
+                .prepare_cached(sql::SAVE)
                 .and_then(|mut stmt| {
                     stmt.execute(params![
                         record.data.as_json(),
@@ -325,7 +311,7 @@ impl SessionStore for SqliteStore {
                 return Ok(SaveOutcome::Saved);
             }
             let actual: Option<i64> = conn
-                .prepare_cached("SELECT version FROM sessions WHERE key = ?1 AND expires_at > ?2")
+                .prepare_cached(sql::VERSION)
                 .and_then(|mut stmt| {
                     stmt.query_row(params![key.as_bytes(), now.millis()], |row| row.get(0))
                         .optional()
@@ -349,15 +335,17 @@ impl SessionStore for SqliteStore {
     ) -> Result<bool> {
         let key = *key;
         self.open_inner()?.writer.run(move |conn| {
-            conn.prepare_cached(
-                "UPDATE sessions SET last_active = max(last_active, ?1), expires_at = max(expires_at, ?2)
-                 WHERE key = ?3 AND expires_at > ?4",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![last_active.millis(), expires_at.millis(), key.as_bytes(), now.millis()])
-            })
-            .map(|changed| changed == 1)
-            .map_err(store_error("refresh a session"))
+            conn.prepare_cached(sql::TOUCH)
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        last_active.millis(),
+                        expires_at.millis(),
+                        key.as_bytes(),
+                        now.millis()
+                    ])
+                })
+                .map(|changed| changed == 1)
+                .map_err(store_error("refresh a session"))
         })
     }
 
@@ -365,7 +353,7 @@ impl SessionStore for SqliteStore {
         let key = *key;
         self.open_inner()?.writer.run(move |conn| {
             let expires_at: Option<i64> = conn
-                .prepare_cached("DELETE FROM sessions WHERE key = ?1 RETURNING expires_at")
+                .prepare_cached(sql::DELETE)
                 .and_then(|mut stmt| {
                     stmt.query_row(params![key.as_bytes()], |row| row.get(0))
                         .optional()
@@ -381,7 +369,7 @@ impl SessionStore for SqliteStore {
             if key_taken(conn, &new)? {
                 return Err(Error::rotation_target_taken());
             }
-            conn.prepare_cached("UPDATE sessions SET key = ?1 WHERE key = ?2 AND expires_at > ?3")
+            conn.prepare_cached(sql::ROTATE)
                 .and_then(|mut stmt| {
                     stmt.execute(params![new.as_bytes(), old.as_bytes(), now.millis()])
                 })
@@ -397,9 +385,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<Vec<(SessionKey, SessionRecord)>> {
         let conn = self.open_inner()?.reader()?;
         let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2 ORDER BY created_at, key"
-            ))
+            .prepare_cached(sql::LIST_USER)
             .map_err(store_error("list a user's sessions"))?;
         stmt.query_map(params![user_id, now.millis()], row::record)
             .and_then(|rows| rows.collect())
@@ -421,17 +407,14 @@ impl SessionStore for SqliteStore {
         loop {
             let (user_id, keep) = (user_id.clone(), keep.clone());
             let ended = inner.writer.run(move |conn| {
-                conn.prepare_cached(
-                    "DELETE FROM sessions WHERE key IN (SELECT key FROM sessions
-                        WHERE user_id = ?1 AND key IS NOT ?2 LIMIT ?3) RETURNING expires_at",
-                )
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![user_id, keep, END_USER_BATCH], |row| {
-                        row.get::<_, i64>(0)
+                conn.prepare_cached(sql::DELETE_USER_BATCH)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![user_id, keep, END_USER_BATCH], |row| {
+                            row.get::<_, i64>(0)
+                        })
+                        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
                     })
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
-                })
-                .map_err(store_error("end a user's sessions"))
+                    .map_err(store_error("end a user's sessions"))
             })?;
             live += ended
                 .iter()
@@ -457,7 +440,7 @@ impl SessionStore for SqliteStore {
 
     async fn count(&self, now: Timestamp) -> Result<u64> {
         let conn = self.open_inner()?.reader()?;
-        conn.prepare_cached("SELECT count(*) FROM sessions WHERE expires_at > ?1")
+        conn.prepare_cached(sql::COUNT)
             .and_then(|mut stmt| stmt.query_row(params![now.millis()], |row| row.get::<_, i64>(0)))
             .map(|n| n as u64)
             .map_err(store_error("count sessions"))

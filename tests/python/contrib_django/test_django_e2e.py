@@ -346,7 +346,7 @@ def test_save_every_request_renews_on_reads_too(
 def count_rows(db: Path) -> int:
     """Rows in the store's file, counted by another process (SQLite's locks
     are per process, so this process must not open the file a second time)."""
-    code = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM sessions').fetchone()[0])"  # noqa: E501
+    code = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM pysessionmanager_sessions').fetchone()[0])"  # noqa: E501
     done = subprocess.run(
         [sys.executable, "-c", code, str(db)], capture_output=True, text=True, check=True
     )
