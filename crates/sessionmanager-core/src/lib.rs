@@ -41,12 +41,18 @@ mod token;
 pub mod url;
 
 pub use apply::{ApplyOutcome, Basis, MAX_APPLY_ATTEMPTS};
-pub use block_on::{block_on, block_on_interruptible};
+pub use block_on::block_on;
+#[doc(hidden)]
+pub use block_on::block_on_interruptible;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use data::{DataErrorKind, DataLimits, DataPath, SessionData, too_deep, too_deep_message};
+pub use data::{DataErrorKind, DataLimits, SessionData};
+// Plumbing of the Python binding's JSON conversion, not an API.
+#[doc(hidden)]
+pub use data::{DataPath, too_deep, too_deep_message};
 pub use error::BoxError;
 pub use error::{Error, Result, StoreFailure};
 pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};
+#[doc(hidden)]
 pub use json::write_json_string;
 pub use manager::{
     CreateOptions, LimitAction, MAX_USER_ID_BYTES, ManagerConfig, Session, SessionManager,
@@ -55,6 +61,8 @@ pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use periodic::{Periodic, Tick};
 pub use ratelimit::{MAX_RATE_KEY_BYTES, Rate, RateDecision, RateLimit};
 pub use record::SessionRecord;
+// URL plumbing shared by the store crates' `from_url` (see also `url`).
+#[doc(hidden)]
 pub use redact::{percent_decode, redact_url, scrub, scrub_error};
 pub use schema::Schema;
 pub use store::{CreateOutcome, EditOutcome, MemberEdit, SaveOutcome, SessionStore, UserLimit};

@@ -8,7 +8,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::url;
 
-/// Settings of a [`MemoryStore`].
+/// Settings of a [`MemoryStore`](super::MemoryStore).
 #[derive(Clone)]
 pub struct MemoryStoreConfig {
     /// How many independently locked shards to split sessions over.

@@ -15,9 +15,9 @@ use crate::token::SessionKey;
 /// One shard: a hash table holding each key with its session in the same slot.
 ///
 /// A lookup touches the table's control bytes and then the slot itself; an
-/// index map (the earlier layout) adds a third dependent cache miss, from its
-/// index slot to a separate entries vector, which dominated reads once the
-/// store outgrew the CPU cache. The sweeper can still walk the table in small
+/// index map would add a third dependent cache miss, from its
+/// index slot to a separate entries vector, which dominates reads once the
+/// store outgrows the CPU cache. The sweeper can still walk the table in small
 /// steps, by bucket index (see [`sweep_range`]).
 #[derive(Default)]
 pub(crate) struct Shard(HashTable<(SessionKey, Stored)>);

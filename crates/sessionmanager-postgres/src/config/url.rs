@@ -1,20 +1,4 @@
-//! Store URLs: `postgresql://user:password@host:port/database?option=value&…`.
-//!
-//! The store's own options:
-//!
-//! | option | default | meaning |
-//! |---|---|---|
-//! | `pool_size` | 8 | connections kept open at most |
-//! | `timeout_ms` | 5000 | time limit of one store call (and of connecting) |
-//! | `sweep_interval_ms` | 1000 | how often expired rows are swept; 0 turns the sweeper off |
-//!
-//! and these of libpq's, handled by tokio-postgres: `host`, `hostaddr`,
-//! `port`, `user`, `password`, `dbname`, `options` (e.g.
-//! `options=-c%20search_path%3Dmyschema` to keep the tables in a schema),
-//! `application_name`, `sslmode` (`disable` or `prefer`: this build has no
-//! TLS), `connect_timeout`, `tcp_user_timeout`, `keepalives`,
-//! `keepalives_idle`, `keepalives_interval`, `keepalives_retries`,
-//! `target_session_attrs`, `channel_binding`, `load_balance_hosts`.
+//! Parsing store URLs (`PostgresConfig::from_url`, where the options are listed).
 
 use std::str::FromStr;
 use std::time::Duration;
