@@ -3,6 +3,7 @@
 mod url;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sessionmanager_core::{Error, Result};
@@ -35,6 +36,37 @@ pub struct RedisConfig {
     /// Redis removes expired records by itself; this clears what indexes
     /// them. 0 leaves all of it to [`purge_expired`](sessionmanager_core::SessionStore::purge_expired).
     pub sweep_on_create: u32,
+    /// TLS settings (`rediss://`); `None` connects in plain text.
+    pub tls: Option<RedisTls>,
+}
+
+/// How a store connects over TLS: the server's certificate and host name
+/// are verified unless `verify` is off, against `ca_certs` or else the
+/// system's trust store; a client certificate is presented when both files
+/// are given (mutual TLS). Option names as redis-py's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTls {
+    /// PEM file of the CA certificates to trust (`ssl_ca_certs`).
+    pub ca_certs: Option<PathBuf>,
+    /// PEM file of the client's certificate chain (`ssl_certfile`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM file of the client's private key (`ssl_keyfile`).
+    pub key_file: Option<PathBuf>,
+    /// Whether the server's certificate and host name are checked
+    /// (`ssl_cert_reqs=required`, the default); `false` is `ssl_cert_reqs=none`,
+    /// which encrypts but lets anyone in the middle pose as the server.
+    pub verify: bool,
+}
+
+impl Default for RedisTls {
+    fn default() -> Self {
+        Self {
+            ca_certs: None,
+            cert_file: None,
+            key_file: None,
+            verify: true,
+        }
+    }
 }
 
 impl RedisConfig {
@@ -63,13 +95,17 @@ impl RedisConfig {
             prefix: Self::DEFAULT_PREFIX.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
             sweep_on_create: Self::DEFAULT_SWEEP_ON_CREATE,
+            tls: None,
         }
     }
 
     /// Reads `redis://[user[:password]@]host[:port][/db][?options]` (or
-    /// `valkey://`). Options: `prefix` (the key prefix, percent-encoded),
-    /// `timeout_ms` (each operation's limit) and `sweep_on_create` (expired
-    /// sessions each create clears; 0 for none). User name, password and prefix
+    /// `valkey://`; `rediss://` and `valkeys://` for TLS). Options: `prefix`
+    /// (the key prefix, percent-encoded), `timeout_ms` (each operation's
+    /// limit) and `sweep_on_create` (expired sessions each create clears; 0
+    /// for none); over TLS also `ssl_ca_certs`, `ssl_certfile`,
+    /// `ssl_keyfile` (PEM files) and `ssl_cert_reqs` (`required` or `none`),
+    /// as [`RedisTls`] describes. User name, password and prefix
     /// are percent-decoded. Errors are [`Error::InvalidArgument`] naming the
     /// part that is wrong, never containing the password.
     pub fn from_url(url: &str) -> Result<Self> {
@@ -101,6 +137,7 @@ impl fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("sweep_on_create", &self.sweep_on_create)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -8,10 +8,12 @@ use std::time::Duration;
 use redis::{ErrorKind, RedisError};
 use sessionmanager_core::Error;
 
+use crate::link::ConnectError;
+
 /// What went wrong in one operation.
 pub(crate) enum Failure {
     /// Opening a connection failed (refused, unreachable, the handshake refused).
-    Connect(RedisError),
+    Connect(ConnectError),
     /// A command failed.
     Command(RedisError),
     /// The server answered something the store did not write.
@@ -29,7 +31,16 @@ impl From<RedisError> for Failure {
 /// The engine error for `failure` while the store tried `doing` on the server at `address`.
 pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64) -> Error {
     match failure {
-        Failure::Connect(err) => connect_error(err, address, db),
+        Failure::Connect(ConnectError::Redis(err)) => connect_error(err, address, db),
+        Failure::Connect(ConnectError::Tls(err)) => {
+            // A certificate or handshake that is refused now will be refused
+            // again: a setting to fix, not a server to wait for.
+            let message = format!(
+                "cannot connect to Redis at {address} over TLS: {}",
+                tls_problem(&err)
+            );
+            Error::store(message, err)
+        }
         Failure::Command(err) => command_error(err, doing, address),
         Failure::Corrupt(what) => Error::Store(
             format!("could not {doing}: Redis at {address} holds {what}; was it changed by something else?").into(),
@@ -110,4 +121,39 @@ fn command_error(err: RedisError, doing: &str, address: &str) -> Error {
         _ => format!("Redis at {address} failed to {doing}: {err}"),
     };
     Error::store(message, err)
+}
+
+/// What went wrong in a TLS handshake, in words that say what to check.
+fn tls_problem(err: &rustls::Error) -> String {
+    use rustls::{AlertDescription, CertificateError};
+
+    match err {
+        rustls::Error::InvalidCertificate(problem) => match problem {
+            CertificateError::UnknownIssuer => "the server's certificate is not signed by a CA this store trusts (name the CA's PEM file in ssl_ca_certs)".to_owned(),
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "the server's certificate is for another host name than the URL's".to_owned()
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "the server's certificate has expired".to_owned()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "the server's certificate is not valid yet (is this machine's clock right?)".to_owned()
+            }
+            CertificateError::Revoked => "the server's certificate was revoked".to_owned(),
+            other => format!("the server's certificate was refused: {other:?}"),
+        },
+        rustls::Error::AlertReceived(
+            alert @ (AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::HandshakeFailure),
+        ) => format!(
+            "the server refused the handshake ({alert:?}): it may require a client certificate (ssl_certfile and ssl_keyfile) or not trust the one given"
+        ),
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            "the server did not answer in TLS (is this its TLS port, or should the URL be redis://?)".to_owned()
+        }
+        other => format!("the TLS handshake failed: {other}"),
+    }
 }

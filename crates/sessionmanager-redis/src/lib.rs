@@ -47,6 +47,7 @@ mod keys;
 mod link;
 mod scripts;
 mod store;
+mod tls;
 
-pub use config::RedisConfig;
+pub use config::{RedisConfig, RedisTls};
 pub use store::RedisStore;

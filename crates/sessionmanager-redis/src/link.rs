@@ -19,7 +19,13 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult};
+use rustls_pki_types::ServerName;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::RedisConfig;
 
@@ -59,6 +65,8 @@ pub(crate) struct Link {
     host: String,
     port: u16,
     info: RedisConnectionInfo,
+    /// The TLS client and the name the server's certificate must carry.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     current: Mutex<Option<Live>>,
     /// Held while connecting, so threads that find the connection dead open
     /// one new connection between them, not one each.
@@ -69,7 +77,8 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(crate) fn new(config: &RedisConfig) -> Self {
+    /// Fails if the TLS settings name files it cannot read.
+    pub(crate) fn new(config: &RedisConfig) -> sessionmanager_core::Result<Self> {
         let mut info = RedisConnectionInfo::default().set_db(config.db);
         if let Some(user) = &config.username {
             info = info.set_username(user);
@@ -77,15 +86,23 @@ impl Link {
         if let Some(password) = &config.password {
             info = info.set_password(password);
         }
-        Self {
+        let tls = match &config.tls {
+            Some(tls) => Some((
+                TlsConnector::from(crate::tls::client_config(tls)?),
+                crate::tls::server_name(&config.host)?,
+            )),
+            None => None,
+        };
+        Ok(Self {
             host: config.host.clone(),
             port: config.port,
             info,
+            tls,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             epoch: Instant::now(),
             last_used: AtomicU64::new(0),
-        }
+        })
     }
 
     /// The current connection, unless its driver ended or (after it sat
@@ -115,7 +132,7 @@ impl Link {
 
     /// The live connection, opening one if there is none or it died.
     /// Must run on the store's runtime.
-    pub(crate) async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+    pub(crate) async fn connection(&self) -> Result<MultiplexedConnection, ConnectError> {
         if let Some(connection) = self.usable() {
             return Ok(connection);
         }
@@ -139,7 +156,7 @@ impl Link {
             .take();
     }
 
-    async fn connect(&self) -> RedisResult<Live> {
+    async fn connect(&self) -> Result<Live, ConnectError> {
         let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
         // Requests are small and answered one by one: never wait to coalesce them.
         stream.set_nodelay(true)?;
@@ -147,25 +164,136 @@ impl Link {
         let stream = stream.into_std()?;
         let probe = Arc::new(stream.try_clone()?);
         let stream = TcpStream::from_std(stream)?;
-        // The handshake (AUTH, SELECT) runs here, so a wrong password or a
-        // missing database fails the connect, with the server's reason.
-        // No response timeout of redis-rs's own (it defaults to 500 ms): the
-        // store's timeout covers each whole operation.
-        let config = AsyncConnectionConfig::new().set_response_timeout(None);
-        let (connection, driver) =
-            MultiplexedConnection::new_with_config(&self.info, stream, config).await?;
-        let alive = Arc::new(AtomicBool::new(true));
-        let flag = Arc::clone(&alive);
-        // The driver ends when the socket closes or every handle is dropped.
-        tokio::spawn(async move {
-            driver.await;
-            flag.store(false, Ordering::Release);
-        });
+        let (connection, alive) = match &self.tls {
+            Some((connector, name)) => {
+                let stream = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| tls_error(&e).map_or_else(|| e.into(), ConnectError::Tls))?;
+                // TLS 1.3 servers refuse a client certificate after the
+                // handshake, in an alert read by the first command.
+                let refused = Arc::new(Mutex::new(None));
+                let stream = Watched {
+                    inner: stream,
+                    refused: Arc::clone(&refused),
+                };
+                start(&self.info, stream).await.map_err(|e| {
+                    let tls = refused
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    tls.map_or(ConnectError::Redis(e), ConnectError::Tls)
+                })?
+            }
+            None => start(&self.info, stream).await?,
+        };
         Ok(Live {
             connection,
             alive,
             probe,
         })
+    }
+}
+
+/// Runs redis-rs's handshake (AUTH, SELECT) on `stream`, so a wrong password
+/// or a missing database fails the connect with the server's reason, and
+/// spawns the connection's driver; returns the connection and whether its
+/// driver still runs.
+async fn start<S>(
+    info: &RedisConnectionInfo,
+    stream: S,
+) -> RedisResult<(MultiplexedConnection, Arc<AtomicBool>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // No response timeout of redis-rs's own (it defaults to 500 ms): the
+    // store's timeout covers each whole operation.
+    let config = AsyncConnectionConfig::new().set_response_timeout(None);
+    let (connection, driver) = MultiplexedConnection::new_with_config(info, stream, config).await?;
+    let alive = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&alive);
+    // The driver ends when the socket closes or every handle is dropped.
+    tokio::spawn(async move {
+        driver.await;
+        flag.store(false, Ordering::Release);
+    });
+    Ok((connection, alive))
+}
+
+/// Why a connection could not be opened.
+pub(crate) enum ConnectError {
+    /// The network or the server refused (down, a wrong password, no such database).
+    Redis(RedisError),
+    /// The TLS handshake failed: a certificate refused on either side, or a
+    /// server that does not speak TLS.
+    Tls(rustls::Error),
+}
+
+impl From<RedisError> for ConnectError {
+    fn from(err: RedisError) -> Self {
+        Self::Redis(err)
+    }
+}
+
+impl From<std::io::Error> for ConnectError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Redis(err.into())
+    }
+}
+
+/// The TLS error inside an I/O error of a TLS stream, if that is what it is.
+fn tls_error(err: &std::io::Error) -> Option<rustls::Error> {
+    err.get_ref()?.downcast_ref::<rustls::Error>().cloned()
+}
+
+/// A TLS stream that keeps the first TLS error read or written through it,
+/// which redis-rs would turn into an I/O error without its cause.
+struct Watched<S> {
+    inner: S,
+    refused: Arc<Mutex<Option<rustls::Error>>>,
+}
+
+impl<S> Watched<S> {
+    fn note<T>(&self, result: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if let Poll::Ready(Err(err)) = &result
+            && let Some(tls) = tls_error(err)
+        {
+            let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+            refused.get_or_insert(tls);
+        }
+        result
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.note(result)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note(result)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note(result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note(result)
     }
 }
 

@@ -100,7 +100,7 @@ impl RedisStore {
             })?;
         let store = Self {
             shared: Arc::new(Shared {
-                link: Link::new(&config),
+                link: Link::new(&config)?,
                 keys: Keys::new(&config.prefix),
                 scripts: Scripts::new(),
                 timeout: config.timeout,

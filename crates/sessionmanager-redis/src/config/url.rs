@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::RedisConfig;
+use super::{RedisConfig, RedisTls};
 
 /// Longest accepted `timeout_ms`: a day. Longer is surely a typo.
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
@@ -23,19 +23,15 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             "a Redis URL starts with redis://, like \"redis://127.0.0.1:6379/0\"",
         ));
     };
-    match scheme.to_ascii_lowercase().as_str() {
-        "redis" | "valkey" => {}
-        "rediss" | "valkeys" => {
-            return Err(bad(format!(
-                "{scheme}:// (Redis over TLS) is not supported yet; use redis:// on a trusted network or through a TLS tunnel"
-            )));
-        }
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "redis" | "valkey" => false,
+        "rediss" | "valkeys" => true,
         _ => {
             return Err(bad(format!(
-                "a Redis URL starts with redis:// or valkey://, not {scheme}://"
+                "a Redis URL starts with redis:// or valkey:// (rediss:// or valkeys:// for TLS), not {scheme}://"
             )));
         }
-    }
+    };
     // The last '@' ends the user name and password, so a password may hold
     // '/', '?', '#' or '@' unencoded; nothing after it is secret, so only
     // that part is ever quoted in errors.
@@ -68,9 +64,36 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         }
     }
     config.db = database(path)?;
+    let mut tls_settings = RedisTls::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name.starts_with("ssl_") && !tls {
+            return Err(bad(format!(
+                "option {name} is for TLS connections: write rediss:// (or valkeys://)"
+            )));
+        }
+        let file = |value: &str| {
+            decode(value)
+                .ok()
+                .filter(|path| !path.is_empty())
+                .map(std::path::PathBuf::from)
+                .ok_or_else(|| bad(format!("option {name} must name a file, got {value:?}")))
+        };
         match name {
+            "ssl_ca_certs" => tls_settings.ca_certs = Some(file(value)?),
+            "ssl_certfile" => tls_settings.cert_file = Some(file(value)?),
+            "ssl_keyfile" => tls_settings.key_file = Some(file(value)?),
+            "ssl_cert_reqs" => {
+                tls_settings.verify = match value.to_ascii_lowercase().as_str() {
+                    "required" => true,
+                    "none" => false,
+                    _ => {
+                        return Err(bad(format!(
+                            "option ssl_cert_reqs must be required (the default: the server's certificate and host name are checked) or none, got {value:?}"
+                        )));
+                    }
+                };
+            }
             "prefix" => {
                 let prefix = decode(value).map_err(|why| bad(format!("option prefix {why}")))?;
                 if prefix.is_empty() {
@@ -110,11 +133,17 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             }
             _ => {
                 return Err(bad(format!(
-                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, sweep_on_create"
+                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, sweep_on_create, and for rediss:// ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs"
                 )));
             }
         }
     }
+    if (tls_settings.cert_file.is_some()) != (tls_settings.key_file.is_some()) {
+        return Err(bad(
+            "options ssl_certfile and ssl_keyfile go together: give both, or neither",
+        ));
+    }
+    config.tls = tls.then_some(tls_settings);
     Ok(config)
 }
 
@@ -210,6 +239,22 @@ mod tests {
         assert_eq!((c.host.as_str(), c.port, c.db), ("::1", 7000, 0));
         assert_eq!(c.password.as_deref(), Some("secret"));
         assert_eq!(c.address(), "[::1]:7000/0");
+        let c =
+            parse("rediss://h/0?ssl_ca_certs=%2Fetc%2Fca.pem&ssl_certfile=c.pem&ssl_keyfile=k.pem")
+                .unwrap();
+        let tls = c.tls.expect("rediss:// is TLS");
+        assert_eq!(
+            tls.ca_certs.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(
+            tls.cert_file.as_deref(),
+            Some(std::path::Path::new("c.pem"))
+        );
+        assert!(tls.verify);
+        let c = parse("valkeys://h?ssl_cert_reqs=none").unwrap();
+        assert!(!c.tls.expect("valkeys:// is TLS").verify);
+        assert!(parse("redis://h").unwrap().tls.is_none());
         let c = parse("redis://u:a/b?c#d@e@h:1/2").unwrap();
         assert_eq!(c.password.as_deref(), Some("a/b?c#d@e"));
         assert_eq!((c.host.as_str(), c.port, c.db), ("h", 1, 2));
@@ -220,7 +265,9 @@ mod tests {
         for (url, expected) in [
             ("127.0.0.1:6379", "starts with redis://"),
             ("http://127.0.0.1", "not http://"),
-            ("rediss://h", "TLS"),
+            ("redis://h/0?ssl_cert_reqs=none", "write rediss://"),
+            ("rediss://h/0?ssl_cert_reqs=optional", "must be required"),
+            ("rediss://h/0?ssl_keyfile=k.pem", "go together"),
             ("redis://", "no host"),
             ("redis://:hunter2@/0", "no host"),
             ("redis://h:port", "port must be a number"),

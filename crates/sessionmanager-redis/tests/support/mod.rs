@@ -25,6 +25,12 @@ impl Server {
     /// Starts `redis-server`; it stops when this process ends (the watchdog
     /// sees the parent gone). Panics with a clear message if the binary is missing.
     pub fn start() -> Self {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// Like [`Server::start`], with more server arguments, made from the
+    /// server's own folder (where, say, certificates can be written first).
+    pub fn start_with(extra: impl FnOnce(&std::path::Path) -> Vec<String>) -> Self {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -41,6 +47,7 @@ impl Server {
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).expect("create the server's folder");
+        let extra = extra(&dir);
         let script = r#"
             parent=$1; dir=$2; shift 2
             redis-server "$@" >"$dir/redis.log" 2>&1 &
@@ -61,7 +68,10 @@ impl Server {
             String::new(),
             "--appendonly".into(),
             "no".into(),
-        ];
+        ]
+        .into_iter()
+        .chain(extra)
+        .collect();
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -105,6 +115,50 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+pub mod pki;
+
+/// A server that also listens with TLS, and the certificates it uses.
+pub struct TlsServer {
+    pub server: Server,
+    pub tls_port: u16,
+    pub pki: pki::Pki,
+}
+
+impl TlsServer {
+    /// A server on a TLS port too; with `client_auth`, it admits only
+    /// clients with a certificate its CA signed.
+    pub fn start(client_auth: bool) -> Self {
+        let tls_port = free_port();
+        let mut made = None;
+        let server = Server::start_with(|dir| {
+            let pki = pki::Pki::make(&dir.join("pki"));
+            let args = pki.redis_args(tls_port, client_auth);
+            made = Some(pki);
+            args
+        });
+        Self {
+            server,
+            tls_port,
+            pki: made.expect("certificates made"),
+        }
+    }
+
+    /// `rediss://127.0.0.1:<tls port>/0?ssl_ca_certs=<the CA>` plus `&rest`.
+    pub fn url(&self, rest: &str) -> String {
+        format!(
+            "rediss://127.0.0.1:{}/0?ssl_ca_certs={}{rest}",
+            self.tls_port,
+            self.pki.ca.display()
+        )
+    }
+}
+
+/// One TLS server for the whole test binary.
+pub fn shared_tls() -> &'static TlsServer {
+    static SERVER: OnceLock<TlsServer> = OnceLock::new();
+    SERVER.get_or_init(|| TlsServer::start(false))
 }
 
 /// One server for the whole test binary; tests keep apart by key prefix.
