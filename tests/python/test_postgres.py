@@ -228,7 +228,7 @@ def test_a_schema_of_its_own_via_options(postgres_server: PostgresServer) -> Non
         ("postgresql://app:hunter2@127.0.0.1/app?pool=3", 'unknown postgresql:// option "pool"'),
         ("postgresql://app:hunter2@127.0.0.1/app?timeout_ms=0", "timeout_ms must be milliseconds"),
         ("postgresql://127.0.0.1/app", "names no user"),
-        ("postgresql://app:hunter2@127.0.0.1/app?sslmode=require", "has no TLS"),
+        ("postgresql://app:hunter2@127.0.0.1/app?sslmode=verify", "sslmode must be"),
     ],
 )
 def test_malformed_urls_are_clear_value_errors(url: str, message: str) -> None:

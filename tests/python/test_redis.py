@@ -442,7 +442,7 @@ def test_no_acknowledged_create_is_lost_when_the_server_is_killed(
         ("redis://127.0.0.1:6379/0?timeout_ms=-5", "timeout_ms"),
         ("redis://127.0.0.1:6379/0?prefix=", "prefix must not be empty"),
         ("redis://:hunter2@127.0.0.1:6379/0?password=hunter2", "not read from the query"),
-        ("rediss://:hunter2@127.0.0.1:6380/0", "TLS"),
+        ("rediss://:hunter2@127.0.0.1:6380/0?ssl_cert_reqs=maybe", "ssl_cert_reqs must be"),
     ],
 )
 def test_bad_urls_are_clear_errors(url: str, message: str) -> None:

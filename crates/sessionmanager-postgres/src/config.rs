@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessionmanager_core::{Clock, SystemClock};
+use sessionmanager_tls::{OptionNames, TlsFiles, Verify};
 
 use crate::target::Target;
 
@@ -27,7 +28,20 @@ pub struct PostgresConfig {
     pub sweep_interval: Option<Duration>,
     /// The clock the sweeper judges expiry by; must be the manager's.
     pub clock: Arc<dyn Clock>,
+    /// The certificates of TLS connections, and what is checked of the
+    /// server's. Whether TLS is used at all is the connection's `ssl_mode`
+    /// (libpq's `sslmode`: `disable`, `prefer`, `require`; `verify-ca` and
+    /// `verify-full` are `require` with [`Verify::ChainOnly`] and
+    /// [`Verify::Full`] here).
+    pub tls: TlsFiles,
 }
+
+/// The TLS settings' names in `postgresql://` URLs (libpq's), for messages.
+pub(crate) const TLS_OPTION_NAMES: OptionNames = OptionNames {
+    ca_certs: "sslrootcert",
+    cert: "sslcert",
+    key: "sslkey",
+};
 
 impl PostgresConfig {
     /// The default pool size: enough for a threaded server's workers on a small machine.
@@ -45,6 +59,12 @@ impl PostgresConfig {
             timeout: Self::DEFAULT_TIMEOUT,
             sweep_interval: Some(Self::DEFAULT_SWEEP_INTERVAL),
             clock: Arc::new(SystemClock),
+            // libpq's `prefer`: encrypted when the server offers it, unverified.
+            tls: TlsFiles {
+                ca_certs: None,
+                client: None,
+                verify: Verify::Nothing,
+            },
         }
     }
 
@@ -63,10 +83,16 @@ impl PostgresConfig {
     /// and these of libpq's, handled by tokio-postgres: `host`, `hostaddr`,
     /// `port`, `user`, `password`, `dbname`, `options` (e.g.
     /// `options=-c%20search_path%3Dmyschema` to keep the tables in a schema),
-    /// `application_name`, `sslmode` (`disable` or `prefer`: this build has no
-    /// TLS), `connect_timeout`, `tcp_user_timeout`, `keepalives`,
+    /// `application_name`, `connect_timeout`, `tcp_user_timeout`, `keepalives`,
     /// `keepalives_idle`, `keepalives_interval`, `keepalives_retries`,
-    /// `target_session_attrs`, `channel_binding`, `load_balance_hosts`.
+    /// `target_session_attrs`, `channel_binding` (`require` needs TLS),
+    /// `load_balance_hosts`; and TLS as libpq names it: `sslmode` (`disable`,
+    /// `prefer` (the default: TLS when the server offers it, certificate
+    /// unchecked), `require` (TLS, certificate unchecked unless `sslrootcert`
+    /// is given, then as `verify-ca`), `verify-ca` (signed by a trusted CA),
+    /// `verify-full` (and issued for the host)), `sslrootcert` (PEM file of
+    /// the CAs to trust; the system's trust store without it), `sslcert` and
+    /// `sslkey` (a client certificate).
     pub fn from_url(url: &str) -> sessionmanager_core::Result<Self> {
         url::parse(url).map_err(|err| sessionmanager_core::scrub_error(err, url))
     }

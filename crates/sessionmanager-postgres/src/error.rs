@@ -27,6 +27,15 @@ fn transient(code: &str) -> bool {
 
 /// A driver error met while trying to `doing`.
 pub(crate) fn query_error(target: &Target, doing: &str, err: tokio_postgres::Error) -> Error {
+    if let Some(tls) = tls_error(&err) {
+        // A certificate or handshake that is refused now will be refused
+        // again: a setting to fix, not a server to wait for.
+        let problem = sessionmanager_tls::describe(&tls, crate::config::TLS_OPTION_NAMES);
+        return Error::store(
+            format!("could not {doing}: TLS with {target} failed: {problem}"),
+            tls,
+        );
+    }
     if let Some(db) = err.as_db_error() {
         let code = db.code().code();
         let message = db.message();
@@ -129,4 +138,24 @@ fn causes(err: &tokio_postgres::Error) -> String {
         source = e.source();
     }
     text
+}
+
+/// The TLS error behind `err`, if a handshake failed: tokio-postgres keeps
+/// the TLS stream's I/O error, which holds the rustls error.
+fn tls_error(err: &tokio_postgres::Error) -> Option<rustls::Error> {
+    let mut cause = std::error::Error::source(err);
+    while let Some(e) = cause {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.clone());
+        }
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        if let Some(tls) = inner {
+            return Some(tls.clone());
+        }
+        cause = e.source();
+    }
+    None
 }

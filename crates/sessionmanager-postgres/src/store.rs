@@ -17,7 +17,7 @@ use sessionmanager_core::{
 };
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::PostgresConfig;
 use crate::conn::Conn;
@@ -70,9 +70,10 @@ impl PostgresStore {
     #[doc(hidden)]
     pub fn open_with_schema(config: PostgresConfig, schema: &'static Schema) -> Result<Self> {
         let target = Arc::new(Target::of(&config.connection));
+        let tls = sessionmanager_tls::client_config(&config.tls, crate::config::TLS_OPTION_NAMES)?;
         let manager = Manager::from_config(
             config.connection.clone(),
-            NoTls,
+            MakeRustlsConnect::new((*tls).clone()),
             ManagerConfig {
                 // A connection the server closed is noticed by the client at
                 // once; checking costs nothing, unlike a test query per call.

@@ -3,10 +3,12 @@
 mod url;
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sessionmanager_core::{Error, Result};
+#[cfg(doc)]
+use sessionmanager_tls::Verify;
+use sessionmanager_tls::{OptionNames, TlsFiles};
 
 /// Settings of a Redis (or Valkey) store.
 ///
@@ -36,38 +38,18 @@ pub struct RedisConfig {
     /// Redis removes expired records by itself; this clears what indexes
     /// them. 0 leaves all of it to [`purge_expired`](sessionmanager_core::SessionStore::purge_expired).
     pub sweep_on_create: u32,
-    /// TLS settings (`rediss://`); `None` connects in plain text.
-    pub tls: Option<RedisTls>,
+    /// TLS settings (`rediss://`): the server's certificate and host name
+    /// are checked ([`Verify::Full`]) unless `ssl_cert_reqs=none`
+    /// ([`Verify::Nothing`]); `None` connects in plain text.
+    pub tls: Option<TlsFiles>,
 }
 
-/// How a store connects over TLS: the server's certificate and host name
-/// are verified unless `verify` is off, against `ca_certs` or else the
-/// system's trust store; a client certificate is presented when both files
-/// are given (mutual TLS). Option names as redis-py's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisTls {
-    /// PEM file of the CA certificates to trust (`ssl_ca_certs`).
-    pub ca_certs: Option<PathBuf>,
-    /// PEM file of the client's certificate chain (`ssl_certfile`).
-    pub cert_file: Option<PathBuf>,
-    /// PEM file of the client's private key (`ssl_keyfile`).
-    pub key_file: Option<PathBuf>,
-    /// Whether the server's certificate and host name are checked
-    /// (`ssl_cert_reqs=required`, the default); `false` is `ssl_cert_reqs=none`,
-    /// which encrypts but lets anyone in the middle pose as the server.
-    pub verify: bool,
-}
-
-impl Default for RedisTls {
-    fn default() -> Self {
-        Self {
-            ca_certs: None,
-            cert_file: None,
-            key_file: None,
-            verify: true,
-        }
-    }
-}
+/// The TLS settings' names in `rediss://` URLs (redis-py's), for messages.
+pub(crate) const TLS_OPTION_NAMES: OptionNames = OptionNames {
+    ca_certs: "ssl_ca_certs",
+    cert: "ssl_certfile",
+    key: "ssl_keyfile",
+};
 
 impl RedisConfig {
     /// The key prefix used when none is given: every key the store writes starts with it.
@@ -105,7 +87,7 @@ impl RedisConfig {
     /// limit) and `sweep_on_create` (expired sessions each create clears; 0
     /// for none); over TLS also `ssl_ca_certs`, `ssl_certfile`,
     /// `ssl_keyfile` (PEM files) and `ssl_cert_reqs` (`required` or `none`),
-    /// as [`RedisTls`] describes. User name, password and prefix
+    /// as [`TlsFiles`] holds them. User name, password and prefix
     /// are percent-decoded. Errors are [`Error::InvalidArgument`] naming the
     /// part that is wrong, never containing the password.
     pub fn from_url(url: &str) -> Result<Self> {

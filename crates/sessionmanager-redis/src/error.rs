@@ -37,7 +37,7 @@ pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64
             // again: a setting to fix, not a server to wait for.
             let message = format!(
                 "cannot connect to Redis at {address} over TLS: {}",
-                tls_problem(&err)
+                sessionmanager_tls::describe(&err, crate::config::TLS_OPTION_NAMES)
             );
             Error::store(message, err)
         }
@@ -121,39 +121,4 @@ fn command_error(err: RedisError, doing: &str, address: &str) -> Error {
         _ => format!("Redis at {address} failed to {doing}: {err}"),
     };
     Error::store(message, err)
-}
-
-/// What went wrong in a TLS handshake, in words that say what to check.
-fn tls_problem(err: &rustls::Error) -> String {
-    use rustls::{AlertDescription, CertificateError};
-
-    match err {
-        rustls::Error::InvalidCertificate(problem) => match problem {
-            CertificateError::UnknownIssuer => "the server's certificate is not signed by a CA this store trusts (name the CA's PEM file in ssl_ca_certs)".to_owned(),
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                "the server's certificate is for another host name than the URL's".to_owned()
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "the server's certificate has expired".to_owned()
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "the server's certificate is not valid yet (is this machine's clock right?)".to_owned()
-            }
-            CertificateError::Revoked => "the server's certificate was revoked".to_owned(),
-            other => format!("the server's certificate was refused: {other:?}"),
-        },
-        rustls::Error::AlertReceived(
-            alert @ (AlertDescription::CertificateRequired
-            | AlertDescription::BadCertificate
-            | AlertDescription::UnknownCA
-            | AlertDescription::CertificateUnknown
-            | AlertDescription::HandshakeFailure),
-        ) => format!(
-            "the server refused the handshake ({alert:?}): it may require a client certificate (ssl_certfile and ssl_keyfile) or not trust the one given"
-        ),
-        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-            "the server did not answer in TLS (is this its TLS port, or should the URL be redis://?)".to_owned()
-        }
-        other => format!("the TLS handshake failed: {other}"),
-    }
 }

@@ -47,7 +47,7 @@ mod keys;
 mod link;
 mod scripts;
 mod store;
-mod tls;
 
-pub use config::{RedisConfig, RedisTls};
+pub use config::RedisConfig;
+pub use sessionmanager_tls::{TlsFiles, Verify};
 pub use store::RedisStore;

@@ -88,8 +88,11 @@ impl Link {
         }
         let tls = match &config.tls {
             Some(tls) => Some((
-                TlsConnector::from(crate::tls::client_config(tls)?),
-                crate::tls::server_name(&config.host)?,
+                TlsConnector::from(sessionmanager_tls::client_config(
+                    tls,
+                    crate::config::TLS_OPTION_NAMES,
+                )?),
+                sessionmanager_tls::server_name(&config.host)?,
             )),
             None => None,
         };

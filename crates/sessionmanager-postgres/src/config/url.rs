@@ -1,9 +1,11 @@
 //! Parsing store URLs (`PostgresConfig::from_url`, where the options are listed).
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sessionmanager_core::{Error, Result, percent_decode, redact_url};
+use sessionmanager_tls::{TlsFiles, Verify};
 use tokio_postgres::config::SslMode;
 
 use super::PostgresConfig;
@@ -18,7 +20,6 @@ const PASSED_ON: &[&str] = &[
     "dbname",
     "options",
     "application_name",
-    "sslmode",
     "connect_timeout",
     "tcp_user_timeout",
     "keepalives",
@@ -31,7 +32,15 @@ const PASSED_ON: &[&str] = &[
 ];
 
 /// The store's own options.
-const OURS: &[&str] = &["pool_size", "timeout_ms", "sweep_interval_ms"];
+const OURS: &[&str] = &[
+    "pool_size",
+    "timeout_ms",
+    "sweep_interval_ms",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+];
 
 fn bad(message: String) -> Error {
     Error::InvalidArgument(message)
@@ -65,6 +74,8 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
     let mut pool_size = PostgresConfig::DEFAULT_POOL_SIZE;
     let mut timeout = PostgresConfig::DEFAULT_TIMEOUT;
     let mut sweep_interval = Some(PostgresConfig::DEFAULT_SWEEP_INTERVAL);
+    let mut ssl_mode = "prefer".to_owned();
+    let (mut root_cert, mut cert, mut key) = (None, None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let number = |min: u64, max: u64, what: &str| {
@@ -87,6 +98,22 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
                 sweep_interval = match number(0, 86_400_000, "milliseconds")? {
                     0 => None,
                     ms => Some(Duration::from_millis(ms)),
+                }
+            }
+            "sslmode" => ssl_mode = value.to_ascii_lowercase(),
+            "sslrootcert" | "sslcert" | "sslkey" => {
+                let path = percent_decode(value)
+                    .filter(|path| !path.is_empty())
+                    .map(PathBuf::from)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "postgresql:// option {name} must name a file, got {value:?}"
+                        ))
+                    })?;
+                match name {
+                    "sslrootcert" => root_cert = Some(path),
+                    "sslcert" => cert = Some(path),
+                    _ => key = Some(path),
                 }
             }
             _ if PASSED_ON.contains(&name) => passed_on.push(pair),
@@ -139,11 +166,42 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
             "PostgreSQL store URL {shown:?} names no host; write \"postgresql://user@host/database\""
         )));
     }
-    if matches!(connection.get_ssl_mode(), SslMode::Require) {
-        return Err(bad(format!(
-            "PostgreSQL store URL {shown:?} asks for sslmode=require, but this build of pysessionmanager has no TLS; use sslmode=disable or prefer (e.g. over a TLS tunnel)"
-        )));
+    let (mode, verify) = match ssl_mode.as_str() {
+        "disable" => (SslMode::Disable, Verify::Nothing),
+        "prefer" | "allow" => (SslMode::Prefer, Verify::Nothing),
+        // libpq: with a root certificate file, `require` checks the chain.
+        "require" if root_cert.is_some() => (SslMode::Require, Verify::ChainOnly),
+        "require" => (SslMode::Require, Verify::Nothing),
+        "verify-ca" => (SslMode::Require, Verify::ChainOnly),
+        "verify-full" => (SslMode::Require, Verify::Full),
+        other => {
+            return Err(bad(format!(
+                "postgresql:// option sslmode must be disable, prefer, require, verify-ca or verify-full, got {other:?}"
+            )));
+        }
+    };
+    connection.ssl_mode(mode);
+    let client = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(bad(
+                "postgresql:// options sslcert and sslkey go together: give both, or neither"
+                    .to_owned(),
+            ));
+        }
+    };
+    if mode == SslMode::Disable && (root_cert.is_some() || client.is_some()) {
+        return Err(bad(
+            "postgresql:// options sslrootcert, sslcert and sslkey need TLS, but sslmode=disable"
+                .to_owned(),
+        ));
     }
+    let tls = TlsFiles {
+        ca_certs: root_cert,
+        client,
+        verify,
+    };
     if connection.get_connect_timeout().is_none() {
         connection.connect_timeout(timeout);
     }
@@ -154,6 +212,7 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
         pool_size,
         timeout,
         sweep_interval,
+        tls,
         ..PostgresConfig::new(connection)
     })
 }

@@ -112,6 +112,14 @@ fn free_port() -> u16 {
 impl Server {
     /// initdb and start a server with `settings` (`-c name=value` pairs) added.
     pub fn start(bin: &Path, settings: &[&str]) -> Self {
+        let settings: Vec<String> = settings.iter().map(|s| (*s).to_owned()).collect();
+        Self::start_with(bin, |_| settings)
+    }
+
+    /// Like [`Server::start`], with settings made from the server's folder
+    /// (where, say, certificates can be written first; the server's user
+    /// owns everything in it).
+    pub fn start_with(bin: &Path, settings: impl FnOnce(&Path) -> Vec<String>) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "pysm-pg-{}-{}",
@@ -122,6 +130,7 @@ impl Server {
         std::fs::create_dir(&dir).unwrap();
         let pwfile = dir.join("pw");
         std::fs::write(&pwfile, PASSWORD).unwrap();
+        let settings = settings(&dir);
         if unprivileged().is_some() {
             run(
                 Command::new("chown").args(["-R", "nobody:"]).arg(&dir),
@@ -151,7 +160,7 @@ impl Server {
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.display()))
-            .args(settings);
+            .args(&settings);
         let log = std::fs::File::create(dir.join("log")).unwrap();
         // The watchdog: runs the server, waits for its stdin to close, then stops it.
         let script = r#"dir=$1; shift; "$@" & pid=$!; cat >/dev/null; kill -INT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$dir""#;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::{RedisConfig, RedisTls};
+use sessionmanager_tls::{TlsFiles, Verify};
+
+use super::RedisConfig;
 
 /// Longest accepted `timeout_ms`: a day. Longer is surely a typo.
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
@@ -64,7 +66,12 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         }
     }
     config.db = database(path)?;
-    let mut tls_settings = RedisTls::default();
+    let mut tls_settings = TlsFiles {
+        ca_certs: None,
+        client: None,
+        verify: Verify::Full,
+    };
+    let (mut cert_file, mut key_file) = (None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         if name.starts_with("ssl_") && !tls {
@@ -81,12 +88,12 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         };
         match name {
             "ssl_ca_certs" => tls_settings.ca_certs = Some(file(value)?),
-            "ssl_certfile" => tls_settings.cert_file = Some(file(value)?),
-            "ssl_keyfile" => tls_settings.key_file = Some(file(value)?),
+            "ssl_certfile" => cert_file = Some(file(value)?),
+            "ssl_keyfile" => key_file = Some(file(value)?),
             "ssl_cert_reqs" => {
                 tls_settings.verify = match value.to_ascii_lowercase().as_str() {
-                    "required" => true,
-                    "none" => false,
+                    "required" => Verify::Full,
+                    "none" => Verify::Nothing,
                     _ => {
                         return Err(bad(format!(
                             "option ssl_cert_reqs must be required (the default: the server's certificate and host name are checked) or none, got {value:?}"
@@ -138,11 +145,15 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             }
         }
     }
-    if (tls_settings.cert_file.is_some()) != (tls_settings.key_file.is_some()) {
-        return Err(bad(
-            "options ssl_certfile and ssl_keyfile go together: give both, or neither",
-        ));
-    }
+    tls_settings.client = match (cert_file, key_file) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(bad(
+                "options ssl_certfile and ssl_keyfile go together: give both, or neither",
+            ));
+        }
+    };
     config.tls = tls.then_some(tls_settings);
     Ok(config)
 }
@@ -247,13 +258,14 @@ mod tests {
             tls.ca_certs.as_deref(),
             Some(std::path::Path::new("/etc/ca.pem"))
         );
+        let (cert, key) = tls.client.expect("a client certificate");
         assert_eq!(
-            tls.cert_file.as_deref(),
-            Some(std::path::Path::new("c.pem"))
+            (cert.to_str(), key.to_str()),
+            (Some("c.pem"), Some("k.pem"))
         );
-        assert!(tls.verify);
+        assert_eq!(tls.verify, Verify::Full);
         let c = parse("valkeys://h?ssl_cert_reqs=none").unwrap();
-        assert!(!c.tls.expect("valkeys:// is TLS").verify);
+        assert_eq!(c.tls.expect("valkeys:// is TLS").verify, Verify::Nothing);
         assert!(parse("redis://h").unwrap().tls.is_none());
         let c = parse("redis://u:a/b?c#d@e@h:1/2").unwrap();
         assert_eq!(c.password.as_deref(), Some("a/b?c#d@e"));

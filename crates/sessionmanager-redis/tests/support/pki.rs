@@ -132,7 +132,8 @@ impl Pki {
         request(dir, "wrong-host", "wrong.example");
         let wrong = "subjectAltName=DNS:wrong.example\nextendedKeyUsage=serverAuth\n";
         sign(dir, "wrong-host", "ca", wrong, "30");
-        request(dir, "client", "a client");
+        // Named as the PostgreSQL user it logs in as (`cert` authentication).
+        request(dir, "client", "postgres");
         sign(dir, "client", "ca", "extendedKeyUsage=clientAuth\n", "30");
         let path = |file: &str| dir.join(file);
         Self {
