@@ -304,11 +304,15 @@ mod tests {
             ),
             (
                 "postgresql://app:hunter2@db/app?sslmode=sometimes",
-                "invalid value for option `sslmode`",
+                "sslmode must be disable, prefer, require, verify-ca or verify-full",
             ),
             (
-                "postgresql://app:hunter2@db/app?sslmode=require",
-                "has no TLS",
+                "postgresql://app:hunter2@db/app?sslmode=disable&sslrootcert=ca.pem",
+                "need TLS, but sslmode=disable",
+            ),
+            (
+                "postgresql://app:hunter2@db/app?sslkey=k.pem",
+                "sslcert and sslkey go together",
             ),
             ("postgresql://db/app", "names no user"),
             ("postgresql://app@/app", "names no host"),
