@@ -14,7 +14,6 @@ the runs are interleaved, medians of ``--repeats``.
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from workloads import Pysessionmanager, Runs, arguments, interleaved, ops_per_se
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
 from ports import free_port  # noqa: E402
-from servers_postgres import PostgresServer, require_postgres  # noqa: E402
+from servers_postgres import tls_server  # noqa: E402
 from servers_redis import RedisServer  # noqa: E402
 from tls_pki import Pki  # noqa: E402
 
@@ -47,17 +46,7 @@ def main() -> None:
         *("--tls-auth-clients", "no"),
     )
     redis.start()
-    postgres = PostgresServer(require_postgres(), {"fsync": "off"})
-    server_pki = Pki.make(postgres.dir / "pki")
-    os.chmod(server_pki.server_key, 0o600)
-    if postgres.user is not None:
-        for path in [server_pki.server_key.parent, *server_pki.server_key.parent.iterdir()]:
-            os.chown(path, postgres.user.pw_uid, postgres.user.pw_gid)
-    postgres.settings.update(
-        ssl="on",
-        ssl_cert_file=str(server_pki.server_cert),
-        ssl_key_file=str(server_pki.server_key),
-    )
+    postgres, server_pki = tls_server()
     postgres.start()
     urls = {
         "redis, plain": redis.url(prefix="plain:"),

@@ -24,6 +24,7 @@ from typing import Optional
 import pytest
 from needs import missing
 from ports import free_port
+from tls_pki import Pki
 
 PASSWORD = "test-secret-pw"
 
@@ -281,6 +282,24 @@ def _counter() -> Iterator[int]:
 
 _names = _counter()
 _shared: Optional[PostgresServer] = None
+
+
+def tls_server(settings: Optional[dict[str, str]] = None) -> tuple[PostgresServer, Pki]:
+    """A new server (not started) with TLS on, with certificates made in its
+    folder: the server's user owns its key, mode 0600, as PostgreSQL demands."""
+    server = PostgresServer(require_postgres(), {"fsync": "off", **(settings or {})})
+    pki = Pki.make(server.dir / "pki")
+    os.chmod(pki.server_key, 0o600)
+    if server.user is not None:
+        for path in [pki.server_key.parent, *pki.server_key.parent.iterdir()]:
+            os.chown(path, server.user.pw_uid, server.user.pw_gid)
+    server.settings.update(
+        ssl="on",
+        ssl_cert_file=str(pki.server_cert),
+        ssl_key_file=str(pki.server_key),
+        ssl_ca_file=str(pki.ca),
+    )
+    return server, pki
 
 
 def shared_server() -> PostgresServer:

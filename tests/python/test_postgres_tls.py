@@ -5,14 +5,13 @@ server's certificate is not trusted."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Optional
 
 import pytest
 import test_model
 from hypothesis import settings
-from servers_postgres import PostgresServer, require_postgres
+from servers_postgres import PostgresServer, tls_server
 from tls_pki import Pki
 
 from pysessionmanager import SessionManager, StoreError
@@ -21,28 +20,11 @@ _server: Optional[PostgresServer] = None
 _pki: Optional[Pki] = None
 
 
-def start_tls_server() -> tuple[PostgresServer, Pki]:
-    server = PostgresServer(require_postgres(), {"fsync": "off"})
-    pki = Pki.make(server.dir / "pki")
-    # The server reads its key only if nobody else may: its user owns it, mode 0600.
-    os.chmod(pki.server_key, 0o600)
-    if server.user is not None:
-        for path in [pki.server_key.parent, *pki.server_key.parent.iterdir()]:
-            os.chown(path, server.user.pw_uid, server.user.pw_gid)
-    server.settings.update(
-        ssl="on",
-        ssl_cert_file=str(pki.server_cert),
-        ssl_key_file=str(pki.server_key),
-        ssl_ca_file=str(pki.ca),
-    )
-    server.start()
-    return server, pki
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _tls_server() -> Iterator[None]:
     global _server, _pki
-    _server, _pki = start_tls_server()
+    _server, _pki = tls_server()
+    _server.start()
     yield
     _server.remove()
     _server = _pki = None

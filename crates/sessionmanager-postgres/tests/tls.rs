@@ -122,6 +122,18 @@ fn libpq_modes_and_their_checks() {
 }
 
 #[test]
+fn verify_full_against_a_server_without_tls_is_refused() {
+    let (_, pki) = shared();
+    let plain = support::server().url(
+        "postgres",
+        &format!("sslmode=verify-full&sslrootcert={}", pki.ca.display()),
+    );
+    let err = message(open(&plain));
+    assert!(err.contains("does not support TLS"), "{err}");
+    assert!(!err.contains(support::PASSWORD), "{err}");
+}
+
+#[test]
 fn scram_channel_binding_over_tls() {
     open(&url("sslmode=verify-full&channel_binding=require")).expect("channel binding over TLS");
     let (server, _) = shared();

@@ -42,41 +42,38 @@ fn a_server_certificate_from_an_unknown_ca_is_refused() {
     assert!(err.driver_error::<rustls::Error>().is_some(), "{err:?}");
 }
 
+/// A server whose TLS port serves the certificate `name` (`pki.rs` made it
+/// and its key), the `rediss://` URL of that port (no options), and the
+/// CA file that signed it.
+fn serving(name: &str) -> (support::Server, String, String) {
+    let tls_port = free_port();
+    let mut ca = None;
+    let server = support::Server::start_with(|dir| {
+        let pki = support::pki::Pki::make(&dir.join("pki"));
+        let (cert, key) = (
+            dir.join(format!("pki/{name}.pem")),
+            dir.join(format!("pki/{name}.key")),
+        );
+        ca = Some(pki.ca.display().to_string());
+        pki.redis_args_with(tls_port, false, &cert, &key)
+    });
+    let url = format!("rediss://127.0.0.1:{tls_port}/0");
+    (server, url, ca.expect("certificates made"))
+}
+
 #[test]
 fn certificates_for_another_host_or_expired_are_refused() {
-    let tls_port = free_port();
-    let mut pki = None;
-    let _server = support::Server::start_with(|dir| {
-        let made = support::pki::Pki::make(&dir.join("pki"));
-        let key = dir.join("pki/wrong-host.key");
-        let args = made.redis_args_with(tls_port, false, &made.wrong_host_cert, &key);
-        pki = Some(made);
-        args
-    });
-    let ca = pki.as_ref().unwrap().ca.display().to_string();
-    let err = open_err(&format!(
-        "rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={ca}"
-    ));
+    let (_server, url, ca) = serving("wrong-host");
+    let err = open_err(&format!("{url}?ssl_ca_certs={ca}"));
     assert!(err.to_string().contains("for another host name"), "{err}");
 
-    let tls_port = free_port();
-    let mut pki = None;
-    let _server = support::Server::start_with(|dir| {
-        let made = support::pki::Pki::make(&dir.join("pki"));
-        let key = dir.join("pki/expired.key");
-        let args = made.redis_args_with(tls_port, false, &made.expired_cert, &key);
-        pki = Some(made);
-        args
-    });
-    let ca = pki.as_ref().unwrap().ca.display().to_string();
-    let err = open_err(&format!(
-        "rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={ca}"
-    ));
+    let (_server, url, ca) = serving("expired");
+    let err = open_err(&format!("{url}?ssl_ca_certs={ca}"));
     assert!(err.to_string().contains("has expired"), "{err}");
 
     // Unverified, as asked: the same server is reached.
-    let url = format!("rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=none");
-    RedisStore::open_url(&url).expect("ssl_cert_reqs=none skips verification");
+    RedisStore::open_url(&format!("{url}?ssl_cert_reqs=none"))
+        .expect("ssl_cert_reqs=none skips verification");
 }
 
 #[test]
