@@ -163,12 +163,6 @@ impl std::error::Error for StoreFailure {
 }
 
 impl Error {
-    /// What `SessionStore::rotate` returns when a record already holds the
-    /// new key: [`Error::RotationTargetTaken`], the same from every store.
-    pub fn rotation_target_taken() -> Self {
-        Self::RotationTargetTaken
-    }
-
     /// Is this [`Error::RotationTargetTaken`]?
     pub fn is_rotation_target_taken(&self) -> bool {
         matches!(self, Self::RotationTargetTaken)

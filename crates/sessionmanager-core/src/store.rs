@@ -161,7 +161,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Moves the live record under `old` to `new` in one atomic step, so the old
     /// key is dead the moment the new one works. Returns whether it moved.
     /// When a live record already holds `new`, nothing moves and the result
-    /// is [`Error::rotation_target_taken`](crate::Error::rotation_target_taken);
+    /// is [`Error::RotationTargetTaken`](crate::Error::RotationTargetTaken);
     /// an expired one there may be replaced or refused the same way.
     fn rotate(
         &self,

@@ -432,7 +432,7 @@ impl SessionStore for PostgresStore {
                 .await?;
             let (taken, moved): (bool, i64) = (row.get(0), row.get(1));
             if taken {
-                return Err(Error::rotation_target_taken());
+                return Err(Error::RotationTargetTaken);
             }
             Ok(moved == 1)
         })

@@ -45,7 +45,7 @@ pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64
         Failure::Corrupt(what) => Error::Store(
             format!("could not {doing}: Redis at {address} holds {what}; was it changed by something else?").into(),
         ),
-        Failure::RotateTargetTaken => Error::rotation_target_taken(),
+        Failure::RotateTargetTaken => Error::RotationTargetTaken,
     }
 }
 

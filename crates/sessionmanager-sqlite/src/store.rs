@@ -367,7 +367,7 @@ impl SessionStore for SqliteStore {
         let (old, new) = (*old, *new);
         self.open_inner()?.writer.run(move |conn| {
             if key_taken(conn, &new)? {
-                return Err(Error::rotation_target_taken());
+                return Err(Error::RotationTargetTaken);
             }
             conn.prepare_cached(sql::ROTATE)
                 .and_then(|mut stmt| {

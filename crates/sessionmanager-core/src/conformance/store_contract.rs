@@ -581,7 +581,7 @@ pub fn check_store_delete_rotate<S: SessionStore>(make_store: impl Fn(ManualCloc
 }
 
 /// `SessionStore::rotate` onto a key that already holds a record is all or
-/// nothing: it fails with `Error::rotation_target_taken` and both records
+/// nothing: it fails with `Error::RotationTargetTaken` and both records
 /// stay as they were.
 pub fn check_store_rotate_onto_taken_key<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     let (store, clock) = raw_store(&make_store);
@@ -595,7 +595,7 @@ pub fn check_store_rotate_onto_taken_key<S: SessionStore>(make_store: impl Fn(Ma
     let outcome = block_on(store.rotate(&old, &taken, now));
     assert!(
         matches!(&outcome, Err(e) if e.is_rotation_target_taken()),
-        "rotate onto a taken key must fail with Error::rotation_target_taken, got {outcome:?}"
+        "rotate onto a taken key must fail with Error::RotationTargetTaken, got {outcome:?}"
     );
     assert_eq!(
         ok(block_on(store.load(&old, now)), "load"),

@@ -459,7 +459,7 @@ impl SessionStore for MemoryStore {
         let mut entry = inner.users.lock(&user_id);
         // Look before moving anything: a failed rotation must leave the session where it was.
         if inner.shards.read(new).contains_key(new) {
-            return Err(Error::rotation_target_taken());
+            return Err(Error::RotationTargetTaken);
         }
         let Some(record) = inner.take(old) else {
             return Ok(false); // ended between the look and the lock
@@ -475,7 +475,7 @@ impl SessionStore for MemoryStore {
             let _ = inner.shards.write(old).insert_new(*old, record);
             inner.len.fetch_add(1, Ordering::Relaxed);
             entry.add(old);
-            return Err(Error::rotation_target_taken());
+            return Err(Error::RotationTargetTaken);
         }
         inner.len.fetch_add(1, Ordering::Relaxed);
         entry.add(new);
