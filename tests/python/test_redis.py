@@ -1,6 +1,9 @@
 """The Redis store against real redis-server processes: its keys, Redis's own
 expiry, bounded indexes, one shared connection, two processes on one store,
-faults (down, killed, hung, restarted, durability) and bad URLs."""
+faults (down, killed, hung, restarted, durability) and bad URLs.
+
+Every test that takes ``redis_url`` runs twice: on a server named by its
+address, and on a master the store finds through three sentinels."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import time
 
 import pytest
 from ports import free_port
-from servers_redis import RedisServer, ServerFactory, fresh_prefix
+from servers_redis import RedisServer, SentinelTopology, ServerFactory, fresh_prefix
 from waiting import wait_until
 
 from pysessionmanager import (
@@ -26,6 +29,26 @@ from pysessionmanager import (
     StoreUnavailable,
 )
 from pysessionmanager.testing import ManualClock
+
+
+@pytest.fixture(params=["address", "sentinel"])
+def deployment(request: pytest.FixtureRequest) -> SentinelTopology | None:
+    """How the store finds the server: by its address, or through Sentinel."""
+    if request.param == "sentinel":
+        return request.getfixturevalue("sentinel_topology")
+    return None
+
+
+@pytest.fixture
+def redis_server(redis_server: RedisServer, deployment: SentinelTopology | None) -> RedisServer:
+    """The server the store writes to (through Sentinel, the master)."""
+    return deployment.master if deployment else redis_server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer, deployment: SentinelTopology | None) -> str:
+    prefix = fresh_prefix()
+    return deployment.url(prefix=prefix) if deployment else redis_server.url(prefix=prefix)
 
 
 def ahead_clock() -> ManualClock:
@@ -109,13 +132,14 @@ def test_redis_removes_a_record_at_its_deadline_and_a_refresh_never_revives_it(
 ) -> None:
     r = redis_server.client()
     prefix = redis_url.split("prefix=")[1]
-    with SessionManager(expiration_time=0.4, store=redis_url) as m:
+    # Long enough that a slow machine still reads the TTLs before the deadline.
+    with SessionManager(expiration_time=3, store=redis_url) as m:
         sid = m.create_session("alice", {"a": 1})
         key = f"{prefix}s:{sha(sid)}"
         info = m.session_info(sid)
         assert r.pexpiretime(key) == ms(info.expires_at), "PEXPIREAT at expires_at exactly"
         assert r.pexpiretime(user_index(prefix, "alice")) == ms(info.expires_at)
-        time.sleep(0.6)
+        time.sleep(max(0.0, info.expires_at.timestamp() - time.time()) + 0.3)
         assert r.exists(key) == 0, "Redis removed the record itself, without a purge"
         with pytest.raises(SessionNotFound):
             m.touch(sid)
