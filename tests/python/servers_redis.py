@@ -48,12 +48,14 @@ class RedisServer:
         *args: str,
         password: str | None = None,
         launcher: Sequence[str] = (),
+        config_file: Path | None = None,
     ) -> None:
         self.binary = require_redis_server()
         self.launcher = list(launcher)  # say, ["taskset", "-c", "0"] to pin it
         self.folder = folder
         self.port = free_port()
         self.password = password
+        self.config_file = config_file  # read first: a sentinel needs one it can rewrite
         self.args = list(args)
         if password is not None:
             self.args += ["--requirepass", password]
@@ -71,6 +73,7 @@ class RedisServer:
             [
                 *self.launcher,
                 self.binary,
+                *([str(self.config_file)] if self.config_file else []),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -163,6 +166,81 @@ def own_redis(tmp_path: Path) -> Iterator[ServerFactory]:
     yield make
     for server in servers:
         server.stop()
+
+
+SENTINEL_SERVICE = "sessions"
+
+
+class SentinelTopology:
+    """A master, its replica and three sentinels watching them (quorum 2), in ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.master = RedisServer(_subfolder(folder, "master"))
+        self.master.start()
+        self.replica = RedisServer(
+            _subfolder(folder, "replica"), "--replicaof", "127.0.0.1", str(self.master.port)
+        )
+        self.replica.start()
+        self.sentinels = []
+        for n in range(3):
+            where = _subfolder(folder, f"sentinel-{n}")
+            conf = where / "sentinel.conf"
+            conf.write_text(
+                f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n"
+                f"sentinel failover-timeout {SENTINEL_SERVICE} 5000\n"
+            )
+            sentinel = RedisServer(where, "--sentinel", config_file=conf)
+            sentinel.start()
+            self.sentinels.append(sentinel)
+        self.wait_until_watched()
+
+    def url(self, **options: str) -> str:
+        """``redis+sentinel://`` URL of the master, with ``options`` as the query."""
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        query = "&".join(f"{k}={v}" for k, v in options.items())
+        return f"redis+sentinel://{hosts}/{SENTINEL_SERVICE}/0" + (f"?{query}" if query else "")
+
+    def sentinel_client(self, n: int = 0) -> redis.Redis:
+        return redis.Redis(port=self.sentinels[n].port, decode_responses=True)
+
+    def master_port(self) -> int:
+        """The port of the server the sentinels name as master now."""
+        _, port = self.sentinel_client().sentinel_get_master_addr_by_name(SENTINEL_SERVICE)
+        return int(port)
+
+    def wait_until_watched(self) -> None:
+        """Waits until every sentinel knows the master's replica and the other sentinels."""
+        deadline = time.monotonic() + 30
+        for n in range(len(self.sentinels)):
+            client = self.sentinel_client(n)
+            while True:
+                master = client.sentinel_master(SENTINEL_SERVICE)
+                if master["num-slaves"] >= 1 and master["num-other-sentinels"] >= 2:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"sentinel {n} does not see the topology: {master}")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, self.replica, self.master]:
+            server.stop()
+
+
+def _subfolder(folder: Path, name: str) -> Path:
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+@pytest.fixture(scope="session")
+def sentinel_topology() -> Iterator[SentinelTopology]:
+    """One Sentinel-managed master for the tests that do not fail it over."""
+    require_redis_server()
+    folder = Path(tempfile.mkdtemp(prefix="pysessionmanager-sentinel-"))
+    topology = SentinelTopology(folder)
+    yield topology
+    topology.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def fresh_prefix() -> str:

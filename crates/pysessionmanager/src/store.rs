@@ -36,7 +36,8 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
             redact(url)
         )));
     };
-    match scheme.to_ascii_lowercase().as_str() {
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
         "memory" => {
             let config = MemoryStoreConfig::from_url(url).map_err(bad_url)?;
             MemoryStore::open(MemoryStoreConfig { clock, ..config })
@@ -49,7 +50,7 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
                 .map(AnyStore::Sqlite)
                 .map_err(OpenError::Store)
         }
-        "redis" | "rediss" | "valkey" | "valkeys" => {
+        redis if RedisConfig::SCHEMES.contains(&redis) => {
             let config = RedisConfig::from_url(url).map_err(bad_url)?;
             RedisStore::open(config)
                 .map(AnyStore::Redis)
@@ -62,7 +63,7 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
                 .map_err(OpenError::Store)
         }
         _ => Err(OpenError::BadUrl(format!(
-            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"redis://host:port/db\", \"postgresql://user@host/db\"",
+            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"redis://host:port/db\", \"redis+sentinel://host:port/service\", \"postgresql://user@host/db\"",
             redact(url)
         ))),
     }

@@ -103,7 +103,9 @@ fn url_secrets(url: &str) -> Vec<String> {
             if let Some((_, port)) = after_host.split_once(':') {
                 let digits = port.bytes().take_while(u8::is_ascii_digit).count();
                 let a_port =
-                    digits > 0 && matches!(port.as_bytes().get(digits), None | Some(b'/' | b'?'));
+                    // A ',' starts the next host of a list (Sentinel's).
+                    digits > 0
+                        && matches!(port.as_bytes().get(digits), None | Some(b'/' | b'?' | b','));
                 if !a_port {
                     secrets.push(port.to_owned());
                 }
@@ -154,13 +156,15 @@ pub fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Replaces the value of every `password=` (a query option, or a libpq
-/// keyword, quoted or not) with `***`.
+/// Replaces the value of every `password=` (a query option such as
+/// `password=` or `sentinel_password=`, or a libpq keyword, quoted or not)
+/// with `***`.
 fn hide_password_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("password=") {
-        let preceded = rest[..at]
+        let before = rest[..at].strip_suffix("sentinel_").unwrap_or(&rest[..at]);
+        let preceded = before
             .chars()
             .next_back()
             .is_none_or(|c| matches!(c, '?' | '&' | ' ' | '\t'));
@@ -243,6 +247,10 @@ mod tests {
             "redis://app:***@host:6379/0?prefix=a"
         );
         assert_eq!(redact("valkey://host/1"), "valkey://host/1");
+        assert_eq!(
+            redact("redis+sentinel://:hunter2@s1:26379,s2:26380/m?sentinel_password=s3cret&x=1"),
+            "redis+sentinel://:***@s1:26379,s2:26380/m?sentinel_password=***&x=1"
+        );
     }
 
     #[test]

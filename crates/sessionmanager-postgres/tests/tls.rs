@@ -20,21 +20,29 @@ use sessionmanager_postgres::{PostgresConfig, PostgresStore};
 /// A server with TLS on, and its certificates; `hba`, if given, replaces
 /// its client authentication rules.
 fn start(hba: Option<&str>) -> (support::Server, pki::Pki) {
+    start_serving("server", hba)
+}
+
+/// Like [`start`], serving the certificate `name` that `pki.rs` made.
+fn start_serving(name: &str, hba: Option<&str>) -> (support::Server, pki::Pki) {
     let bin = support::bin_dir().expect("PostgreSQL is installed");
     let mut made = None;
     let server = support::Server::start_with(&bin, |dir| {
         let pki = pki::Pki::make(&dir.join("pki"));
-        let key = std::fs::Permissions::from_mode(0o600);
-        std::fs::set_permissions(&pki.server_key, key).unwrap();
+        let (cert, key) = (
+            dir.join(format!("pki/{name}.pem")),
+            dir.join(format!("pki/{name}.key")),
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         let mut settings = vec![
             "-c".to_owned(),
             "fsync=off".into(),
             "-c".into(),
             "ssl=on".into(),
             "-c".into(),
-            format!("ssl_cert_file={}", pki.server_cert.display()),
+            format!("ssl_cert_file={}", cert.display()),
             "-c".into(),
-            format!("ssl_key_file={}", pki.server_key.display()),
+            format!("ssl_key_file={}", key.display()),
             "-c".into(),
             format!("ssl_ca_file={}", pki.ca.display()),
         ];
@@ -122,6 +130,16 @@ fn libpq_modes_and_their_checks() {
 }
 
 #[test]
+fn an_expired_server_certificate_is_refused() {
+    let (server, pki) = start_serving("expired", None);
+    let query = format!("sslmode=verify-full&sslrootcert={}", pki.ca.display());
+    let err = message(open(&server.url("postgres", &query)));
+    assert!(err.contains("has expired"), "{err}");
+    assert!(!err.contains(support::PASSWORD), "{err}");
+    open(&server.url("postgres", "sslmode=require")).expect("require checks no certificate");
+}
+
+#[test]
 fn verify_full_against_a_server_without_tls_is_refused() {
     let (_, pki) = shared();
     let plain = support::server().url(
@@ -155,6 +173,14 @@ fn a_certificate_login_admits_our_client_certificate_only() {
         pki.client_key.display()
     );
     open(&server.url("postgres", &with_cert)).expect("our client certificate logs in");
+    // Signed by the right CA, but expired: the server refuses it.
+    let expired = format!(
+        "{base}&sslcert={}&sslkey={}",
+        pki.expired_cert.display(),
+        pki.expired_cert.with_extension("key").display()
+    );
+    let err = message(open(&server.url("postgres", &expired)));
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
 }
 
 #[test]
@@ -171,5 +197,26 @@ fn bad_tls_options_say_what_is_wrong() {
     ] {
         let err = message(open(&server.url("postgres", query)));
         assert!(err.contains(expected), "{query}: {err}");
+    }
+    let (_, pki) = shared();
+    for (query, expected) in [
+        (
+            format!(
+                "sslmode=require&sslcert={}&sslkey=/no/such/key.pem",
+                pki.client_cert.display()
+            ),
+            "/no/such/key.pem".to_owned(),
+        ),
+        (
+            format!(
+                "sslmode=require&sslcert={}&sslkey={}",
+                pki.client_cert.display(),
+                pki.ca.display()
+            ),
+            pki.ca.display().to_string(),
+        ),
+    ] {
+        let err = message(open(&server.url("postgres", &query)));
+        assert!(err.contains(&expected), "{query}: {err}");
     }
 }

@@ -12,17 +12,17 @@ use sessionmanager_tls::{OptionNames, TlsFiles};
 
 /// Settings of a Redis (or Valkey) store.
 ///
-/// Build one with [`RedisConfig::new`] or from a URL with [`RedisConfig::from_url`]:
+/// Build one with [`RedisConfig::new`] (one server), [`RedisConfig::sentinel`]
+/// (the master Sentinel names), or from a URL with [`RedisConfig::from_url`]:
 /// `redis://[user[:password]@]host[:port][/db][?prefix=...&timeout_ms=...&sweep_on_create=...]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// The server's host name or IP address.
-    pub host: String,
-    /// The server's TCP port.
-    pub port: u16,
+    /// Where the server is: one address, or the sentinels that know it.
+    pub server: Server,
     /// The logical database (`SELECT`), 0 unless set.
     pub db: i64,
-    /// The ACL user name, if the server uses ACL users.
+    /// The ACL user name, if the server uses ACL users (the sentinels' own
+    /// credentials are in [`SentinelConfig`]).
     pub username: Option<String>,
     /// The password (`AUTH`); never shown by `Debug` or in error messages.
     pub password: Option<String>,
@@ -42,6 +42,71 @@ pub struct RedisConfig {
     /// are checked ([`Verify::Full`]) unless `ssl_cert_reqs=none`
     /// ([`Verify::Nothing`]); `None` connects in plain text.
     pub tls: Option<TlsFiles>,
+}
+
+/// Where a store finds its server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// One server (a standalone Redis or Valkey, or a fixed primary).
+    Standalone(Address),
+    /// The master that Redis Sentinel names for a service: asked when the
+    /// store connects, and again when the sentinels announce a failover.
+    Sentinel(SentinelConfig),
+}
+
+/// A host and TCP port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    /// A host name or IP address.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+}
+
+impl Address {
+    /// `host` at `port`.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The sentinels that watch a master, and how to talk to them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentinelConfig {
+    /// The sentinels, asked in turn until one answers (the one that answers
+    /// is asked first next time).
+    pub sentinels: Vec<Address>,
+    /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
+    pub service: String,
+    /// The sentinels' ACL user name, if they have their own.
+    pub username: Option<String>,
+    /// The sentinels' password (`requirepass` in sentinel.conf); never shown
+    /// by `Debug` or in error messages.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for SentinelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentinelConfig")
+            .field("sentinels", &self.sentinels)
+            .field("service", &self.service)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// The TLS settings' names in `rediss://` URLs (redis-py's), for messages.
@@ -64,13 +129,42 @@ impl RedisConfig {
     /// The port Redis and Valkey listen on by default.
     pub const DEFAULT_PORT: u16 = 6379;
 
+    /// The port Redis Sentinel listens on by default.
+    pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+
+    /// The URL schemes [`Self::from_url`] reads.
+    pub const SCHEMES: &[&str] = &[
+        "redis",
+        "rediss",
+        "valkey",
+        "valkeys",
+        "redis+sentinel",
+        "rediss+sentinel",
+        "valkey+sentinel",
+        "valkeys+sentinel",
+    ];
+
     /// Defaults for the server at `host:port`: database 0, no credentials,
     /// [`Self::DEFAULT_PREFIX`], [`Self::DEFAULT_TIMEOUT`] and
     /// [`Self::DEFAULT_SWEEP_ON_CREATE`].
     pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self::with_server(Server::Standalone(Address::new(host, port)))
+    }
+
+    /// Defaults (as [`Self::new`]) for the master that `sentinels` name
+    /// `service`, with no sentinel credentials.
+    pub fn sentinel(sentinels: Vec<Address>, service: impl Into<String>) -> Self {
+        Self::with_server(Server::Sentinel(SentinelConfig {
+            sentinels,
+            service: service.into(),
+            username: None,
+            password: None,
+        }))
+    }
+
+    fn with_server(server: Server) -> Self {
         Self {
-            host: host.into(),
-            port,
+            server,
             db: 0,
             username: None,
             password: None,
@@ -82,7 +176,13 @@ impl RedisConfig {
     }
 
     /// Reads `redis://[user[:password]@]host[:port][/db][?options]` (or
-    /// `valkey://`; `rediss://` and `valkeys://` for TLS). Options: `prefix`
+    /// `valkey://`; `rediss://` and `valkeys://` for TLS), or
+    /// `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/service[/db][?options]`
+    /// for the master the sentinels at those addresses (port 26379 unless
+    /// given) name `service` (likewise `valkey+sentinel://`, and
+    /// `rediss+sentinel://` for TLS to sentinels and master alike); the user
+    /// and password are the master's, `sentinel_username` and
+    /// `sentinel_password` the sentinels' own. Options: `prefix`
     /// (the key prefix, percent-encoded), `timeout_ms` (each operation's
     /// limit) and `sweep_on_create` (expired sessions each create clears; 0
     /// for none); over TLS also `ssl_ca_certs`, `ssl_certfile`,
@@ -97,22 +197,29 @@ impl RedisConfig {
         })
     }
 
-    /// `host:port/db`, for messages: no credentials.
+    /// `host:port/db` (with Sentinel, the service and its sentinels), for
+    /// messages: no credentials.
     pub fn address(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("{host}:{}/{}", self.port, self.db)
+        match &self.server {
+            Server::Standalone(address) => format!("{address}/{}", self.db),
+            Server::Sentinel(sentinel) => {
+                let sentinels: Vec<String> =
+                    sentinel.sentinels.iter().map(Address::to_string).collect();
+                format!(
+                    "the master {:?} of sentinels {} (db {})",
+                    sentinel.service,
+                    sentinels.join(","),
+                    self.db
+                )
+            }
+        }
     }
 }
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
+            .field("server", &self.server)
             .field("db", &self.db)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))

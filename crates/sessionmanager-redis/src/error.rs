@@ -28,6 +28,19 @@ impl From<RedisError> for Failure {
     }
 }
 
+impl Failure {
+    /// Whether the operation sent nothing that ran: opening the connection
+    /// failed, or a replica refused the write. Through Sentinel such an
+    /// operation is tried again (the master may have moved).
+    pub(crate) fn nothing_ran(&self) -> bool {
+        match self {
+            Self::Connect(_) => true,
+            Self::Command(err) => err.code() == Some("READONLY"),
+            Self::Corrupt(_) | Self::RotateTargetTaken => false,
+        }
+    }
+}
+
 /// The engine error for `failure` while the store tried `doing` on the server at `address`.
 pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64) -> Error {
     match failure {
@@ -40,6 +53,16 @@ pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64
                 sessionmanager_tls::describe(&err, crate::config::TLS_OPTION_NAMES)
             );
             Error::store(message, err)
+        }
+        Failure::Connect(ConnectError::Name(err)) => err,
+        Failure::Connect(ConnectError::Sentinel(err)) => {
+            let message = format!("cannot find Redis at {address}: {}", err.message);
+            match (err.transient, err.source) {
+                (true, Some(source)) => Error::unavailable(message, source),
+                (true, None) => Error::Unavailable(message.into()),
+                (false, Some(source)) => Error::store(message, source),
+                (false, None) => Error::Store(message.into()),
+            }
         }
         Failure::Command(err) => command_error(err, doing, address),
         Failure::Corrupt(what) => Error::Store(

@@ -15,15 +15,19 @@
 //! - No `KEYS` and no `SCAN`: `count` and `purge_expired` read an index.
 //! - One multiplexed connection, shared by all threads, replaced when the
 //!   server goes away; every operation has a timeout.
+//! - Through Sentinel ([`Server::Sentinel`], `redis+sentinel://`), the store
+//!   asks the sentinels for the master, follows their `+switch-master`
+//!   announcements, and retries within its timeout what a failover refused
+//!   before it ran.
 //!
 //! Expiry is judged by the manager's clock (the `now` every store call gets);
 //! Redis's own clock only removes records at the same deadlines. Keep the
 //! two in step (NTP), as with any shared store: a manager whose clock runs
 //! behind the server's sees sessions vanish early, never late.
 //!
-//! What the server should be: a standalone Redis (tested with 7.0) or Valkey (or one
-//! primary; the scripts name keys they find in indexes, which Cluster does
-//! not allow), with `appendonly yes` if sessions must survive a restart
+//! What the server should be: a standalone Redis (tested with 7.0) or Valkey,
+//! or a master that Sentinel manages (the scripts name keys they find in
+//! indexes, which Cluster does not allow), with `appendonly yes` if sessions must survive a restart
 //! (`appendfsync always` loses no acknowledged write, even to `kill -9`),
 //! and `maxmemory-policy noeviction` (the default) or a `volatile-*` policy
 //! that may end sessions early: an `allkeys-*` policy may also evict the
@@ -46,8 +50,9 @@ mod error;
 mod keys;
 mod link;
 mod scripts;
+mod sentinel;
 mod store;
 
-pub use config::RedisConfig;
+pub use config::{Address, RedisConfig, SentinelConfig, Server};
 pub use sessionmanager_tls::{TlsFiles, Verify};
 pub use store::RedisStore;

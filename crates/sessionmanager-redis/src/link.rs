@@ -11,6 +11,11 @@
 //! system call) and opens a new one if the server hung up. Either way a
 //! restarted server just works again, and no command is ever sent twice (a
 //! command that failed may have run, so it is not retried).
+//!
+//! Through Sentinel the link asks the sentinels where the master is before
+//! each new connection, checks that the server it reaches is a master, and
+//! drops the connection as soon as the sentinels announce a failover
+//! (see [`crate::sentinel`]).
 
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError, RedisResult};
-use rustls_pki_types::ServerName;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -27,7 +31,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::RedisConfig;
+use crate::config::{Address, RedisConfig, Server};
+use crate::sentinel::Sentinels;
 
 /// How long the connection may sit unused before an operation checks that
 /// the server has not hung up on it. A server restarts in far more than this,
@@ -37,8 +42,8 @@ pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(1);
 /// A connection, whether its driver still runs, and a second handle on its
 /// socket to peek at.
 #[derive(Clone)]
-struct Live {
-    connection: MultiplexedConnection,
+pub(crate) struct Live {
+    pub(crate) connection: MultiplexedConnection,
     alive: Arc<AtomicBool>,
     probe: Arc<std::net::TcpStream>,
 }
@@ -60,13 +65,18 @@ impl Live {
     }
 }
 
+/// Where the server is.
+enum Target {
+    Fixed(Address),
+    Sentinel(Sentinels),
+}
+
 /// Where to connect, and the current connection if there is one.
 pub(crate) struct Link {
-    host: String,
-    port: u16,
+    target: Target,
     info: RedisConnectionInfo,
-    /// The TLS client and the name the server's certificate must carry.
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// The TLS client, for servers and sentinels alike.
+    tls: Option<TlsConnector>,
     current: Mutex<Option<Live>>,
     /// Held while connecting, so threads that find the connection dead open
     /// one new connection between them, not one each.
@@ -87,18 +97,26 @@ impl Link {
             info = info.set_password(password);
         }
         let tls = match &config.tls {
-            Some(tls) => Some((
-                TlsConnector::from(sessionmanager_tls::client_config(
-                    tls,
-                    crate::config::TLS_OPTION_NAMES,
-                )?),
-                sessionmanager_tls::server_name(&config.host)?,
-            )),
+            Some(tls) => Some(TlsConnector::from(sessionmanager_tls::client_config(
+                tls,
+                crate::config::TLS_OPTION_NAMES,
+            )?)),
             None => None,
         };
+        let target = match &config.server {
+            Server::Standalone(address) => {
+                if tls.is_some() {
+                    // A host that cannot be a certificate name fails now, not at each connect.
+                    sessionmanager_tls::server_name(&address.host)?;
+                }
+                Target::Fixed(address.clone())
+            }
+            Server::Sentinel(sentinel) => {
+                Target::Sentinel(Sentinels::new(sentinel, tls.clone(), config.timeout))
+            }
+        };
         Ok(Self {
-            host: config.host.clone(),
-            port: config.port,
+            target,
             info,
             tls,
             current: Mutex::new(None),
@@ -111,7 +129,13 @@ impl Link {
     /// The current connection, unless its driver ended or (after it sat
     /// idle) the server closed it.
     fn usable(&self) -> Option<MultiplexedConnection> {
-        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Target::Sentinel(sentinels) = &self.target
+            && sentinels.master_moved()
+        {
+            current.take();
+            return None;
+        }
         let live = current.as_ref().filter(|live| live.running())?;
         if self.idle() && !live.open() {
             return None;
@@ -136,6 +160,9 @@ impl Link {
     /// The live connection, opening one if there is none or it died.
     /// Must run on the store's runtime.
     pub(crate) async fn connection(&self) -> Result<MultiplexedConnection, ConnectError> {
+        if let Target::Sentinel(sentinels) = &self.target {
+            sentinels.heed_announcements().await;
+        }
         if let Some(connection) = self.usable() {
             return Ok(connection);
         }
@@ -150,6 +177,13 @@ impl Link {
         Ok(connection)
     }
 
+    /// Whether an operation whose connection could not be opened, or whose
+    /// write a replica refused, should try again: through Sentinel the
+    /// master moves, and the next try asks the sentinels where it went.
+    pub(crate) fn follows_failover(&self) -> bool {
+        matches!(self.target, Target::Sentinel(_))
+    }
+
     /// Drops the current connection (after a timeout: a server that stopped
     /// answering may never answer on it), so the next operation opens a new one.
     pub(crate) fn forget(&self) {
@@ -160,35 +194,34 @@ impl Link {
     }
 
     async fn connect(&self) -> Result<Live, ConnectError> {
-        let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
-        // Requests are small and answered one by one: never wait to coalesce them.
-        stream.set_nodelay(true)?;
-        // A duplicate of the socket to peek at; it stays non-blocking like the original.
-        let stream = stream.into_std()?;
-        let probe = Arc::new(stream.try_clone()?);
-        let stream = TcpStream::from_std(stream)?;
-        let (connection, alive) = match &self.tls {
-            Some((connector, name)) => {
-                let stream = connector
-                    .connect(name.clone(), stream)
-                    .await
-                    .map_err(|e| tls_error(&e).map_or_else(|| e.into(), ConnectError::Tls))?;
-                // TLS 1.3 servers refuse a client certificate after the
-                // handshake, in an alert read by the first command.
-                let refused = Arc::new(Mutex::new(None));
-                let stream = Watched {
-                    inner: stream,
-                    refused: Arc::clone(&refused),
-                };
-                start(&self.info, stream).await.map_err(|e| {
-                    let tls = refused
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take();
-                    tls.map_or(ConnectError::Redis(e), ConnectError::Tls)
-                })?
+        match &self.target {
+            Target::Fixed(address) => self.open(address, &self.info).await,
+            Target::Sentinel(sentinels) => {
+                let master = sentinels.master().await?;
+                let live = self.open(&master, &self.info).await?;
+                sentinels.confirm_master(&master, &live.connection).await?;
+                Ok(live)
             }
-            None => start(&self.info, stream).await?,
+        }
+    }
+
+    /// A connection to `address`, over TLS if the store uses it, after the
+    /// handshake `info` asks for.
+    pub(crate) async fn open(
+        &self,
+        address: &Address,
+        info: &RedisConnectionInfo,
+    ) -> Result<Live, ConnectError> {
+        let (stream, probe) = connect_stream(self.tls.as_ref(), address).await?;
+        let (connection, alive) = match stream {
+            Stream::Plain(stream) => start(info, stream).await?,
+            Stream::Tls(stream, refused) => start(info, stream).await.map_err(|e| {
+                let tls = refused
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                tls.map_or(ConnectError::Redis(e), ConnectError::Tls)
+            })?,
         };
         Ok(Live {
             connection,
@@ -196,6 +229,48 @@ impl Link {
             probe,
         })
     }
+}
+
+/// A socket to `address`, over TLS with `tls` if given, and a duplicate of
+/// the socket to peek at.
+pub(crate) async fn connect_stream(
+    tls: Option<&TlsConnector>,
+    address: &Address,
+) -> Result<(Stream, Arc<std::net::TcpStream>), ConnectError> {
+    let stream = TcpStream::connect((address.host.as_str(), address.port)).await?;
+    // Requests are small and answered one by one: never wait to coalesce them.
+    stream.set_nodelay(true)?;
+    // The duplicate stays non-blocking like the original.
+    let stream = stream.into_std()?;
+    let probe = Arc::new(stream.try_clone()?);
+    let stream = TcpStream::from_std(stream)?;
+    let Some(connector) = tls else {
+        return Ok((Stream::Plain(stream), probe));
+    };
+    let name = sessionmanager_tls::server_name(&address.host).map_err(ConnectError::Name)?;
+    let stream = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| tls_error(&e).map_or_else(|| e.into(), ConnectError::Tls))?;
+    // TLS 1.3 servers refuse a client certificate after the
+    // handshake, in an alert read by the first command.
+    let refused = Arc::new(Mutex::new(None));
+    let stream = Watched {
+        inner: stream,
+        refused: Arc::clone(&refused),
+    };
+    Ok((Stream::Tls(Box::new(stream), refused), probe))
+}
+
+/// An open socket to a server or sentinel.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    /// Over TLS, with the first TLS error read or written through it.
+    Tls(
+        // Boxed: a TLS stream is a thousand bytes, and lives as long as its connection.
+        Box<Watched<tokio_rustls::client::TlsStream<TcpStream>>>,
+        Arc<Mutex<Option<rustls::Error>>>,
+    ),
 }
 
 /// Runs redis-rs's handshake (AUTH, SELECT) on `stream`, so a wrong password
@@ -230,6 +305,10 @@ pub(crate) enum ConnectError {
     /// The TLS handshake failed: a certificate refused on either side, or a
     /// server that does not speak TLS.
     Tls(rustls::Error),
+    /// A host (one a sentinel announced) that no certificate can be checked against.
+    Name(sessionmanager_core::Error),
+    /// The sentinels named no usable master (see [`crate::sentinel`]).
+    Sentinel(crate::sentinel::SentinelError),
 }
 
 impl From<RedisError> for ConnectError {
@@ -251,7 +330,7 @@ fn tls_error(err: &std::io::Error) -> Option<rustls::Error> {
 
 /// A TLS stream that keeps the first TLS error read or written through it,
 /// which redis-rs would turn into an I/O error without its cause.
-struct Watched<S> {
+pub(crate) struct Watched<S> {
     inner: S,
     refused: Arc<Mutex<Option<rustls::Error>>>,
 }

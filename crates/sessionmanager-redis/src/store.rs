@@ -59,6 +59,9 @@ pub struct RedisStore {
     pid: u32,
 }
 
+/// The pause between tries while a Sentinel failover runs.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
 /// What every operation's task needs.
 struct Shared {
     link: Link,
@@ -137,7 +140,9 @@ impl RedisStore {
     async fn run<T, F, Fut>(&self, doing: &'static str, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Send + 'static,
+        // Cloned for each try: through Sentinel, an operation that sent
+        // nothing that ran is tried again on the new master.
+        F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<T, Failure>> + Send,
     {
         if self.forked() {
@@ -157,11 +162,32 @@ impl RedisStore {
             .ok_or(Error::Closed)?;
         let shared = Arc::clone(&self.shared);
         let task = async move {
-            let attempt = async {
-                let conn = shared.link.connection().await.map_err(Failure::Connect)?;
-                op(Arc::clone(&shared), conn).await
+            // The failure of the last try that sent nothing that ran, which
+            // says more than "timed out" when the time runs out retrying.
+            let mut retried = None;
+            let last_retried = &mut retried;
+            let tries = Arc::clone(&shared);
+            let attempts = async move {
+                let shared = tries;
+                loop {
+                    let op = op.clone();
+                    let result = async {
+                        let conn = shared.link.connection().await.map_err(Failure::Connect)?;
+                        op(Arc::clone(&shared), conn).await
+                    }
+                    .await;
+                    match result {
+                        Err(failure) if shared.link.follows_failover() && failure.nothing_ran() => {
+                            shared.link.forget();
+                            *last_retried = Some(failure);
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                        done => return done,
+                    }
+                }
             };
-            match tokio::time::timeout(shared.timeout, attempt).await {
+            let outcome = tokio::time::timeout(shared.timeout, attempts).await;
+            match outcome {
                 Ok(Ok(value)) => {
                     shared.link.used();
                     Ok(value)
@@ -176,7 +202,10 @@ impl RedisStore {
                 }
                 Err(_) => {
                     shared.link.forget();
-                    Err(timed_out(doing, &shared.address, shared.timeout))
+                    Err(match retried {
+                        Some(failure) => engine_error(failure, doing, &shared.address, shared.db),
+                        None => timed_out(doing, &shared.address, shared.timeout),
+                    })
                 }
             }
         };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sessionmanager_tls::{TlsFiles, Verify};
 
-use super::RedisConfig;
+use super::{Address, RedisConfig, Server};
 
 /// Longest accepted `timeout_ms`: a day. Longer is surely a typo.
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
@@ -25,12 +25,17 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             "a Redis URL starts with redis://, like \"redis://127.0.0.1:6379/0\"",
         ));
     };
-    let tls = match scheme.to_ascii_lowercase().as_str() {
+    let scheme = scheme.to_ascii_lowercase();
+    let (base, sentinel) = match scheme.split_once('+') {
+        Some((base, "sentinel")) => (base, true),
+        _ => (scheme.as_str(), false),
+    };
+    let tls = match base {
         "redis" | "valkey" => false,
         "rediss" | "valkeys" => true,
         _ => {
             return Err(bad(format!(
-                "a Redis URL starts with redis:// or valkey:// (rediss:// or valkeys:// for TLS), not {scheme}://"
+                "a Redis URL starts with redis:// or valkey:// (rediss:// or valkeys:// for TLS; redis+sentinel:// through Sentinel), not {scheme}://"
             )));
         }
     };
@@ -45,27 +50,35 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         return Err(bad("a Redis URL has no #fragment"));
     }
     let (location, query) = public.split_once('?').unwrap_or((public, ""));
-    let (hostport, path) = match location.find('/') {
+    let (hosts, path) = match location.find('/') {
         Some(slash) => location.split_at(slash),
         None => (location, ""),
     };
-    let (host, port) = host_and_port(hostport)?;
-    let mut config = RedisConfig::new(host, port);
-    if let Some(userinfo) = userinfo {
-        let (user, password) = match userinfo.split_once(':') {
-            Some((user, password)) => (user, Some(password)),
-            None => (userinfo, None),
-        };
-        let user = decode(user).map_err(|why| bad(format!("the user name in the URL {why}")))?;
-        config.username = (!user.is_empty()).then_some(user);
-        if let Some(password) = password {
-            // Never quote the password back, not even a broken one.
-            let password =
-                decode(password).map_err(|why| bad(format!("the password in the URL {why}")))?;
-            config.password = (!password.is_empty()).then_some(password);
+    let mut config = if sentinel {
+        let sentinels = hosts
+            .split(',')
+            .map(|hostport| host_and_port(hostport, RedisConfig::DEFAULT_SENTINEL_PORT))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (service, db) = service_and_database(path)?;
+        let mut config = RedisConfig::sentinel(sentinels, service);
+        config.db = db;
+        config
+    } else {
+        if hosts.contains(',') {
+            return Err(bad(format!(
+                "a {scheme}:// URL names one server; for the sentinels of a master write {base}+sentinel://host:port,host:port/service"
+            )));
         }
+        let address = host_and_port(hosts, RedisConfig::DEFAULT_PORT)?;
+        let mut config = RedisConfig::new(address.host, address.port);
+        config.db = database(path)?;
+        config
+    };
+    if let Some(userinfo) = userinfo {
+        let (user, password) = credentials(userinfo)?;
+        config.username = user;
+        config.password = password;
     }
-    config.db = database(path)?;
     let mut tls_settings = TlsFiles {
         ca_certs: None,
         client: None,
@@ -74,6 +87,11 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
     let (mut cert_file, mut key_file) = (None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name.starts_with("sentinel_") && !sentinel {
+            return Err(bad(format!(
+                "option {name} is for the sentinels of a redis+sentinel:// URL"
+            )));
+        }
         if name.starts_with("ssl_") && !tls {
             return Err(bad(format!(
                 "option {name} is for TLS connections: write rediss:// (or valkeys://)"
@@ -133,6 +151,17 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
                         ))
                     })?;
             }
+            "sentinel_username" | "sentinel_password" => {
+                let value = decode(value).map_err(|why| bad(format!("option {name} {why}")))?;
+                let value = (!value.is_empty()).then_some(value);
+                if let Server::Sentinel(sentinel) = &mut config.server {
+                    if name == "sentinel_username" {
+                        sentinel.username = value;
+                    } else {
+                        sentinel.password = value;
+                    }
+                }
+            }
             "password" | "pass" | "user" | "username" | "db" => {
                 return Err(bad(format!(
                     "option {name:?} is not read from the query; write redis://user:password@host:port/db"
@@ -140,7 +169,7 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             }
             _ => {
                 return Err(bad(format!(
-                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, sweep_on_create, and for rediss:// ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs"
+                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, sweep_on_create, for rediss:// ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs, and for redis+sentinel:// sentinel_username, sentinel_password"
                 )));
             }
         }
@@ -158,7 +187,27 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
     Ok(config)
 }
 
-fn host_and_port(hostport: &str) -> Result<(String, u16), UrlError> {
+/// The user name and password of `userinfo` (`user[:password]`), percent-decoded.
+fn credentials(userinfo: &str) -> Result<(Option<String>, Option<String>), UrlError> {
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    };
+    let user = decode(user).map_err(|why| bad(format!("the user name in the URL {why}")))?;
+    // Never quote the password back, not even a broken one.
+    let password = match password {
+        Some(password) => {
+            decode(password).map_err(|why| bad(format!("the password in the URL {why}")))?
+        }
+        None => String::new(),
+    };
+    Ok((
+        (!user.is_empty()).then_some(user),
+        (!password.is_empty()).then_some(password),
+    ))
+}
+
+fn host_and_port(hostport: &str, default_port: u16) -> Result<Address, UrlError> {
     let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
         let Some((host, after)) = inner.split_once(']') else {
             return Err(bad(format!(
@@ -187,7 +236,7 @@ fn host_and_port(hostport: &str) -> Result<(String, u16), UrlError> {
         return Err(bad(format!("{host:?} is not a valid host name")));
     }
     let port = match port {
-        None => RedisConfig::DEFAULT_PORT,
+        None => default_port,
         Some(text) => text
             .parse::<u16>()
             .ok()
@@ -198,7 +247,23 @@ fn host_and_port(hostport: &str) -> Result<(String, u16), UrlError> {
                 ))
             })?,
     };
-    Ok((host.to_owned(), port))
+    Ok(Address::new(host, port))
+}
+
+/// `/service[/db]` of a Sentinel URL.
+fn service_and_database(path: &str) -> Result<(String, i64), UrlError> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (service, db) = match path.split_once('/') {
+        Some((service, db)) => (service, database(db)?),
+        None => (path, 0),
+    };
+    let service = decode(service).map_err(|why| bad(format!("the service name {why}")))?;
+    if service.is_empty() {
+        return Err(bad(
+            "a redis+sentinel:// URL names the master's service after the sentinels, like \"redis+sentinel://127.0.0.1:26379/mymaster/0\"",
+        ));
+    }
+    Ok((service, db))
 }
 
 fn database(path: &str) -> Result<i64, UrlError> {
@@ -230,7 +295,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.sweep_on_create, 0);
-        assert_eq!((c.host.as_str(), c.port, c.db), ("cache.local", 6380, 3));
+        assert_eq!(
+            c.server,
+            Server::Standalone(Address::new("cache.local", 6380))
+        );
+        assert_eq!(c.db, 3);
         assert_eq!(c.username.as_deref(), Some("app"));
         assert_eq!(c.password.as_deref(), Some("p@ss"));
         assert_eq!(c.prefix, "myapp:s:");
@@ -242,12 +311,17 @@ mod tests {
     fn defaults_and_short_forms() {
         let c = parse("redis://localhost").unwrap();
         assert_eq!(
-            (c.port, c.db, c.username, c.password),
-            (6379, 0, None, None)
+            (c.server.clone(), c.db, c.username, c.password),
+            (
+                Server::Standalone(Address::new("localhost", 6379)),
+                0,
+                None,
+                None
+            )
         );
         assert_eq!(c.prefix, RedisConfig::DEFAULT_PREFIX);
         let c = parse("valkey://:secret@[::1]:7000/").unwrap();
-        assert_eq!((c.host.as_str(), c.port, c.db), ("::1", 7000, 0));
+        assert_eq!(c.server, Server::Standalone(Address::new("::1", 7000)));
         assert_eq!(c.password.as_deref(), Some("secret"));
         assert_eq!(c.address(), "[::1]:7000/0");
         let c =
@@ -269,7 +343,45 @@ mod tests {
         assert!(parse("redis://h").unwrap().tls.is_none());
         let c = parse("redis://u:a/b?c#d@e@h:1/2").unwrap();
         assert_eq!(c.password.as_deref(), Some("a/b?c#d@e"));
-        assert_eq!((c.host.as_str(), c.port, c.db), ("h", 1, 2));
+        assert_eq!(c.server, Server::Standalone(Address::new("h", 1)));
+        assert_eq!(c.db, 2);
+    }
+
+    #[test]
+    fn sentinel_urls() {
+        let c = parse(
+            "redis+sentinel://app:p%40ss@s1,s2:26380,[::1]/my%20master/2?sentinel_password=s%26cret&sentinel_username=watch&prefix=x:",
+        )
+        .unwrap();
+        let Server::Sentinel(sentinel) = &c.server else {
+            panic!("a Sentinel URL: {c:?}");
+        };
+        assert_eq!(
+            sentinel.sentinels,
+            [
+                Address::new("s1", 26379),
+                Address::new("s2", 26380),
+                Address::new("::1", 26379)
+            ]
+        );
+        assert_eq!(sentinel.service, "my master");
+        assert_eq!(
+            (sentinel.username.as_deref(), sentinel.password.as_deref()),
+            (Some("watch"), Some("s&cret"))
+        );
+        assert_eq!(
+            (c.username.as_deref(), c.password.as_deref(), c.db),
+            (Some("app"), Some("p@ss"), 2)
+        );
+        assert!(c.tls.is_none());
+        assert!(!format!("{c:?}").contains("s&cret"));
+        assert_eq!(
+            c.address(),
+            "the master \"my master\" of sentinels s1:26379,s2:26380,[::1]:26379 (db 2)"
+        );
+        let c = parse("valkeys+sentinel://h/m?ssl_cert_reqs=none").unwrap();
+        assert_eq!(c.tls.expect("TLS").verify, Verify::Nothing);
+        assert_eq!(c.db, 0);
     }
 
     #[test]
@@ -299,6 +411,17 @@ mod tests {
             ("redis://:hun%zzter2@h/0", "password in the URL has a '%'"),
             ("redis://[::1/0", "no closing ']'"),
             ("redis://:hunter2/x?y#z@h/x", "database after the host"),
+            ("redis://a,b/0", "write redis+sentinel://"),
+            ("redis+sentinel://a,b", "names the master's service"),
+            ("redis+sentinel://a,b/", "names the master's service"),
+            ("redis+sentinel://a,/m", "no host"),
+            ("redis+sentinel://a/m/x", "database after the host"),
+            ("redis+cluster://a/m", "not redis+cluster://"),
+            ("redis://h/0?sentinel_password=hunter2", "for the sentinels"),
+            (
+                "redis+sentinel://h/m?sentinel_password=%zzhunter2",
+                "sentinel_password has a '%'",
+            ),
         ] {
             let err = parse(url).expect_err(url).0;
             assert!(err.contains(expected), "{url}: {err}");

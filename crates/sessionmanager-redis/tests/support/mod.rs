@@ -31,6 +31,23 @@ impl Server {
     /// Like [`Server::start`], with more server arguments, made from the
     /// server's own folder (where, say, certificates can be written first).
     pub fn start_with(extra: impl FnOnce(&std::path::Path) -> Vec<String>) -> Self {
+        Self::launch(None, extra)
+    }
+
+    /// A sentinel watching the master at `master_port` as `service` (quorum
+    /// 2, a master is down after a second without answering).
+    pub fn start_sentinel(service: &str, master_port: u16) -> Self {
+        let conf = format!(
+            "sentinel monitor {service} 127.0.0.1 {master_port} 2\n\
+             sentinel down-after-milliseconds {service} 1000\n\
+             sentinel failover-timeout {service} 5000\n"
+        );
+        Self::launch(Some(conf), |_| vec!["--sentinel".into()])
+    }
+
+    /// Starts `redis-server` with `conf` (written to its folder, for a
+    /// sentinel: it rewrites its configuration file) and `extra` arguments.
+    fn launch(conf: Option<String>, extra: impl FnOnce(&std::path::Path) -> Vec<String>) -> Self {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -47,6 +64,11 @@ impl Server {
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).expect("create the server's folder");
+        let conf = conf.map(|text| {
+            let path = dir.join("redis.conf");
+            std::fs::write(&path, text).expect("write the configuration file");
+            path.display().to_string()
+        });
         let extra = extra(&dir);
         let script = r#"
             parent=$1; dir=$2; shift 2
@@ -55,23 +77,23 @@ impl Server {
             while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.2; done
             kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$dir"
         "#;
-        let args: Vec<String> = vec![
-            std::process::id().to_string(),
-            dir.display().to_string(),
-            "--port".into(),
-            port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-        ]
-        .into_iter()
-        .chain(extra)
-        .collect();
+        let args: Vec<String> = [std::process::id().to_string(), dir.display().to_string()]
+            .into_iter()
+            .chain(conf)
+            .chain([
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--dir".into(),
+                dir.display().to_string(),
+                "--save".into(),
+                String::new(),
+                "--appendonly".into(),
+                "no".into(),
+            ])
+            .chain(extra)
+            .collect();
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -118,6 +140,7 @@ impl Server {
 }
 
 pub mod pki;
+pub mod sentinel;
 
 /// A server that also listens with TLS, and the certificates it uses.
 pub struct TlsServer {
