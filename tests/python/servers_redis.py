@@ -21,6 +21,7 @@ import pytest
 import redis
 from needs import missing
 from ports import free_port
+from tls_pki import Pki
 
 
 def require_redis_server() -> str:
@@ -172,40 +173,68 @@ SENTINEL_SERVICE = "sessions"
 
 
 class SentinelTopology:
-    """A master, its replica and three sentinels watching them (quorum 2), in ``folder``."""
+    """A master, its replica and three sentinels watching them (quorum 2), in ``folder``.
 
-    def __init__(self, folder: Path) -> None:
-        self.master = RedisServer(_subfolder(folder, "master"))
-        self.master.start()
-        self.replica = RedisServer(
-            _subfolder(folder, "replica"), "--replicaof", "127.0.0.1", str(self.master.port)
+    With ``tls`` (a CA and a server certificate for 127.0.0.1), every server
+    and sentinel also listens with TLS and they talk to each other over it;
+    ``url`` then names the sentinels' TLS ports.
+    """
+
+    def __init__(self, folder: Path, *, tls: Pki | None = None) -> None:
+        self.tls = tls
+        # The port each server is known by: its TLS port when there is TLS.
+        self.known_port: dict[int, int] = {}
+        self.master = self._server(_subfolder(folder, "master"))
+        self.replica = self._server(
+            _subfolder(folder, "replica"),
+            "--replicaof",
+            "127.0.0.1",
+            str(self.known_port[self.master.port]),
         )
-        self.replica.start()
         self.sentinels = []
         for n in range(3):
             where = _subfolder(folder, f"sentinel-{n}")
             conf = where / "sentinel.conf"
+            master = self.known_port[self.master.port]
             conf.write_text(
-                f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {master} 2\n"
                 f"sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n"
                 f"sentinel failover-timeout {SENTINEL_SERVICE} 5000\n"
             )
-            sentinel = RedisServer(where, "--sentinel", config_file=conf)
-            sentinel.start()
-            self.sentinels.append(sentinel)
+            self.sentinels.append(self._server(where, "--sentinel", config_file=conf))
         self.wait_until_watched()
 
+    def _server(self, folder: Path, *args: str, config_file: Path | None = None) -> RedisServer:
+        tls_port = free_port()
+        tls_args: tuple[str, ...] = ()
+        if self.tls is not None:
+            tls_args = (
+                *("--tls-port", str(tls_port), "--tls-replication", "yes"),
+                *("--tls-cert-file", str(self.tls.server_cert)),
+                *("--tls-key-file", str(self.tls.server_key)),
+                *("--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no"),
+            )
+        server = RedisServer(folder, *args, *tls_args, config_file=config_file)
+        self.known_port[server.port] = tls_port if self.tls is not None else server.port
+        server.start()
+        return server
+
     def url(self, **options: str) -> str:
-        """``redis+sentinel://`` URL of the master, with ``options`` as the query."""
-        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        """``redis+sentinel://`` (with TLS ``rediss+sentinel://``) URL of the
+        master, with ``options`` as the query."""
+        hosts = ",".join(f"127.0.0.1:{self.known_port[s.port]}" for s in self.sentinels)
+        scheme = "redis+sentinel"
+        if self.tls is not None:
+            scheme = "rediss+sentinel"
+            options = {"ssl_ca_certs": str(self.tls.ca), **options}
         query = "&".join(f"{k}={v}" for k, v in options.items())
-        return f"redis+sentinel://{hosts}/{SENTINEL_SERVICE}/0" + (f"?{query}" if query else "")
+        return f"{scheme}://{hosts}/{SENTINEL_SERVICE}/0" + (f"?{query}" if query else "")
 
     def sentinel_client(self, n: int = 0) -> redis.Redis:
         return redis.Redis(port=self.sentinels[n].port, decode_responses=True)
 
     def master_port(self) -> int:
-        """The port of the server the sentinels name as master now."""
+        """The port the sentinels name the master by now."""
         _, port = self.sentinel_client().sentinel_get_master_addr_by_name(SENTINEL_SERVICE)
         return int(port)
 

@@ -20,6 +20,7 @@ from servers_redis import (
     fresh_prefix,
     require_redis_server,
 )
+from tls_pki import Pki
 
 from pysessionmanager import SessionManager, StoreError, StoreUnavailable
 
@@ -89,7 +90,7 @@ def test_a_failover_under_writes_loses_nothing_acknowledged_after_the_switch(
     for w in writers:
         w.join(timeout=30)
 
-    assert own_topology.master_port() == own_topology.replica.port
+    assert own_topology.master_port() == own_topology.known_port[own_topology.replica.port]
     after = [sid for when, sid in acknowledged if when > switched + 0.5]
     assert len(after) > 100, "the writers went on after the failover"
     # Read from the new master itself, with a manager that never saw the old one.
@@ -149,3 +150,24 @@ def test_sentinels_with_a_password_of_their_own(
             assert "wrong-pw" not in str(caught.value)
     finally:
         guarded.stop()
+
+
+def test_tls_to_the_sentinels_and_the_master(tmp_path: Path) -> None:
+    require_redis_server()
+    topology = SentinelTopology(tmp_path / "servers", tls=Pki.make(tmp_path / "pki"))
+    try:
+        with SessionManager(store=topology.url(prefix=fresh_prefix())) as m:
+            sid = m.create_session("alice", {"cart": ["tea"]})
+            m.append(sid, "cart", "mug")
+            assert m.get_session(sid) == {"cart": ["tea", "mug"]}
+        assert topology.master.client().dbsize() >= 1, "written to the master"
+        other_ca = topology.url(prefix=fresh_prefix()).replace(
+            str(topology.tls.ca), str(topology.tls.other_ca)
+        )
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="not signed by a CA this store trusts") as caught:
+            SessionManager(store=other_ca + "&timeout_ms=5000")
+        assert not isinstance(caught.value, StoreUnavailable), "a setting to fix, not a wait"
+        assert time.monotonic() - started < 4, "a refused certificate is not retried"
+    finally:
+        topology.stop()

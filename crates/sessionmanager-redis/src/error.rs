@@ -29,12 +29,16 @@ impl From<RedisError> for Failure {
 }
 
 impl Failure {
-    /// Whether the operation sent nothing that ran: opening the connection
-    /// failed, or a replica refused the write. Through Sentinel such an
-    /// operation is tried again (the master may have moved).
-    pub(crate) fn nothing_ran(&self) -> bool {
+    /// Whether the operation sent nothing that ran and may succeed soon:
+    /// the server or sentinels could not be reached, the sentinels named a
+    /// master that is a replica now, or a replica refused the write. Through
+    /// Sentinel such an operation is tried again (the master may have
+    /// moved); refused credentials or certificates are not.
+    pub(crate) fn passing(&self) -> bool {
         match self {
-            Self::Connect(_) => true,
+            Self::Connect(ConnectError::Redis(err)) => is_unreachable(err),
+            Self::Connect(ConnectError::Sentinel(err)) => err.transient,
+            Self::Connect(ConnectError::Tls(_) | ConnectError::Name(_)) => false,
             Self::Command(err) => err.code() == Some("READONLY"),
             Self::Corrupt(_) | Self::RotateTargetTaken => false,
         }

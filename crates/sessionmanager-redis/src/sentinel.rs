@@ -180,7 +180,12 @@ impl Sentinels {
             }
         }
         let refused = matches!(&last_error, Some(ConnectError::Redis(e)) if refused_credentials(e));
-        let transient = unknown == 0 && !refused;
+        // A certificate refused now will be refused again.
+        let tls_refused = matches!(
+            &last_error,
+            Some(ConnectError::Tls(_) | ConnectError::Name(_))
+        );
+        let transient = unknown == 0 && !refused && !tls_refused;
         let hint = if unknown == sentinels.len() {
             " (is the service name after the sentinels in the URL the one in `sentinel monitor`?)"
         } else if refused {

@@ -177,7 +177,7 @@ impl RedisStore {
                     }
                     .await;
                     match result {
-                        Err(failure) if shared.link.follows_failover() && failure.nothing_ran() => {
+                        Err(failure) if shared.link.follows_failover() && failure.passing() => {
                             shared.link.forget();
                             *last_retried = Some(failure);
                             tokio::time::sleep(RETRY_PAUSE).await;
