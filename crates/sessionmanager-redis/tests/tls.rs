@@ -107,6 +107,13 @@ fn bad_tls_settings_say_what_is_wrong() {
         ),
         (server.url("&ssl_certfile=/tmp/x.pem"), "go together"),
         (
+            server.url(&format!(
+                "&ssl_certfile={}&ssl_keyfile=/no/such/key.pem",
+                server.pki.client_cert.display()
+            )),
+            "/no/such/key.pem",
+        ),
+        (
             format!(
                 "rediss://127.0.0.1:{}/0?ssl_ca_certs=/no/such/ca.pem",
                 server.tls_port
