@@ -172,31 +172,56 @@ def test_tables_from_a_newer_version_are_refused(
     with pytest.raises(StoreError, match=r"newer pysessionmanager \(schema version 99"):
         SessionManager(store=postgres_url)
     postgres_server.psql(
-        "UPDATE pysessionmanager_meta SET value = 2 WHERE name = 'schema_version'", database
+        "UPDATE pysessionmanager_meta SET value = 3 WHERE name = 'schema_version'", database
     )
     SessionManager(store=postgres_url).close()
 
 
-def test_tables_of_schema_version_1_are_migrated_forward(
-    postgres_server: PostgresServer, postgres_url: str
+# Back from this release's tables (version 3) to version 2: rate-limit
+# state kept as session rows, and user ids as bytes.
+TO_VERSION_2 = (
+    "DROP TABLE pysessionmanager_rate_limits; "
+    "ALTER TABLE pysessionmanager_sessions ALTER COLUMN user_id TYPE bytea "
+    "USING convert_to(user_id, 'UTF8'); "
+    "UPDATE pysessionmanager_meta SET value = 2 WHERE name = 'schema_version'; "
+)
+# Version 1 is version 2 without the index of a user's sessions by expiry.
+TO_VERSION_1 = (
+    "DROP INDEX pysessionmanager_sessions_by_user_expiry; "
+    "UPDATE pysessionmanager_meta SET value = 1 WHERE name = 'schema_version'; "
+)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_tables_of_earlier_versions_are_migrated_forward(
+    postgres_server: PostgresServer, postgres_url: str, version: int
 ) -> None:
-    # Version 1 is version 2 without the index of a user's sessions by expiry.
     with SessionManager(store=postgres_url) as m:
         sid = m.create_session("alice", {"keep": True})
+        m.create_session("bob")
     database = postgres_url.rsplit("/", 1)[1]
-    postgres_server.psql(
-        "DROP INDEX pysessionmanager_sessions_by_user_expiry; "
-        "UPDATE pysessionmanager_meta SET value = 1 WHERE name = 'schema_version'",
-        database,
+    # A rate-limit record as version 2 kept it: a session whose user id starts with NUL.
+    rate_row = (
+        "INSERT INTO pysessionmanager_sessions SELECT decode(repeat('ab', 32), 'hex'), "
+        "'\\x00726174650061'::bytea, data, version, created_at_ms, last_active_ms, "
+        "expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms "
+        "FROM pysessionmanager_sessions LIMIT 1; "
     )
+    postgres_server.psql(TO_VERSION_2 + rate_row + (TO_VERSION_1 if version == 1 else ""), database)
+    assert postgres_server.psql("SELECT count(*) FROM pysessionmanager_sessions", database) == "3"
     with SessionManager(store=postgres_url) as m:
         assert m.get_session(sid) == {"keep": True}
+        assert m.count() == 2, "the rate-limit row is gone, the sessions stay"
+        assert [s.user_id for s in m.list_sessions("bob")] == ["bob"]
     found = postgres_server.psql(
         "SELECT value FROM pysessionmanager_meta WHERE name = 'schema_version'; "
-        "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%by_user_expiry'",
+        "SELECT indexname FROM pg_indexes WHERE indexname LIKE '%by_user_expiry'; "
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'pysessionmanager_sessions' AND column_name = 'user_id'; "
+        "SELECT to_regclass('pysessionmanager_rate_limits') IS NOT NULL",
         database,
     )
-    assert found.split() == ["2", "pysessionmanager_sessions_by_user_expiry"]
+    assert found.split() == ["3", "pysessionmanager_sessions_by_user_expiry", "text", "t"]
 
 
 def test_a_foreign_sessions_table_is_refused_untouched(

@@ -87,8 +87,10 @@ def test_keys_are_the_prefix_and_the_token_hash_never_the_token(
     for user in ("alice", "bob"):
         assert user_index(prefix, user) in keys and user_index(prefix, user, "uc") in keys
     assert f"{prefix}expiry" in keys
+    assert f"{prefix}r:{sha('api:alice')}" in keys, "the limited key's state, apart"
     # Each key is the prefix, a tag, then hex digits (a hash, a user id): nothing else.
-    assert all(k.split(prefix, 1)[1].split(":", 1)[0] in ("s", "ue", "uc", "expiry") for k in keys)
+    tags = ("s", "ue", "uc", "r", "expiry")
+    assert all(k.split(prefix, 1)[1].split(":", 1)[0] in tags for k in keys)
     everything = (
         b"".join(b"".join(r.hgetall(k).values()) if r.type(k) == b"hash" else b"" for k in keys)
         + "".join(keys).encode()
@@ -249,8 +251,8 @@ def test_count_counts_like_the_memory_store(redis_url: str) -> None:
         seen.append(counts)
         m.close()
     assert seen[0] == seen[1]
-    # The rate-limit record counts while it limits (6 s here), like a session.
-    assert seen[1] == [0, 4, 3, 1, 1, 0]
+    # The rate-limit state is no session: it never counts.
+    assert seen[1] == [0, 3, 2, 1, 1, 0]
 
 
 def test_no_command_walks_the_keyspace(own_redis: ServerFactory) -> None:

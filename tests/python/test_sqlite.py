@@ -148,7 +148,7 @@ def test_a_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="written by a newer pysessionmanager"):
         SessionManager(store=url(db))
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE pysessionmanager_meta SET value = 2 WHERE name = 'schema_version'")
+        conn.execute("UPDATE pysessionmanager_meta SET value = 3 WHERE name = 'schema_version'")
     with SessionManager(store=url(db)) as m:
         assert m.get_session(sid) == {"keep": True}
 

@@ -172,6 +172,20 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.count(now).await)
     }
 
+    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+        each_store!(self, s => s.rate_load(key, now).await)
+    }
+
+    async fn rate_store(
+        &self,
+        key: &SessionKey,
+        expected: Option<i64>,
+        tat_us: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        each_store!(self, s => s.rate_store(key, expected, tat_us, now).await)
+    }
+
     async fn close(&self) -> Result<()> {
         each_store!(self, s => s.close().await)
     }

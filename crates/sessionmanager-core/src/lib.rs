@@ -59,7 +59,7 @@ pub use manager::{
 };
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use periodic::{Periodic, Tick};
-pub use ratelimit::{MAX_RATE_KEY_BYTES, Rate, RateDecision, RateLimit};
+pub use ratelimit::{MAX_RATE_KEY_BYTES, Rate, RateDecision, RateLimit, rate_state_expiry};
 pub use record::SessionRecord;
 // URL plumbing shared by the store crates' `from_url` (see also `url`).
 #[doc(hidden)]

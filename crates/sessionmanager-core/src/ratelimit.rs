@@ -2,22 +2,20 @@
 //! and the governor crate): one timestamp per key, the "theoretical arrival
 //! time" (TAT), and no counters to reset.
 //!
-//! Each key's state is a small record in the manager's own store, under a key
-//! no session token can hash to, written by compare-and-set, so the limit
+//! Each key's state is one number in the manager's store, apart from the
+//! sessions ([`SessionStore::rate_load`], [`SessionStore::rate_store`]),
+//! under the SHA-256 of the key, written by compare-and-set, so the limit
 //! holds across threads, processes and machines on every store, and the
-//! store's expiry removes a key's state once it no longer limits anything.
+//! store removes a key's state once it no longer limits anything.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::data::SessionData;
 use crate::error::{Error, Result};
 use crate::expiry::MAX_TIMEOUT_MS;
 use crate::manager::SessionManager;
-use crate::record::SessionRecord;
-use crate::store::{CreateOutcome, SaveOutcome, SessionStore};
+use crate::store::SessionStore;
 use crate::token::SessionKey;
 
 /// Longest key accepted by [`SessionManager::hit_rate_limit`], in bytes.
@@ -184,14 +182,6 @@ pub struct RateDecision {
     pub retry_after: Duration,
 }
 
-/// A limited key's name in the store. Its hash is the record's key, which no
-/// session token can have (tokens never contain NUL), and the name is the
-/// record's user id, which no real user can have (user ids never contain
-/// NUL) and which keeps each limited key in its own index entry.
-fn state_name(key: &str) -> String {
-    format!("\0rate\0{key}")
-}
-
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::InvalidArgument(
@@ -207,33 +197,10 @@ fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// The record holding a key's TAT; it expires when the TAT passes, because
-/// from then on the key is as good as fresh.
-fn state_record(user_id: Arc<str>, tat_us: i64, now: Timestamp, version: u64) -> SessionRecord {
-    let expires_at = Timestamp(tat_us.div_euclid(1000) + 1);
-    let json = format!(r#"{{"tat_us":{tat_us}}}"#);
-    SessionRecord {
-        user_id,
-        data: SessionData::from_checked_text(&json), // one integer member: valid by construction
-        version,
-        created_at: now,
-        last_active: now,
-        expires_at,
-        idle_timeout_ms: (expires_at.millis() - now.millis()).max(1),
-        sliding: false,
-        absolute_expires_at: Some(expires_at),
-    }
-}
-
-fn stored_tat(record: &SessionRecord) -> Result<i64> {
-    record
-        .data
-        .to_map()
-        .get("tat_us")
-        .and_then(serde_json::Value::as_i64)
-        .ok_or_else(|| {
-            Error::Store("a rate-limit record lost its TAT; it was changed by hand".into())
-        })
+/// When the state holding `tat_us` stops mattering: the millisecond after
+/// the TAT, from which on the key is as good as fresh.
+pub fn rate_state_expiry(tat_us: i64) -> Timestamp {
+    Timestamp(tat_us.div_euclid(1000) + 1)
 }
 
 impl<S: SessionStore> SessionManager<S> {
@@ -242,36 +209,20 @@ impl<S: SessionStore> SessionManager<S> {
     /// and processes are never allowed beyond the limit.
     pub async fn hit_rate_limit(&self, limit: &RateLimit, key: &str) -> Result<RateDecision> {
         check_key(key)?;
-        let name = state_name(key);
-        let store_key = SessionKey::of(&name);
+        let store_key = SessionKey::of(key);
         for _ in 0..MAX_ATTEMPTS {
             let now = self.now();
             let now_us = now.millis().saturating_mul(1000);
-            let current = self.store().load(&store_key, now).await?;
-            let tat_us = match &current {
-                Some(record) => stored_tat(record)?,
-                None => now_us,
-            };
-            let (decision, new_tat) = limit.decide(now_us, tat_us);
+            let current = self.store().rate_load(&store_key, now).await?;
+            let (decision, new_tat) = limit.decide(now_us, current.unwrap_or(now_us));
             let Some(new_tat) = new_tat else {
                 return Ok(decision);
             };
             if !decision.allowed && current.is_none() {
                 return Ok(decision); // nothing stored to bring back
             }
-            let written = match current {
-                Some(record) => {
-                    let next = state_record(record.user_id, new_tat, now, record.version + 1);
-                    let outcome = self.store().save(&store_key, &next, record.version, now);
-                    outcome.await? == SaveOutcome::Saved
-                }
-                None => {
-                    let first = state_record(Arc::from(name.as_str()), new_tat, now, 1);
-                    let outcome = self.store().create(&store_key, &first, None, now);
-                    matches!(outcome.await?, CreateOutcome::Created { .. })
-                }
-            };
-            if written {
+            let store = self.store().rate_store(&store_key, current, new_tat, now);
+            if store.await? {
                 return Ok(decision);
             }
         }

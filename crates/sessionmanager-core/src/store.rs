@@ -210,6 +210,31 @@ pub trait SessionStore: Send + Sync + 'static {
     /// How many live sessions the store holds.
     fn count(&self, now: Timestamp) -> impl Future<Output = Result<u64>> + Send;
 
+    /// The rate-limit state of `key` (the SHA-256 of a limited key): its
+    /// theoretical arrival time in microseconds (see [`RateLimit`](crate::RateLimit)),
+    /// unless that passed before `now` (then the key is as good as fresh).
+    ///
+    /// Rate-limit state lives apart from sessions (its own table, keys or
+    /// map): [`count`](Self::count), [`list_user`](Self::list_user) and
+    /// [`purge_expired`](Self::purge_expired) never see it.
+    fn rate_load(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// Stores `tat_us` as the state of `key` if its state is still
+    /// `expected` (`None`: no state, or one that passed before `now`),
+    /// as one atomic compare-and-set. The state is removed once `tat_us`
+    /// passes, by the store's sweep or its own expiry. Returns whether it wrote.
+    fn rate_store(
+        &self,
+        key: &SessionKey,
+        expected: Option<i64>,
+        tat_us: i64,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     /// Releases connections and background work. Later calls may fail with
     /// [`Error::Closed`](crate::Error::Closed).
     fn close(&self) -> impl Future<Output = Result<()>> + Send {

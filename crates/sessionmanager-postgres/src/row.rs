@@ -17,7 +17,7 @@ fn read(
     let key: [u8; 32] = key
         .try_into()
         .map_err(|_| format!("a key of {} bytes, not 32", key.len()))?;
-    let user_id = std::str::from_utf8(row.try_get::<_, &[u8]>(1)?)?;
+    let user_id: &str = row.try_get(1)?;
     let data: String = row.try_get(2)?;
     Ok((
         SessionKey::from_bytes(key),

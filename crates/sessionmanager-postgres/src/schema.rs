@@ -11,8 +11,30 @@ use crate::conn::Conn;
 /// released one, since databases in the field were made by it.
 pub const SCHEMA: Schema = Schema {
     create: CREATE_V1,
-    steps: &[ADD_USER_EXPIRY_INDEX],
+    steps: &[ADD_USER_EXPIRY_INDEX, RATE_LIMITS_APART],
 };
+
+/// Version 3: rate-limit state in a table of its own. It was kept as session
+/// rows whose user id starts with "\0rate\0"; those rows are dropped (limits
+/// start fresh once), and `user_id`, which no longer needs to hold NUL,
+/// becomes `text` (a rewrite of the table, once).
+const RATE_LIMITS_APART: &str = "
+    CREATE TABLE pysessionmanager_rate_limits (
+        key bytea PRIMARY KEY,
+        tat_us bigint NOT NULL,
+        expires_at_ms bigint NOT NULL
+    );
+    CREATE INDEX pysessionmanager_rate_limits_by_expiry
+        ON pysessionmanager_rate_limits (expires_at_ms);
+    COMMENT ON TABLE pysessionmanager_rate_limits IS
+        'pysessionmanager rate-limit state, keyed by the SHA-256 of each limited key: the theoretical arrival time in microseconds, kept until expires_at_ms';
+    DELETE FROM pysessionmanager_sessions
+        WHERE substring(user_id from 1 for 6) = '\\x007261746500'::bytea;
+    ALTER TABLE pysessionmanager_sessions
+        ALTER COLUMN user_id TYPE text USING convert_from(user_id, 'UTF8');
+    COMMENT ON TABLE pysessionmanager_sessions IS
+        'pysessionmanager sessions, keyed by the SHA-256 of each token; *_ms columns are milliseconds since the Unix epoch (UTC)';
+";
 
 /// Version 2: a user's expired sessions are found by an index range, so a
 /// create at a per-user limit never reads the user's live rows to trim it.
@@ -20,8 +42,8 @@ const ADD_USER_EXPIRY_INDEX: &str = "CREATE INDEX pysessionmanager_sessions_by_u
     ON pysessionmanager_sessions (user_id, expires_at_ms);";
 
 /// Version 1. Times are milliseconds since the Unix epoch (UTC), the engine's
-/// clock. `user_id` is the id's UTF-8 bytes: ids may hold NUL (the engine's
-/// rate-limit records do), which a `text` column cannot. `data` is `json`, not `jsonb`: `jsonb` would reorder keys, drop
+/// clock. `user_id` was the id's UTF-8 bytes (version 3 makes it `text`).
+/// `data` is `json`, not `jsonb`: `jsonb` would reorder keys, drop
 /// duplicates and respell numbers, and the engine promises data back exactly
 /// as written (the same on every store); `json` is still checked and
 /// queryable (`data->>'role'`, or `data::jsonb` in an expression index).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sessionmanager_core::{
     Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
-    SessionStore, Timestamp, UserLimit, block_on,
+    SessionStore, Timestamp, UserLimit, block_on, rate_state_expiry,
 };
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
@@ -212,6 +212,14 @@ impl Inner {
         conn.execute(sql::SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
             .await
     }
+
+    /// Deletes up to [`SWEEP_BATCH`] rate-limit states that stopped
+    /// mattering at `now`; returns how many.
+    pub(crate) async fn sweep_rate_batch(self: Arc<Self>, now: Timestamp) -> Result<u64> {
+        let mut conn = self.conn("remove rate-limit state").await?;
+        conn.execute(sql::RATE_SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
+            .await
+    }
 }
 
 /// The per-user advisory lock's key: 32 bits of a hash of the user id
@@ -230,7 +238,7 @@ async fn create_limited(
     limit: UserLimit,
     now: Timestamp,
 ) -> Result<CreateOutcome> {
-    let user_id = record.user_id.as_bytes();
+    let user_id: &str = &record.user_id;
     let state = conn
         .query_one(
             sql::USER_LIMIT_STATE,
@@ -269,7 +277,7 @@ async fn insert(
             sql::INSERT,
             &[
                 &key.as_bytes().as_slice(),
-                &record.user_id.as_bytes(),
+                &&*record.user_id,
                 &record.data.as_json(),
                 &(record.version as i64),
                 &record.created_at.millis(),
@@ -447,7 +455,7 @@ impl SessionStore for PostgresStore {
         let user_id = user_id.to_owned();
         self.with_conn("list a user's sessions", move |mut conn| async move {
             let rows = conn
-                .query(sql::LIST_USER, &[&user_id.as_bytes(), &now.millis()])
+                .query(sql::LIST_USER, &[&user_id, &now.millis()])
                 .await?;
             rows.iter().map(row::record).collect()
         })
@@ -464,10 +472,7 @@ impl SessionStore for PostgresStore {
         self.with_conn("end a user's sessions", move |mut conn| async move {
             let keep = keep.as_ref().map(|k| k.as_bytes().as_slice());
             let row = conn
-                .query_one(
-                    sql::DELETE_USER,
-                    &[&user_id.as_bytes(), &keep, &now.millis()],
-                )
+                .query_one(sql::DELETE_USER, &[&user_id, &keep, &now.millis()])
                 .await?;
             Ok(row.get::<_, i64>(0) as u64)
         })
@@ -487,6 +492,44 @@ impl SessionStore for PostgresStore {
                 return Ok(total);
             }
         }
+    }
+
+    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+        let key = *key;
+        self.with_conn("read rate-limit state", move |mut conn| async move {
+            let row = conn
+                .query_opt(sql::RATE_LOAD, &[&key.as_bytes().as_slice(), &now.millis()])
+                .await?;
+            Ok(row.map(|row| row.get::<_, i64>(0)))
+        })
+        .await
+    }
+
+    async fn rate_store(
+        &self,
+        key: &SessionKey,
+        expected: Option<i64>,
+        tat_us: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let key = *key;
+        let until = rate_state_expiry(tat_us).millis();
+        self.with_conn("write rate-limit state", move |mut conn| async move {
+            let key = key.as_bytes().as_slice();
+            let changed = match expected {
+                None => {
+                    conn.execute(sql::RATE_INSERT, &[&key, &tat_us, &until, &now.millis()])
+                        .await?
+                }
+                Some(expected) => {
+                    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                        [&key, &tat_us, &until, &expected, &now.millis()];
+                    conn.execute(sql::RATE_UPDATE, &params).await?
+                }
+            };
+            Ok(changed == 1)
+        })
+        .await
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64> {

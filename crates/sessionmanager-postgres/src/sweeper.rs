@@ -1,11 +1,12 @@
 //! The PostgreSQL store's sweeper: removes expired rows in bounded batches,
 //! judged by the manager's clock (the one every call is given), so the table
-//! does not fill with dead sessions and no cron job is needed.
+//! does not fill with dead sessions (or rate-limit state that stopped
+//! mattering) and no cron job is needed.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sessionmanager_core::{Periodic, Result, Tick, block_on};
+use sessionmanager_core::{Periodic, Result, Tick, Timestamp, block_on};
 use tokio::runtime::Handle;
 
 use crate::store::{Inner, SWEEP_BATCH, call};
@@ -24,17 +25,38 @@ pub(crate) fn start(
         let Some(store) = inner.upgrade() else {
             return Tick::Stop;
         };
-        for _ in 0..BATCHES_PER_TICK {
-            let now = store.clock.now();
-            let batch = call(&handle, &store, "remove expired sessions", move |inner| {
-                inner.sweep_batch(now)
-            });
-            // Errors (a server away) are retried next tick; expired rows are never returned meanwhile.
-            match block_on(batch) {
-                Ok(removed) if removed == u64::from(SWEEP_BATCH) => continue,
-                _ => break,
-            }
-        }
+        sweep(
+            &handle,
+            &store,
+            "remove expired sessions",
+            Inner::sweep_batch,
+        );
+        sweep(
+            &handle,
+            &store,
+            "remove rate-limit state",
+            Inner::sweep_rate_batch,
+        );
         Tick::Sleep
     })
+}
+
+/// Runs `batch` until it removes less than a full batch, at most
+/// [`BATCHES_PER_TICK`] times. Errors (a server away) are retried next
+/// tick; expired rows are never returned meanwhile.
+fn sweep<F>(
+    handle: &Handle,
+    store: &Arc<Inner>,
+    doing: &'static str,
+    batch: fn(Arc<Inner>, Timestamp) -> F,
+) where
+    F: Future<Output = Result<u64>> + Send + 'static,
+{
+    for _ in 0..BATCHES_PER_TICK {
+        let now = store.clock.now();
+        match block_on(call(handle, store, doing, move |inner| batch(inner, now))) {
+            Ok(removed) if removed == u64::from(SWEEP_BATCH) => continue,
+            _ => break,
+        }
+    }
 }

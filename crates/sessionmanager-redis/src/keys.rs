@@ -7,11 +7,13 @@
 //! - `uc:<hex of the user id's UTF-8>`: the same sessions scored by
 //!   creation, so that the oldest are found without reading the others;
 //! - `expiry`: every session hash scored by expiry, for `count`,
-//!   `purge_expired` and the sweep, so nothing ever walks the keyspace.
+//!   `purge_expired` and the sweep, so nothing ever walks the keyspace;
+//! - `r:<hex of the limited key's SHA-256>`: a rate-limited key's state, a
+//!   string that Redis removes once it stops mattering.
 //!
 //! No key of one prefix can be a key of another, whatever the prefixes and
 //! user ids: a tail is a tag of letters that are not hex digits (`s:`,
-//! `ue:`, `uc:`, none the end of another) followed by hex digits only, or
+//! `ue:`, `uc:`, `r:`, none the end of another) followed by hex digits only, or
 //! the word `expiry`. Read from its end, a key's tail stops at the first
 //! character that is not a hex digit, so the tail, and with it the prefix,
 //! is known from the key alone.
@@ -33,6 +35,8 @@ pub(crate) const SESSION_TAG: &str = "s:";
 const USER_BY_EXPIRY_TAG: &str = "ue:";
 /// What follows the prefix in a user's index by creation.
 const USER_BY_CREATION_TAG: &str = "uc:";
+/// What follows the prefix in a rate-limited key's state.
+const RATE_TAG: &str = "r:";
 /// What follows the prefix in the expiry index's key.
 const EXPIRY_TAG: &str = "expiry";
 
@@ -81,6 +85,11 @@ impl Keys {
             by_expiry: format!("{}{USER_BY_EXPIRY_TAG}{hex}", self.prefix),
             by_creation: format!("{}{USER_BY_CREATION_TAG}{hex}", self.prefix),
         }
+    }
+
+    /// The key of the rate-limit state of the limited key hashed to `key`.
+    pub(crate) fn rate(&self, key: &SessionKey) -> String {
+        format!("{}{RATE_TAG}{}", self.prefix, key.to_hex())
     }
 
     /// The expiry index's key.
@@ -146,6 +155,7 @@ mod tests {
             }
         );
         assert_eq!(keys.expiry(), "app:expiry");
+        assert_eq!(keys.rate(&key), format!("app:r:{}", key.to_hex()));
     }
 
     /// Every key a store with `prefix` can make for these users and sessions,
@@ -167,6 +177,8 @@ mod tests {
         for token in tokens {
             let name = keys.session(&SessionKey::of(token));
             all.push((name, format!("{prefix:?} session {token:?}")));
+            let name = keys.rate(&SessionKey::of(token));
+            all.push((name, format!("{prefix:?} rate limit {token:?}")));
         }
         all
     }
@@ -174,7 +186,7 @@ mod tests {
     proptest! {
         #[test]
         fn no_two_prefixes_user_ids_or_sessions_share_a_key(
-            prefixes in proptest::collection::hash_set("[a-z:{}0-9]{0,6}|au:|a|u:|s:|ue:", 1..6),
+            prefixes in proptest::collection::hash_set("[a-z:{}0-9]{0,6}|au:|a|u:|s:|ue:|r:", 1..6),
             users in proptest::collection::hash_set("[a-z:0-9é]{1,6}|expiry|s:|u:x", 1..6),
             tokens in proptest::collection::vec("[a-z]{1,4}", 1..4),
         ) {

@@ -26,7 +26,7 @@ macro_rules! source {
 }
 
 /// Every script's source, in the order of [`Scripts`]' fields.
-pub(crate) const SOURCES: [&str; 9] = [
+pub(crate) const SOURCES: [&str; 10] = [
     source!("#!lua", "create.lua"),
     source!("#!lua", "save.lua"),
     source!("#!lua", "edit.lua"),
@@ -36,6 +36,7 @@ pub(crate) const SOURCES: [&str; 9] = [
     source!("#!lua flags=no-writes", "list_user.lua"),
     source!("#!lua flags=allow-oom", "delete_user.lua"),
     source!("#!lua flags=allow-oom", "purge.lua"),
+    source!("#!lua", "rate.lua"),
 ];
 
 /// Every script of the store, hashed once when the store opens.
@@ -49,6 +50,7 @@ pub(crate) struct Scripts {
     pub(crate) list_user: Script,
     pub(crate) delete_user: Script,
     pub(crate) purge: Script,
+    pub(crate) rate: Script,
 }
 
 impl Scripts {
@@ -63,6 +65,7 @@ impl Scripts {
             list_user,
             delete_user,
             purge,
+            rate,
         ] = SOURCES.map(Script::new);
         Self {
             create,
@@ -74,6 +77,7 @@ impl Scripts {
             list_user,
             delete_user,
             purge,
+            rate,
         }
     }
 }

@@ -19,7 +19,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::{
     CreateOutcome, DataLimits, EditOutcome, Error, MemberEdit, Result, SaveOutcome, SessionKey,
-    SessionRecord, SessionStore, Timestamp, UserLimit, block_on, interrupt,
+    SessionRecord, SessionStore, Timestamp, UserLimit, block_on, interrupt, rate_state_expiry,
 };
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::spawn_blocking;
@@ -633,6 +633,47 @@ impl SessionStore for RedisStore {
                 return Ok(total);
             }
         }
+    }
+
+    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+        let key = *key;
+        self.run(
+            "read rate-limit state",
+            move |shared, mut conn| async move {
+                let tat: Option<i64> = redis::cmd("GET")
+                    .arg(shared.keys.rate(&key))
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(tat.filter(|tat| rate_state_expiry(*tat) > now))
+            },
+        )
+        .await
+    }
+
+    async fn rate_store(
+        &self,
+        key: &SessionKey,
+        expected: Option<i64>,
+        tat_us: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let key = *key;
+        let expected = expected.map_or_else(String::new, |tat| tat.to_string());
+        self.run(
+            "write rate-limit state",
+            move |shared, mut conn| async move {
+                let written: i64 = shared
+                    .invoke(&shared.scripts.rate, now)
+                    .key(shared.keys.rate(&key))
+                    .arg(&expected)
+                    .arg(tat_us)
+                    .arg(ms(rate_state_expiry(tat_us)))
+                    .invoke_async(&mut conn)
+                    .await?;
+                Ok(written == 1)
+            },
+        )
+        .await
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64> {

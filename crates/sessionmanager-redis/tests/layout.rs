@@ -201,7 +201,7 @@ fn a_limit_counts_only_sessions_that_still_exist() {
 }
 
 #[test]
-fn opening_loads_all_nine_scripts() {
+fn opening_loads_all_ten_scripts() {
     // A server of its own, which no other test loads scripts into.
     let server = support::Server::start();
     let url = server.url("/0");
@@ -219,7 +219,7 @@ fn opening_loads_all_nine_scripts() {
     let _store = RedisStore::open_url(&url).expect("the store opens");
     assert_eq!(
         cached(&mut r),
-        9,
+        10,
         "open loaded every script, before any was called"
     );
 }
@@ -491,4 +491,38 @@ fn a_create_at_a_limit_reads_only_what_it_evicts() {
     assert_eq!(outcome.unwrap(), CreateOutcome::UserLimitReached);
     let calls = command_calls(&mut r);
     assert!(calls.get("exists").copied().unwrap_or(0) <= 16, "{calls:?}");
+}
+
+#[test]
+fn rate_limit_state_is_one_string_that_redis_expires_and_no_session() {
+    let p = prefix();
+    let store = open(&p);
+    let mut r = raw();
+    let now = SystemClock.now();
+    let limited = SessionKey::of("api:alice");
+    let tat_us = now.millis() * 1000 + 6_000_000;
+    assert!(block_on(store.rate_store(&limited, None, tat_us, now)).unwrap());
+    let name = format!("{p}r:{}", limited.to_hex());
+    let stored: i64 = r.get(&name).expect("GET");
+    assert_eq!(stored, tat_us);
+    assert_eq!(
+        pexpiretime(&mut r, &name),
+        tat_us / 1000 + 1,
+        "gone the millisecond after its TAT"
+    );
+    let keys: Vec<String> = r.keys(format!("{p}*")).expect("KEYS");
+    assert_eq!(keys, std::slice::from_ref(&name), "no session, no index");
+    assert_eq!(block_on(store.count(now)).unwrap(), 0);
+    // Compare-and-set: a stale expectation writes nothing.
+    assert!(!block_on(store.rate_store(&limited, None, tat_us + 1, now)).unwrap());
+    assert!(!block_on(store.rate_store(&limited, Some(tat_us - 1), tat_us + 1, now)).unwrap());
+    assert!(block_on(store.rate_store(&limited, Some(tat_us), tat_us + 1, now)).unwrap());
+    assert_eq!(
+        block_on(store.rate_load(&limited, now)).unwrap(),
+        Some(tat_us + 1)
+    );
+    // Past its TAT by the manager's clock, the state is none, stored or not.
+    let later = Timestamp(tat_us / 1000 + 2);
+    assert_eq!(block_on(store.rate_load(&limited, later)).unwrap(), None);
+    assert!(block_on(store.rate_store(&limited, None, tat_us + 7_000_000, later)).unwrap());
 }

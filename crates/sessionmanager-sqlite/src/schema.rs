@@ -11,8 +11,23 @@ use crate::config::{Durability, SqliteConfig};
 /// made at version 1 and brought forward by the steps, like any other.
 pub(crate) const SCHEMA: Schema = Schema {
     create: CREATE_V1,
-    steps: &[V2],
+    steps: &[V2, V3],
 };
+
+/// Version 3: rate-limit state in a table of its own (it was kept as
+/// session rows whose user id starts with "\0rate\0"; those rows are
+/// dropped, so limits start fresh once).
+const V3: &str = "
+    CREATE TABLE pysessionmanager_rate_limits (
+        key BLOB PRIMARY KEY,
+        tat_us INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX pysessionmanager_rate_limits_by_expiry
+        ON pysessionmanager_rate_limits (expires_at_ms);
+    DELETE FROM pysessionmanager_sessions
+        WHERE substr(CAST(user_id AS BLOB), 1, 6) = X'007261746500';
+";
 
 /// Version 2: tables and columns named as in every SQL store of the project
 /// (`pysessionmanager_<table>`, times as `<name>_ms`, as PostgreSQL's), and
@@ -194,6 +209,7 @@ mod tests {
     };
     const ADD_NOTE: &str = "ALTER TABLE sessions ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';";
     const INDEX_NOTE: &str = "CREATE INDEX sessions_by_note ON sessions (note);";
+    const INDEX_USER_NOTE: &str = "CREATE INDEX sessions_by_user_note ON sessions (user_id, note);";
 
     fn open(dir: &tempfile::TempDir) -> (Connection, SqliteConfig) {
         let config = SqliteConfig::new(dir.path().join("sessions.db"));
@@ -219,12 +235,14 @@ mod tests {
             [],
         )
         .unwrap();
-        let v3 = Schema {
+        // One version beyond this build's.
+        let v4 = Schema {
             create: CREATE_V1,
-            steps: &[ADD_NOTE, INDEX_NOTE],
+            steps: &[ADD_NOTE, INDEX_NOTE, INDEX_USER_NOTE],
         };
-        prepare_schema(&mut conn, &config, &v3).unwrap();
-        assert_eq!(version(&conn), 3);
+        assert_eq!(v4.version(), SCHEMA.version() + 1);
+        prepare_schema(&mut conn, &config, &v4).unwrap();
+        assert_eq!(version(&conn), 4);
         let (user, note): (String, String) = conn
             .query_row("SELECT user_id, note FROM sessions", [], |row| {
                 Ok((row.get(0)?, row.get(1)?))
@@ -232,12 +250,12 @@ mod tests {
             .unwrap();
         assert_eq!((user.as_str(), note.as_str()), ("alice", "v2"));
         // Opening again with the same schema runs nothing twice.
-        prepare_schema(&mut conn, &config, &v3).unwrap();
-        assert_eq!(version(&conn), 3);
+        prepare_schema(&mut conn, &config, &v4).unwrap();
+        assert_eq!(version(&conn), 4);
         // An older build refuses the newer file rather than misreading it.
         let err = prepare(&mut conn, &config).unwrap_err().to_string();
         assert!(
-            err.contains("newer pysessionmanager (schema version 3"),
+            err.contains("newer pysessionmanager (schema version 4"),
             "{err}"
         );
     }
@@ -287,10 +305,49 @@ mod tests {
         assert_eq!(
             indexes,
             [
+                "pysessionmanager_rate_limits_by_expiry",
                 "pysessionmanager_sessions_by_expiry",
                 "pysessionmanager_sessions_by_user",
                 "pysessionmanager_sessions_by_user_expiry"
             ]
+        );
+    }
+
+    #[test]
+    fn rate_limit_rows_of_version_2_are_dropped_and_sessions_kept() {
+        use sessionmanager_core::{SessionStore, Timestamp, block_on};
+
+        const V2_ONLY: Schema = Schema {
+            create: CREATE_V1,
+            steps: &[V2],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, config) = open(&dir);
+        prepare_schema(&mut conn, &config, &V2_ONLY).unwrap();
+        let far = i64::MAX / 2;
+        for (key, user) in [(1u8, "alice"), (2, "\0rate\0api:alice"), (3, "rate\0x")] {
+            conn.execute(
+                "INSERT INTO pysessionmanager_sessions VALUES (?1, ?2, '{}', 1, 0, 0, ?3, 10, 1, NULL)",
+                rusqlite::params![[key; 32], user, far],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let store = crate::SqliteStore::open(config).unwrap();
+        let now = Timestamp(100);
+        assert_eq!(block_on(store.count(now)).unwrap(), 2, "the sessions stay");
+        assert_eq!(block_on(store.list_user("alice", now)).unwrap().len(), 1);
+        assert_eq!(block_on(store.list_user("rate\0x", now)).unwrap().len(), 1);
+        let key = sessionmanager_core::SessionKey::from_bytes([9; 32]);
+        assert!(block_on(store.rate_store(&key, None, 5_000_000, now)).unwrap());
+        assert_eq!(
+            block_on(store.rate_load(&key, now)).unwrap(),
+            Some(5_000_000)
+        );
+        assert_eq!(
+            block_on(store.count(now)).unwrap(),
+            2,
+            "rate state is no session"
         );
     }
 

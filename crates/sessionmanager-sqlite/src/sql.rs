@@ -99,3 +99,24 @@ pub(crate) const SWEEP: &str = "DELETE FROM pysessionmanager_sessions WHERE key 
 /// How many sessions are live at now (`?1`).
 pub(crate) const COUNT: &str =
     "SELECT count(*) FROM pysessionmanager_sessions WHERE expires_at_ms > ?1";
+
+/// The rate-limit state of key `?1` that still matters at now (`?2`).
+pub(crate) const RATE_LOAD: &str =
+    "SELECT tat_us FROM pysessionmanager_rate_limits WHERE key = ?1 AND expires_at_ms > ?2";
+
+/// Stores state `?2` (mattering until `?3`) for key `?1` where there is none
+/// that still matters at now (`?4`).
+pub(crate) const RATE_INSERT: &str = "INSERT INTO pysessionmanager_rate_limits
+    (key, tat_us, expires_at_ms) VALUES (?1, ?2, ?3)
+    ON CONFLICT (key) DO UPDATE SET tat_us = excluded.tat_us, expires_at_ms = excluded.expires_at_ms
+    WHERE pysessionmanager_rate_limits.expires_at_ms <= ?4";
+
+/// Replaces key `?1`'s state with `?2` (mattering until `?3`) if it is still
+/// `?4` and matters at now (`?5`).
+pub(crate) const RATE_UPDATE: &str = "UPDATE pysessionmanager_rate_limits
+    SET tat_us = ?2, expires_at_ms = ?3
+    WHERE key = ?1 AND tat_us = ?4 AND expires_at_ms > ?5";
+
+/// Removes up to `?2` rate-limit states that stopped mattering at now (`?1`).
+pub(crate) const RATE_SWEEP: &str = "DELETE FROM pysessionmanager_rate_limits WHERE key IN (
+    SELECT key FROM pysessionmanager_rate_limits WHERE expires_at_ms <= ?1 LIMIT ?2)";

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLockReadGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use sessionmanager_core::{
     Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
-    SessionStore, Timestamp, UserLimit,
+    SessionStore, Timestamp, UserLimit, rate_state_expiry,
 };
 
 use crate::config::SqliteConfig;
@@ -179,6 +179,17 @@ impl Inner {
                 .map_err(store_error("remove expired sessions"))
         })
     }
+
+    /// Removes up to [`SWEEP_BATCH`] rate-limit states that stopped
+    /// mattering at `now`; returns how many.
+    pub(crate) fn sweep_rate_batch(&self, now: Timestamp) -> Result<u64> {
+        self.writer.run(move |conn| {
+            conn.prepare_cached(sql::RATE_SWEEP)
+                .and_then(|mut stmt| stmt.execute(params![now.millis(), SWEEP_BATCH]))
+                .map(|removed| removed as u64)
+                .map_err(store_error("remove rate-limit state"))
+        })
+    }
 }
 
 /// Evicts or refuses for `limit` inside the create's transaction. Returns the
@@ -282,6 +293,46 @@ impl SessionStore for SqliteStore {
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let conn = self.open_inner()?.reader()?;
         live_key_taken(&conn, key, now)
+    }
+
+    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+        let conn = self.open_inner()?.reader()?;
+        conn.prepare_cached(sql::RATE_LOAD)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key.as_bytes(), now.millis()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(store_error("read rate-limit state"))
+    }
+
+    async fn rate_store(
+        &self,
+        key: &SessionKey,
+        expected: Option<i64>,
+        tat_us: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let key = *key;
+        let until = rate_state_expiry(tat_us).millis();
+        self.open_inner()?.writer.run(move |conn| {
+            let written = match expected {
+                None => conn.prepare_cached(sql::RATE_INSERT).and_then(|mut stmt| {
+                    stmt.execute(params![key.as_bytes(), tat_us, until, now.millis()])
+                }),
+                Some(expected) => conn.prepare_cached(sql::RATE_UPDATE).and_then(|mut stmt| {
+                    stmt.execute(params![
+                        key.as_bytes(),
+                        tat_us,
+                        until,
+                        expected,
+                        now.millis()
+                    ])
+                }),
+            };
+            written
+                .map(|changed| changed == 1)
+                .map_err(store_error("write rate-limit state"))
+        })
     }
 
     async fn save(

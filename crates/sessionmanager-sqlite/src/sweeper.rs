@@ -1,5 +1,6 @@
 //! The SQLite store's sweeper: removes expired rows in bounded batches, so
-//! the file does not fill with dead sessions and no cron job is needed.
+//! the file does not fill with dead sessions (or rate-limit state that
+//! stopped mattering) and no cron job is needed.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -18,11 +19,13 @@ pub(crate) fn start(inner: Weak<Inner>, interval: Option<Duration>) -> Result<Pe
         let Some(store) = inner.upgrade() else {
             return Tick::Stop;
         };
-        for _ in 0..BATCHES_PER_TICK {
-            // Errors (a busy file) are retried next tick; expired rows are never returned meanwhile.
-            match store.sweep_batch(store.clock.now()) {
-                Ok(removed) if removed == u64::from(SWEEP_BATCH) => continue,
-                _ => break,
+        // Errors (a busy file) are retried next tick; expired rows are never returned meanwhile.
+        for sweep in [Inner::sweep_batch, Inner::sweep_rate_batch] {
+            for _ in 0..BATCHES_PER_TICK {
+                match sweep(&store, store.clock.now()) {
+                    Ok(removed) if removed == u64::from(SWEEP_BATCH) => continue,
+                    _ => break,
+                }
             }
         }
         Tick::Sleep

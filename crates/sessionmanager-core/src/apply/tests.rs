@@ -133,6 +133,20 @@ impl SessionStore for Spy {
     async fn count(&self, now: Timestamp) -> Result<u64> {
         self.inner.count(now).await
     }
+
+    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+        self.inner.rate_load(key, now).await
+    }
+
+    async fn rate_store(
+        &self,
+        key: &SessionKey,
+        expected: Option<i64>,
+        tat_us: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.inner.rate_store(key, expected, tat_us, now).await
+    }
 }
 
 fn data(json: &str) -> SessionData {

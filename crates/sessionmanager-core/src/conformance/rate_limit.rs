@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use super::helpers::{ok, setup};
-use crate::{ManualClock, Rate, RateLimit, SessionStore, block_on};
+use super::helpers::{ok, raw_store, setup};
+use crate::{
+    Clock, ManualClock, Rate, RateLimit, SessionKey, SessionStore, block_on, rate_state_expiry,
+};
 
 /// Threads hammering one key are allowed exactly the burst, never more; a
 /// hit is allowed again once an interval has passed; a key idle for a whole
@@ -60,4 +62,66 @@ pub fn check_rate_limit<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) 
     );
     let err = block_on(m.hit_rate_limit(&limit, "")).unwrap_err();
     assert!(err.to_string().contains("must not be empty"), "{err}");
+    assert_eq!(
+        ok(block_on(m.count()), "count"),
+        0,
+        "rate-limit state is no session"
+    );
+    assert_eq!(ok(block_on(m.purge_expired()), "purge"), 0);
+}
+
+/// `SessionStore::rate_load` and `rate_store`: a compare-and-set on the
+/// state of one key, apart from sessions, that stops mattering the
+/// millisecond after its TAT (stored or not).
+pub fn check_store_rate_state<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
+    let (store, clock) = raw_store(&make_store);
+    let now = clock.now();
+    let key = SessionKey::of("api:alice");
+    let other = SessionKey::of("api:bob");
+    let tat = now.millis() * 1000 + 6_000_000;
+    let load = |key: &SessionKey, at| ok(block_on(store.rate_load(key, at)), "rate_load");
+    let put = |expected, tat, at| {
+        ok(
+            block_on(store.rate_store(&key, expected, tat, at)),
+            "rate_store",
+        )
+    };
+    assert_eq!(load(&key, now), None, "no state yet");
+    assert!(
+        !put(Some(tat), tat + 1, now),
+        "no state is not the expected one"
+    );
+    assert!(put(None, tat, now), "the first state");
+    assert!(!put(None, tat + 1, now), "a second first state loses");
+    assert!(
+        !put(Some(tat - 1), tat + 1, now),
+        "a stale expectation loses"
+    );
+    assert_eq!(load(&key, now), Some(tat));
+    assert!(
+        put(Some(tat), tat + 1, now),
+        "the expected state is replaced"
+    );
+    assert_eq!(load(&key, now), Some(tat + 1));
+    assert_eq!(load(&other, now), None, "each key has its own state");
+    assert_eq!(ok(block_on(store.count(now)), "count"), 0, "no session");
+    // The millisecond after the TAT, the state is as good as none.
+    let past = rate_state_expiry(tat + 1);
+    clock.set(past);
+    assert_eq!(load(&key, past), None, "past its TAT");
+    assert!(
+        !put(Some(tat + 1), tat + 2, past),
+        "nor replaced as if it mattered"
+    );
+    assert!(
+        put(None, tat + 9_000_000, past),
+        "a fresh state in its place"
+    );
+    assert_eq!(load(&key, past), Some(tat + 9_000_000));
+    ok(block_on(store.purge_expired(past)), "purge");
+    assert_eq!(
+        load(&key, past),
+        Some(tat + 9_000_000),
+        "a purge of sessions keeps it"
+    );
 }

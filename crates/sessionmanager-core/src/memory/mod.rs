@@ -1,6 +1,7 @@
 //! The in-memory store: sharded, safe across threads, swept in the background.
 
 mod config;
+mod rates;
 mod shards;
 mod spread;
 mod stored;
@@ -36,6 +37,7 @@ pub struct MemoryStore {
 pub(crate) struct Inner {
     shards: Shards,
     users: UserIndex,
+    rates: rates::Rates,
     /// Records held, live or expired-but-unswept; bounded by `max_sessions`.
     len: AtomicUsize,
     max_sessions: Option<usize>,
@@ -61,6 +63,7 @@ impl MemoryStore {
         let inner = Arc::new(Inner {
             shards: Shards::new(config.shards),
             users: UserIndex::new(config.shards),
+            rates: rates::Rates::new(config.shards),
             len: AtomicUsize::new(0),
             max_sessions: config.max_sessions,
             earliest_expiry: AtomicI64::new(i64::MAX),
@@ -90,7 +93,11 @@ impl MemoryStore {
         if self.inner.closed.load(Ordering::Acquire) {
             return Ok(true); // closed before the fork: stays closed, nothing to sweep
         }
-        if !(self.inner.shards.all_unlocked() && self.inner.users.all_unlocked()) {
+        let inner = &self.inner;
+        if !(inner.shards.all_unlocked()
+            && inner.users.all_unlocked()
+            && inner.rates.all_unlocked())
+        {
             return Ok(false);
         }
         let fresh = sweeper::start(Arc::downgrade(&self.inner), self.sweep_interval)?;
@@ -524,6 +531,20 @@ impl SessionStore for MemoryStore {
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
         Ok(self.open_inner()?.purge(now))
+    }
+
+    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+        Ok(self.open_inner()?.rates.load(key, now))
+    }
+
+    async fn rate_store(
+        &self,
+        key: &SessionKey,
+        expected: Option<i64>,
+        tat_us: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        Ok(self.open_inner()?.rates.store(key, expected, tat_us, now))
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64> {

@@ -21,12 +21,25 @@ const TICK_BUCKETS: usize = 4 * TICK_BUDGET;
 /// dropped or the handle stopped.
 pub(crate) fn start(inner: Weak<Inner>, interval: Option<Duration>) -> Result<Periodic> {
     let mut cursor = (0usize, 0usize);
-    Periodic::start("session-sweeper", interval, move || match inner.upgrade() {
-        // Expiry outpacing the sweep: go again without sleeping.
-        Some(store) if tick(&store, &mut cursor) => Tick::Again,
-        Some(_) => Tick::Sleep,
-        None => Tick::Stop,
+    let mut rate_shard = 0usize;
+    Periodic::start("session-sweeper", interval, move || {
+        let Some(store) = inner.upgrade() else {
+            return Tick::Stop;
+        };
+        sweep_rates(&store, &mut rate_shard);
+        if tick(&store, &mut cursor) {
+            Tick::Again // expiry outpacing the sweep: go again without sleeping
+        } else {
+            Tick::Sleep
+        }
     })
+}
+
+/// Removes the rate-limit state that stopped mattering from one shard per
+/// tick, the next one each time.
+fn sweep_rates(store: &Inner, shard: &mut usize) {
+    store.rates.sweep_shard(*shard, store.clock.now());
+    *shard = (*shard + 1) % store.rates.len();
 }
 
 /// One tick: sweeps up to [`TICK_BUDGET`] records (and [`TICK_BUCKETS`]
