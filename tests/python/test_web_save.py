@@ -1,6 +1,7 @@
-"""contrib._web.RequestState.save: what a request changed is written through
-the engine's ``SessionManager._apply_changes`` (one compare-and-set; after a
-concurrent write, only this request's changes re-applied on top)."""
+"""contrib._web.RequestState.save: the engine's ``save_step`` says what a
+request's end needs, and what it changed is written through
+``SessionManager.apply_changes`` (one compare-and-set; after a concurrent
+write, only this request's changes re-applied on top)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from pysessionmanager import SessionConflict, SessionManager
-from pysessionmanager._native import SessionMeta
+from pysessionmanager._native import save_step
 from pysessionmanager.contrib._web import RequestState
 
 
@@ -77,19 +78,44 @@ def test_a_save_after_a_create_goes_by_version(manager: SessionManager) -> None:
     assert state.stored == {"a": 2, "b": 2}
 
 
-def _meta(manager: SessionManager, sid: str) -> SessionMeta:
-    meta: SessionMeta = manager.session_info(sid)._meta
-    return meta
+@pytest.mark.parametrize(
+    ("stored", "current", "stored_session", "failed", "step"),
+    [
+        ({"a": 1}, {"a": 2}, True, True, ("nothing", [])),
+        ({}, {}, False, False, ("nothing", [])),
+        ({}, {"a": 1}, False, False, ("create", [])),
+        ({"a": [1]}, {"a": [1]}, True, False, ("nothing", [])),
+        ({"a": 1}, {}, True, False, ("end", [])),
+        (
+            {"s": 1, "c": 1, "r": 1},
+            {"s": 1, "c": 2, "n": 0},
+            True,
+            False,
+            ("apply", ["c", "n", "r"]),
+        ),
+    ],
+)
+def test_save_step_is_the_engines_rule(
+    stored: dict[str, Any], current: dict[str, Any], stored_session: bool, failed: bool, step: Any
+) -> None:
+    assert save_step(stored, current, stored_session=stored_session, failed=failed) == step
+
+
+@pytest.mark.parametrize(("stored", "current"), [([], {}), ({}, None), ({}, "a")])
+def test_save_step_refuses_what_is_not_a_dict(stored: Any, current: Any) -> None:
+    with pytest.raises(TypeError, match="must be a dict"):
+        save_step(stored, current, stored_session=True)
 
 
 def test_apply_changes_reports_merged_data_only_when_it_merged(manager: SessionManager) -> None:
     sid = manager.create_session("alice", {"a": 1})
-    written = manager._apply_changes(sid, _meta(manager, sid), {"a": 2}, ["a"], {"a": 1})
+    read = manager.session_info(sid)
+    written = manager.apply_changes(sid, read, dict(read), {"a": 2}, ["a"])
     assert written is not None
     meta, merged = written
     assert (meta.version, meta.session_id, meta.user_id, merged) == (2, sid, "alice", None)
     manager.update_session(sid, {"z": 0})
-    written = manager._apply_changes(sid, meta, {"a": 3}, iter(["a"]), {"a": 2})
+    written = manager.apply_changes(sid, meta, {"a": 2}, {"a": 3}, iter(["a"]))
     assert written is not None and written[1] == {"a": 3, "z": 0}
     assert written[0].version == 4
 
@@ -98,7 +124,7 @@ def test_a_save_that_keeps_losing_raises_the_engines_session_conflict(clock: Any
     # The engine's unit tests check the bound (16 writes); here, that the
     # conflict it then raises reaches the integration unchanged.
     class Contended(SessionManager):
-        def _apply_changes(self, *args: Any) -> Any:
+        def apply_changes(self, *args: Any) -> Any:
             raise SessionConflict("gave up")
 
     manager = Contended(expiration_time=60, clock=clock)
@@ -112,7 +138,13 @@ def test_a_save_that_keeps_losing_raises_the_engines_session_conflict(clock: Any
 @pytest.mark.parametrize(
     ("basis", "data", "keys", "error", "message"),
     [
-        ("1", {}, [], TypeError, "basis must be a SessionMeta or an int version, got str"),
+        (
+            "1",
+            {},
+            [],
+            TypeError,
+            "basis must be a Session, a SessionMeta or an int version, got str",
+        ),
         (True, {}, [], TypeError, "basis must be an int, got bool"),
         (0, {}, [], ValueError, "basis must be a positive integer, got 0"),
         (1, None, [], TypeError, r"data: must be a dict, got NoneType"),
@@ -128,15 +160,15 @@ def test_apply_changes_refuses_bad_input(
 ) -> None:
     sid = manager.create_session("alice", {"a": 1})
     with pytest.raises(error, match=message):
-        manager._apply_changes(sid, basis, data, keys, {})
+        manager.apply_changes(sid, basis, {}, data, keys)
     stored = manager.get_session(sid)
     assert (stored, stored.version) == ({"a": 1}, 1)
 
 
-def test_apply_changes_refuses_a_base_that_is_not_a_dict(manager: SessionManager) -> None:
+def test_apply_changes_refuses_stored_data_that_is_not_a_dict(manager: SessionManager) -> None:
     sid = manager.create_session("alice", {"a": 1})
-    with pytest.raises(TypeError, match="base must be a dict, got list"):
-        manager._apply_changes(sid, 1, {"a": 2}, ["a"], [("a", 1)])
+    with pytest.raises(TypeError, match="stored must be a dict, got list"):
+        manager.apply_changes(sid, 1, [("a", 1)], {"a": 2}, ["a"])
     assert manager.get_session(sid).version == 1
 
 
@@ -144,12 +176,12 @@ def test_apply_changes_refuses_the_metadata_of_another_session(manager: SessionM
     sid = manager.create_session("alice", {"a": 1})
     other = manager.create_session("bob", {"b": 1})
     with pytest.raises(ValueError, match="another session"):
-        manager._apply_changes(sid, _meta(manager, other), {"a": 2}, ["a"], {"a": 1})
+        manager.apply_changes(sid, manager.session_info(other), {"a": 1}, {"a": 2}, ["a"])
     assert manager.get_session(sid) == {"a": 1}
 
 
 def test_apply_changes_on_an_unknown_or_malformed_id_is_none(manager: SessionManager) -> None:
-    assert manager._apply_changes("no-such-session", 1, {"a": 1}, ["a"], {}) is None
+    assert manager.apply_changes("no-such-session", 1, {}, {"a": 1}, ["a"]) is None
     with pytest.raises(TypeError, match="session_id must be a str"):
-        manager._apply_changes(None, 1, {}, [], {})  # type: ignore[arg-type]
+        manager.apply_changes(None, 1, {}, {}, [])  # type: ignore[arg-type]
     assert manager.count() == 0

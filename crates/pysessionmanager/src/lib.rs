@@ -9,6 +9,7 @@ mod fork;
 mod interrupt;
 mod manager;
 mod ratelimit;
+mod request;
 mod session;
 mod store;
 
@@ -23,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::SessionMeta>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_function(wrap_pyfunction!(exit::_interpreter_exiting, m)?)?;
+    m.add_function(wrap_pyfunction!(request::save_step, m)?)?;
     m.add("TOKEN_BYTES", 32)?;
     interrupt::install();
     Ok(())

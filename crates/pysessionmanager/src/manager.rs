@@ -6,18 +6,18 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use sessionmanager_core::{
-    ApplyOutcome, Basis, CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig,
+    ApplyOutcome, CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig,
     block_on_interruptible,
 };
 
 use crate::clock::clock_arg;
 use crate::convert::{
-    data_from_py, fill_dict, int_arg, optional_seconds, positive_int, positive_u32, session_id_arg,
-    str_arg,
+    basis_arg, data_from_py, dict_arg, fill_dict, int_arg, key_items, optional_bool,
+    optional_seconds, positive_int, positive_u32, required_data, session_id_arg, str_arg,
 };
-use crate::errors::{IntoPyResult, wrong_type};
+use crate::errors::IntoPyResult;
 use crate::fork::{Engine, ProcessEngine};
 use crate::session::{self, SessionMeta};
 use crate::store;
@@ -126,7 +126,9 @@ impl SessionManager {
     }
 
     /// Starts a session for `user_id` holding `data` and returns its id.
-    #[pyo3(signature = (user_id, data = None, *, expiration_time = None, absolute_timeout = None, sliding = None))]
+    #[pyo3(signature = (
+        user_id, data = None, *, expiration_time = None, absolute_timeout = None, sliding = None
+    ))]
     fn create_session<'py>(
         &self,
         py: Python<'py>,
@@ -196,7 +198,8 @@ impl SessionManager {
         Ok(())
     }
 
-    /// Replaces the data; with `expected_version`, only if unchanged since. Returns the new version.
+    /// Replaces the data; with `expected_version`, only if unchanged since.
+    /// Returns the new version.
     #[pyo3(signature = (session_id, data, *, expected_version = None))]
     fn set_session_data(
         &self,
@@ -215,45 +218,40 @@ impl SessionManager {
     }
 
     /// For the web integrations: writes back what a request changed in a
-    /// session it read (`base`: what the changed keys held then). Returns
+    /// session it read, the keys that `save_step` named. `basis` is what the
+    /// request last read or wrote (a `Session`, a `SessionMeta`, or only a
+    /// version), `stored` the data then, `current` the data now. Returns
     /// `None` when the session is gone, else the written session's metadata
     /// and, when another writer's keys were merged in, the data as stored
-    /// (`None` when `data` was stored as given).
-    #[pyo3(signature = (session_id, basis, data, keys, base))]
-    fn _apply_changes<'py>(
+    /// (`None` when `current` was stored as given).
+    #[pyo3(signature = (session_id, basis, stored, current, keys))]
+    fn apply_changes<'py>(
         &self,
         py: Python<'py>,
         session_id: &Bound<'py, PyAny>,
         basis: &Bound<'py, PyAny>,
-        data: &Bound<'py, PyAny>,
+        stored: &Bound<'py, PyAny>,
+        current: &Bound<'py, PyAny>,
         keys: &Bound<'py, PyAny>,
-        base: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let token = session_id_arg(session_id, "session_id")?;
         let limits = self.engine.config().limits;
-        let data = required_data(data, &limits).py(py)?;
-        if !base.is_instance_of::<PyDict>() {
-            return Err(wrong_type("base", "a dict", base));
-        }
-        let base = required_data(base, &limits).py(py)?;
-        let basis = match basis.cast::<SessionMeta>() {
-            Ok(meta) => Basis::Read(meta.get().to_session(data.clone())),
-            Err(_) if basis.is_instance_of::<PyInt>() => {
-                Basis::Version(positive_int(basis, "basis")?)
-            }
-            Err(_) => {
-                return Err(wrong_type(
-                    "basis",
-                    "a SessionMeta or an int version",
-                    basis,
-                ));
-            }
-        };
+        let stored = dict_arg(stored, "stored")?;
+        let data = required_data(current, &limits).py(py)?;
         let keys = key_items(keys)?;
         let keys = keys
             .iter()
             .map(|key| str_arg(key, "each key"))
             .collect::<PyResult<Vec<&str>>>()?;
+        // What the changed keys held when the request read them.
+        let base = PyDict::new(py);
+        for key in &keys {
+            if let Some(value) = stored.get_item(key)? {
+                base.set_item(key, value)?;
+            }
+        }
+        let base = required_data(&base, &limits).py(py)?;
+        let basis = basis_arg(basis, &data)?;
         let sent = data.clone();
         let ApplyOutcome::Saved(written) = run(
             py,
@@ -422,39 +420,4 @@ pub(crate) fn run<T: Send>(
         return Err(raised); // Ctrl-C's KeyboardInterrupt, say
     }
     result.py(py)
-}
-
-fn required_data(
-    data: &Bound<'_, PyAny>,
-    limits: &DataLimits,
-) -> Result<sessionmanager_core::SessionData, sessionmanager_core::Error> {
-    if data.is_none() {
-        // `None` means "empty" only at creation; here it is almost surely a bug.
-        return Err(sessionmanager_core::Error::InvalidData {
-            path: "data".into(),
-            message: "must be a dict, got NoneType".into(),
-            kind: sessionmanager_core::DataErrorKind::Type,
-        });
-    }
-    data_from_py(Some(data), limits)
-}
-
-/// The items of `keys`, an iterable of key names (a lone `str` is refused:
-/// it would iterate as its characters). Each is checked as a `str` where it is read.
-fn key_items<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let not_keys = || wrong_type("keys", "an iterable of str", keys);
-    if keys.is_instance_of::<PyString>() {
-        return Err(not_keys());
-    }
-    keys.try_iter().map_err(|_| not_keys())?.collect()
-}
-
-fn optional_bool(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<bool>> {
-    match value.filter(|v| !v.is_none()) {
-        Some(v) => v
-            .cast::<PyBool>()
-            .map(|b| Some(b.is_true()))
-            .map_err(|_| wrong_type(name, "a bool", v)),
-        None => Ok(None),
-    }
 }

@@ -1,10 +1,10 @@
-//! Writing back what a request changed, by the rules every integration
-//! shares (the Python side's `RequestState.save`); the compare-and-set and
-//! its retries are the engine's [`SessionManager::apply_changes`].
+//! Writing back what a request changed, by the rule every integration
+//! shares ([`save_step`]); the compare-and-set and its retries are the
+//! engine's [`SessionManager::apply_changes`].
 //!
 //! [`SessionManager::apply_changes`]: sessionmanager_core::SessionManager::apply_changes
 
-use sessionmanager_core::{ApplyOutcome, Basis, SessionData, SessionToken};
+use sessionmanager_core::{ApplyOutcome, Basis, SaveStep, SessionData, SessionToken, save_step};
 
 use crate::anonymous::anonymous_user_id;
 use crate::backend::Backend;
@@ -33,45 +33,30 @@ pub(crate) async fn save(
         stored,
         data,
     } = pending;
-    if failed {
-        return Ok(sid);
-    }
-    let Some(sid) = sid else {
-        if data.is_empty() {
-            return Ok(None); // an empty visitor session is never stored
+    let Ok(step) = save_step(failed, sid.is_some(), &stored, &data);
+    let (keys, sid) = match (step, sid) {
+        (SaveStep::Apply(keys), Some(sid)) => (keys, sid),
+        (SaveStep::Create, _) => {
+            let data = SessionData::from_map(&data, &backend.limits())?;
+            let token = backend.create(&anonymous_user_id()?, data).await?;
+            return Ok(Some(token));
         }
-        let data = SessionData::from_map(&data, &backend.limits())?;
-        let token = backend.create(&anonymous_user_id()?, data).await?;
-        return Ok(Some(token));
+        (SaveStep::End, Some(sid)) => {
+            backend.end(sid.as_str()).await?;
+            return Ok(None);
+        }
+        // Nothing to write (`End` and `Apply` come only with a stored session).
+        (_, sid) => return Ok(sid),
     };
-    // The keys this request set or removed: none means nothing changed; they
-    // are all that is re-applied when another request wrote meanwhile.
-    let keys: Vec<&str> = data
-        .iter()
-        .filter(|&(key, value)| stored.get(key) != Some(value))
-        .map(|(key, _)| key.as_str())
-        .chain(
-            stored
-                .keys()
-                .filter(|key| !data.contains_key(*key))
-                .map(String::as_str),
-        )
-        .collect();
-    if keys.is_empty() {
-        return Ok(Some(sid));
-    }
-    if data.is_empty() {
-        backend.end(sid.as_str()).await?; // cleared: the visitor logged out or reset
-        return Ok(None);
-    }
     let target = SessionData::from_map(&data, &backend.limits())?;
     // What the changed keys held when this request read them: a concurrent
     // request that changed one of them too makes the save a conflict.
     let base: Data = keys
         .iter()
-        .filter_map(|&key| Some((key.to_owned(), stored.get(key)?.clone())))
+        .filter_map(|key| Some((key.clone(), stored.get(key)?.clone())))
         .collect();
     let base = SessionData::from_map(&base, &backend.limits())?;
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     match backend
         .apply_changes(sid.as_str(), basis, target, &keys, &base)
         .await?

@@ -34,6 +34,7 @@ mod periodic;
 mod ratelimit;
 mod record;
 mod redact;
+mod request;
 mod schema;
 mod store;
 mod token;
@@ -64,6 +65,7 @@ pub use record::SessionRecord;
 // URL plumbing shared by the store crates' `from_url` (see also `url`).
 #[doc(hidden)]
 pub use redact::{percent_decode, redact_url, scrub, scrub_error};
+pub use request::{RequestData, SaveStep, save_step};
 pub use schema::Schema;
 pub use store::{CreateOutcome, EditOutcome, MemberEdit, SaveOutcome, SessionStore, UserLimit};
 pub use token::{SessionKey, SessionToken};

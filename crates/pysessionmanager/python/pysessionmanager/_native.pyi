@@ -16,12 +16,32 @@ __all__ = [
     "RateLimitResult",
     "TOKEN_BYTES",
     "_interpreter_exiting",
+    "save_step",
 ]
 
 TOKEN_BYTES: int
 
 def _interpreter_exiting() -> None:
     """Registered with ``atexit`` by the package: marks the interpreter's exit."""
+
+def save_step(
+    stored: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    stored_session: bool,
+    failed: bool = False,
+) -> tuple[str, list[str]]:
+    """For web integrations: what the end of a request needs.
+
+    ``("nothing", [])`` when the request ``failed`` (a server error), changed
+    nothing, or is a visitor with empty data; ``("create", [])`` for a
+    visitor's first data; ``("end", [])`` when a stored session's data was
+    cleared; ``("apply", keys)`` to write ``current`` with
+    ``SessionManager.apply_changes``, ``keys`` being those the request set,
+    changed or removed. ``stored`` is the data as stored when the request
+    last read or wrote it (empty without a stored session), ``current``
+    what it holds now.
+    """
 
 @disjoint_base
 class SessionManager:
@@ -54,31 +74,31 @@ class SessionManager:
     def set_session_data(
         self, session_id: str, data: dict[str, Any], *, expected_version: Optional[int] = None
     ) -> int: ...
-    def _apply_changes(
+    def apply_changes(
         self,
         session_id: str,
-        basis: SessionMeta | int,
-        data: dict[str, Any],
+        basis: Session | SessionMeta | int,
+        stored: dict[str, Any],
+        current: dict[str, Any],
         keys: Iterable[str],
-        base: dict[str, Any],
     ) -> Optional[tuple[SessionMeta, Optional[dict[str, Any]]]]:
-        """For the web integrations: writes back what a request changed in a session it read.
+        """For web integrations: writes back what a request changed in a session it read.
 
-        ``basis`` is what the request last read or wrote of the session: its
-        ``SessionMeta`` (``session._meta``, or one this method returned),
-        which lets the first write go without a read, or only its version.
-        ``data`` is the whole data to store, ``keys`` the top-level keys
-        the request set or removed relative to ``basis``, and ``base`` what
-        those keys held then (a key it lacks was absent). If another writer
-        changed the session meanwhile, only those keys are re-applied over
-        what it stored (a key missing from ``data`` is removed), at most 16
-        writes in all before ``SessionConflict``; if it changed one of the
-        same keys, nothing is written and ``SessionConflict`` names the key.
+        ``basis`` is what the request last read or wrote of the session: the
+        ``Session`` it read, or the ``SessionMeta`` this method returned,
+        which let the first write go without a read, or only its version.
+        ``stored`` is the data then, ``current`` the whole data to store now,
+        and ``keys`` the top-level keys the request set, changed or removed,
+        as ``save_step`` names them. If another writer changed the session
+        meanwhile, only those keys are re-applied over what it stored (a key
+        missing from ``current`` is removed), at most 16 writes in all before
+        ``SessionConflict``; if it changed one of the same keys, nothing is
+        written and ``SessionConflict`` names the key.
 
         Returns ``None`` when the session is gone (ended, rotated away or
         expired, even meanwhile): it is never brought back. Otherwise the
         written session's ``SessionMeta`` and, when another writer's keys
-        were merged in, the data as now stored (``None`` when ``data`` was
+        were merged in, the data as now stored (``None`` when ``current`` was
         stored as given).
         """
     def increment(self, session_id: str, key: str, by: Optional[int] = None) -> int: ...

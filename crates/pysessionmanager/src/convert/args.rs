@@ -1,8 +1,8 @@
-//! Checking plain arguments: ids and durations.
+//! Checking plain arguments: ids, durations, flags, key lists and dicts.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use sessionmanager_core::MAX_TIMEOUT_MS;
 
 use crate::errors::wrong_type;
@@ -94,4 +94,36 @@ pub(crate) fn positive_int(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64
 pub(crate) fn positive_u32(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
     u32::try_from(positive_int(value, name)?)
         .map_err(|_| PyValueError::new_err(format!("{name} must be at most {}", u32::MAX)))
+}
+
+/// An optional flag: `None` (or absent) is `None`, else it must be a `bool`.
+pub(crate) fn optional_bool(
+    value: Option<&Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<bool>> {
+    match value.filter(|v| !v.is_none()) {
+        Some(v) => v
+            .cast::<PyBool>()
+            .map(|b| Some(b.is_true()))
+            .map_err(|_| wrong_type(name, "a bool", v)),
+        None => Ok(None),
+    }
+}
+
+/// The items of `keys`, an iterable of key names (a lone `str` is refused:
+/// it would iterate as its characters). Each is checked as a `str` where it is read.
+pub(crate) fn key_items<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let not_keys = || wrong_type("keys", "an iterable of str", keys);
+    if keys.is_instance_of::<PyString>() {
+        return Err(not_keys());
+    }
+    keys.try_iter().map_err(|_| not_keys())?.collect()
+}
+
+/// `value` as a `dict`, or a `TypeError` naming the argument.
+pub(crate) fn dict_arg<'py>(value: &Bound<'py, PyAny>, name: &str) -> PyResult<Bound<'py, PyDict>> {
+    value
+        .cast::<PyDict>()
+        .cloned()
+        .map_err(|_| wrong_type(name, "a dict", value))
 }

@@ -138,7 +138,8 @@ impl JsonWriter<'_> {
             return Err(Refused::here(
                 DataErrorKind::Type,
                 format!(
-                    "is of type {}, which session data cannot hold (use str, int, float, bool, None, list or dict)",
+                    "is of type {}, which session data cannot hold \
+                     (use str, int, float, bool, None, list or dict)",
                     type_name(value)
                 ),
             ));
@@ -285,4 +286,20 @@ fn safe_repr(value: &Bound<'_, PyAny>) -> String {
     } else {
         text
     }
+}
+
+/// Data that must be given: `None` is refused (it means "empty" only at
+/// creation; anywhere else it is almost surely a bug).
+pub(crate) fn required_data(
+    data: &Bound<'_, PyAny>,
+    limits: &DataLimits,
+) -> Result<sessionmanager_core::SessionData, sessionmanager_core::Error> {
+    if data.is_none() {
+        return Err(sessionmanager_core::Error::InvalidData {
+            path: "data".into(),
+            message: "must be a dict, got NoneType".into(),
+            kind: sessionmanager_core::DataErrorKind::Type,
+        });
+    }
+    data_from_py(Some(data), limits)
 }

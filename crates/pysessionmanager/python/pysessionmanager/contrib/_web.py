@@ -12,7 +12,8 @@ from functools import partial
 from typing import Any, Optional, Union
 
 from pysessionmanager import SessionManager, SessionNotFound, UnsupportedDataType
-from pysessionmanager._native import SessionMeta
+from pysessionmanager._native import SessionMeta, save_step
+from pysessionmanager.session import Session
 
 #: Prefix of the user id given to visitors who have not logged in. Each gets
 #: their own (``anonymous:<random>``) so per-user limits and listings never
@@ -136,9 +137,10 @@ class RequestState:
         self.sid: Optional[str] = None
         self.user_id: Optional[str] = None
         self.version = 0
-        #: The session's metadata as last read or written, so a save needs no
-        #: read first; ``None`` after a create (only ``version`` is known then).
-        self.meta: Optional[SessionMeta] = None
+        #: The session as last read (a ``Session``) or written (its
+        #: ``SessionMeta``), so a save needs no read first; ``None`` after a
+        #: create (only ``version`` is known then).
+        self.meta: Optional[Union[Session, SessionMeta]] = None
         #: The data as stored (encoded) when the request last read or wrote it.
         self.stored: dict[str, Any] = {}
         #: Whether the last save merged another request's keys into ``stored``.
@@ -150,9 +152,9 @@ class RequestState:
             except SessionNotFound:
                 pass  # forged, ended or expired: no session
 
-    def _adopt(self, session: Any) -> None:
+    def _adopt(self, session: Session) -> None:
         self.sid, self.user_id = session.session_id, session.user_id
-        self.version, self.meta, self.stored = session.version, session._meta, dict(session)
+        self.version, self.meta, self.stored = session.version, session, dict(session)
 
     def data(self) -> dict[str, Any]:
         """The session's data, decoded, for the framework's session dict."""
@@ -235,12 +237,18 @@ class RequestState:
         return sid
 
     def save(
-        self, data: Mapping[str, Any], *, expiration_time: Optional[float] = None
+        self,
+        data: Mapping[str, Any],
+        *,
+        expiration_time: Optional[float] = None,
+        failed: bool = False,
     ) -> Optional[str]:
-        """Writes what the request changed in ``data``. Returns the session id
-        the cookie should carry, or ``None`` when the visitor has no session
-        (any cookie should then be deleted)."""
-        write = self.store_write(self.encoded(data), expiration_time=expiration_time)
+        """Writes what the request changed in ``data`` (nothing if the request
+        ``failed``: a server error). Returns the session id the cookie should
+        carry, or ``None`` when the visitor has no session (any cookie should
+        then be deleted)."""
+        current = self.encoded(data)
+        write = self.store_write(current, expiration_time=expiration_time, failed=failed)
         return self.sid if write is None else write()
 
     def encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,25 +256,32 @@ class RequestState:
         return {key: self.encode(value) for key, value in data.items()}
 
     def store_write(
-        self, current: dict[str, Any], *, expiration_time: Optional[float] = None
+        self,
+        current: dict[str, Any],
+        *,
+        expiration_time: Optional[float] = None,
+        failed: bool = False,
     ) -> Optional[Callable[[], Optional[str]]]:
         """The store call that saving ``current`` (made by :meth:`encoded`,
         and kept as the stored data: pass a new dict) needs, or ``None`` when
-        it needs none. The caller runs it, on a worker thread if it likes,
-        and gets the id the cookie should carry; without a call, that id is
-        :attr:`sid` as it is."""
+        it needs none, by the engine's rule (``save_step``: nothing for a
+        failed request or one that changed nothing, a create for a visitor's
+        first data, an end for cleared data, else the changed keys). The
+        caller runs it, on a worker thread if it likes, and gets the id the
+        cookie should carry; without a call, that id is :attr:`sid` as it is."""
         self.merged = False
-        if self.sid is None:
-            if not current:
-                return None  # an empty visitor session is never stored
+        step, keys = save_step(
+            self.stored, current, stored_session=self.sid is not None, failed=failed
+        )
+        if step == "nothing":
+            return None
+        if step == "create":
             return partial(
                 self._create, anonymous_user_id(), current, expiration_time=expiration_time
             )
-        if current == self.stored:
-            return None
-        if not current:
+        if step == "end":
             return self.end  # cleared (logged out, reset): no session, no cookie
-        return partial(self._write_changes, current)
+        return partial(self._write_changes, current, keys)
 
     def append(self, data: MutableMapping[str, Any], key: str, item: Any) -> int:
         """Appends ``item`` to the list at ``key`` of ``data`` (the request's
@@ -305,18 +320,14 @@ class RequestState:
         self.meta = None
         return sid
 
-    def _write_changes(self, current: dict[str, Any]) -> Optional[str]:
+    def _write_changes(self, current: dict[str, Any], keys: list[str]) -> Optional[str]:
         """Compare-and-set the new data; if another request wrote meanwhile,
-        the engine re-applies only this request's changes on top of what it
-        wrote (up to 16 times, then ``SessionConflict``), or raises
+        the engine re-applies only this request's changed ``keys`` on top of
+        what it wrote (up to 16 times, then ``SessionConflict``), or raises
         ``SessionConflict`` at once if it changed one of the same keys."""
         assert self.sid is not None
-        stored = self.stored
-        keys = [k for k, v in current.items() if k not in stored or stored[k] != v]
-        keys.extend(k for k in stored if k not in current)
-        base = {k: stored[k] for k in keys if k in stored}
         basis = self.version if self.meta is None else self.meta
-        written = self.manager._apply_changes(self.sid, basis, current, keys, base)
+        written = self.manager.apply_changes(self.sid, basis, self.stored, current, keys)
         if written is None:
             # Ended meanwhile (say, "log out everywhere"): never bring it back.
             self._forget()

@@ -151,16 +151,16 @@ class SessionInterface(FlaskSessionInterface):
             return  # a null session, or another interface's
         state = session.state
         touched = session.accessed or session.modified or session.values_read
-        if response.status_code >= 500 or not touched:
-            # A failed request writes nothing. A session nobody reached
-            # through flask.session (Flask 3.1.3+ notes each access; older
-            # ones always say accessed), changed, or read a value of cannot
-            # have changed, not even inside a nested value: no need to encode
-            # and compare all of it.
+        if not touched:
+            # A session nobody reached through flask.session (Flask 3.1.3+
+            # notes each access; older ones always say accessed), changed, or
+            # read a value of cannot have changed, not even inside a nested
+            # value: no need to encode and compare all of it.
             sid = state.sid
         else:
             try:
-                sid = state.save(session, expiration_time=_lifetime(app))
+                failed = response.status_code >= 500  # a failed request writes nothing
+                sid = state.save(session, expiration_time=_lifetime(app), failed=failed)
             except SessionConflict:
                 # Flask has no way to swap the response here: turn it into
                 # the 409 that says the changes were not kept.

@@ -51,8 +51,8 @@ waits for up to its busy timeout (5 s) while another process holds the
 write lock; network stores wait for the server. Held on the event loop,
 each such wait would stall every request of the process. A hop is paid
 only for a store call the request needs: none without a cookie, one to
-load a session, one more to save it only if it changed
-(``benches/python/bench_starlette.py`` measures both ways). Use
+load a session, one more to save it only if it changed (the project's
+benchmarks measure both ways). Use
 :func:`alogin` and :func:`alogout` in ``async def`` endpoints for the
 same reason; :func:`login` and :func:`logout` are for plain ``def``
 endpoints, which Starlette already runs in a thread.
@@ -301,13 +301,14 @@ class SessionMiddleware:
                 cookie = self._cookie("", f"Max-Age={self.max_age}; ")
         else:
             version = state.version
-            # A failed request writes nothing; nor does one that never read
-            # its session (every read and change is noted), since nothing in
-            # it, nested values included, can have changed.
+            # A request that never read its session (every read and change is
+            # noted) writes nothing, since nothing in it, nested values
+            # included, can have changed; nor does a failed one.
             write = None
-            if message["status"] < 500 and session.accessed:
+            if session.accessed:
                 current = state.encoded(session)  # here on the event loop
-                write = state.store_write(current, expiration_time=self._lifetime)
+                failed = message["status"] >= 500
+                write = state.store_write(current, expiration_time=self._lifetime, failed=failed)
             saved = state.sid if write is None else await self._run(write)
             if saved is None:
                 if token is not None:  # cleared, ended, forged or expired
