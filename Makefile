@@ -40,6 +40,7 @@ test-python: develop system-packages
 	$(BIN)/python -m mypy.stubtest pysessionmanager._native --allowlist tests/stubtest-allowlist.txt
 
 lint: $(STAMP)
+	tools/check-line-width
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --features sessionmanager-core/conformance -- -D warnings
 	$(BIN)/ruff check .

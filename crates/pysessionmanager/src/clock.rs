@@ -70,7 +70,8 @@ const MANUAL_RANGE: std::ops::RangeInclusive<f64> = -62_000_000_000.0..=250_000_
 fn to_timestamp(seconds: f64) -> PyResult<Timestamp> {
     if !MANUAL_RANGE.contains(&seconds) {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "a ManualClock's time must be a number of seconds since the epoch from {:e} to {:e} (years 5 to 9892, so that every session deadline is a datetime), got {seconds:e}",
+            "a ManualClock's time must be a number of seconds since the epoch from {:e} to {:e} \
+             (years 5 to 9892, so that every session deadline is a datetime), got {seconds:e}",
             MANUAL_RANGE.start(),
             MANUAL_RANGE.end()
         )));

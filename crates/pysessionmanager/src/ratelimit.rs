@@ -44,7 +44,8 @@ impl RateLimiter {
                 Ok(manager) => {
                     if clock.is_some_and(|c| !c.is_none()) {
                         return Err(PyValueError::new_err(
-                            "clock= cannot be given with a SessionManager: the limiter uses the manager's clock",
+                            "clock= cannot be given with a SessionManager: \
+                             the limiter uses the manager's clock",
                         ));
                     }
                     let manager = manager.get();

@@ -63,7 +63,9 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
                 .map_err(OpenError::Store)
         }
         _ => Err(OpenError::BadUrl(format!(
-            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \"sqlite:///path\", \"redis://host:port/db\", \"redis+sentinel://host:port/service\", \"postgresql://user@host/db\"",
+            "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \
+             \"sqlite:///path\", \"redis://host:port/db\", \
+             \"redis+sentinel://host:port/service\", \"postgresql://user@host/db\"",
             redact(url)
         ))),
     }

@@ -111,7 +111,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid cookie name {name:?}: use visible ASCII without ()<>@,;:\\\"/[]?={{}} or spaces"
+            "invalid cookie name {name:?}: use visible \
+             ASCII without ()<>@,;:\\\"/[]?={{}} or spaces"
         ))
     }
 }
@@ -123,7 +124,8 @@ pub(crate) fn check_path(path: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid cookie path {path:?}: it must start with '/' and hold visible ASCII other than ';'"
+            "invalid cookie path {path:?}: it must start \
+             with '/' and hold visible ASCII other than ';'"
         ))
     }
 }

@@ -16,7 +16,8 @@ use crate::service::SessionService;
 ///
 /// The cookie defaults to `session=<id>; Path=/; HttpOnly; Secure;
 /// SameSite=Lax`, lasting as long as the browser session. The stored
-/// session's expiry is the manager's ([`ManagerConfig::expiry`](sessionmanager_core::ManagerConfig)).
+/// session's expiry is the manager's
+/// ([`ManagerConfig::expiry`](sessionmanager_core::ManagerConfig)).
 ///
 /// The `with_*` methods panic on a value that cannot go into a `Set-Cookie`
 /// header, and [`Layer::layer`] (called by `Router::layer`) panics on a

@@ -424,7 +424,8 @@ mod tests {
         /// data that reads back as the same JSON, or a clear refusal.
         #[test]
         fn any_text_is_data_or_a_clear_error(
-            text in "\\PC{0,120}|[{}\\[\\]\":,0-9a-z\\\\ .eE+-]{0,80}|\\{\"[a-z]{0,3}\":[0-9.eE+-]{1,30}\\}"
+            text in "\\PC{0,120}|[{}\\[\\]\":,0-9a-z\\\\ .eE+-]{0,80}|\
+                     \\{\"[a-z]{0,3}\":[0-9.eE+-]{1,30}\\}"
         ) {
             match SessionData::from_json_str(&text, &DataLimits::default()) {
                 Ok(data) => {

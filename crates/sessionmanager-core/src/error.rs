@@ -86,7 +86,8 @@ pub enum Error {
     /// The store's tables or files were written by a newer release, whose
     /// layout this one cannot read; nothing was changed.
     #[error(
-        "{subject}: written by a newer pysessionmanager (schema version {found}; this one reads up to {supported}); upgrade pysessionmanager to use it"
+        "{subject}: written by a newer pysessionmanager (schema version {found}; \
+         this one reads up to {supported}); upgrade pysessionmanager to use it"
     )]
     NewerSchema {
         /// The database, as messages name it (a file's path, a schema).

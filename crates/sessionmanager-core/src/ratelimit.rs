@@ -118,7 +118,8 @@ impl RateLimit {
         let largest = MAX_TIMEOUT_MS.saturating_mul(1000) / rate.emission_interval_us();
         if i64::from(burst) > largest {
             return Err(Error::InvalidArgument(format!(
-                "burst {burst} is too large for {} per {:?}: a burst may span at most 100 years of the rate, so at most {largest}",
+                "burst {burst} is too large for {} per {:?}: a burst may \
+                 span at most 100 years of the rate, so at most {largest}",
                 rate.count, rate.period
             )));
         }

@@ -102,10 +102,9 @@ fn url_secrets(url: &str) -> Vec<String> {
             };
             if let Some((_, port)) = after_host.split_once(':') {
                 let digits = port.bytes().take_while(u8::is_ascii_digit).count();
-                let a_port =
-                    // A ',' starts the next host of a list (Sentinel's).
-                    digits > 0
-                        && matches!(port.as_bytes().get(digits), None | Some(b'/' | b'?' | b','));
+                // A ',' starts the next host of a list (Sentinel's).
+                let after = port.as_bytes().get(digits);
+                let a_port = digits > 0 && matches!(after, None | Some(b'/' | b'?' | b','));
                 if !a_port {
                     secrets.push(port.to_owned());
                 }

@@ -36,7 +36,11 @@ impl Schema {
                 supported: target,
             }),
             other => Err(Error::Store(
-                format!("{subject}: unknown pysessionmanager schema version ({other:?}); it may be damaged").into(),
+                format!(
+                    "{subject}: unknown pysessionmanager schema version ({other:?}); \
+                     it may be damaged"
+                )
+                .into(),
             )),
         }
     }
@@ -57,7 +61,8 @@ impl Schema {
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> Error {
         let message = format!(
-            "{subject}: migrating the schema from version {from} to {} failed, and it was left at version {current}: {cause}",
+            "{subject}: migrating the schema from version {from} to \
+             {} failed, and it was left at version {current}: {cause}",
             from + 1
         );
         Error::store(message, cause)

@@ -40,7 +40,8 @@ pub fn sweep_interval(value: &str, scheme: &str) -> Result<Option<Duration>> {
         Ok(0) => Ok(None),
         Ok(ms) => Ok(Some(Duration::from_millis(ms))),
         Err(_) => Err(Error::InvalidArgument(format!(
-            "{scheme} option sweep_interval_ms must be a whole number of milliseconds, got {value:?}"
+            "{scheme} option sweep_interval_ms must be a \
+             whole number of milliseconds, got {value:?}"
         ))),
     }
 }

@@ -13,16 +13,12 @@ use sessionmanager_core::Error;
 
 use crate::target::Target;
 
-/// SQLSTATEs that mean "the server is not there for now".
+/// SQLSTATEs that mean "the server is not there for now": class 08
+/// (connection exceptions), 57P01 (admin_shutdown), 57P02 (crash_shutdown),
+/// 57P03 (cannot_connect_now: starting up, shutting down, recovering) and
+/// 53300 (too_many_connections).
 fn transient(code: &str) -> bool {
-    code.starts_with("08") // connection exception
-        || matches!(
-            code,
-            "57P01" // admin_shutdown
-            | "57P02" // crash_shutdown
-            | "57P03" // cannot_connect_now (starting up, shutting down, recovering)
-            | "53300" // too_many_connections
-        )
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// A driver error met while trying to `doing`.
@@ -41,17 +37,20 @@ pub(crate) fn query_error(target: &Target, doing: &str, err: tokio_postgres::Err
         let message = db.message();
         let detail = match code {
             "28P01" | "28000" => format!(
-                "{target} refused the login: {message} (check the user and password in the store URL)"
+                "{target} refused the login: {message} (check \
+                 the user and password in the store URL)"
             ),
             "3D000" => format!(
                 "{target}: {message} (create it, or name an existing database in the store URL)"
             ),
             "42501" => format!(
-                "could not {doing} on {target}: {message} (the user needs the right to create and use the pysessionmanager tables)"
+                "could not {doing} on {target}: {message} (the user needs \
+                 the right to create and use the pysessionmanager tables)"
             ),
             // Insufficient resources: the statement failed whole.
             "53100" | "53200" => format!(
-                "could not {doing}: {target} is out of {} ({message}); nothing of this call was written",
+                "could not {doing}: {target} is out of {} \
+                 ({message}); nothing of this call was written",
                 if code == "53100" {
                     "disk space"
                 } else {
@@ -69,7 +68,8 @@ pub(crate) fn query_error(target: &Target, doing: &str, err: tokio_postgres::Err
     let cause = causes(&err);
     if err.is_closed() || reached_nothing(&err) {
         let message = format!(
-            "could not {doing}: lost or could not open the connection to {target}: {err}{cause} (is the server running?)"
+            "could not {doing}: lost or could not open the connection \
+             to {target}: {err}{cause} (is the server running?)"
         );
         return Error::unavailable(message, err);
     }
@@ -107,7 +107,10 @@ pub(crate) fn pool_exhausted(
 ) -> Error {
     Error::Unavailable(
         format!(
-            "could not {doing} within {} ms: {} ms of it went to waiting while all {size} pooled connections to {target} were busy; raise the store URL's pool_size (at most the server's max_connections shared by every process), or lower how many calls run at once",
+            "could not {doing} within {} ms: {} ms of it went to waiting \
+             while all {size} pooled connections to {target} were busy; raise \
+             the store URL's pool_size (at most the server's max_connections \
+             shared by every process), or lower how many calls run at once",
             timeout.as_millis(),
             waited.as_millis().min(timeout.as_millis()),
         )

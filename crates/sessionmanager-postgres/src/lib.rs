@@ -13,7 +13,8 @@
 //! let config = PostgresConfig::from_url("postgresql://app:secret@127.0.0.1:5432/app").unwrap();
 //! let store = PostgresStore::open(config).unwrap();
 //! let manager = SessionManager::new(store, ManagerConfig::default());
-//! let token = block_on(manager.create("12345", SessionData::empty(), Default::default())).unwrap();
+//! let token =
+//!     block_on(manager.create("12345", SessionData::empty(), Default::default())).unwrap();
 //! assert!(block_on(manager.is_active(token.as_str())).unwrap());
 //! ```
 #![forbid(unsafe_code)]

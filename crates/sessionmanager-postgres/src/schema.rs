@@ -27,13 +27,15 @@ const RATE_LIMITS_APART: &str = "
     CREATE INDEX pysessionmanager_rate_limits_by_expiry
         ON pysessionmanager_rate_limits (expires_at_ms);
     COMMENT ON TABLE pysessionmanager_rate_limits IS
-        'pysessionmanager rate-limit state, keyed by the SHA-256 of each limited key: the theoretical arrival time in microseconds, kept until expires_at_ms';
+        'pysessionmanager rate-limit state, keyed by the SHA-256 of each limited key: \
+        the theoretical arrival time in microseconds, kept until expires_at_ms';
     DELETE FROM pysessionmanager_sessions
         WHERE substring(user_id from 1 for 6) = '\\x007261746500'::bytea;
     ALTER TABLE pysessionmanager_sessions
         ALTER COLUMN user_id TYPE text USING convert_from(user_id, 'UTF8');
     COMMENT ON TABLE pysessionmanager_sessions IS
-        'pysessionmanager sessions, keyed by the SHA-256 of each token; *_ms columns are milliseconds since the Unix epoch (UTC)';
+        'pysessionmanager sessions, keyed by the SHA-256 of each token; \
+        *_ms columns are milliseconds since the Unix epoch (UTC)';
 ";
 
 /// Version 2: a user's expired sessions are found by an index range, so a
@@ -61,10 +63,12 @@ pub const CREATE_V1: &str = "
         sliding boolean NOT NULL,
         absolute_expires_at_ms bigint
     );
-    CREATE INDEX pysessionmanager_sessions_by_user ON pysessionmanager_sessions (user_id, created_at_ms);
+    CREATE INDEX pysessionmanager_sessions_by_user \
+        ON pysessionmanager_sessions (user_id, created_at_ms);
     CREATE INDEX pysessionmanager_sessions_by_expiry ON pysessionmanager_sessions (expires_at_ms);
     COMMENT ON TABLE pysessionmanager_sessions IS
-        'pysessionmanager sessions, keyed by the SHA-256 of each token; user_id is UTF-8 bytes; *_ms columns are milliseconds since the Unix epoch (UTC)';
+        'pysessionmanager sessions, keyed by the SHA-256 of each token; user_id is UTF-8 bytes; \
+        *_ms columns are milliseconds since the Unix epoch (UTC)';
     INSERT INTO pysessionmanager_meta (name, value) VALUES ('schema_version', 1);
 ";
 
@@ -88,7 +92,9 @@ pub(crate) async fn prepare(conn: &mut Conn, schema: &Schema) -> Result<()> {
 async fn migrate(conn: &mut Conn, schema: &Schema) -> Result<()> {
     let found = conn
         .query_one(
-            "SELECT to_regclass('pysessionmanager_meta') IS NOT NULL, to_regclass('pysessionmanager_sessions') IS NOT NULL, current_schema(), current_setting('server_encoding')",
+            "SELECT to_regclass('pysessionmanager_meta') IS NOT NULL, \
+             to_regclass('pysessionmanager_sessions') IS NOT NULL, \
+             current_schema(), current_setting('server_encoding')",
             &[],
         )
         .await?;
@@ -99,13 +105,22 @@ async fn migrate(conn: &mut Conn, schema: &Schema) -> Result<()> {
     let encoding: String = found.get(3);
     if encoding != "UTF8" {
         return Err(Error::Store(
-            format!("the database's encoding is {encoding}; pysessionmanager needs a UTF8 database (CREATE DATABASE … ENCODING 'UTF8')").into(),
+            format!(
+                "the database's encoding is {encoding}; pysessionmanager needs \
+                 a UTF8 database (CREATE DATABASE … ENCODING 'UTF8')"
+            )
+            .into(),
         ));
     }
     if !meta {
         if sessions {
             return Err(Error::Store(
-                format!("schema {namespace:?} has a table pysessionmanager_sessions without pysessionmanager_meta: it is not pysessionmanager's (or damaged); refusing to touch it").into(),
+                format!(
+                    "schema {namespace:?} has a table pysessionmanager_sessions without \
+                     pysessionmanager_meta: it is not pysessionmanager's (or damaged); \
+                     refusing to touch it"
+                )
+                .into(),
             ));
         }
         conn.batch(schema.create).await?;

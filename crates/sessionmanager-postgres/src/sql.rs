@@ -6,14 +6,16 @@
 /// The columns every query that returns sessions selects, in [`crate::row::record`]'s order.
 macro_rules! columns {
     () => {
-        "key, user_id, data::text, version, created_at_ms, last_active_ms, expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms"
+        "key, user_id, data::text, version, created_at_ms, last_active_ms, \
+         expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms"
     };
 }
 
 /// Inserts a session unless a live one holds the key; an expired one is replaced.
 /// `$11` is now. Changes one row if it stored the session.
 pub(crate) const INSERT: &str = "INSERT INTO pysessionmanager_sessions
-        (key, user_id, data, version, created_at_ms, last_active_ms, expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms)
+        (key, user_id, data, version, created_at_ms, last_active_ms, expires_at_ms,
+        idle_timeout_ms, sliding, absolute_expires_at_ms)
     VALUES ($1, $2, $3::text::json, $4, $5, $6, $7, $8, $9, $10)
     ON CONFLICT (key) DO UPDATE SET
         user_id = EXCLUDED.user_id, data = EXCLUDED.data, version = EXCLUDED.version,
@@ -32,7 +34,8 @@ pub(crate) const USER_LIMIT_STATE: &str = "WITH swept AS (
 
 /// Ends the user's (`$1`) `$2` oldest sessions.
 pub(crate) const EVICT_OLDEST: &str = "DELETE FROM pysessionmanager_sessions WHERE key IN (
-        SELECT key FROM pysessionmanager_sessions WHERE user_id = $1 ORDER BY created_at_ms, key LIMIT $2)";
+        SELECT key FROM pysessionmanager_sessions WHERE user_id = $1
+        ORDER BY created_at_ms, key LIMIT $2)";
 
 /// The live session under `$1` at now (`$2`).
 pub(crate) const LOAD: &str = concat!(
@@ -80,7 +83,8 @@ pub(crate) const ROTATE: &str = "WITH target AS (
 pub(crate) const LIST_USER: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM pysessionmanager_sessions WHERE user_id = $1 AND expires_at_ms > $2 ORDER BY created_at_ms, key"
+    " FROM pysessionmanager_sessions WHERE user_id = $1 \
+     AND expires_at_ms > $2 ORDER BY created_at_ms, key"
 );
 
 /// Removes the user's (`$1`) sessions but `$2` (may be NULL); counts the live ones at now (`$3`).

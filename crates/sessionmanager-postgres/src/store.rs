@@ -162,7 +162,8 @@ where
     } else if inner.forked() {
         Err(Error::Store(
             format!(
-                "this PostgreSQL session store was opened in process {} and this is a forked child; open a store in each process (the Python package does this by itself)",
+                "this PostgreSQL session store was opened in process {} and this is a forked \
+                 child; open a store in each process (the Python package does this by itself)",
                 inner.pid
             )
             .into(),
@@ -543,7 +544,7 @@ impl SessionStore for PostgresStore {
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
         if !self.inner.forked() {
-            self.shut_down(); // in a forked child the parent's threads are not here to stop
+            self.shutdown(); // in a forked child the parent's threads are not here to stop
         }
         Ok(())
     }
@@ -559,7 +560,7 @@ impl Drop for PostgresStore {
             self.executor.forget();
             return;
         }
-        self.shut_down();
+        self.shutdown();
     }
 }
 
@@ -567,7 +568,7 @@ impl PostgresStore {
     /// Closes the pool and stops the runtime, then the sweeper. The runtime
     /// goes first: a sweep waiting on a hung server then ends at once instead
     /// of holding `close` for its whole timeout.
-    fn shut_down(&self) {
+    fn shutdown(&self) {
         self.inner.pool.close();
         self.executor.shutdown();
         if let Some(sweeper) = &self.sweeper {

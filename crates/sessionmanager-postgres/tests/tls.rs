@@ -117,7 +117,8 @@ fn libpq_modes_and_their_checks() {
     // verify-ca (the chain only) accepts.
     let renamed = |mode: &str| {
         format!(
-            "postgresql://postgres:{}@wrong.example:{}/postgres?hostaddr=127.0.0.1&sslmode={mode}&sslrootcert={}",
+            "postgresql://postgres:{}@wrong.example:{}/postgres?hostaddr=127.0.0.1\
+             &sslmode={mode}&sslrootcert={}",
             support::PASSWORD,
             server.port,
             pki.ca.display()

@@ -36,7 +36,8 @@ pub struct RedisConfig {
     /// entries) on its way, so the expiry index stays bounded with no
     /// background job: more than one, so it keeps up when creates slow down.
     /// Redis removes expired records by itself; this clears what indexes
-    /// them. 0 leaves all of it to [`purge_expired`](sessionmanager_core::SessionStore::purge_expired).
+    /// them. 0 leaves all of it to
+    /// [`purge_expired`](sessionmanager_core::SessionStore::purge_expired).
     pub sweep_on_create: u32,
     /// TLS settings (`rediss://`): the server's certificate and host name
     /// are checked ([`Verify::Full`]) unless `ssl_cert_reqs=none`

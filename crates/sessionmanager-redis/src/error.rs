@@ -70,7 +70,11 @@ pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64
         }
         Failure::Command(err) => command_error(err, doing, address),
         Failure::Corrupt(what) => Error::Store(
-            format!("could not {doing}: Redis at {address} holds {what}; was it changed by something else?").into(),
+            format!(
+                "could not {doing}: Redis at {address} holds {what}; \
+                 was it changed by something else?"
+            )
+            .into(),
         ),
         Failure::RotateTargetTaken => Error::RotationTargetTaken,
     }
@@ -110,16 +114,19 @@ fn connect_error(err: RedisError, address: &str, db: i64) -> Error {
     {
         if err.code() == Some("NOAUTH") || text.contains("NOAUTH") {
             format!(
-                "Redis at {address} requires a password and none was given; write it in the URL: redis://:password@host:port/db"
+                "Redis at {address} requires a password and none was \
+                 given; write it in the URL: redis://:password@host:port/db"
             )
         } else {
             format!(
-                "Redis at {address} refused the user name or password in the URL (check them, and percent-encode special characters): {err}"
+                "Redis at {address} refused the user name or password in the \
+                 URL (check them, and percent-encode special characters): {err}"
             )
         }
     } else if text.contains("DB index is out of range") {
         format!(
-            "Redis at {address} has no database {db}: the server's `databases` setting is lower (the default is 16, numbered 0 to 15)"
+            "Redis at {address} has no database {db}: the server's `databases` \
+             setting is lower (the default is 16, numbered 0 to 15)"
         )
     } else {
         format!("cannot use Redis at {address}: {err}")
@@ -134,13 +141,16 @@ fn command_error(err: RedisError, doing: &str, address: &str) -> Error {
     }
     let message = match err.code() {
         Some("OOM") => format!(
-            "could not {doing}: Redis at {address} is out of memory (maxmemory reached, and its eviction policy refuses writes); nothing was written"
+            "could not {doing}: Redis at {address} is out of memory (maxmemory \
+             reached, and its eviction policy refuses writes); nothing was written"
         ),
         Some("READONLY") => format!(
-            "could not {doing}: Redis at {address} is a read-only replica; point the store at the primary"
+            "could not {doing}: Redis at {address} is a \
+             read-only replica; point the store at the primary"
         ),
         Some("NOAUTH") => format!(
-            "Redis at {address} requires a password and none was given; write it in the URL: redis://:password@host:port/db"
+            "Redis at {address} requires a password and none was \
+             given; write it in the URL: redis://:password@host:port/db"
         ),
         Some("WRONGPASS" | "NOPERM") => format!(
             "could not {doing}: Redis at {address} refused the command for these credentials: {err}"

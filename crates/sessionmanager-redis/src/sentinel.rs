@@ -6,9 +6,10 @@
 //! from before a failover); and the store listens to every sentinel's
 //! `+switch-master` announcements (the sentinel that ran the failover
 //! announces it first, the others up to two seconds later), so a
-//! connection to a master that was demoted is dropped at once. Without that a client keeps writing to the
-//! old master until the sentinels reconfigure it as a replica (about ten
-//! seconds after a manual failover), and every one of those writes is lost.
+//! connection to a master that was demoted is dropped at once. Without that
+//! a client keeps writing to the old master until the sentinels reconfigure
+//! it as a replica (about ten seconds after a manual failover), and every
+//! one of those writes is lost.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -189,7 +190,8 @@ impl Sentinels {
         let hint = if unknown == sentinels.len() {
             " (is the service name after the sentinels in the URL the one in `sentinel monitor`?)"
         } else if refused {
-            " (the sentinels' own credentials are the options sentinel_username and sentinel_password)"
+            " (the sentinels' own credentials are the \
+             options sentinel_username and sentinel_password)"
         } else {
             ""
         };
@@ -216,7 +218,8 @@ impl Sentinels {
             Some(Value::BulkString(role)) if role == b"master" => Ok(()),
             _ => Err(ConnectError::Sentinel(SentinelError {
                 message: format!(
-                    "the sentinels name {master} as the master of {:?}, but it is a replica (a failover is under way)",
+                    "the sentinels name {master} as the master of {:?}, \
+                     but it is a replica (a failover is under way)",
                     self.shared.service
                 ),
                 transient: true,

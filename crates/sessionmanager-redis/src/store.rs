@@ -148,7 +148,8 @@ impl RedisStore {
         if self.forked() {
             return Err(Error::Store(
                 format!(
-                    "this Redis session store was opened in process {} and this is a forked child; open a store in each process (the Python package does this by itself)",
+                    "this Redis session store was opened in process {} and this is a forked \
+                     child; open a store in each process (the Python package does this by itself)",
                     self.pid
                 )
                 .into(),
@@ -169,20 +170,23 @@ impl RedisStore {
             let tries = Arc::clone(&shared);
             let attempts = async move {
                 let shared = tries;
+                let mut op = op;
                 loop {
-                    let op = op.clone();
+                    // A copy for another try, only where there can be one.
+                    let again = shared.link.follows_failover().then(|| op.clone());
                     let result = async {
                         let conn = shared.link.connection().await.map_err(Failure::Connect)?;
                         op(Arc::clone(&shared), conn).await
                     }
                     .await;
-                    match result {
-                        Err(failure) if shared.link.follows_failover() && failure.passing() => {
+                    match (result, again) {
+                        (Err(failure), Some(again)) if failure.passing() => {
                             shared.link.forget();
                             *last_retried = Some(failure);
                             tokio::time::sleep(RETRY_PAUSE).await;
+                            op = again;
                         }
-                        done => return done,
+                        (done, _) => return done,
                     }
                 }
             };
@@ -540,7 +544,8 @@ impl SessionStore for RedisStore {
                     .arg(&user)
                     .invoke_async(&mut conn)
                     .await?;
-                let mut sessions = Vec::with_capacity(flat.len() / (FIELDS.len() + 1)); // member + fields
+                // member + fields
+                let mut sessions = Vec::with_capacity(flat.len() / (FIELDS.len() + 1));
                 let mut rest = flat.into_iter();
                 while let Some(member) = rest.next() {
                     let key = member

@@ -67,7 +67,8 @@ impl SqliteConfig {
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let Some(path) = location.strip_prefix('/').filter(|p| !p.is_empty()) else {
             return Err(Error::InvalidArgument(format!(
-                "sqlite:// needs a file path, like \"sqlite:///sessions.db\" (relative) or \"sqlite:////var/lib/app/sessions.db\" (absolute); got \"sqlite://{rest}\""
+                "sqlite:// needs a file path, like \"sqlite:///sessions.db\" (relative) or \
+                 \"sqlite:////var/lib/app/sessions.db\" (absolute); got \"sqlite://{rest}\""
             )));
         };
         let mut config = Self::new(path);
@@ -79,7 +80,8 @@ impl SqliteConfig {
                         "full" => Durability::Full,
                         _ => {
                             return Err(Error::InvalidArgument(format!(
-                                "sqlite:// option durability must be \"normal\" or \"full\", got {value:?}"
+                                "sqlite:// option durability must be \
+                                 \"normal\" or \"full\", got {value:?}"
                             )));
                         }
                     }
@@ -90,15 +92,20 @@ impl SqliteConfig {
                 }
                 "busy_timeout_ms" => {
                     config.busy_timeout =
-                        value.parse::<u64>().map(Duration::from_millis).map_err(|_| {
-                            Error::InvalidArgument(format!(
-                                "sqlite:// option busy_timeout_ms must be a whole number of milliseconds, got {value:?}"
-                            ))
-                        })?;
+                        value
+                            .parse::<u64>()
+                            .map(Duration::from_millis)
+                            .map_err(|_| {
+                                Error::InvalidArgument(format!(
+                                    "sqlite:// option busy_timeout_ms must be a \
+                                     whole number of milliseconds, got {value:?}"
+                                ))
+                            })?;
                 }
                 _ => {
                     return Err(Error::InvalidArgument(format!(
-                        "unknown sqlite:// option {name:?}; known options: durability, busy_timeout_ms, sweep_interval_ms"
+                        "unknown sqlite:// option {name:?}; known options: \
+                         durability, busy_timeout_ms, sweep_interval_ms"
                     )));
                 }
             }

@@ -12,7 +12,8 @@ pub(crate) fn store_error(doing: &'static str) -> impl Fn(rusqlite::Error) -> Er
         match code {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 let message = format!(
-                    "could not {doing}: the database stayed locked by another connection past the busy timeout"
+                    "could not {doing}: the database stayed locked \
+                     by another connection past the busy timeout"
                 );
                 Error::unavailable(message, err)
             }
@@ -24,7 +25,8 @@ pub(crate) fn store_error(doing: &'static str) -> impl Fn(rusqlite::Error) -> Er
             }
             Some(rusqlite::ErrorCode::SystemIoFailure) => {
                 let message = format!(
-                    "could not {doing}: writing to disk failed (disk full, a file size limit, or an I/O error: {err}); nothing of this write was stored"
+                    "could not {doing}: writing to disk failed (disk full, a file size \
+                     limit, or an I/O error: {err}); nothing of this write was stored"
                 );
                 Error::store(message, err)
             }

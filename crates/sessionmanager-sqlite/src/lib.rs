@@ -10,7 +10,8 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let store = SqliteStore::open(SqliteConfig::new(dir.path().join("sessions.db"))).unwrap();
 //! let manager = SessionManager::new(store, ManagerConfig::default());
-//! let token = block_on(manager.create("12345", SessionData::empty(), Default::default())).unwrap();
+//! let token =
+//!     block_on(manager.create("12345", SessionData::empty(), Default::default())).unwrap();
 //! assert!(block_on(manager.is_active(token.as_str())).unwrap());
 //! ```
 

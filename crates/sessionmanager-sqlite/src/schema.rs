@@ -50,7 +50,8 @@ const V2: &str = "
 ";
 
 const CREATE_V1: &str = "
-    CREATE TABLE pysessionmanager_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE pysessionmanager_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) \
+        WITHOUT ROWID;
     CREATE TABLE sessions (
         key BLOB PRIMARY KEY,
         user_id TEXT NOT NULL,
@@ -76,7 +77,8 @@ pub(crate) fn connect(config: &SqliteConfig) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&config.path, flags).map_err(|e| {
         let message = format!(
-            "cannot open the session database {path}: {e} (does its folder exist, and is it writable?)"
+            "cannot open the session database {path}: {e} \
+             (does its folder exist, and is it writable?)"
         );
         Error::store(message, e)
     })?;
@@ -125,7 +127,8 @@ fn prepare_schema(conn: &mut Connection, config: &SqliteConfig, schema: &Schema)
         .map_err(fail)?;
     let ours: bool = tx
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'pysessionmanager_meta'",
+            "SELECT count(*) FROM sqlite_master \
+             WHERE type = 'table' AND name = 'pysessionmanager_meta'",
             [],
             |row| row.get::<_, i64>(0).map(|n| n > 0),
         )
@@ -140,7 +143,11 @@ fn prepare_schema(conn: &mut Connection, config: &SqliteConfig, schema: &Schema)
             .map_err(fail)?;
         if others > 0 {
             return Err(Error::Store(
-                format!("{path} is a SQLite database of something else ({others} tables or indexes that are not pysessionmanager's); refusing to touch it").into(),
+                format!(
+                    "{path} is a SQLite database of something else ({others} tables or \
+                     indexes that are not pysessionmanager's); refusing to touch it"
+                )
+                .into(),
             ));
         }
         tx.execute_batch(schema.create).map_err(fail)?;
@@ -295,7 +302,10 @@ mod tests {
         let (conn, _) = open(&dir);
         assert_eq!(version(&conn), SCHEMA.version());
         let mut indexes = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .prepare(
+                "SELECT name FROM sqlite_master \
+                 WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+            )
             .unwrap();
         let indexes: Vec<String> = indexes
             .query_map([], |row| row.get(0))
@@ -327,7 +337,8 @@ mod tests {
         let far = i64::MAX / 2;
         for (key, user) in [(1u8, "alice"), (2, "\0rate\0api:alice"), (3, "rate\0x")] {
             conn.execute(
-                "INSERT INTO pysessionmanager_sessions VALUES (?1, ?2, '{}', 1, 0, 0, ?3, 10, 1, NULL)",
+                "INSERT INTO pysessionmanager_sessions VALUES \
+                 (?1, ?2, '{}', 1, 0, 0, ?3, 10, 1, NULL)",
                 rusqlite::params![[key; 32], user, far],
             )
             .unwrap();

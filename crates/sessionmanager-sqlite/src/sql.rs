@@ -7,7 +7,8 @@
 /// [`crate::row::record`]'s order.
 macro_rules! columns {
     () => {
-        "key, user_id, data, version, created_at_ms, last_active_ms, expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms"
+        "key, user_id, data, version, created_at_ms, last_active_ms, \
+         expires_at_ms, idle_timeout_ms, sliding, absolute_expires_at_ms"
     };
 }
 

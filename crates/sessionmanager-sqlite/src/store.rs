@@ -79,7 +79,8 @@ impl SqliteStore {
         if std::process::id() != self.inner.pid {
             return Err(Error::Store(
                 format!(
-                    "this SQLite session store was opened in process {} and this is a forked child; open a store in each process (the Python package does this by itself)",
+                    "this SQLite session store was opened in process {} and this is a forked \
+                     child; open a store in each process (the Python package does this by itself)",
                     self.inner.pid
                 )
                 .into(),

@@ -1,9 +1,10 @@
 //! Group commit. Every write is queued; a writer that finds the connection
 //! free leads: it runs everything queued in one transaction, each write in its
 //! own savepoint, commits once, wakes exactly the writers of that batch, and
-//! hands the lead to a writer whose write came in meanwhile. Under load many writes share one commit (and one disk
-//! sync with `durability=full`); alone, a write runs on the caller's thread
-//! with no handoff. A write is acknowledged only after its commit.
+//! hands the lead to a writer whose write came in meanwhile. Under load many
+//! writes share one commit (and one disk sync with `durability=full`); alone,
+//! a write runs on the caller's thread with no handoff. A write is
+//! acknowledged only after its commit.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::{self, Thread};

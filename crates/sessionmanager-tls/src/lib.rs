@@ -225,7 +225,8 @@ pub fn describe(err: &rustls::Error, names: OptionNames) -> String {
     match err {
         rustls::Error::InvalidCertificate(problem) => match problem {
             CertificateError::UnknownIssuer | CertificateError::BadSignature => format!(
-                "the server's certificate is not signed by a CA this store trusts (name the CA's PEM file in {})",
+                "the server's certificate is not signed by a CA \
+                 this store trusts (name the CA's PEM file in {})",
                 names.ca_certs
             ),
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
@@ -248,7 +249,8 @@ pub fn describe(err: &rustls::Error, names: OptionNames) -> String {
             | AlertDescription::CertificateUnknown
             | AlertDescription::HandshakeFailure),
         ) => format!(
-            "the server refused the handshake ({alert:?}): it may require a client certificate ({} and {}) or not trust the one given",
+            "the server refused the handshake ({alert:?}): it may require \
+             a client certificate ({} and {}) or not trust the one given",
             names.cert, names.key
         ),
         rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {

@@ -97,7 +97,8 @@ pub fn check_set_data_cas<S: SessionStore>(make_store: impl Fn(ManualClock) -> S
         );
         assert!(
             matches!(e, Error::Conflict { expected, actual: 3 } if expected == stale),
-            "set_data expecting {stale}: expected Conflict {{ expected: {stale}, actual: 3 }}, got {e:?}"
+            "set_data expecting {stale}: expected Conflict \
+             {{ expected: {stale}, actual: 3 }}, got {e:?}"
         );
         assert!(e.is_conflict(), "is_conflict on {e:?}");
     }
@@ -149,7 +150,10 @@ pub fn check_set_data_cas<S: SessionStore>(make_store: impl Fn(ManualClock) -> S
 /// `Value`) without changing anything.
 pub fn check_increment<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     let (m, _clock) = setup(&make_store, |_| {});
-    let initial = r#"{"name":"x","f":1.5,"flag":true,"none":null,"list":[1],"obj":{},"max":9223372036854775807,"min":-9223372036854775808,"u":18446744073709551615}"#;
+    let initial = concat!(
+        r#"{"name":"x","f":1.5,"flag":true,"none":null,"list":[1],"obj":{},"#,
+        r#""max":9223372036854775807,"min":-9223372036854775808,"u":18446744073709551615}"#,
+    );
     let token = create(&m, "alice", initial);
     let t = token.as_str();
     let incr = |key: &str, by: i64| ok(block_on(m.increment(t, key, by)), "increment");
@@ -252,7 +256,10 @@ pub fn check_edits_match_their_definition<S: SessionStore>(make_store: impl Fn(M
         ("q\"k", "2"),
         (
             "pad",
-            r#""xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx""#,
+            concat!(
+                r#""xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"#,
+                r#"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx""#,
+            ),
         ),
     ];
     for initial in initials {

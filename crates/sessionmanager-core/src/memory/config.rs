@@ -44,7 +44,8 @@ impl MemoryStoreConfig {
         let (host, query) = rest.split_once('?').unwrap_or((rest, ""));
         if !host.is_empty() && host != "/" {
             return Err(Error::InvalidArgument(format!(
-                "memory:// takes no host or path, got {host:?}; write \"memory://\" or \"memory://?max_sessions=N\""
+                "memory:// takes no host or path, got {host:?}; \
+                 write \"memory://\" or \"memory://?max_sessions=N\""
             )));
         }
         let mut config = Self::default();
@@ -68,7 +69,8 @@ impl MemoryStoreConfig {
                 }
                 _ => {
                     return Err(Error::InvalidArgument(format!(
-                        "unknown memory:// option {name:?}; known options: max_sessions, shards, sweep_interval_ms"
+                        "unknown memory:// option {name:?}; known \
+                         options: max_sessions, shards, sweep_interval_ms"
                     )));
                 }
             }

@@ -51,7 +51,8 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
     let shown = redact_url(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(bad(format!(
-            "PostgreSQL store URL {shown:?} has no scheme; expected \"postgresql://user@host:5432/database\""
+            "PostgreSQL store URL {shown:?} has no scheme; \
+             expected \"postgresql://user@host:5432/database\""
         )));
     };
     if !matches!(
@@ -85,7 +86,8 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
                 .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| {
                     bad(format!(
-                        "postgresql:// option {name} must be {what} from {min} to {max}, got {value:?}"
+                        "postgresql:// option {name} must be \
+                         {what} from {min} to {max}, got {value:?}"
                     ))
                 })
         };
@@ -119,7 +121,8 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
             _ if PASSED_ON.contains(&name) => passed_on.push(pair),
             _ => {
                 return Err(bad(format!(
-                    "unknown postgresql:// option {name:?} in {shown:?}; known options: {}, and libpq's {}",
+                    "unknown postgresql:// option {name:?} in \
+                     {shown:?}; known options: {}, and libpq's {}",
                     OURS.join(", "),
                     PASSED_ON.join(", ")
                 )));
@@ -144,7 +147,8 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
         let decode = |text: &str, what: &str| {
             percent_decode(text).ok_or_else(|| {
                 bad(format!(
-                    "the {what} in PostgreSQL store URL {shown:?} has a '%' not followed by two hex digits, or is not UTF-8 once decoded"
+                    "the {what} in PostgreSQL store URL {shown:?} has a '%' not \
+                     followed by two hex digits, or is not UTF-8 once decoded"
                 ))
             })
         };
@@ -158,12 +162,14 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
     }
     if connection.get_user().is_none() {
         return Err(bad(format!(
-            "PostgreSQL store URL {shown:?} names no user; write \"postgresql://user@host/database\""
+            "PostgreSQL store URL {shown:?} names no user; \
+             write \"postgresql://user@host/database\""
         )));
     }
     if connection.get_hosts().is_empty() {
         return Err(bad(format!(
-            "PostgreSQL store URL {shown:?} names no host; write \"postgresql://user@host/database\""
+            "PostgreSQL store URL {shown:?} names no host; \
+             write \"postgresql://user@host/database\""
         )));
     }
     let (mode, verify) = match ssl_mode.as_str() {
@@ -176,7 +182,8 @@ pub(super) fn parse(url: &str) -> Result<PostgresConfig> {
         "verify-full" => (SslMode::Require, Verify::Full),
         other => {
             return Err(bad(format!(
-                "postgresql:// option sslmode must be disable, prefer, require, verify-ca or verify-full, got {other:?}"
+                "postgresql:// option sslmode must be disable, prefer, \
+                 require, verify-ca or verify-full, got {other:?}"
             )));
         }
     };
@@ -227,7 +234,11 @@ mod tests {
 
     #[test]
     fn a_full_url_is_understood() {
-        let c = parse("postgresql://app:s3cret@db.example:6543/sessions?pool_size=3&timeout_ms=1500&sweep_interval_ms=0&application_name=web").unwrap();
+        let c = parse(
+            "postgresql://app:s3cret@db.example:6543/sessions?pool_size=3&timeout_ms=1500\
+             &sweep_interval_ms=0&application_name=web",
+        )
+        .unwrap();
         assert_eq!(c.pool_size, 3);
         assert_eq!(c.timeout, Duration::from_millis(1500));
         assert_eq!(c.sweep_interval, None);

@@ -56,7 +56,9 @@ pub fn server() -> &'static Server {
     SERVER.get_or_init(|| match bin_dir() {
         Some(bin) => Server::start(&bin, &["-c", "fsync=off"]),
         None => panic!(
-            "the PostgreSQL tests need a server, and PostgreSQL is not installed (no initdb/postgres on the PATH or in /usr/lib/postgresql/*/bin); install Debian's postgresql package (tools/ensure-system-packages does it as root)"
+            "the PostgreSQL tests need a server, and PostgreSQL is not installed (no \
+             initdb/postgres on the PATH or in /usr/lib/postgresql/*/bin); install \
+             Debian's postgresql package (tools/ensure-system-packages does it as root)"
         ),
     })
 }
@@ -163,7 +165,10 @@ impl Server {
             .args(&settings);
         let log = std::fs::File::create(dir.join("log")).unwrap();
         // The watchdog: runs the server, waits for its stdin to close, then stops it.
-        let script = r#"dir=$1; shift; "$@" & pid=$!; cat >/dev/null; kill -INT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$dir""#;
+        let script = concat!(
+            r#"dir=$1; shift; "$@" & pid=$!; cat >/dev/null; "#,
+            r#"kill -INT "$pid" 2>/dev/null; wait "$pid"; rm -rf "$dir""#,
+        );
         let mut watchdog = Command::new("sh");
         watchdog
             .args(["-c", script, "watchdog"])

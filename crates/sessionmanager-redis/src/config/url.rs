@@ -35,7 +35,8 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         "rediss" | "valkeys" => true,
         _ => {
             return Err(bad(format!(
-                "a Redis URL starts with redis:// or valkey:// (rediss:// or valkeys:// for TLS; redis+sentinel:// through Sentinel), not {scheme}://"
+                "a Redis URL starts with redis:// or valkey:// (rediss:// or valkeys:// \
+                 for TLS; redis+sentinel:// through Sentinel), not {scheme}://"
             )));
         }
     };
@@ -66,7 +67,8 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
     } else {
         if hosts.contains(',') {
             return Err(bad(format!(
-                "a {scheme}:// URL names one server; for the sentinels of a master write {base}+sentinel://host:port,host:port/service"
+                "a {scheme}:// URL names one server; for the sentinels of a \
+                 master write {base}+sentinel://host:port,host:port/service"
             )));
         }
         let address = host_and_port(hosts, RedisConfig::DEFAULT_PORT)?;
@@ -114,7 +116,8 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
                     "none" => Verify::Nothing,
                     _ => {
                         return Err(bad(format!(
-                            "option ssl_cert_reqs must be required (the default: the server's certificate and host name are checked) or none, got {value:?}"
+                            "option ssl_cert_reqs must be required (the default: the server's \
+                             certificate and host name are checked) or none, got {value:?}"
                         )));
                     }
                 };
@@ -122,9 +125,8 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             "prefix" => {
                 let prefix = decode(value).map_err(|why| bad(format!("option prefix {why}")))?;
                 if prefix.is_empty() {
-                    return Err(bad(
-                        "option prefix must not be empty: the prefix keeps sessions apart from other data in the database",
-                    ));
+                    return Err(bad("option prefix must not be empty: the prefix keeps \
+                                    sessions apart from other data in the database"));
                 }
                 config.prefix = prefix;
             }
@@ -136,7 +138,8 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
                     .map(Duration::from_millis)
                     .ok_or_else(|| {
                         bad(format!(
-                            "option timeout_ms must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}, got {value:?}"
+                            "option timeout_ms must be a whole number of \
+                             milliseconds from 1 to {MAX_TIMEOUT_MS}, got {value:?}"
                         ))
                     })?;
             }
@@ -147,7 +150,8 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
                     .filter(|n| *n <= 10_000)
                     .ok_or_else(|| {
                         bad(format!(
-                            "option sweep_on_create must be a whole number from 0 to 10000, got {value:?}"
+                            "option sweep_on_create must be a whole \
+                             number from 0 to 10000, got {value:?}"
                         ))
                     })?;
             }
@@ -164,12 +168,15 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             }
             "password" | "pass" | "user" | "username" | "db" => {
                 return Err(bad(format!(
-                    "option {name:?} is not read from the query; write redis://user:password@host:port/db"
+                    "option {name:?} is not read from the query; \
+                     write redis://user:password@host:port/db"
                 )));
             }
             _ => {
                 return Err(bad(format!(
-                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, sweep_on_create, for rediss:// ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs, and for redis+sentinel:// sentinel_username, sentinel_password"
+                    "unknown redis:// option {name:?}; known options: prefix, timeout_ms, \
+                     sweep_on_create, for rediss:// ssl_ca_certs, ssl_certfile, ssl_keyfile, \
+                     ssl_cert_reqs, and for redis+sentinel:// sentinel_username, sentinel_password"
                 )));
             }
         }
@@ -260,7 +267,8 @@ fn service_and_database(path: &str) -> Result<(String, i64), UrlError> {
     let service = decode(service).map_err(|why| bad(format!("the service name {why}")))?;
     if service.is_empty() {
         return Err(bad(
-            "a redis+sentinel:// URL names the master's service after the sentinels, like \"redis+sentinel://127.0.0.1:26379/mymaster/0\"",
+            "a redis+sentinel:// URL names the master's service after the \
+             sentinels, like \"redis+sentinel://127.0.0.1:26379/mymaster/0\"",
         ));
     }
     Ok((service, db))
@@ -291,7 +299,8 @@ mod tests {
     #[test]
     fn full_url() {
         let c = parse(
-            "redis://app:p%40ss@cache.local:6380/3?prefix=myapp%3As%3A&timeout_ms=500&sweep_on_create=0",
+            "redis://app:p%40ss@cache.local:6380/3?prefix=myapp%3As%3A\
+             &timeout_ms=500&sweep_on_create=0",
         )
         .unwrap();
         assert_eq!(c.sweep_on_create, 0);
@@ -350,7 +359,8 @@ mod tests {
     #[test]
     fn sentinel_urls() {
         let c = parse(
-            "redis+sentinel://app:p%40ss@s1,s2:26380,[::1]/my%20master/2?sentinel_password=s%26cret&sentinel_username=watch&prefix=x:",
+            "redis+sentinel://app:p%40ss@s1,s2:26380,[::1]/my%20master/2\
+             ?sentinel_password=s%26cret&sentinel_username=watch&prefix=x:",
         )
         .unwrap();
         let Server::Sentinel(sentinel) = &c.server else {
