@@ -209,16 +209,26 @@ impl Inner {
 
     /// Deletes up to [`SWEEP_BATCH`] rows expired at `now`; returns how many.
     pub(crate) async fn sweep_batch(self: Arc<Self>, now: Timestamp) -> Result<u64> {
-        let mut conn = self.conn("remove expired sessions").await?;
-        conn.execute(sql::SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
+        self.sweep_with(sql::SWEEP, "remove expired sessions", now)
             .await
     }
 
     /// Deletes up to [`SWEEP_BATCH`] rate-limit states that stopped
     /// mattering at `now`; returns how many.
     pub(crate) async fn sweep_rate_batch(self: Arc<Self>, now: Timestamp) -> Result<u64> {
-        let mut conn = self.conn("remove rate-limit state").await?;
-        conn.execute(sql::RATE_SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
+        self.sweep_with(sql::RATE_SWEEP, "remove rate-limit state", now)
+            .await
+    }
+
+    /// Runs the batch delete `statement` (now, batch size).
+    async fn sweep_with(
+        self: &Arc<Self>,
+        statement: &str,
+        doing: &'static str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let mut conn = self.conn(doing).await?;
+        conn.execute(statement, &[&now.millis(), &i64::from(SWEEP_BATCH)])
             .await
     }
 }

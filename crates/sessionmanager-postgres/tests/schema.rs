@@ -68,19 +68,8 @@ fn insert_first_release_row(server: &support::Server, url: &str, key: &SessionKe
 /// How many sessions the schema `url` names holds.
 fn rows(server: &support::Server, url: &str) -> i64 {
     let schema = url.split("search_path%3D").nth(1).unwrap();
-    let url = server.url("postgres", "");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let query = format!("SELECT count(*) FROM {schema}.pysessionmanager_sessions");
-        client.query_one(&query, &[]).await.unwrap().get(0)
-    })
+    let query = format!("SELECT count(*) FROM {schema}.pysessionmanager_sessions");
+    server.query_i64("postgres", &query)
 }
 
 fn record() -> SessionRecord {

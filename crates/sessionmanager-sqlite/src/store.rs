@@ -173,22 +173,27 @@ impl Inner {
 
     /// Deletes up to [`SWEEP_BATCH`] expired rows; returns how many.
     pub(crate) fn sweep_batch(&self, now: Timestamp) -> Result<u64> {
-        self.writer.run(move |conn| {
-            conn.prepare_cached(sql::SWEEP)
-                .and_then(|mut stmt| stmt.execute(params![now.millis(), SWEEP_BATCH]))
-                .map(|removed| removed as u64)
-                .map_err(store_error("remove expired sessions"))
-        })
+        self.sweep_with(sql::SWEEP, "remove expired sessions", now)
     }
 
     /// Removes up to [`SWEEP_BATCH`] rate-limit states that stopped
     /// mattering at `now`; returns how many.
     pub(crate) fn sweep_rate_batch(&self, now: Timestamp) -> Result<u64> {
+        self.sweep_with(sql::RATE_SWEEP, "remove rate-limit state", now)
+    }
+
+    /// Runs the batch delete `statement` (now, batch size) on the writer.
+    fn sweep_with(
+        &self,
+        statement: &'static str,
+        doing: &'static str,
+        now: Timestamp,
+    ) -> Result<u64> {
         self.writer.run(move |conn| {
-            conn.prepare_cached(sql::RATE_SWEEP)
+            conn.prepare_cached(statement)
                 .and_then(|mut stmt| stmt.execute(params![now.millis(), SWEEP_BATCH]))
                 .map(|removed| removed as u64)
-                .map_err(store_error("remove rate-limit state"))
+                .map_err(store_error(doing))
         })
     }
 }

@@ -215,8 +215,33 @@ impl Server {
 
     /// Runs `sql` (simple statements) as the superuser on `database`.
     pub fn sql(&self, database: &str, sql: &str) {
+        self.as_superuser(database, |client| async move {
+            client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        });
+    }
+
+    /// The number the query `sql` answers, as the superuser on `database`.
+    pub fn query_i64(&self, database: &str, sql: &str) -> i64 {
+        self.as_superuser(database, |client| async move {
+            let row = client.query_one(sql, &[]).await;
+            row.unwrap_or_else(|e| panic!("{sql}: {e:?}")).get(0)
+        })
+    }
+
+    /// Runs `work` with a client connected as the superuser to `database`;
+    /// the connection closes when `work` drops the client.
+    fn as_superuser<T, F>(
+        &self,
+        database: &str,
+        work: impl FnOnce(tokio_postgres::Client) -> F,
+    ) -> T
+    where
+        F: std::future::Future<Output = T>,
+    {
         let url = self.url(database, "");
-        let sql = sql.to_owned();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -226,13 +251,10 @@ impl Server {
                 .await
                 .expect("connect to the test server");
             let connection = tokio::spawn(connection);
-            client
-                .batch_execute(&sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-            drop(client);
+            let result = work(client).await;
             let _ = connection.await;
-        });
+            result
+        })
     }
 
     /// A new, empty schema on database `postgres`, and the URL whose
