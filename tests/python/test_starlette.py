@@ -9,7 +9,7 @@ import copy
 import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import httpx2
 import pytest
@@ -393,12 +393,35 @@ def test_cookie_options_are_starlettes() -> None:
     }
 
 
-def test_https_only_false_drops_secure() -> None:
-    app = make_app(SessionManager(), https_only=False)
-    client = TestClient(app)  # plain http
+@pytest.mark.parametrize(
+    ("https_only", "base_url", "secure"),
+    [
+        (None, "https://testserver", True),  # the default: Secure follows the scheme
+        (None, "http://testserver", False),
+        (True, "http://testserver", True),
+        (False, "https://testserver", False),
+    ],
+)
+def test_secure_follows_the_scheme_unless_https_only_says(
+    https_only: Optional[bool], base_url: str, secure: bool
+) -> None:
+    options = {} if https_only is None else {"https_only": https_only}
+    app = make_app(SessionManager(), **options)
+    client = TestClient(app, base_url=base_url)
     header = client.post("/update", json={"a": 1}).headers["set-cookie"]
-    assert "secure" not in parse_cookie(header)[2]
-    assert client.get("/show").json()["data"] == {"a": 1}
+    assert ("secure" in parse_cookie(header)[2]) is secure
+    # A client keeps a Secure cookie only over HTTPS, as browsers do.
+    kept = not secure or base_url.startswith("https")
+    assert client.get("/show").json()["data"] == ({"a": 1} if kept else {})
+
+
+@pytest.mark.parametrize("options", [{"same_site": "none"}, {"partitioned": True}])
+def test_cookies_browsers_accept_only_when_secure_are_always_secure(
+    options: dict[str, Any],
+) -> None:
+    client = TestClient(make_app(SessionManager(), **options), base_url="http://testserver")
+    header = client.post("/update", json={"a": 1}).headers["set-cookie"]
+    assert "secure" in parse_cookie(header)[2]
 
 
 # --- invalid cookies -----------------------------------------------------------------
@@ -710,8 +733,8 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
         ({"path": "/a; secure"}, ValueError, "path"),
         ({"same_site": "sometimes"}, ValueError, "same_site"),
         ({"same_site": None}, ValueError, "same_site"),
-        ({"same_site": "none", "https_only": False}, ValueError, "https_only=True"),
-        ({"partitioned": True, "https_only": False}, ValueError, "https_only=True"),
+        ({"same_site": "none", "https_only": False}, ValueError, "needs a Secure cookie"),
+        ({"partitioned": True, "https_only": False}, ValueError, "needs a Secure cookie"),
         ({"https_only": "yes"}, TypeError, "https_only"),
         ({"domain": "a.com; secure"}, ValueError, "domain"),
         ({"manager": 42}, TypeError, "SessionManager or a store URL"),
@@ -726,7 +749,7 @@ def test_bad_options_are_refused_at_construction(
 
 def test_same_site_is_case_insensitive() -> None:
     middleware = SessionMiddleware(_app, same_site="Strict")  # type: ignore[arg-type]
-    assert "samesite=strict" in middleware.security_flags
+    assert all("samesite=strict" in flags for flags in middleware.flags_by_scheme)
 
 
 def test_rate_limit_dependency_answers_429_with_retry_after(tmp_path: Path) -> None:

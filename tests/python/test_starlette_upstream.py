@@ -9,10 +9,11 @@ testing something else: ``Session`` and ``SessionMiddleware`` come from
 ``pysessionmanager.contrib.starlette``, and the type-only ``tests.types``
 import becomes a local alias. No test is excluded.
 
-Each test runs three ways: our middleware as it is (cookies are ``Secure``
-by default, so the client talks HTTPS), with Starlette's default
-``https_only=False`` over plain HTTP as Starlette's tests assume, and on the
-SQLite store, whose calls go through worker threads.
+Each test runs three ways: our middleware built exactly as the upstream
+tests build Starlette's, with their client's default ``http://testserver``
+(the cookie is ``Secure`` only over HTTPS by default, so plain HTTP works as
+with Starlette's); the same over HTTPS; and on the SQLite store, whose calls
+go through worker threads.
 """
 
 from __future__ import annotations
@@ -66,14 +67,14 @@ for _name, _test in vars(upstream).items():
 UPSTREAM_TESTS = sorted(name for name in globals() if name.startswith("test_"))
 
 
-@pytest.fixture(params=["secure-default", "starlette-defaults", "sqlite"])
+@pytest.fixture(params=["as-upstream", "https", "sqlite"])
 def variant(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Callable[..., Any], str]:
     """Our middleware as the upstream tests will build it, and the base URL
     their client uses when a test names none."""
-    if request.param == "secure-default":
+    if request.param == "as-upstream":
+        return ours.SessionMiddleware, "http://testserver"
+    if request.param == "https":
         return ours.SessionMiddleware, "https://testserver"
-    if request.param == "starlette-defaults":
-        return functools.partial(ours.SessionMiddleware, https_only=False), "http://testserver"
     store = f"sqlite:///{tmp_path / 'sessions.db'}"
     return functools.partial(ours.SessionMiddleware, manager=store), "https://testserver"
 

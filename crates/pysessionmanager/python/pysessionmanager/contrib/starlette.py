@@ -16,8 +16,15 @@ It takes the keywords of Starlette's ``SessionMiddleware`` (``secret_key``,
 ``domain``, ``partitioned``) and means the same by them, with these
 differences:
 
-- ``https_only`` defaults to ``True``: cookies are ``Secure``. Pass
-  ``https_only=False`` for plain-HTTP development servers.
+- ``https_only`` defaults to ``None``: the cookie is ``Secure`` whenever
+  the request came over HTTPS (the ASGI scope's scheme), so browsers on
+  HTTPS get a ``Secure`` cookie while plain-HTTP development servers and
+  test clients (``http://testserver``) keep working, as with Starlette's
+  middleware. Behind a proxy that ends TLS, let the server trust its
+  forwarded headers (uvicorn's ``--proxy-headers``) or pass
+  ``https_only=True``, which makes every cookie ``Secure``;
+  ``https_only=False`` makes none ``Secure``. ``same_site="none"`` and
+  ``partitioned=True`` cookies are always ``Secure``, as browsers demand.
 - ``secret_key`` is optional and unused. A session id is 256 random bits,
   which nobody can guess or forge, so there is nothing to sign. It is
   accepted so that switching is a one-line import change. Changing it does
@@ -230,7 +237,7 @@ class SessionMiddleware:
         max_age: Optional[int] = 14 * 24 * 60 * 60,  # 14 days, in seconds
         path: str = "/",
         same_site: Literal["lax", "strict", "none"] = "lax",
-        https_only: bool = True,
+        https_only: Optional[bool] = None,
         domain: Optional[str] = None,
         partitioned: bool = False,
         *,
@@ -242,7 +249,8 @@ class SessionMiddleware:
         self.path = _attribute("path", path)
         if not self.path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
-        self.security_flags = _security_flags(same_site, https_only, domain, partitioned)
+        #: The cookie's attributes after its lifetime, over plain HTTP and over HTTPS.
+        self.flags_by_scheme = _security_flags(same_site, https_only, domain, partitioned)
         #: Sessions are off when the cookie expires at once (Starlette's
         #: meaning of max_age <= 0).
         self.enabled = self.max_age is None or self.max_age > 0
@@ -262,6 +270,7 @@ class SessionMiddleware:
         scope["session"] = session
 
         replaced = False
+        secure = scope.get("scheme") in ("https", "wss")
 
         async def send_wrapper(message: Message) -> None:
             nonlocal replaced
@@ -269,7 +278,7 @@ class SessionMiddleware:
                 return  # the body of a response a 409 replaced
             if message["type"] == "http.response.start":
                 try:
-                    await self._commit(session, state, token, message)
+                    await self._commit(session, state, token, message, secure)
                 except SessionConflict:
                     # The changes were not kept: the app's response, which
                     # may say they were, never starts.
@@ -290,7 +299,12 @@ class SessionMiddleware:
         return await self._run(RequestState, self.manager, token)
 
     async def _commit(
-        self, session: Session, state: RequestState, token: Optional[str], message: Message
+        self,
+        session: Session,
+        state: RequestState,
+        token: Optional[str],
+        message: Message,
+        secure: bool,
     ) -> None:
         """Saves the session and sets, renews or deletes the cookie."""
         message.setdefault("headers", [])  # ASGI allows leaving it out
@@ -298,7 +312,7 @@ class SessionMiddleware:
         cookie: Optional[str] = None
         if not self.enabled:
             if session.modified and session:
-                cookie = self._cookie("", f"Max-Age={self.max_age}; ")
+                cookie = self._cookie("", f"Max-Age={self.max_age}; ", secure)
         else:
             version = state.version
             # A request that never read its session (every read and change is
@@ -312,18 +326,19 @@ class SessionMiddleware:
             saved = state.sid if write is None else await self._run(write)
             if saved is None:
                 if token is not None:  # cleared, ended, forged or expired
-                    cookie = self._cookie("", _EXPIRED)
+                    cookie = self._cookie("", _EXPIRED, secure)
             elif saved != token or state.version != version:
                 max_age = "" if self.max_age is None else f"Max-Age={self.max_age}; "
-                cookie = self._cookie(saved, max_age)
+                cookie = self._cookie(saved, max_age, secure)
         if session.accessed or cookie is not None:
             headers.add_vary_header("Cookie")
         if cookie is not None:
             headers.append("Set-Cookie", cookie)
 
-    def _cookie(self, value: str, lifetime: str) -> str:
+    def _cookie(self, value: str, lifetime: str, secure: bool) -> str:
         # Starlette's exact layout, which its tests (and users' tests) parse.
-        return f"{self.session_cookie}={value}; path={self.path}; {lifetime}{self.security_flags}"
+        flags = self.flags_by_scheme[secure]
+        return f"{self.session_cookie}={value}; path={self.path}; {lifetime}{flags}"
 
 
 async def _send_conflict(send: Send) -> None:
@@ -357,28 +372,34 @@ def _attribute(name: str, value: str) -> str:
 
 
 def _security_flags(
-    same_site: str, https_only: bool, domain: Optional[str], partitioned: bool
-) -> str:
-    """The cookie's attributes after its lifetime, in Starlette's order."""
-    for name, flag in (("https_only", https_only), ("partitioned", partitioned)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    same_site: str, https_only: Optional[bool], domain: Optional[str], partitioned: bool
+) -> tuple[str, str]:
+    """The cookie's attributes after its lifetime, in Starlette's order: for
+    a request over plain HTTP, and for one over HTTPS."""
+    if https_only is not None and not isinstance(https_only, bool):
+        raise TypeError(f"https_only must be a bool or None, got {https_only!r}")
+    if not isinstance(partitioned, bool):
+        raise TypeError(f"partitioned must be a bool, got {partitioned!r}")
     same_site = same_site.lower() if isinstance(same_site, str) else same_site
     if same_site not in ("lax", "strict", "none"):
         raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
     # Browsers drop such cookies without a word; better to say so at start-up.
-    if same_site == "none" and not https_only:
-        raise ValueError("same_site='none' needs https_only=True: browsers refuse it otherwise")
-    if partitioned and not https_only:
-        raise ValueError("partitioned=True needs https_only=True: browsers refuse it otherwise")
+    if same_site == "none" and https_only is False:
+        raise ValueError("same_site='none' needs a Secure cookie: leave https_only unset or True")
+    if partitioned and https_only is False:
+        raise ValueError("partitioned=True needs a Secure cookie: leave https_only unset or True")
     flags = "httponly; samesite=" + same_site
-    if https_only:
-        flags += "; secure"
+    secure = flags + "; secure"
+    always = https_only is True or same_site == "none" or partitioned
+    plain = secure if always else flags
+    if https_only is False:
+        secure = flags
+    tail = ""
     if domain is not None:
-        flags += "; domain=" + _attribute("domain", domain)
+        tail += "; domain=" + _attribute("domain", domain)
     if partitioned:
-        flags += "; partitioned"
-    return flags
+        tail += "; partitioned"
+    return plain + tail, secure + tail
 
 
 def _bound(request: HTTPConnection) -> tuple[Session, RequestState, SessionMiddleware]:
