@@ -42,8 +42,8 @@ pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(1);
 /// A connection, whether its driver still runs, and a second handle on its
 /// socket to peek at.
 #[derive(Clone)]
-pub(crate) struct Live {
-    pub(crate) connection: MultiplexedConnection,
+struct Live {
+    connection: MultiplexedConnection,
     alive: Arc<AtomicBool>,
     probe: Arc<std::net::TcpStream>,
 }
@@ -195,23 +195,19 @@ impl Link {
 
     async fn connect(&self) -> Result<Live, ConnectError> {
         match &self.target {
-            Target::Fixed(address) => self.open(address, &self.info).await,
+            Target::Fixed(address) => self.open(address).await,
             Target::Sentinel(sentinels) => {
                 let master = sentinels.master().await?;
-                let live = self.open(&master, &self.info).await?;
+                let live = self.open(&master).await?;
                 sentinels.confirm_master(&master, &live.connection).await?;
                 Ok(live)
             }
         }
     }
 
-    /// A connection to `address`, over TLS if the store uses it, after the
-    /// handshake `info` asks for.
-    pub(crate) async fn open(
-        &self,
-        address: &Address,
-        info: &RedisConnectionInfo,
-    ) -> Result<Live, ConnectError> {
+    /// A connection to `address`, over TLS if the store uses it.
+    async fn open(&self, address: &Address) -> Result<Live, ConnectError> {
+        let info = &self.info;
         let (stream, probe) = connect_stream(self.tls.as_ref(), address).await?;
         let (connection, alive) = match stream {
             Stream::Plain(stream) => start(info, stream).await?,
@@ -277,7 +273,7 @@ pub(crate) enum Stream {
 /// or a missing database fails the connect with the server's reason, and
 /// spawns the connection's driver; returns the connection and whether its
 /// driver still runs.
-async fn start<S>(
+pub(crate) async fn start<S>(
     info: &RedisConnectionInfo,
     stream: S,
 ) -> RedisResult<(MultiplexedConnection, Arc<AtomicBool>)>

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 
 use crate::config::{Address, SentinelConfig};
-use crate::link::{ConnectError, Stream, connect_stream};
+use crate::link::{ConnectError, Stream, connect_stream, start};
 
 /// The channel on which sentinels announce a new master.
 const SWITCH_MASTER: &str = "+switch-master";
@@ -232,8 +232,9 @@ impl Sentinels {
     async fn ask(&self, sentinel: &Address) -> Result<Option<Address>, ConnectError> {
         let (stream, _) = connect_stream(self.shared.tls.as_ref(), sentinel).await?;
         let mut connection = match stream {
-            Stream::Plain(stream) => handshake(&self.shared.info, stream).await?,
-            Stream::Tls(stream, _) => handshake(&self.shared.info, stream).await?,
+            // The connection's driver ends when it is dropped, after the question.
+            Stream::Plain(stream) => start(&self.shared.info, stream).await?.0,
+            Stream::Tls(stream, _) => start(&self.shared.info, stream).await?.0,
         };
         let master: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
@@ -254,21 +255,6 @@ impl Sentinels {
             order[..=at].rotate_right(1);
         }
     }
-}
-
-/// A short-lived connection to a sentinel, for one question.
-async fn handshake<S>(
-    info: &RedisConnectionInfo,
-    stream: S,
-) -> Result<MultiplexedConnection, ConnectError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    let (connection, driver) = MultiplexedConnection::new_with_config(info, stream, config).await?;
-    // The driver ends when the connection is dropped, after the question.
-    tokio::spawn(driver);
-    Ok(connection)
 }
 
 /// Subscribes to the announcements of sentinel number `at` (unless a

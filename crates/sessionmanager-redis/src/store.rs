@@ -166,10 +166,7 @@ impl RedisStore {
             // The failure of the last try that sent nothing that ran, which
             // says more than "timed out" when the time runs out retrying.
             let mut retried = None;
-            let last_retried = &mut retried;
-            let tries = Arc::clone(&shared);
-            let attempts = async move {
-                let shared = tries;
+            let attempts = async {
                 let mut op = op;
                 loop {
                     // A copy for another try, only where there can be one.
@@ -182,7 +179,7 @@ impl RedisStore {
                     match (result, again) {
                         (Err(failure), Some(again)) if failure.passing() => {
                             shared.link.forget();
-                            *last_retried = Some(failure);
+                            retried = Some(failure);
                             tokio::time::sleep(RETRY_PAUSE).await;
                             op = again;
                         }
