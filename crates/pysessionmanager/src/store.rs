@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use sessionmanager_core::RateRead;
 use sessionmanager_core::{
     Clock, CreateOutcome, DataLimits, EditOutcome, MemberEdit, MemoryStore, MemoryStoreConfig,
     Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
@@ -174,8 +175,8 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.count(now).await)
     }
 
-    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
-        each_store!(self, s => s.rate_load(key, now).await)
+    async fn rate_load(&self, key: &SessionKey) -> Result<RateRead> {
+        each_store!(self, s => s.rate_load(key).await)
     }
 
     async fn rate_store(

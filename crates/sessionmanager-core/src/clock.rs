@@ -36,6 +36,14 @@ impl fmt::Display for Timestamp {
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// Whether this clock is the machine's wall clock. Only then may a
+    /// shared store's own clock stand in for it, where servers must agree
+    /// (rate limits, see [`RateRead`](crate::RateRead)); a test's clock
+    /// is always obeyed.
+    fn is_wall_clock(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's wall clock.
@@ -48,6 +56,10 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn is_wall_clock(&self) -> bool {
+        true
     }
 }
 

@@ -67,5 +67,7 @@ pub use record::SessionRecord;
 pub use redact::{percent_decode, redact_url, scrub, scrub_error};
 pub use request::{RequestData, SaveStep, save_step};
 pub use schema::Schema;
-pub use store::{CreateOutcome, EditOutcome, MemberEdit, SaveOutcome, SessionStore, UserLimit};
+pub use store::{
+    CreateOutcome, EditOutcome, MemberEdit, RateRead, SaveOutcome, SessionStore, UserLimit,
+};
 pub use token::{SessionKey, SessionToken};

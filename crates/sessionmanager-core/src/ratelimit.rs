@@ -6,7 +6,9 @@
 //! sessions ([`SessionStore::rate_load`], [`SessionStore::rate_store`]),
 //! under the SHA-256 of the key, written by compare-and-set, so the limit
 //! holds across threads, processes and machines on every store, and the
-//! store removes a key's state once it no longer limits anything.
+//! store removes a key's state once it no longer limits anything. A store
+//! that machines share (Redis, PostgreSQL) lends its own clock to the
+//! decision, so servers whose clocks disagree still share one limit.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -212,9 +214,13 @@ impl<S: SessionStore> SessionManager<S> {
         check_key(key)?;
         let store_key = SessionKey::of(key);
         for _ in 0..MAX_ATTEMPTS {
-            let now = self.now();
-            let now_us = now.millis().saturating_mul(1000);
-            let current = self.store().rate_load(&store_key, now).await?;
+            let read = self.store().rate_load(&store_key).await?;
+            let now_us = match read.store_now_us {
+                Some(store_now_us) if self.config().clock.is_wall_clock() => store_now_us,
+                _ => self.now().millis().saturating_mul(1000),
+            };
+            let now = Timestamp(now_us.div_euclid(1000));
+            let current = read.tat_us.filter(|tat| rate_state_expiry(*tat) > now);
             let (decision, new_tat) = limit.decide(now_us, current.unwrap_or(now_us));
             let Some(new_tat) = new_tat else {
                 return Ok(decision);

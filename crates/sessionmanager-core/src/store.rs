@@ -212,16 +212,13 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// The rate-limit state of `key` (the SHA-256 of a limited key): its
     /// theoretical arrival time in microseconds (see [`RateLimit`](crate::RateLimit)),
-    /// unless that passed before `now` (then the key is as good as fresh).
+    /// as stored, whether or not it still matters, and the store's own time
+    /// when several machines share the store (see [`RateRead`]).
     ///
     /// Rate-limit state lives apart from sessions (its own table, keys or
     /// map): [`count`](Self::count), [`list_user`](Self::list_user) and
     /// [`purge_expired`](Self::purge_expired) never see it.
-    fn rate_load(
-        &self,
-        key: &SessionKey,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+    fn rate_load(&self, key: &SessionKey) -> impl Future<Output = Result<RateRead>> + Send;
 
     /// Stores `tat_us` as the state of `key` if its state is still
     /// `expected` (`None`: no state, or one that passed before `now`),
@@ -240,4 +237,18 @@ pub trait SessionStore: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
     }
+}
+
+/// One key's rate-limit state as [`SessionStore::rate_load`] read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateRead {
+    /// The stored theoretical arrival time in microseconds since the epoch,
+    /// if any, including one that has passed but is not removed yet.
+    pub tat_us: Option<i64>,
+    /// The store's clock at the read, in microseconds since the epoch, from
+    /// a store that machines share (Redis' `TIME`, PostgreSQL's
+    /// `clock_timestamp()`): a limit shared by servers whose clocks disagree
+    /// then decides by one clock. `None` from stores that live on one
+    /// machine, which read that machine's clock like the manager does.
+    pub store_now_us: Option<i64>,
 }

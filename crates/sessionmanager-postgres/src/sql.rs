@@ -103,9 +103,12 @@ pub(crate) const SWEEP: &str = "DELETE FROM pysessionmanager_sessions WHERE key 
 pub(crate) const COUNT: &str =
     "SELECT count(*) FROM pysessionmanager_sessions WHERE expires_at_ms > $1";
 
-/// The rate-limit state of key `$1` that still matters at now (`$2`).
-pub(crate) const RATE_LOAD: &str =
-    "SELECT tat_us FROM pysessionmanager_rate_limits WHERE key = $1 AND expires_at_ms > $2";
+/// The rate-limit state of key `$1`, passed or not, and the server's clock
+/// in microseconds (`clock_timestamp()`: the time of this statement, not of
+/// its transaction).
+pub(crate) const RATE_LOAD: &str = "SELECT \
+    (SELECT tat_us FROM pysessionmanager_rate_limits WHERE key = $1), \
+    (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
 /// Stores state `$2` (mattering until `$3`) for key `$1` where there is none
 /// that still matters at now (`$4`).

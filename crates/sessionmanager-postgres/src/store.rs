@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use sessionmanager_core::RateRead;
 use sessionmanager_core::{
     Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
     SessionStore, Timestamp, UserLimit, block_on, rate_state_expiry,
@@ -505,13 +506,16 @@ impl SessionStore for PostgresStore {
         }
     }
 
-    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+    async fn rate_load(&self, key: &SessionKey) -> Result<RateRead> {
         let key = *key;
         self.with_conn("read rate-limit state", move |mut conn| async move {
             let row = conn
-                .query_opt(sql::RATE_LOAD, &[&key.as_bytes().as_slice(), &now.millis()])
+                .query_one(sql::RATE_LOAD, &[&key.as_bytes().as_slice()])
                 .await?;
-            Ok(row.map(|row| row.get::<_, i64>(0)))
+            Ok(RateRead {
+                tat_us: row.get(0),
+                store_now_us: Some(row.get(1)),
+            })
         })
         .await
     }

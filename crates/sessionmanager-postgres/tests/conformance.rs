@@ -21,3 +21,11 @@ fn postgres_store(clock: ManualClock) -> PostgresStore {
 }
 
 sessionmanager_core::conformance_tests!(postgres_store);
+
+#[test]
+fn rate_limits_decide_by_the_servers_clock() {
+    let url = support::server().fresh_schema_url("sweep_interval_ms=0");
+    let open = || PostgresStore::open(PostgresConfig::from_url(&url).expect("a valid URL"));
+    let (first, second) = (open().expect("opens"), open().expect("opens again"));
+    sessionmanager_core::conformance::check_rate_limit_across_skewed_clocks(first, second);
+}

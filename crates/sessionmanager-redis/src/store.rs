@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Script, ScriptInvocation, Value};
+use sessionmanager_core::RateRead;
 use sessionmanager_core::{
     CreateOutcome, DataLimits, EditOutcome, Error, MemberEdit, Result, SaveOutcome, SessionKey,
     SessionRecord, SessionStore, Timestamp, UserLimit, block_on, interrupt, rate_state_expiry,
@@ -637,16 +638,22 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+    async fn rate_load(&self, key: &SessionKey) -> Result<RateRead> {
         let key = *key;
         self.run(
             "read rate-limit state",
             move |shared, mut conn| async move {
-                let tat: Option<i64> = redis::cmd("GET")
+                // One round trip: the state and the server's clock.
+                let (tat_us, (seconds, micros)): (Option<i64>, (i64, i64)) = redis::pipe()
+                    .cmd("GET")
                     .arg(shared.keys.rate(&key))
+                    .cmd("TIME")
                     .query_async(&mut conn)
                     .await?;
-                Ok(tat.filter(|tat| rate_state_expiry(*tat) > now))
+                Ok(RateRead {
+                    tat_us,
+                    store_now_us: Some(seconds.saturating_mul(1_000_000).saturating_add(micros)),
+                })
             },
         )
         .await

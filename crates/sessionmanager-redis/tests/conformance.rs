@@ -10,10 +10,22 @@ use sessionmanager_redis::{RedisConfig, RedisStore};
 
 fn redis_store(_clock: ManualClock) -> RedisStore {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let server = support::shared();
-    let mut config = RedisConfig::new("127.0.0.1", server.port);
-    config.prefix = format!("conformance-{}:", NEXT.fetch_add(1, Ordering::Relaxed));
+    open_at(&format!(
+        "conformance-{}:",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn open_at(prefix: &str) -> RedisStore {
+    let mut config = RedisConfig::new("127.0.0.1", support::shared().port);
+    config.prefix = prefix.to_owned();
     RedisStore::open(config).expect("the store opens")
 }
 
 sessionmanager_core::conformance_tests!(redis_store);
+
+#[test]
+fn rate_limits_decide_by_the_servers_clock() {
+    let (first, second) = (open_at("skewed:"), open_at("skewed:"));
+    sessionmanager_core::conformance::check_rate_limit_across_skewed_clocks(first, second);
+}

@@ -517,12 +517,15 @@ fn rate_limit_state_is_one_string_that_redis_expires_and_no_session() {
     assert!(!block_on(store.rate_store(&limited, None, tat_us + 1, now)).unwrap());
     assert!(!block_on(store.rate_store(&limited, Some(tat_us - 1), tat_us + 1, now)).unwrap());
     assert!(block_on(store.rate_store(&limited, Some(tat_us), tat_us + 1, now)).unwrap());
-    assert_eq!(
-        block_on(store.rate_load(&limited, now)).unwrap(),
-        Some(tat_us + 1)
+    let read = block_on(store.rate_load(&limited)).unwrap();
+    assert_eq!(read.tat_us, Some(tat_us + 1));
+    let server_now_us = read.store_now_us.expect("the server's TIME");
+    let wall_us = SystemClock.now().millis() * 1000;
+    assert!(
+        (server_now_us - wall_us).abs() < 60_000_000,
+        "{server_now_us} vs {wall_us}"
     );
     // Past its TAT by the manager's clock, the state is none, stored or not.
     let later = Timestamp(tat_us / 1000 + 2);
-    assert_eq!(block_on(store.rate_load(&limited, later)).unwrap(), None);
     assert!(block_on(store.rate_store(&limited, None, tat_us + 7_000_000, later)).unwrap());
 }

@@ -357,7 +357,7 @@ mod tests {
         let key = sessionmanager_core::SessionKey::from_bytes([9; 32]);
         assert!(block_on(store.rate_store(&key, None, 5_000_000, now)).unwrap());
         assert_eq!(
-            block_on(store.rate_load(&key, now)).unwrap(),
+            block_on(store.rate_load(&key)).unwrap().tat_us,
             Some(5_000_000)
         );
         assert_eq!(

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLockReadGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
+use sessionmanager_core::RateRead;
 use sessionmanager_core::{
     Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
     SessionStore, Timestamp, UserLimit, rate_state_expiry,
@@ -301,14 +302,20 @@ impl SessionStore for SqliteStore {
         live_key_taken(&conn, key, now)
     }
 
-    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
+    async fn rate_load(&self, key: &SessionKey) -> Result<RateRead> {
         let conn = self.open_inner()?.reader()?;
-        conn.prepare_cached(sql::RATE_LOAD)
+        let tat_us = conn
+            .prepare_cached(sql::RATE_LOAD)
             .and_then(|mut stmt| {
-                stmt.query_row(params![key.as_bytes(), now.millis()], |row| row.get(0))
+                stmt.query_row(params![key.as_bytes()], |row| row.get(0))
                     .optional()
             })
-            .map_err(store_error("read rate-limit state"))
+            .map_err(store_error("read rate-limit state"))?;
+        // One machine's file: the manager's clock is the only one there is.
+        Ok(RateRead {
+            tat_us,
+            store_now_us: None,
+        })
     }
 
     async fn rate_store(

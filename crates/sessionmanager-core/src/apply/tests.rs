@@ -134,8 +134,8 @@ impl SessionStore for Spy {
         self.inner.count(now).await
     }
 
-    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
-        self.inner.rate_load(key, now).await
+    async fn rate_load(&self, key: &SessionKey) -> Result<crate::RateRead> {
+        self.inner.rate_load(key).await
     }
 
     async fn rate_store(

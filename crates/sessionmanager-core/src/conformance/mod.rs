@@ -54,7 +54,9 @@ pub use expiry::{
     check_sliding_refresh_half_window, check_touch,
 };
 pub use housekeeping::{check_closed, check_purge_and_count};
-pub use rate_limit::{check_rate_limit, check_store_rate_state};
+pub use rate_limit::{
+    check_rate_limit, check_rate_limit_across_skewed_clocks, check_store_rate_state,
+};
 pub use store_contract::{
     check_store_create_key_taken, check_store_create_load, check_store_create_over_expired,
     check_store_delete_rotate, check_store_rotate_onto_taken_key, check_store_save_cas,

@@ -19,7 +19,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::periodic::Periodic;
 use crate::record::SessionRecord;
-use crate::store::{CreateOutcome, SaveOutcome, SessionStore, UserLimit};
+use crate::store::{CreateOutcome, RateRead, SaveOutcome, SessionStore, UserLimit};
 use crate::token::SessionKey;
 use shards::{KeyPrefix, Shards, Swept, sweep_range};
 use stored::Stored;
@@ -533,8 +533,11 @@ impl SessionStore for MemoryStore {
         Ok(self.open_inner()?.purge(now))
     }
 
-    async fn rate_load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<i64>> {
-        Ok(self.open_inner()?.rates.load(key, now))
+    async fn rate_load(&self, key: &SessionKey) -> Result<RateRead> {
+        Ok(RateRead {
+            tat_us: self.open_inner()?.rates.load(key),
+            store_now_us: None,
+        })
     }
 
     async fn rate_store(

@@ -47,11 +47,8 @@ impl Rates {
         self.shards.iter().all(|shard| shard.try_lock().is_ok())
     }
 
-    pub(crate) fn load(&self, key: &SessionKey, now: Timestamp) -> Option<i64> {
-        self.shard(key)
-            .get(key)
-            .copied()
-            .filter(|tat| live(*tat, now))
+    pub(crate) fn load(&self, key: &SessionKey) -> Option<i64> {
+        self.shard(key).get(key).copied()
     }
 
     pub(crate) fn store(
