@@ -1,6 +1,7 @@
 //! The Python binding: a thin layer that converts arguments, releases the GIL
 //! around engine calls and maps errors in one place (`errors.rs`).
 
+mod aio;
 mod clock;
 mod convert;
 mod errors;
@@ -8,6 +9,7 @@ mod exit;
 mod fork;
 mod interrupt;
 mod manager;
+mod ops;
 mod ratelimit;
 mod request;
 mod session;
@@ -19,6 +21,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::SessionManager>()?;
+    m.add_class::<aio::AsyncCore>()?;
+    m.add_class::<aio::LoopWaker>()?;
     m.add_class::<ratelimit::RateLimiter>()?;
     m.add_class::<ratelimit::RateLimitResult>()?;
     m.add_class::<session::SessionMeta>()?;

@@ -1,25 +1,20 @@
 //! `pysessionmanager.SessionManager`: argument checking and conversion around
 //! the engine's manager, with the GIL released while the engine works.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::PyTuple;
 use sessionmanager_core::{
-    ApplyOutcome, CreateOptions, DataLimits, ExpiryPolicy, LimitAction, ManagerConfig,
-    block_on_interruptible,
+    DataLimits, ExpiryPolicy, LimitAction, ManagerConfig, block_on_interruptible,
 };
 
 use crate::clock::clock_arg;
-use crate::convert::{
-    basis_arg, data_from_py, dict_arg, fill_dict, int_arg, key_items, optional_bool,
-    optional_seconds, positive_int, positive_u32, required_data, session_id_arg, str_arg,
-};
+use crate::convert::{optional_bool, optional_seconds, positive_int, positive_u32, str_arg};
 use crate::errors::IntoPyResult;
 use crate::fork::{Engine, ProcessEngine};
-use crate::session::{self, SessionMeta};
+use crate::ops::{self, run_task};
 use crate::store;
 
 /// Creates, reads, updates and ends sessions. See the package documentation.
@@ -38,9 +33,9 @@ impl SessionManager {
         })
     }
 
-    /// The engine of this process.
-    fn engine<'a>(&'a self, py: Python<'_>) -> PyResult<Cow<'a, Arc<Engine>>> {
-        self.engine.get(py)
+    /// The engine of this process, for a call to own.
+    pub(crate) fn owned_engine(&self, py: Python<'_>) -> PyResult<Arc<Engine>> {
+        Ok(self.engine.get(py)?.into_owned())
     }
 
     /// The engine, to share its store (a rate limiter does).
@@ -129,60 +124,52 @@ impl SessionManager {
     #[pyo3(signature = (
         user_id, data = None, *, expiration_time = None, absolute_timeout = None, sliding = None
     ))]
-    fn create_session<'py>(
+    fn create_session(
         &self,
-        py: Python<'py>,
-        user_id: &Bound<'py, PyAny>,
-        data: Option<&Bound<'py, PyAny>>,
-        expiration_time: Option<&Bound<'py, PyAny>>,
-        absolute_timeout: Option<&Bound<'py, PyAny>>,
-        sliding: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyString>> {
-        let user_id = str_arg(user_id, "user_id")?;
-        let options = CreateOptions {
-            idle_timeout_ms: optional_seconds(expiration_time, "expiration_time")?,
-            sliding: optional_bool(sliding, "sliding")?,
-            absolute_timeout_ms: optional_seconds(absolute_timeout, "absolute_timeout")?,
-        };
-        let data = data_from_py(data, &self.engine.config().limits).py(py)?;
-        let token = run(py, self.engine(py)?.create(user_id, data, options))?;
-        Ok(PyString::new(py, token.as_str()))
+        py: Python<'_>,
+        user_id: &Bound<'_, PyAny>,
+        data: Option<&Bound<'_, PyAny>>,
+        expiration_time: Option<&Bound<'_, PyAny>>,
+        absolute_timeout: Option<&Bound<'_, PyAny>>,
+        sliding: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let engine = self.owned_engine(py)?;
+        let task = ops::create_session(
+            engine,
+            user_id,
+            data,
+            expiration_time,
+            absolute_timeout,
+            sliding,
+        )?;
+        run_task(py, task)
     }
 
     /// The session's data as a `Session` dict, counting as activity.
-    fn get_session<'py>(
-        &self,
-        py: Python<'py>,
-        session_id: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let found = run(py, self.engine(py)?.get(token))?;
-        session::to_py(py, found, Some(session_id.clone().unbind()))
+    fn get_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::get_session(self.owned_engine(py)?, session_id)?)
     }
 
     /// Like `get_session`, but not counted as activity (no sliding refresh).
-    fn session_info<'py>(
-        &self,
-        py: Python<'py>,
-        session_id: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let found = run(py, self.engine(py)?.peek(token))?;
-        session::to_py(py, found, Some(session_id.clone().unbind()))
+    fn session_info(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::session_info(self.owned_engine(py)?, session_id)?)
     }
 
     /// Whether `session_id` names a live session. Never raises for a bad or unknown id.
-    fn is_session_active(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Ok(token) = session_id_arg(session_id, "session_id") else {
-            return Ok(false);
-        };
-        run(py, self.engine(py)?.is_active(token))
+    fn is_session_active(
+        &self,
+        py: Python<'_>,
+        session_id: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        run_task(
+            py,
+            ops::is_session_active(self.owned_engine(py)?, session_id)?,
+        )
     }
 
     /// Ends the session. Ending an unknown or already ended session does nothing.
-    fn end_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        let token = session_id_arg(session_id, "session_id")?;
-        run(py, self.engine(py)?.end(token))
+    fn end_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::end_session(self.owned_engine(py)?, session_id)?)
     }
 
     /// Sets the given top-level keys, keeping the others; atomic against concurrent updates.
@@ -191,11 +178,11 @@ impl SessionManager {
         py: Python<'_>,
         session_id: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let patch = required_data(data, &self.engine.config().limits).py(py)?;
-        run(py, self.engine(py)?.update(token, &patch))?;
-        Ok(())
+    ) -> PyResult<Py<PyAny>> {
+        run_task(
+            py,
+            ops::update_session(self.owned_engine(py)?, session_id, data)?,
+        )
     }
 
     /// Replaces the data; with `expected_version`, only if unchanged since.
@@ -207,14 +194,10 @@ impl SessionManager {
         session_id: &Bound<'_, PyAny>,
         data: &Bound<'_, PyAny>,
         expected_version: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<u64> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let expected = match expected_version.filter(|v| !v.is_none()) {
-            Some(v) => Some(positive_int(v, "expected_version")?),
-            None => None,
-        };
-        let data = required_data(data, &self.engine.config().limits).py(py)?;
-        run(py, self.engine(py)?.set_data(token, data, expected))
+    ) -> PyResult<Py<PyAny>> {
+        let engine = self.owned_engine(py)?;
+        let task = ops::set_session_data(engine, session_id, data, expected_version)?;
+        run_task(py, task)
     }
 
     /// For the web integrations: writes back what a request changed in a
@@ -225,54 +208,18 @@ impl SessionManager {
     /// and, when another writer's keys were merged in, the data as stored
     /// (`None` when `current` was stored as given).
     #[pyo3(signature = (session_id, basis, stored, current, keys))]
-    fn apply_changes<'py>(
+    fn apply_changes(
         &self,
-        py: Python<'py>,
-        session_id: &Bound<'py, PyAny>,
-        basis: &Bound<'py, PyAny>,
-        stored: &Bound<'py, PyAny>,
-        current: &Bound<'py, PyAny>,
-        keys: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let limits = self.engine.config().limits;
-        let stored = dict_arg(stored, "stored")?;
-        let data = required_data(current, &limits).py(py)?;
-        let keys = key_items(keys)?;
-        let keys = keys
-            .iter()
-            .map(|key| str_arg(key, "each key"))
-            .collect::<PyResult<Vec<&str>>>()?;
-        // What the changed keys held when the request read them.
-        let base = PyDict::new(py);
-        for key in &keys {
-            if let Some(value) = stored.get_item(key)? {
-                base.set_item(key, value)?;
-            }
-        }
-        let base = required_data(&base, &limits).py(py)?;
-        let basis = basis_arg(basis, &data)?;
-        let sent = data.clone();
-        let ApplyOutcome::Saved(written) = run(
-            py,
-            self.engine(py)?
-                .apply_changes(token, basis, data, &keys, &base),
-        )?
-        else {
-            return Ok(None);
-        };
-        let merged = if written.record.data == sent {
-            py.None().into_bound(py)
-        } else {
-            let dict = PyDict::new(py);
-            fill_dict(&dict, written.record.data.as_json())?;
-            dict.into_any()
-        };
-        let meta = SessionMeta::of(written, Some(session_id.clone().unbind()));
-        Ok(Some(PyTuple::new(
-            py,
-            [Bound::new(py, meta)?.into_any(), merged],
-        )?))
+        py: Python<'_>,
+        session_id: &Bound<'_, PyAny>,
+        basis: &Bound<'_, PyAny>,
+        stored: &Bound<'_, PyAny>,
+        current: &Bound<'_, PyAny>,
+        keys: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let engine = self.owned_engine(py)?;
+        let task = ops::apply_changes(engine, session_id, basis, stored, current, keys)?;
+        run_task(py, task)
     }
 
     /// Adds `by` to the integer at `key` (missing counts as 0), atomically. Returns the new value.
@@ -283,14 +230,11 @@ impl SessionManager {
         session_id: &Bound<'_, PyAny>,
         key: &Bound<'_, PyAny>,
         by: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<i64> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let key = str_arg(key, "key")?;
-        let by = match by {
-            Some(by) => int_arg(by, "by")?,
-            None => 1,
-        };
-        run(py, self.engine(py)?.increment(token, key, by))
+    ) -> PyResult<Py<PyAny>> {
+        run_task(
+            py,
+            ops::increment(self.owned_engine(py)?, session_id, key, by)?,
+        )
     }
 
     /// Appends `value` to the list at `key` (missing starts one), atomically:
@@ -301,50 +245,26 @@ impl SessionManager {
         session_id: &Bound<'_, PyAny>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
-    ) -> PyResult<usize> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let key_text = str_arg(key, "key")?;
-        // Checked as the data it becomes part of, so a refusal names its path.
-        let holder = PyDict::new(py);
-        holder.set_item(key, PyList::new(py, [value])?)?;
-        let checked = data_from_py(Some(holder.as_any()), &self.engine.config().limits).py(py)?;
-        let item = match checked.to_map().remove(key_text) {
-            Some(serde_json::Value::Array(mut list)) if list.len() == 1 => list.remove(0),
-            _ => unreachable!("the holder has the one key, holding a list of one item"),
-        };
-        run(py, self.engine(py)?.append(token, key_text, &item))
+    ) -> PyResult<Py<PyAny>> {
+        run_task(
+            py,
+            ops::append(self.owned_engine(py)?, session_id, key, value)?,
+        )
     }
 
     /// Moves the session to a new id (same data and user) and returns it; the old id dies at once.
-    fn rotate_session<'py>(
-        &self,
-        py: Python<'py>,
-        session_id: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyString>> {
-        let token = session_id_arg(session_id, "session_id")?;
-        let new = run(py, self.engine(py)?.rotate(token))?;
-        Ok(PyString::new(py, new.as_str()))
+    fn rotate_session(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::rotate_session(self.owned_engine(py)?, session_id)?)
     }
 
     /// Records activity now, extending a sliding expiry.
-    fn touch(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        let token = session_id_arg(session_id, "session_id")?;
-        run(py, self.engine(py)?.touch(token))
+    fn touch(&self, py: Python<'_>, session_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::touch(self.owned_engine(py)?, session_id)?)
     }
 
     /// The user's live sessions, oldest first (their `session_id` is None: only hashes are stored).
-    fn list_sessions<'py>(
-        &self,
-        py: Python<'py>,
-        user_id: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let user_id = str_arg(user_id, "user_id")?;
-        let sessions = run(py, self.engine(py)?.list_user(user_id))?;
-        let list = PyList::empty(py);
-        for found in sessions {
-            list.append(session::to_py(py, found, None)?)?;
-        }
-        Ok(list)
+    fn list_sessions(&self, py: Python<'_>, user_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::list_sessions(self.owned_engine(py)?, user_id)?)
     }
 
     /// Ends the user's sessions, except `except_session`. Returns how many ended.
@@ -354,23 +274,19 @@ impl SessionManager {
         py: Python<'_>,
         user_id: &Bound<'_, PyAny>,
         except_session: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<u64> {
-        let user_id = str_arg(user_id, "user_id")?;
-        let keep = match except_session.filter(|s| !s.is_none()) {
-            Some(s) => Some(session_id_arg(s, "except_session")?),
-            None => None,
-        };
-        run(py, self.engine(py)?.end_user(user_id, keep))
+    ) -> PyResult<Py<PyAny>> {
+        let engine = self.owned_engine(py)?;
+        run_task(py, ops::end_user_sessions(engine, user_id, except_session)?)
     }
 
     /// Removes expired sessions now (the store also does this on its own). Returns how many.
-    fn purge_expired(&self, py: Python<'_>) -> PyResult<u64> {
-        run(py, self.engine(py)?.purge_expired())
+    fn purge_expired(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::purge_expired(self.owned_engine(py)?)?)
     }
 
     /// How many live sessions the store holds.
-    fn count(&self, py: Python<'_>) -> PyResult<u64> {
-        run(py, self.engine(py)?.count())
+    fn count(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run_task(py, ops::count(self.owned_engine(py)?)?)
     }
 
     /// Releases the store. Later calls raise `ManagerClosed`.

@@ -9,8 +9,9 @@ use sessionmanager_core::{ManagerConfig, Rate, RateDecision, RateLimit};
 use crate::clock::clock_arg;
 use crate::convert::{positive_u32, str_arg};
 use crate::errors::{IntoPyResult, wrong_type};
-use crate::fork::ProcessEngine;
-use crate::manager::{SessionManager, run};
+use crate::fork::{Engine, ProcessEngine};
+use crate::manager::SessionManager;
+use crate::ops::{self, Task, run_task};
 
 /// Allows `rate` hits per key (`"100/minute"`), `burst` of them at once.
 #[pyclass(module = "pysessionmanager", frozen)]
@@ -19,6 +20,18 @@ pub(crate) struct RateLimiter {
     limit: RateLimit,
     rate: String,
     store_url: String,
+}
+
+impl RateLimiter {
+    /// A hit on `key`, ready to run (here or on the store's executor).
+    pub(crate) fn hit_task(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Task> {
+        ops::hit_rate_limit(self.engine.get(py)?.into_owned(), self.limit, key)
+    }
+
+    /// The engine of this process.
+    pub(crate) fn engine(&self, py: Python<'_>) -> PyResult<Arc<Engine>> {
+        Ok(self.engine.get(py)?.into_owned())
+    }
 }
 
 #[pymethods]
@@ -72,10 +85,8 @@ impl RateLimiter {
     }
 
     /// Counts a hit on `key` if the limit allows it; says what it decided.
-    fn hit(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<RateLimitResult> {
-        let key = str_arg(key, "key")?;
-        let decision = run(py, self.engine.get(py)?.hit_rate_limit(&self.limit, key))?;
-        Ok(RateLimitResult::from(decision))
+    fn hit(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        run_task(py, self.hit_task(py, key)?)
     }
 
     /// The rate, as given.

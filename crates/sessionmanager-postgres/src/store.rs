@@ -117,6 +117,20 @@ impl PostgresStore {
         })
     }
 
+    /// Runs `task` (typically a whole manager call on this store) as a task
+    /// of the store's own runtime, for asynchronous hosts: the store calls
+    /// inside it then stay on that runtime, and the host waits for nothing
+    /// but the task's own notice that it finished. Fails with
+    /// [`Error::Closed`] once the store is closed (and in a forked child);
+    /// a task still running then is dropped.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) || self.inner.forked() {
+            return Err(Error::Closed);
+        }
+        self.executor.handle().spawn(task);
+        Ok(())
+    }
+
     /// Runs one store call on the runtime, within the timeout.
     fn call<T, F>(
         &self,

@@ -46,6 +46,7 @@
 
 mod codec;
 mod config;
+mod driver;
 mod error;
 mod keys;
 mod link;

@@ -8,7 +8,8 @@
 //! its own thread, with no hand-off to another one. Several callers share
 //! the driving: one runs the connection's I/O for all while the others wait
 //! for their answers. Callers inside a tokio runtime (which may not block)
-//! drive it from tokio's blocking pool instead.
+//! drive it from tokio's blocking pool instead. Asynchronous hosts hand
+//! whole tasks to the runtime instead ([`RedisStore::spawn`], `driver.rs`).
 
 use std::fmt;
 use std::future::Future;
@@ -27,6 +28,7 @@ use tokio::task::spawn_blocking;
 
 use crate::codec::{self, FIELDS};
 use crate::config::RedisConfig;
+use crate::driver::{Driver, on_driver};
 use crate::error::{Failure, engine_error, timed_out};
 use crate::keys::{self, Keys};
 use crate::link::{Link, connection_lost};
@@ -54,6 +56,8 @@ pub struct RedisStore {
     shared: Arc<Shared>,
     /// `None` once closed; the last operation still running drops it.
     runtime: Mutex<Option<Arc<Runtime>>>,
+    /// Drives the runtime for [`RedisStore::spawn`]'s tasks.
+    driver: Driver,
     /// The process that opened the store: its connection and runtime are
     /// that process's, so a forked child must not use them (its replies
     /// would cross with the parent's).
@@ -113,6 +117,7 @@ impl RedisStore {
                 db: config.db,
             }),
             runtime: Mutex::new(Some(Arc::new(runtime))),
+            driver: Driver::default(),
             pid: std::process::id(),
         };
         block_on(
@@ -127,6 +132,24 @@ impl RedisStore {
             }),
         )?;
         Ok(store)
+    }
+
+    /// Runs `task` (typically a whole manager call on this store) as a task
+    /// of the store's own runtime, driven by a thread of the store's that
+    /// starts with the first task: for asynchronous hosts, which then wait
+    /// for nothing but the task's own notice that it finished. Operations
+    /// inside the task run on that runtime directly. Fails with
+    /// [`Error::Closed`] once the store is closed; a task still running
+    /// then is dropped.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        self.refuse_if_forked()?;
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::Closed)?;
+        self.driver.spawn(&runtime, task)
     }
 
     /// Opens the store a `redis://` URL describes (see [`RedisConfig::from_url`]).
@@ -146,16 +169,7 @@ impl RedisStore {
         F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<T, Failure>> + Send,
     {
-        if self.forked() {
-            return Err(Error::Store(
-                format!(
-                    "this Redis session store was opened in process {} and this is a forked \
-                     child; open a store in each process (the Python package does this by itself)",
-                    self.pid
-                )
-                .into(),
-            ));
-        }
+        self.refuse_if_forked()?;
         let runtime = self
             .runtime
             .lock()
@@ -211,6 +225,9 @@ impl RedisStore {
                 }
             }
         };
+        if on_driver() {
+            return task.await;
+        }
         if Handle::try_current().is_err() {
             if interrupt::interruptible() {
                 return runtime.block_on(interruptibly(task));
@@ -263,6 +280,20 @@ impl RedisStore {
         std::process::id() != self.pid
     }
 
+    fn refuse_if_forked(&self) -> Result<()> {
+        if !self.forked() {
+            return Ok(());
+        }
+        Err(Error::Store(
+            format!(
+                "this Redis session store was opened in process {} and this is a forked child; \
+                 open a store in each process (the Python package does this by itself)",
+                self.pid
+            )
+            .into(),
+        ))
+    }
+
     fn shutdown(&self) {
         if self.forked() {
             // The runtime and connection are the parent's: leaked, untouched
@@ -270,8 +301,10 @@ impl RedisStore {
             if let Ok(mut runtime) = self.runtime.try_lock() {
                 std::mem::forget(runtime.take());
             }
+            self.driver.forget();
             return;
         }
+        self.driver.stop();
         let runtime = self
             .runtime
             .lock()

@@ -34,7 +34,20 @@ from pysessionmanager.session import Session
 # to end instead of being unwound through native frames.
 atexit.register(_interpreter_exiting)
 
+
+def __getattr__(name: str) -> object:
+    # The asyncio front is imported on first use: asyncio is a heavy import
+    # for programs that never use it.
+    if name in ("AsyncRateLimiter", "AsyncSessionManager"):
+        from pysessionmanager import aio
+
+        return getattr(aio, name)
+    raise AttributeError(f"module 'pysessionmanager' has no attribute {name!r}")
+
+
 __all__ = [
+    "AsyncRateLimiter",
+    "AsyncSessionManager",
     "InvalidSessionData",
     "ManagerClosed",
     "RateLimitResult",

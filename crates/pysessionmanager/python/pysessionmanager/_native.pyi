@@ -1,5 +1,6 @@
 """Type stubs for the native module. Keep in step with crates/pysessionmanager/src."""
 
+from asyncio import AbstractEventLoop
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Optional, Type, final
@@ -9,6 +10,8 @@ from typing_extensions import disjoint_base
 from pysessionmanager.session import Session
 
 __all__ = [
+    "AsyncCore",
+    "LoopWaker",
     "SessionManager",
     "SessionMeta",
     "ManualClock",
@@ -177,3 +180,24 @@ class RateLimitResult:
     @property
     def retry_after(self) -> float: ...
     def __bool__(self) -> bool: ...
+
+@final
+class LoopWaker:
+    """Resolves the futures of one event loop's calls (``pysessionmanager.aio``)."""
+
+    def __new__(cls, event_loop: AbstractEventLoop) -> LoopWaker: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...
+    @property
+    def waiting(self) -> int: ...
+
+@final
+class AsyncCore:
+    """Runs a manager's or a limiter's calls for an event loop (``pysessionmanager.aio``)."""
+
+    def __new__(cls, source: SessionManager | RateLimiter) -> AsyncCore: ...
+    def call(self, waker: Optional[LoopWaker], op: str, *args: Any) -> Any: ...
+    @property
+    def immediate(self) -> bool: ...
+    @property
+    def in_flight(self) -> int: ...

@@ -1,0 +1,184 @@
+//! Waking an asyncio event loop when store work finishes, without the GIL.
+//!
+//! Each event loop gets one [`LoopWaker`]: a socket pair whose reading end
+//! the loop watches (`loop.add_reader`), and an inbox of finished calls.
+//! A worker thread that finishes a call puts its [`Outcome`] in the inbox
+//! and writes one byte, only if the inbox was not already waiting to be
+//! read: many calls finishing together cost the loop one wakeup. The loop
+//! then runs [`LoopWaker::drain`], which turns each outcome into Python and
+//! resolves the asyncio future its caller awaits. Workers never take the
+//! GIL, so nothing they do can meet the interpreter's exit (see `exit.rs`).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::exceptions::PyOSError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use sessionmanager_core::Error;
+
+use crate::errors;
+use crate::ops::Outcome;
+
+/// Calls that finished and the loop has not picked up yet.
+struct Inbox {
+    finished: Mutex<Vec<(u64, Outcome)>>,
+    /// Whether a byte is on its way to the loop for what is in `finished`.
+    armed: AtomicBool,
+    writer: UnixStream,
+}
+
+impl Inbox {
+    fn put(&self, id: u64, outcome: Outcome) {
+        self.finished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, outcome));
+        if !self.armed.swap(true, Ordering::AcqRel) {
+            // Non-blocking; a full buffer already holds a wakeup.
+            let _ = (&self.writer).write(&[1]);
+        }
+    }
+}
+
+/// Resolves the futures of one event loop's calls (see the module docs).
+#[pyclass(module = "pysessionmanager._native", frozen)]
+pub(crate) struct LoopWaker {
+    inbox: Arc<Inbox>,
+    reader: UnixStream,
+    event_loop: Py<PyAny>,
+    /// The future each call in flight resolves, by call number. Touched
+    /// only on the loop's thread.
+    waiting: Mutex<HashMap<u64, Py<PyAny>>>,
+    next_id: AtomicU64,
+}
+
+#[pymethods]
+impl LoopWaker {
+    #[new]
+    fn new(event_loop: Py<PyAny>) -> PyResult<Self> {
+        let (reader, writer) = UnixStream::pair().map_err(socket_error)?;
+        reader.set_nonblocking(true).map_err(socket_error)?;
+        writer.set_nonblocking(true).map_err(socket_error)?;
+        Ok(Self {
+            inbox: Arc::new(Inbox {
+                finished: Mutex::new(Vec::new()),
+                armed: AtomicBool::new(false),
+                writer,
+            }),
+            reader,
+            event_loop,
+            waiting: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// The descriptor the event loop watches.
+    fn fileno(&self) -> i32 {
+        self.reader.as_raw_fd()
+    }
+
+    /// Resolves the futures of every call that finished (run by the loop
+    /// when the descriptor is readable). A future whose caller was
+    /// cancelled is left alone: its call ran to its end all the same.
+    fn drain(&self, py: Python<'_>) {
+        let mut bytes = [0_u8; 64];
+        while matches!((&self.reader).read(&mut bytes), Ok(n) if n == bytes.len()) {}
+        // Disarmed before taking: a call finishing from now on writes again.
+        self.inbox.armed.store(false, Ordering::Release);
+        let finished = std::mem::take(
+            &mut *self
+                .inbox
+                .finished
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (id, outcome) in finished {
+            let future = self.lock_waiting().remove(&id);
+            let Some(future) = future else { continue };
+            let future = future.bind(py);
+            if future
+                .call_method0(intern!(py, "done"))
+                .and_then(|done| done.is_truthy())
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            let _ = match outcome(py) {
+                Ok(value) => future.call_method1(intern!(py, "set_result"), (value,)),
+                Err(err) => future.call_method1(intern!(py, "set_exception"), (err,)),
+            };
+        }
+    }
+
+    /// Calls in flight on this loop.
+    #[getter]
+    fn waiting(&self) -> usize {
+        self.lock_waiting().len()
+    }
+}
+
+impl LoopWaker {
+    /// A new asyncio future on the loop, and the [`Reply`] that resolves it.
+    pub(crate) fn expect(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Reply)> {
+        let future = self
+            .event_loop
+            .call_method0(py, intern!(py, "create_future"))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock_waiting().insert(id, future.clone_ref(py));
+        let reply = Reply {
+            inbox: Arc::clone(&self.inbox),
+            id,
+            sent: false,
+        };
+        Ok((future, reply))
+    }
+
+    /// Drops the future of call `id`, which never started.
+    pub(crate) fn forget(&self, id: u64) {
+        self.lock_waiting().remove(&id);
+    }
+
+    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Py<PyAny>>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Delivers one call's outcome to its loop. Dropped unsent (its task was
+/// dropped with a closed store's runtime), it delivers `ManagerClosed`, so
+/// no caller waits forever.
+pub(crate) struct Reply {
+    inbox: Arc<Inbox>,
+    id: u64,
+    sent: bool,
+}
+
+impl Reply {
+    /// The call this reply answers.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Hands `outcome` to the loop.
+    pub(crate) fn send(mut self, outcome: Outcome) {
+        self.sent = true;
+        self.inbox.put(self.id, outcome);
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if !self.sent {
+            let closed: Outcome = Box::new(|py| Err(errors::to_py(py, Error::Closed)));
+            self.inbox.put(self.id, closed);
+        }
+    }
+}
+
+fn socket_error(err: std::io::Error) -> PyErr {
+    PyOSError::new_err(format!("cannot make the event loop's wakeup socket: {err}"))
+}
