@@ -802,3 +802,55 @@ def test_of_two_session_cookies_the_first_counts(store: SessionManager) -> None:
     assert shown.json()["data"] == {"cart": ["first"]}
     shown = client.get("/show", headers={"Cookie": f"session=forged; session={second}"})
     assert shown.json()["data"] == {}
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "postgres"])
+def test_the_middleware_awaits_the_store_without_worker_threads(
+    kind: str, url_of: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loads, saves, logins, logouts, appends and rate limits of async
+    endpoints never hand a call to a worker thread."""
+    import anyio.to_thread
+    from fastapi import Depends
+
+    from pysessionmanager import RateLimiter, RateLimitResult
+    from pysessionmanager.contrib.starlette import rate_limit
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a store call went to a worker thread")
+
+    manager = SessionManager(store=url_of(kind))
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, manager=manager)
+    limited = rate_limit(RateLimiter("3/minute", store=manager))
+
+    @app.post("/login/{user}")
+    async def log_in(request: Request, user: str) -> dict[str, str]:
+        request.session["theme"] = "dark"
+        return {"sid": await alogin(request, user)}
+
+    @app.post("/add/{item}")
+    async def add(request: Request, item: str) -> dict[str, int]:
+        return {"length": await request.session.append("cart", item)}
+
+    @app.get("/me")
+    async def me(request: Request, _: RateLimitResult = Depends(limited)) -> dict[str, Any]:
+        return dict(request.session)
+
+    @app.post("/logout")
+    async def log_out(request: Request) -> dict[str, bool]:
+        await alogout(request)
+        return {"ok": True}
+
+    client = TestClient(app, base_url=HTTPS)
+    with monkeypatch.context() as patched:
+        patched.setattr(anyio.to_thread, "run_sync", refuse)
+        sid = client.post("/login/alice").json()["sid"]
+        assert client.post("/add/book").json() == {"length": 1}
+        assert client.post("/add/pen").json() == {"length": 2}
+        assert client.get("/me").json() == {"theme": "dark", "cart": ["book", "pen"]}
+        assert manager.get_session(sid).user_id == "alice"
+        assert [client.get("/me").status_code for _ in range(3)][-1] == 429
+        assert client.post("/logout").json() == {"ok": True}
+    assert not manager.is_session_active(sid)
+    manager.close()

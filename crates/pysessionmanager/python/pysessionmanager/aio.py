@@ -47,7 +47,13 @@ CLOSE_WAIT_SECONDS = 30.0
 
 def _waker() -> LoopWaker:
     """The running loop's waker, made and registered on first use."""
-    loop = asyncio.get_running_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "pysessionmanager.aio needs a running asyncio event loop (asyncio's own or "
+            "uvloop); under another one, call SessionManager from a worker thread"
+        ) from None
     local = _local
     if getattr(local, "loop", None) is loop:
         return local.waker
@@ -249,21 +255,26 @@ class AsyncSessionManager(_Front):
 class AsyncRateLimiter(_Front):
     """`RateLimiter` whose `hit` is a coroutine. Takes the same arguments;
     `store=` may also be an `AsyncSessionManager` (its store keeps the
-    limits)."""
+    limits), and `rate` a `RateLimiter` to share (then nothing else)."""
 
     __slots__ = ("_limiter",)
 
     def __init__(
         self,
-        rate: str,
+        rate: str | RateLimiter,
         *,
         burst: Optional[int] = None,
         store: Optional[str | SessionManager | AsyncSessionManager] = None,
         clock: Any = None,
     ) -> None:
-        if isinstance(store, AsyncSessionManager):
-            store = store.manager
-        self._limiter = RateLimiter(rate, burst=burst, store=store, clock=clock)
+        if isinstance(rate, RateLimiter):
+            if (burst, store, clock) != (None, None, None):
+                raise TypeError("burst, store and clock belong to the RateLimiter given")
+            self._limiter = rate
+        else:
+            if isinstance(store, AsyncSessionManager):
+                store = store.manager
+            self._limiter = RateLimiter(rate, burst=burst, store=store, clock=clock)
         super().__init__(self._limiter)
 
     @property

@@ -7,13 +7,16 @@ import hashlib
 import http.cookies as http_cookies
 import math
 import secrets
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from functools import partial
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from pysessionmanager import SessionManager, SessionNotFound, UnsupportedDataType
 from pysessionmanager._native import SessionMeta, save_step
 from pysessionmanager.session import Session
+
+if TYPE_CHECKING:
+    from pysessionmanager.aio import AsyncSessionManager
 
 #: Prefix of the user id given to visitors who have not logged in. Each gets
 #: their own (``anonymous:<random>``) so per-user limits and listings never
@@ -109,10 +112,15 @@ class RequestState:
     With ``activity=False`` reads do not count as activity (``session_info``
     instead of ``get_session``), so a session's expiry moves only when it is
     written: Django's contract, where only a save renews a session.
+
+    Every method that calls the store has a coroutine twin (``aload``,
+    ``astart``, ``aappend``...) for asyncio servers, which awaits
+    ``amanager``, an ``AsyncSessionManager`` over the same store.
     """
 
     __slots__ = (
         "manager",
+        "amanager",
         "sid",
         "user_id",
         "version",
@@ -131,8 +139,9 @@ class RequestState:
         encode: Codec = fresh,
         decode: Codec = fresh,
         activity: bool = True,
+        amanager: Optional[AsyncSessionManager] = None,
     ) -> None:
-        self.manager = manager
+        self.manager, self.amanager = manager, amanager
         self.encode, self.decode = encode, decode
         self.sid: Optional[str] = None
         self.user_id: Optional[str] = None
@@ -151,6 +160,24 @@ class RequestState:
                 self._adopt(read(token))
             except SessionNotFound:
                 pass  # forged, ended or expired: no session
+
+    async def aload(self, token: Optional[str], *, activity: bool = True) -> None:
+        """Reads the session ``token`` names, as the constructor does when
+        given a token (construct with ``None``, then await this)."""
+        if token:
+            amanager = self._async()
+            try:
+                read = amanager.get_session if activity else amanager.session_info
+                self._adopt(await read(token))
+            except SessionNotFound:
+                pass  # forged, ended or expired: no session
+
+    def _async(self) -> AsyncSessionManager:
+        if self.amanager is None:
+            from pysessionmanager.aio import AsyncSessionManager
+
+            self.amanager = AsyncSessionManager(store=self.manager)
+        return self.amanager
 
     def _adopt(self, session: Session) -> None:
         self.sid, self.user_id = session.session_id, session.user_id
@@ -190,6 +217,18 @@ class RequestState:
         Returns the new id. Per-user limits apply here, as to any create.
         When the session was another user's, the new one starts empty (see
         :meth:`switches_user`: the caller clears its copy of the data)."""
+        data = self._login_data(data, user_id)
+        return self.start(data, user_id, expiration_time=expiration_time)
+
+    async def alogin(
+        self, data: Mapping[str, Any], user_id: str, *, expiration_time: Optional[float] = None
+    ) -> str:
+        """:meth:`login`, awaiting the store."""
+        data = self._login_data(data, user_id)
+        return await self.astart(data, user_id, expiration_time=expiration_time)
+
+    def _login_data(self, data: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
+        """What a login as ``user_id`` carries over, after checking the id."""
         if not isinstance(user_id, str):
             # As create_session says it: a wrong type is a TypeError.
             raise TypeError(f"user_id must be a str, got {type(user_id).__name__}")
@@ -199,9 +238,7 @@ class RequestState:
             raise ValueError(
                 f"user ids starting with {ANONYMOUS_PREFIX!r} are reserved for visitors"
             )
-        if self.switches_user(user_id):
-            data = {}
-        return self.start(data, user_id, expiration_time=expiration_time)
+        return {} if self.switches_user(user_id) else data
 
     def switches_user(self, user_id: str) -> bool:
         """Whether a login as ``user_id`` takes the session from one user to
@@ -236,6 +273,28 @@ class RequestState:
             self.manager.end_session(old)
         return sid
 
+    async def astart(
+        self,
+        data: Mapping[str, Any],
+        user_id: Optional[str] = None,
+        *,
+        expiration_time: Optional[float] = None,
+        sliding: Optional[bool] = None,
+        absolute_timeout: Optional[float] = None,
+    ) -> str:
+        """:meth:`start`, awaiting the store."""
+        old = self.sid
+        sid = await self._acreate(
+            anonymous_user_id() if user_id is None else user_id,
+            self.encoded(data),
+            expiration_time=expiration_time,
+            sliding=sliding,
+            absolute_timeout=absolute_timeout,
+        )
+        if old is not None:
+            await self._async().end_session(old)
+        return sid
+
     def save(
         self,
         data: Mapping[str, Any],
@@ -250,6 +309,18 @@ class RequestState:
         current = self.encoded(data)
         write = self.store_write(current, expiration_time=expiration_time, failed=failed)
         return self.sid if write is None else write()
+
+    async def asave(
+        self,
+        data: Mapping[str, Any],
+        *,
+        expiration_time: Optional[float] = None,
+        failed: bool = False,
+    ) -> Optional[str]:
+        """:meth:`save`, awaiting the store."""
+        current = self.encoded(data)
+        write = self.astore_write(current, expiration_time=expiration_time, failed=failed)
+        return self.sid if write is None else await write()
 
     def encoded(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """``data`` as it would be stored: a new dict of encoded values."""
@@ -269,10 +340,7 @@ class RequestState:
         first data, an end for cleared data, else the changed keys). The
         caller runs it, on a worker thread if it likes, and gets the id the
         cookie should carry; without a call, that id is :attr:`sid` as it is."""
-        self.merged = False
-        step, keys = save_step(
-            self.stored, current, stored_session=self.sid is not None, failed=failed
-        )
+        step, keys = self._save_step(current, failed)
         if step == "nothing":
             return None
         if step == "create":
@@ -283,6 +351,29 @@ class RequestState:
             return self.end  # cleared (logged out, reset): no session, no cookie
         return partial(self._write_changes, current, keys)
 
+    def astore_write(
+        self,
+        current: dict[str, Any],
+        *,
+        expiration_time: Optional[float] = None,
+        failed: bool = False,
+    ) -> Optional[Callable[[], Awaitable[Optional[str]]]]:
+        """:meth:`store_write`, as a coroutine function to await."""
+        step, keys = self._save_step(current, failed)
+        if step == "nothing":
+            return None
+        if step == "create":
+            return partial(
+                self._acreate, anonymous_user_id(), current, expiration_time=expiration_time
+            )
+        if step == "end":
+            return self.aend
+        return partial(self._awrite_changes, current, keys)
+
+    def _save_step(self, current: dict[str, Any], failed: bool) -> tuple[str, list[str]]:
+        self.merged = False
+        return save_step(self.stored, current, stored_session=self.sid is not None, failed=failed)
+
     def append(self, data: MutableMapping[str, Any], key: str, item: Any) -> int:
         """Appends ``item`` to the list at ``key`` of ``data`` (the request's
         session dict; a missing key starts a list). With a stored session
@@ -291,20 +382,40 @@ class RequestState:
         nothing left to write for ``key``. Without one, the item waits in
         ``data`` for the save that creates the session. Returns the list's
         length: in the store, or in ``data`` before the session is stored."""
-        if key in data and not isinstance(data[key], list):
-            raise UnsupportedDataType(f"data[{key!r}]: cannot append to {type(data[key]).__name__}")
-        appended = [*data.get(key, ()), item]
+        appended = self._appended(data, key, item)
         if self.sid is None:
             data[key] = appended
             return len(appended)
         encoded = self.encode(item)
         length = self.manager.append(self.sid, key, encoded)
+        self._append_stored(data, key, appended, encoded)
+        return length
+
+    async def aappend(self, data: MutableMapping[str, Any], key: str, item: Any) -> int:
+        """:meth:`append`, awaiting the store."""
+        appended = self._appended(data, key, item)
+        if self.sid is None:
+            data[key] = appended
+            return len(appended)
+        encoded = self.encode(item)
+        length = await self._async().append(self.sid, key, encoded)
+        self._append_stored(data, key, appended, encoded)
+        return length
+
+    @staticmethod
+    def _appended(data: Mapping[str, Any], key: str, item: Any) -> list[Any]:
+        if key in data and not isinstance(data[key], list):
+            raise UnsupportedDataType(f"data[{key!r}]: cannot append to {type(data[key]).__name__}")
+        return [*data.get(key, ()), item]
+
+    def _append_stored(
+        self, data: MutableMapping[str, Any], key: str, appended: list[Any], encoded: Any
+    ) -> None:
         data[key] = appended
         # What the store holds as far as this request knows: its save sees no change.
         prior = self.stored.get(key)
         known = [*prior, encoded] if isinstance(prior, list) else [encoded]
         self.stored = {**self.stored, key: known}
-        return length
 
     def end(self) -> None:
         """Ends the stored session; the request carries on without one."""
@@ -312,10 +423,23 @@ class RequestState:
             self.manager.end_session(self.sid)
         self._forget()
 
+    async def aend(self) -> None:
+        """:meth:`end`, awaiting the store."""
+        if self.sid is not None:
+            await self._async().end_session(self.sid)
+        self._forget()
+
     def _create(self, owner: str, encoded: dict[str, Any], **options: Any) -> str:
         """Stores ``encoded`` in a new session of ``owner`` and ties the request
         to it; a new record is version 1, so nothing needs reading back."""
         sid = self.manager.create_session(owner, encoded, **options)
+        return self._created(sid, owner, encoded)
+
+    async def _acreate(self, owner: str, encoded: dict[str, Any], **options: Any) -> str:
+        sid = await self._async().create_session(owner, encoded, **options)
+        return self._created(sid, owner, encoded)
+
+    def _created(self, sid: str, owner: str, encoded: dict[str, Any]) -> str:
         self.sid, self.user_id, self.version, self.stored = sid, owner, 1, encoded
         self.meta = None
         return sid
@@ -328,6 +452,16 @@ class RequestState:
         assert self.sid is not None
         basis = self.version if self.meta is None else self.meta
         written = self.manager.apply_changes(self.sid, basis, self.stored, current, keys)
+        return self._applied(written, current)
+
+    async def _awrite_changes(self, current: dict[str, Any], keys: list[str]) -> Optional[str]:
+        assert self.sid is not None
+        basis = self.version if self.meta is None else self.meta
+        written = await self._async().apply_changes(self.sid, basis, self.stored, current, keys)
+        return self._applied(written, current)
+
+    def _applied(self, written: Any, current: dict[str, Any]) -> Optional[str]:
+        """Takes in what ``apply_changes`` wrote."""
         if written is None:
             # Ended meanwhile (say, "log out everywhere"): never bring it back.
             self._forget()

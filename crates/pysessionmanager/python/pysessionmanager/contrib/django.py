@@ -53,7 +53,6 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, NamedTuple, Optional
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY as USER_ID_KEY
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
@@ -70,6 +69,7 @@ from pysessionmanager import (
     UnsupportedDataType,
 )
 from pysessionmanager._native import TOKEN_BYTES
+from pysessionmanager.aio import AsyncSessionManager
 from pysessionmanager.contrib._web import (
     CONFLICT_BODY,
     RequestState,
@@ -129,6 +129,7 @@ def get_manager() -> SessionManager:
             # A forked worker must not share its parent's store handles
             # (SQLite connections do not survive fork): open its own.
             _managers.clear()
+            _async_managers.clear()
             _managers_pid = os.getpid()
         manager = _managers.get(key)
         if manager is None:
@@ -140,6 +141,20 @@ def get_manager() -> SessionManager:
                 ) from error
             _managers[key] = manager
         return manager
+
+
+_async_managers: dict[int, AsyncSessionManager] = {}
+
+
+def get_async_manager() -> AsyncSessionManager:
+    """An :class:`~pysessionmanager.aio.AsyncSessionManager` over
+    :func:`get_manager`'s store, for ``async def`` views and the session's
+    ``a*`` methods."""
+    manager = get_manager()
+    amanager = _async_managers.get(id(manager))
+    if amanager is None or amanager.manager is not manager:
+        amanager = _async_managers[id(manager)] = AsyncSessionManager(store=manager)
+    return amanager
 
 
 def _identity(value: Any) -> Any:
@@ -154,6 +169,7 @@ def close_managers() -> None:
     with _managers_lock:
         managers = list(_managers.values())
         _managers.clear()
+        _async_managers.clear()
     for manager in managers:
         manager.close()
 
@@ -176,6 +192,8 @@ class SessionStore(SessionBase):
 
     def __init__(self, session_key: Optional[str] = None) -> None:
         self._manager = get_manager()
+        #: For the ``a*`` methods, on first use.
+        self._amanager: Optional[AsyncSessionManager] = None
         #: The tie to the stored record, made when the session is loaded or created.
         self._state: Optional[RequestState] = None
         #: Set by cycle_key(): the data waits for its new record.
@@ -200,43 +218,79 @@ class SessionStore(SessionBase):
             and _TOKEN_ALPHABET.issuperset(key)
         )
 
+    def _async(self) -> AsyncSessionManager:
+        if self._amanager is None:
+            self._amanager = get_async_manager()
+        return self._amanager
+
     def _new_state(self, token: Optional[str]) -> RequestState:
         # What it is given to store comes from _as_json, already new JSON
         # containers: no second copy.
-        return RequestState(self._manager, token, encode=_unchanged, activity=False)
+        return RequestState(
+            self._manager, token, encode=_unchanged, activity=False, amanager=self._amanager
+        )
+
+    async def _anew_state(self, token: Optional[str]) -> RequestState:
+        self._async()
+        state = self._new_state(None)
+        await state.aload(token, activity=False)
+        return state
 
     def load(self) -> dict[str, Any]:
         """The stored data; ``{}`` (and no key) for an unknown, ended or expired
         session. Reading does not extend the session."""
         state = self._state = self._new_state(self._session_key)
-        data = state.data()
-        if state.sid is not None and _past(data.get(EXPIRY_KEY)):
-            # The store expires the record on its own at that date; this
-            # guards records whose lifetime was set some other way.
+        if _outlived(state):
             state.end()
-            data = {}
+        return self._loaded(state)
+
+    async def aload(self) -> dict[str, Any]:
+        state = self._state = await self._anew_state(self._session_key)
+        if _outlived(state):
+            await state.aend()
+        return self._loaded(state)
+
+    def _loaded(self, state: RequestState) -> dict[str, Any]:
         if state.sid is None:
             self._session_key = None
-        return data
+        return state.data()
 
     def exists(self, session_key: Optional[str]) -> bool:
         """Whether ``session_key`` names a live session (without extending it)."""
         return isinstance(session_key, str) and self._manager.is_session_active(session_key)
 
+    async def aexists(self, session_key: Optional[str]) -> bool:
+        return isinstance(session_key, str) and await self._async().is_session_active(session_key)
+
     def create(self) -> None:
         """Stores the current data (none yet, for a new session) in a new
         record under a fresh token, owned by the logged-in user if any."""
+        planned = self._plan_create()
+        if planned is not None:
+            state, data, lifetime = planned
+            self._session_key = state.start(
+                data, _owner(data), expiration_time=lifetime.seconds, sliding=lifetime.sliding
+            )
+
+    async def acreate(self) -> None:
+        self._async()
+        planned = self._plan_create()
+        if planned is not None:
+            state, data, lifetime = planned
+            self._session_key = await state.astart(
+                data, _owner(data), expiration_time=lifetime.seconds, sliding=lifetime.sliding
+            )
+
+    def _plan_create(self) -> Optional[tuple[RequestState, dict[str, Any], _Lifetime]]:
         data = _as_json(self._get_session(no_load=True))
         lifetime = self._lifetime(data)
         self._moved = False
         self._session_key = None
         self.modified = True
         if lifetime is None:
-            return  # already past its expiry: nothing worth storing
+            return None  # already past its expiry: nothing worth storing
         state = self._state = self._new_state(None)
-        self._session_key = state.start(
-            data, _owner(data), expiration_time=lifetime.seconds, sliding=lifetime.sliding
-        )
+        return state, data, lifetime
 
     def save(self, must_create: bool = False) -> None:
         """Writes the changes. Without a key, creates the record. With
@@ -258,34 +312,39 @@ class SessionStore(SessionBase):
             raise UpdateError
         self._write(state, data)
 
+    async def asave(self, must_create: bool = False) -> None:
+        if self._session_key is None:
+            return await self.acreate()
+        if must_create:
+            if await self.aexists(self._session_key):
+                raise CreateError
+            return await self.acreate()
+        data = _as_json(await self._aget_session())
+        state = self._state
+        if state is None and self._session_key is not None:
+            state = self._state = await self._anew_state(self._session_key)
+        if state is None or state.sid is None:
+            raise UpdateError
+        await self._awrite(state, data)
+
     def _write(self, state: RequestState, data: dict[str, Any]) -> None:
         lifetime = self._lifetime(data)
         if lifetime is None:
             state.end()  # saved past its expiry: gone, as the store would have it
             return
-        owner = _owner(data)
-        moved_owner = state.user_id != owner if owner is not None else not state.anonymous
-        if data and (moved_owner or state.stored.get(EXPIRY_KEY) != data.get(EXPIRY_KEY)):
+        if _moves(state, data):
             # A record's owner and lifetime are set at creation: move the data
             # to a new record (a new id, like a login), unless it ended meanwhile.
             if not self._manager.is_session_active(state.sid):
                 state.end()
                 raise UpdateError
             self._session_key = state.start(
-                data, owner, expiration_time=lifetime.seconds, sliding=lifetime.sliding
+                data, _owner(data), expiration_time=lifetime.seconds, sliding=lifetime.sliding
             )
             return
         version = state.version
-        sid = state.save(data)
-        if sid is None:
-            if data:
-                raise UpdateError  # ended by another request meanwhile
-            return  # emptied: the record was ended; the key names nothing now
-        if state.merged:
-            # Another request wrote meanwhile and its keys were merged in:
-            # show them, or a second save of this request would remove them.
-            self._session_cache = state.data()
-        elif state.version == version and lifetime.sliding:
+        sid = self._saved(state, data, state.save(data))
+        if sid is not None and state.version == version and lifetime.sliding:
             # Nothing changed, but Django's save renews the expiry
             # (SESSION_SAVE_EVERY_REQUEST relies on it).
             try:
@@ -293,6 +352,43 @@ class SessionStore(SessionBase):
             except SessionNotFound:
                 state.end()
                 raise UpdateError from None
+
+    async def _awrite(self, state: RequestState, data: dict[str, Any]) -> None:
+        amanager = self._async()
+        lifetime = self._lifetime(data)
+        if lifetime is None:
+            await state.aend()
+            return
+        if _moves(state, data):
+            if not await amanager.is_session_active(state.sid):
+                await state.aend()
+                raise UpdateError
+            self._session_key = await state.astart(
+                data, _owner(data), expiration_time=lifetime.seconds, sliding=lifetime.sliding
+            )
+            return
+        version = state.version
+        sid = self._saved(state, data, await state.asave(data))
+        if sid is not None and state.version == version and lifetime.sliding:
+            try:
+                await amanager.touch(sid)
+            except SessionNotFound:
+                await state.aend()
+                raise UpdateError from None
+
+    def _saved(
+        self, state: RequestState, data: dict[str, Any], sid: Optional[str]
+    ) -> Optional[str]:
+        """Takes in a save's outcome: the id it kept, ``None`` when the data
+        was emptied (the record ended), ``UpdateError`` when the record was
+        ended by another request meanwhile."""
+        if sid is None and data:
+            raise UpdateError
+        if state.merged:
+            # Another request wrote meanwhile and its keys were merged in:
+            # show them, or a second save of this request would remove them.
+            self._session_cache = state.data()
+        return sid
 
     def _lifetime(self, data: Mapping[str, Any]) -> Optional[_Lifetime]:
         """How long a record of ``data`` lives (``None``: already expired):
@@ -321,13 +417,18 @@ class SessionStore(SessionBase):
         session is saved (see the module's documentation)."""
         data = self._session
         self.delete()
+        self._await_new_key(data)
+
+    async def acycle_key(self) -> None:
+        data = await self._aget_session()
+        await self.adelete()
+        self._await_new_key(data)
+
+    def _await_new_key(self, data: dict[str, Any]) -> None:
         self._session_key = None
         self._session_cache = data
         self.modified = True
         self._moved = True
-
-    async def acycle_key(self) -> None:
-        await sync_to_async(self.cycle_key)()
 
     def flush(self) -> None:
         self._moved = False
@@ -349,6 +450,17 @@ class SessionStore(SessionBase):
         else:
             self._manager.end_session(session_key)
 
+    async def adelete(self, session_key: Optional[str] = None) -> None:
+        if session_key is None:
+            session_key = self._session_key
+            if session_key is None:
+                return
+        state = self._state
+        if state is not None and state.sid == session_key:
+            await state.aend()
+        else:
+            await self._async().end_session(session_key)
+
     def _get_or_create_session_key(self) -> Optional[str]:
         # Django's default would invent a key that names no record.
         if self._session_key is None:
@@ -356,13 +468,34 @@ class SessionStore(SessionBase):
         return self._session_key
 
     async def _aget_or_create_session_key(self) -> Optional[str]:
-        return await sync_to_async(self._get_or_create_session_key)()
+        if self._session_key is None:
+            await self.acreate()
+        return self._session_key
 
     @classmethod
     def clear_expired(cls) -> None:
         """Removes expired sessions now (``manage.py clearsessions``). Stores
         also remove them on their own, and never return one meanwhile."""
         get_manager().purge_expired()
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        await get_async_manager().purge_expired()
+
+
+def _outlived(state: RequestState) -> bool:
+    """Whether a loaded record is past the expiry its data names. The store
+    expires the record on its own at that date; this guards records whose
+    lifetime was set some other way."""
+    return state.sid is not None and _past(state.stored.get(EXPIRY_KEY))
+
+
+def _moves(state: RequestState, data: Mapping[str, Any]) -> bool:
+    """Whether saving ``data`` needs a new record: its owner or its fixed
+    expiry changed, and a record's owner and lifetime are set at creation."""
+    owner = _owner(data)
+    moved_owner = state.user_id != owner if owner is not None else not state.anonymous
+    return bool(data) and (moved_owner or state.stored.get(EXPIRY_KEY) != data.get(EXPIRY_KEY))
 
 
 def _unchanged(value: Any) -> Any:

@@ -49,36 +49,31 @@ differences:
 - A WebSocket connection reads the session; like Starlette's, it cannot
   change it (no response to carry a cookie).
 
-The manager's calls are synchronous and hold the event loop while they
-run. For the memory store that is a few microseconds, several times less
-than handing the call to a worker thread costs, so the middleware calls it
-directly. Any other store is called through ``anyio.to_thread.run_sync``:
-a SQLite write is usually quick, but now and then waits for the disk, and
-waits for up to its busy timeout (5 s) while another process holds the
-write lock; network stores wait for the server. Held on the event loop,
-each such wait would stall every request of the process. A hop is paid
-only for a store call the request needs: none without a cookie, one to
-load a session, one more to save it only if it changed (the project's
-benchmarks measure both ways). Use
-:func:`alogin` and :func:`alogout` in ``async def`` endpoints for the
-same reason; :func:`login` and :func:`logout` are for plain ``def``
-endpoints, which Starlette already runs in a thread.
+The middleware awaits the store through
+:class:`~pysessionmanager.aio.AsyncSessionManager`: the event loop is never
+held while a store waits, and no call occupies a worker thread (memory-store
+calls finish at once; the others run in the engine and wake the loop when
+done). It needs an asyncio event loop (asyncio's own or uvloop, as uvicorn
+and hypercorn run). A store call is made only when the request needs it:
+none without a cookie, one to load a session, one more to save it only if
+it changed. Use :func:`alogin` and :func:`alogout` in ``async def``
+endpoints; :func:`login` and :func:`logout` are for plain ``def``
+endpoints, which Starlette runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, ItemsView, Iterator, ValuesView
-from functools import partial
-from typing import Any, Callable, Literal, Optional, TypeVar, Union
+from typing import Any, Callable, Literal, Optional, Union
 
-import anyio.to_thread
 from starlette.datastructures import MutableHeaders, Secret
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pysessionmanager import RateLimiter, RateLimitResult, SessionConflict, SessionManager
+from pysessionmanager.aio import AsyncRateLimiter, AsyncSessionManager
 from pysessionmanager.contrib._web import (
     CONFLICT_BODY,
     RequestState,
@@ -97,8 +92,6 @@ __all__ = [
     "logout",
     "rate_limit",
 ]
-
-T = TypeVar("T")
 
 #: A cookie name must be an RFC 6265 token; anything else could split the header.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -143,7 +136,7 @@ class Session(dict[str, Any]):
             "SessionMiddleware must be installed to append to the session"
         )
         self.mark_accessed()
-        return await self._middleware._run(self._state.append, self, key, item)
+        return await self._state.aappend(self, key, item)
 
     def mark_accessed(self) -> None:
         # The values are shared with the copy the save compares against
@@ -256,7 +249,7 @@ class SessionMiddleware:
         self.enabled = self.max_age is None or self.max_age > 0
         self._lifetime = None if self.max_age is None else float(self.max_age)
         self.manager = as_manager(manager)  # last: bad options open no store
-        self._offload = _offloaded(self.manager.store)
+        self.amanager = AsyncSessionManager(store=self.manager)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -289,14 +282,11 @@ class SessionMiddleware:
 
         await self.app(scope, receive, send_wrapper)
 
-    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Calls one of the manager's (blocking) operations."""
-        return await _call(self._offload, function, *args, **kwargs)
-
     async def _load(self, token: Optional[str]) -> RequestState:
-        if not token or not self.enabled:
-            return RequestState(self.manager, None)
-        return await self._run(RequestState, self.manager, token)
+        state = RequestState(self.manager, None, amanager=self.amanager)
+        if token and self.enabled:
+            await state.aload(token)
+        return state
 
     async def _commit(
         self,
@@ -322,8 +312,8 @@ class SessionMiddleware:
             if session.accessed:
                 current = state.encoded(session)  # here on the event loop
                 failed = message["status"] >= 500
-                write = state.store_write(current, expiration_time=self._lifetime, failed=failed)
-            saved = state.sid if write is None else await self._run(write)
+                write = state.astore_write(current, expiration_time=self._lifetime, failed=failed)
+            saved = state.sid if write is None else await write()
             if saved is None:
                 if token is not None:  # cleared, ended, forged or expired
                     cookie = self._cookie("", _EXPIRED, secure)
@@ -434,15 +424,12 @@ def login(request: HTTPConnection, user_id: str) -> str:
 
 
 async def alogin(request: HTTPConnection, user_id: str) -> str:
-    """:func:`login` for ``async def`` endpoints: a slow store is called
-    from a worker thread, not on the event loop."""
+    """:func:`login` for ``async def`` endpoints: the store is awaited."""
     session, state, middleware = _bound(request)
     _check_enabled(middleware)
     if state.switches_user(user_id):
         session.clear()
-    return await middleware._run(
-        state.login, dict(session), user_id, expiration_time=middleware._lifetime
-    )
+    return await state.alogin(dict(session), user_id, expiration_time=middleware._lifetime)
 
 
 def logout(request: HTTPConnection) -> None:
@@ -455,23 +442,9 @@ def logout(request: HTTPConnection) -> None:
 
 async def alogout(request: HTTPConnection) -> None:
     """:func:`logout` for ``async def`` endpoints."""
-    session, state, middleware = _bound(request)
-    await middleware._run(state.end)
+    session, state, _ = _bound(request)
+    await state.aend()
     session.clear()
-
-
-def _offloaded(store: str) -> bool:
-    """Whether calls to ``store`` go to a worker thread: any store but memory
-    may wait (SQLite for the disk, servers for the network)."""
-    return not store.startswith("memory:")
-
-
-async def _call(offload: bool, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Calls a blocking store operation without holding the event loop for
-    longer than a memory store call."""
-    if offload:
-        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs))
-    return function(*args, **kwargs)
 
 
 def _visitor_key(request: HTTPConnection) -> str:
@@ -481,19 +454,20 @@ def _visitor_key(request: HTTPConnection) -> str:
 
 
 def rate_limit(
-    limiter: RateLimiter, key: Optional[Callable[[HTTPConnection], str]] = None
+    limiter: Union[RateLimiter, AsyncRateLimiter],
+    key: Optional[Callable[[HTTPConnection], str]] = None,
 ) -> Callable[[HTTPConnection], Awaitable[RateLimitResult]]:
     """A FastAPI dependency (``Depends(rate_limit(limiter))``), or a coroutine
     a Starlette endpoint awaits with its request, that counts a hit and raises
     ``HTTPException(429)`` with a ``Retry-After`` header (whole seconds) past
     the limit. ``key`` names who is limited; by default the session, or the
-    client address for visitors without one. A limiter on a store other than
-    memory is called from a worker thread, off the event loop."""
-    offload = _offloaded(limiter.store)
+    client address for visitors without one. The store is awaited, off the
+    event loop."""
+    alimiter = limiter if isinstance(limiter, AsyncRateLimiter) else AsyncRateLimiter(limiter)
 
     async def check(request: HTTPConnection) -> RateLimitResult:
         who = key(request) if key is not None else _visitor_key(request)
-        result = await _call(offload, limiter.hit, who)
+        result = await alimiter.hit(who)
         if not result.allowed:
             raise HTTPException(
                 429,
