@@ -1,5 +1,6 @@
 """What the Starlette middleware costs per request, and how long it holds the
-event loop, with the store called inline or from a worker thread.
+event loop, with the store awaited (the default) or called from a worker
+thread.
 
 The ASGI app is called directly (no HTTP client, no server), so the figures
 are the middleware's and the store's, against two peers measured in the
@@ -17,9 +18,11 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -69,9 +72,27 @@ async def no_sessions(scope: Any, receive: Any, send: Any) -> None:
     await ENDPOINTS(scope, receive, send)
 
 
-def ours(store: str | None, offload: bool) -> ASGIApp:
+class ThreadHop:
+    """An async manager that hands each call to anyio's worker threads, the
+    way the middleware called stores other than memory before it awaited
+    the engine: the peer that shows what awaiting saves."""
+
+    def __init__(self, manager: SessionManager) -> None:
+        self.manager = manager
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.manager, name)
+
+        async def hop(*args: Any, **kwargs: Any) -> Any:
+            return await anyio.to_thread.run_sync(partial(method, *args, **kwargs))
+
+        return hop
+
+
+def ours(store: str | None, thread_hop: bool = False) -> ASGIApp:
     middleware = SessionMiddleware(ENDPOINTS, manager=SessionManager(store=store))
-    middleware._offload = offload  # what the bench compares; the default picks by store
+    if thread_hop:
+        middleware.amanager = ThreadHop(middleware.manager)  # type: ignore[assignment]
     return middleware
 
 
@@ -84,10 +105,10 @@ def variants(folder: Path) -> dict[str, ASGIApp]:
         found["starlette signed cookie"] = Signed(ENDPOINTS, secret_key="bench")
     except ImportError:  # itsdangerous is not installed
         pass
-    found["ours memory, inline (default)"] = ours(None, offload=False)
-    found["ours memory, thread"] = ours(None, offload=True)
-    found["ours sqlite, inline"] = ours(sqlite.replace(".db", "-inline.db"), offload=False)
-    found["ours sqlite, thread (default)"] = ours(sqlite, offload=True)
+    found["ours memory (default)"] = ours(None)
+    found["ours memory, thread hop"] = ours(None, thread_hop=True)
+    found["ours sqlite, awaited (default)"] = ours(sqlite)
+    found["ours sqlite, thread hop"] = ours(sqlite.replace(".db", "-hop.db"), thread_hop=True)
     return found
 
 

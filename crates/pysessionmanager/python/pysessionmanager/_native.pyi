@@ -1,7 +1,7 @@
 """Type stubs for the native module. Keep in step with crates/pysessionmanager/src."""
 
 from asyncio import AbstractEventLoop
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Optional, Type, final
 
@@ -195,9 +195,9 @@ class LoopWaker:
 class AsyncCore:
     """Runs a manager's or a limiter's calls for an event loop (``pysessionmanager.aio``)."""
 
-    def __new__(cls, source: SessionManager | RateLimiter) -> AsyncCore: ...
-    def call(self, waker: Optional[LoopWaker], op: str, *args: Any) -> Any: ...
-    @property
-    def immediate(self) -> bool: ...
+    def __new__(
+        cls, source: SessionManager | RateLimiter, waker_of: Callable[[], LoopWaker]
+    ) -> AsyncCore: ...
+    def call(self, op: str, *args: Any) -> Any: ...
     @property
     def in_flight(self) -> int: ...

@@ -72,17 +72,15 @@ os.register_at_fork(after_in_child=_forget_wakers)
 
 
 class _Front:
-    """Runs calls of a native object for the running event loop."""
+    """Runs calls of a native object for the running event loop. Each
+    coroutine method starts its call with ``self._core.call(op, *args)``,
+    which returns the result if it is done already (the memory store), else
+    a future of the running loop to await."""
 
-    __slots__ = ("_core", "_immediate")
+    __slots__ = ("_core",)
 
     def __init__(self, native: SessionManager | RateLimiter) -> None:
-        self._core = AsyncCore(native)
-        self._immediate = self._core.immediate
-
-    def _start(self, op: str, *args: Any) -> Any:
-        """The call's result if done already, else a future of it."""
-        return self._core.call(None if self._immediate else _waker(), op, *args)
+        self._core = AsyncCore(native, _waker)
 
     async def _close(self, close: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -161,29 +159,29 @@ class AsyncSessionManager(_Front):
         absolute_timeout: Optional[float] = None,
         sliding: Optional[bool] = None,
     ) -> str:
-        out = self._start(
+        out = self._core.call(
             "create_session", user_id, data, expiration_time, absolute_timeout, sliding
         )
         return await out if out.__class__ is _Future else out
 
     async def get_session(self, session_id: str) -> Session:
-        out = self._start("get_session", session_id)
+        out = self._core.call("get_session", session_id)
         return await out if out.__class__ is _Future else out
 
     async def session_info(self, session_id: str) -> Session:
-        out = self._start("session_info", session_id)
+        out = self._core.call("session_info", session_id)
         return await out if out.__class__ is _Future else out
 
     async def is_session_active(self, session_id: object) -> bool:
-        out = self._start("is_session_active", session_id)
+        out = self._core.call("is_session_active", session_id)
         return await out if out.__class__ is _Future else out
 
     async def end_session(self, session_id: str) -> None:
-        out = self._start("end_session", session_id)
+        out = self._core.call("end_session", session_id)
         return await out if out.__class__ is _Future else out
 
     async def update_session(self, session_id: str, data: Mapping[str, Any]) -> None:
-        out = self._start("update_session", session_id, data)
+        out = self._core.call("update_session", session_id, data)
         return await out if out.__class__ is _Future else out
 
     async def set_session_data(
@@ -193,7 +191,7 @@ class AsyncSessionManager(_Front):
         *,
         expected_version: Optional[int] = None,
     ) -> int:
-        out = self._start("set_session_data", session_id, data, expected_version)
+        out = self._core.call("set_session_data", session_id, data, expected_version)
         return await out if out.__class__ is _Future else out
 
     async def apply_changes(
@@ -204,39 +202,39 @@ class AsyncSessionManager(_Front):
         current: Mapping[str, Any],
         keys: Any,
     ) -> Any:
-        out = self._start("apply_changes", session_id, basis, stored, current, keys)
+        out = self._core.call("apply_changes", session_id, basis, stored, current, keys)
         return await out if out.__class__ is _Future else out
 
     async def increment(self, session_id: str, key: str, by: int = 1) -> int:
-        out = self._start("increment", session_id, key, by)
+        out = self._core.call("increment", session_id, key, by)
         return await out if out.__class__ is _Future else out
 
     async def append(self, session_id: str, key: str, value: Any) -> int:
-        out = self._start("append", session_id, key, value)
+        out = self._core.call("append", session_id, key, value)
         return await out if out.__class__ is _Future else out
 
     async def rotate_session(self, session_id: str) -> str:
-        out = self._start("rotate_session", session_id)
+        out = self._core.call("rotate_session", session_id)
         return await out if out.__class__ is _Future else out
 
     async def touch(self, session_id: str) -> None:
-        out = self._start("touch", session_id)
+        out = self._core.call("touch", session_id)
         return await out if out.__class__ is _Future else out
 
     async def list_sessions(self, user_id: str) -> list[Session]:
-        out = self._start("list_sessions", user_id)
+        out = self._core.call("list_sessions", user_id)
         return await out if out.__class__ is _Future else out
 
     async def end_user_sessions(self, user_id: str, except_session: Optional[str] = None) -> int:
-        out = self._start("end_user_sessions", user_id, except_session)
+        out = self._core.call("end_user_sessions", user_id, except_session)
         return await out if out.__class__ is _Future else out
 
     async def purge_expired(self) -> int:
-        out = self._start("purge_expired")
+        out = self._core.call("purge_expired")
         return await out if out.__class__ is _Future else out
 
     async def count(self) -> int:
-        out = self._start("count")
+        out = self._core.call("count")
         return await out if out.__class__ is _Future else out
 
     async def aclose(self) -> None:
@@ -299,5 +297,5 @@ class AsyncRateLimiter(_Front):
 
     async def hit(self, key: str) -> RateLimitResult:
         """Counts a hit on `key` if the limit allows it; says what it decided."""
-        out = self._start("hit", key)
+        out = self._core.call("hit", key)
         return await out if out.__class__ is _Future else out

@@ -43,6 +43,9 @@ enum Source {
 #[pyclass(module = "pysessionmanager._native", frozen)]
 pub(crate) struct AsyncCore {
     source: Source,
+    /// Returns the running loop's [`LoopWaker`] (`aio._waker`); asked only
+    /// by calls that wait.
+    waker_of: Py<PyAny>,
     /// Calls handed out and not finished, cancelled callers' included.
     in_flight: Arc<AtomicUsize>,
 }
@@ -50,7 +53,7 @@ pub(crate) struct AsyncCore {
 #[pymethods]
 impl AsyncCore {
     #[new]
-    fn new(source: &Bound<'_, PyAny>) -> PyResult<Self> {
+    fn new(source: &Bound<'_, PyAny>, waker_of: Py<PyAny>) -> PyResult<Self> {
         let source = if let Ok(manager) = source.cast::<SessionManager>() {
             Source::Manager(manager.clone().unbind())
         } else if let Ok(limiter) = source.cast::<RateLimiter>() {
@@ -62,32 +65,23 @@ impl AsyncCore {
         };
         Ok(Self {
             source,
+            waker_of,
             in_flight: Arc::new(AtomicUsize::new(0)),
         })
     }
 
     /// Starts the operation `op` with `args` (all of its parameters, in
     /// order, as `aio.py` passes them). Returns its result when it is
-    /// already done, else an asyncio future of `waker`'s loop.
-    #[pyo3(signature = (waker, op, *args))]
-    fn call(
-        &self,
-        py: Python<'_>,
-        waker: Option<&Bound<'_, LoopWaker>>,
-        op: &str,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
+    /// already done, else an asyncio future of the running loop.
+    #[pyo3(signature = (op, *args))]
+    fn call(&self, py: Python<'_>, op: &str, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         let (engine, task) = self.task(py, op, args)?;
         if let AnyStore::Memory(_) = engine.store() {
             // Never waits: done here, with no thread crossing.
             return block_on(task)(py);
         }
-        let Some(waker) = waker else {
-            return Err(PyValueError::new_err(
-                "a call on this store needs the loop's waker",
-            ));
-        };
-        let waker = waker.get();
+        let waker = self.waker_of.bind(py).call0()?;
+        let waker = waker.cast::<LoopWaker>()?.get();
         let (future, reply) = waker.expect(py)?;
         let id = reply.id();
         let counted = InFlight::count(&self.in_flight);
@@ -106,13 +100,6 @@ impl AsyncCore {
             return Err(err).py(py);
         }
         Ok(future)
-    }
-
-    /// Whether calls complete at once (the memory store), so that no loop
-    /// waker is needed.
-    #[getter]
-    fn immediate(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(matches!(self.engine(py)?.store(), AnyStore::Memory(_)))
     }
 
     /// Calls started and not finished, including those whose callers were

@@ -24,6 +24,11 @@ use sessionmanager_core::Error;
 use crate::errors;
 use crate::ops::Outcome;
 
+/// How many finished calls one run of [`LoopWaker::drain`] resolves: each
+/// costs a few microseconds (its result becomes Python objects), and a loop
+/// step should stay well under a millisecond.
+const DRAIN_BATCH: usize = 64;
+
 /// Calls that finished and the loop has not picked up yet.
 struct Inbox {
     finished: Mutex<Vec<(u64, Outcome)>>,
@@ -82,21 +87,30 @@ impl LoopWaker {
         self.reader.as_raw_fd()
     }
 
-    /// Resolves the futures of every call that finished (run by the loop
-    /// when the descriptor is readable). A future whose caller was
-    /// cancelled is left alone: its call ran to its end all the same.
+    /// Resolves the futures of calls that finished (run by the loop when
+    /// the descriptor is readable), at most [`DRAIN_BATCH`] per run so that
+    /// one run never holds the loop long; the rest wait for the next run,
+    /// which a fresh byte asks for. A future whose caller was cancelled is
+    /// left alone: its call ran to its end all the same.
     fn drain(&self, py: Python<'_>) {
         let mut bytes = [0_u8; 64];
         while matches!((&self.reader).read(&mut bytes), Ok(n) if n == bytes.len()) {}
-        // Disarmed before taking: a call finishing from now on writes again.
-        self.inbox.armed.store(false, Ordering::Release);
-        let finished = std::mem::take(
-            &mut *self
+        let finished = {
+            let mut inbox = self
                 .inbox
                 .finished
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+                .unwrap_or_else(PoisonError::into_inner);
+            if inbox.len() > DRAIN_BATCH {
+                // Still armed: ask for another run for the rest.
+                let _ = (&self.inbox.writer).write(&[1]);
+                inbox.drain(..DRAIN_BATCH).collect::<Vec<_>>()
+            } else {
+                // Disarmed under the lock: a call finishing from now on writes again.
+                self.inbox.armed.store(false, Ordering::Release);
+                std::mem::take(&mut *inbox)
+            }
+        };
         for (id, outcome) in finished {
             let future = self.lock_waiting().remove(&id);
             let Some(future) = future else { continue };
