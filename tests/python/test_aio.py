@@ -127,8 +127,11 @@ def test_memory_calls_finish_without_suspending_or_threads() -> None:
     assert threading.active_count() == threads
 
 
-def test_a_sync_and_an_async_manager_share_one_store(tmp_path: Any) -> None:
-    sync = SessionManager(store=f"sqlite:///{tmp_path / 's.db'}")
+@pytest.mark.parametrize("kind", STORES)
+def test_a_sync_and_an_async_manager_share_one_store(
+    kind: str, url_of: Callable[[str], str]
+) -> None:
+    sync = SessionManager(store=url_of(kind))
     am = AsyncSessionManager(store=sync)
     assert am.manager is sync
 
@@ -139,8 +142,32 @@ def test_a_sync_and_an_async_manager_share_one_store(tmp_path: Any) -> None:
         assert await am.is_session_active(other)
 
     run("asyncio", main)
+    # Threads calling the sync manager while a loop's calls run on the same store.
+    errors: list[BaseException] = []
+
+    def sync_worker() -> None:
+        try:
+            for i in range(50):
+                sid = sync.create_session("mixed", {"i": i})
+                assert sync.get_session(sid)["i"] == i
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    async def both() -> None:
+        workers = [threading.Thread(target=sync_worker) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for i in range(50):
+            await asyncio.gather(*(am.create_session("mixed", {"i": i}) for _ in range(2)))
+        for w in workers:
+            await asyncio.to_thread(w.join)
+
+    run("uvloop", both)
+    assert not errors, errors
+    assert sync.count() == 202
     with pytest.raises(TypeError, match="expiration_time cannot be given with a SessionManager"):
         AsyncSessionManager(60, store=sync)
+    sync.close()
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
@@ -299,3 +326,75 @@ def test_a_loop_closed_with_calls_in_flight(kind: str, url_of: Callable[[str], s
     lines = done.stdout.split()
     assert lines == ["100", "SessionNotFound"], done.stdout
     assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+
+
+EXIT_WHILE_LOOPS_WAIT = """
+import asyncio, sys, threading, time
+from pysessionmanager import AsyncSessionManager
+m = AsyncSessionManager(store=sys.argv[1])
+acked = open(sys.argv[2], "a", buffering=1)
+
+async def work(n):
+    i = 0
+    while True:
+        calls = [m.create_session(f"loop{n}", {"i": i + k}) for k in range(20)]
+        for sid in await asyncio.gather(*calls):
+            acked.write(sid + "\\n")  # only after the store acknowledged it
+        i += 20
+
+for n in range(3):
+    loop = uvloop_new() if n % 2 else asyncio.new_event_loop()
+    threading.Thread(target=loop.run_until_complete, args=(work(n),), daemon=True).start()
+time.sleep(0.3)
+print("exiting", flush=True)
+""".replace("uvloop_new()", "__import__('uvloop').new_event_loop()")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
+def test_exit_with_loops_awaiting_calls(
+    kind: str, url_of: Callable[[str], str], tmp_path: Any
+) -> None:
+    url = url_of(kind)
+    acked = tmp_path / "acked"
+    for run in range(4):
+        done = subprocess.run(
+            [sys.executable, "-c", EXIT_WHILE_LOOPS_WAIT, url, str(acked)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (done.returncode, done.stderr) == (0, ""), f"run {run}: {done.stderr}"
+        assert done.stdout == "exiting\n"
+    sids = acked.read_text().split()
+    assert sids, "the loops acknowledged nothing"
+    with SessionManager(store=url) as m:
+        assert [sid for sid in sids if not m.is_session_active(sid)] == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
+def test_a_forked_child_runs_its_own_loop_on_the_inherited_manager(
+    kind: str, url_of: Callable[[str], str]
+) -> None:
+    import os
+
+    m = AsyncSessionManager(store=url_of(kind))
+
+    async def use(tag: str) -> str:
+        sid = await m.create_session(tag, {"from": tag})
+        assert (await m.get_session(sid))["from"] == tag
+        return sid
+
+    parent_sid = run("asyncio", lambda: use("parent"))  # the parent's loop and threads first
+    pid = os.fork()
+    if pid == 0:
+        try:
+            child_sid = run("uvloop", lambda: use("child"))
+            ok = run("asyncio", lambda: m.is_session_active(parent_sid))
+            os._exit(0 if ok and child_sid else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert run("asyncio", lambda: use("parent again"))
+    assert len(m.manager.list_sessions("child")) == 1
+    m.manager.close()
