@@ -24,9 +24,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use sessionmanager_core::block_on;
 
-pub(crate) use waker::LoopWaker;
+pub(crate) use waker::{Job, LoopWaker};
 
-use crate::errors::IntoPyResult;
 use crate::fork::Engine;
 use crate::manager::SessionManager;
 use crate::ops::{self, Task};
@@ -81,24 +80,15 @@ impl AsyncCore {
             return block_on(task)(py);
         }
         let waker = self.waker_of.bind(py).call0()?;
-        let waker = waker.cast::<LoopWaker>()?.get();
-        let (future, reply) = waker.expect(py)?;
-        let id = reply.id();
+        let waker = waker.cast::<LoopWaker>()?;
+        let (future, reply) = waker.get().expect(py)?;
         let counted = InFlight::count(&self.in_flight);
         let job = async move {
             let outcome = task.await;
             drop(counted);
             reply.send(outcome);
         };
-        let started = match engine.store() {
-            AnyStore::Redis(store) => store.spawn(job),
-            AnyStore::Postgres(store) => store.spawn(job),
-            AnyStore::Sqlite(_) | AnyStore::Memory(_) => pool::spawn(job),
-        };
-        if let Err(err) = started {
-            waker.forget(id);
-            return Err(err).py(py);
-        }
+        LoopWaker::submit(waker, engine, Box::pin(job))?;
         Ok(future)
     }
 
@@ -163,6 +153,26 @@ impl AsyncCore {
             _ => return Err(unknown(op)),
         };
         Ok((engine, task))
+    }
+}
+
+/// Starts `jobs`, calls of one engine's store that a loop step made: on
+/// Redis and PostgreSQL as one task of the store's runtime, which wakes its
+/// thread once for them all and lets their commands share a write; on
+/// SQLite one job per pool thread. A job that cannot start is dropped,
+/// which answers its caller with `ManagerClosed`.
+pub(crate) fn start(engine: &Engine, jobs: Vec<Job>) {
+    let together = |jobs| async move {
+        futures_util::future::join_all(jobs).await;
+    };
+    match engine.store() {
+        AnyStore::Redis(store) => drop(store.spawn(together(jobs))),
+        AnyStore::Postgres(store) => drop(store.spawn(together(jobs))),
+        AnyStore::Sqlite(_) | AnyStore::Memory(_) => {
+            for job in jobs {
+                drop(pool::spawn(job));
+            }
+        }
     }
 }
 

@@ -22,7 +22,11 @@ use pyo3::prelude::*;
 use sessionmanager_core::Error;
 
 use crate::errors;
+use crate::fork::Engine;
 use crate::ops::Outcome;
+
+/// A call ready to run on its store's executor; it answers through its [`Reply`].
+pub(crate) type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// How many finished calls one run of [`LoopWaker::drain`] resolves: each
 /// costs a few microseconds (its result becomes Python objects), and a loop
@@ -60,6 +64,9 @@ pub(crate) struct LoopWaker {
     /// only on the loop's thread.
     waiting: Mutex<HashMap<u64, Py<PyAny>>>,
     next_id: AtomicU64,
+    /// Calls made during the current loop step, started together by
+    /// [`LoopWaker::flush`] once the step ends.
+    outbox: Mutex<Vec<(Arc<Engine>, Job)>>,
 }
 
 #[pymethods]
@@ -79,6 +86,7 @@ impl LoopWaker {
             event_loop,
             waiting: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
+            outbox: Mutex::new(Vec::new()),
         })
     }
 
@@ -129,6 +137,22 @@ impl LoopWaker {
         }
     }
 
+    /// Starts the calls the loop step that just ended made, all of one
+    /// store's at once (see [`super::start`]): tasks that wake the loop
+    /// together may well all have called the store.
+    fn flush(&self) {
+        let mut calls =
+            std::mem::take(&mut *self.outbox.lock().unwrap_or_else(PoisonError::into_inner));
+        while let Some((engine, _)) = calls.first() {
+            let engine = Arc::clone(engine);
+            let (same, others): (Vec<_>, Vec<_>) = calls
+                .into_iter()
+                .partition(|(of, _)| Arc::ptr_eq(of, &engine));
+            super::start(&engine, same.into_iter().map(|(_, job)| job).collect());
+            calls = others;
+        }
+    }
+
     /// Calls in flight on this loop.
     #[getter]
     fn waiting(&self) -> usize {
@@ -152,9 +176,25 @@ impl LoopWaker {
         Ok((future, reply))
     }
 
-    /// Drops the future of call `id`, which never started.
-    pub(crate) fn forget(&self, id: u64) {
-        self.lock_waiting().remove(&id);
+    /// Queues `job` to start when the current loop step ends.
+    pub(crate) fn submit(slf: &Bound<'_, Self>, engine: Arc<Engine>, job: Job) -> PyResult<()> {
+        let first = {
+            let mut outbox = slf
+                .get()
+                .outbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            outbox.push((engine, job));
+            outbox.len() == 1
+        };
+        if first {
+            let py = slf.py();
+            let flush = slf.getattr(intern!(py, "flush"))?;
+            slf.get()
+                .event_loop
+                .call_method1(py, intern!(py, "call_soon"), (flush,))?;
+        }
+        Ok(())
     }
 
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Py<PyAny>>> {
@@ -172,11 +212,6 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    /// The call this reply answers.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Hands `outcome` to the loop.
     pub(crate) fn send(mut self, outcome: Outcome) {
         self.sent = true;
