@@ -168,11 +168,7 @@ pub(crate) fn start(engine: &Engine, jobs: Vec<Job>) {
     match engine.store() {
         AnyStore::Redis(store) => drop(store.spawn(together(jobs))),
         AnyStore::Postgres(store) => drop(store.spawn(together(jobs))),
-        AnyStore::Sqlite(_) | AnyStore::Memory(_) => {
-            for job in jobs {
-                drop(pool::spawn(job));
-            }
-        }
+        AnyStore::Sqlite(_) | AnyStore::Memory(_) => drop(pool::spawn_all(jobs)),
     }
 }
 

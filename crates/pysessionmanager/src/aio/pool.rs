@@ -3,25 +3,27 @@
 //! that an event loop never does. A few threads, started on first use and
 //! again in each forked child (threads do not cross a fork).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sessionmanager_core::{Error, Result, block_on, fork};
+
+use super::Job;
 
 /// How many calls of blocking stores run at once. SQLite serializes its
 /// writes anyway (a group commit takes what is queued), and WAL readers
 /// rarely wait, so a few threads keep it busy.
 const THREADS: usize = 4;
 
-type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 /// The pool of this process, with the fork generation it was started in.
-static POOL: Mutex<Option<(u64, Sender<Job>)>> = Mutex::new(None);
+/// Sending takes no lock the threads hold, so a thread preempted while it
+/// takes a job never holds up the loop that hands them out.
+static POOL: Mutex<Option<(u64, Sender<Vec<Job>>)>> = Mutex::new(None);
 
-/// Runs `job` to its end on one of the pool's threads.
-pub(crate) fn spawn(job: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+/// Runs each of `jobs` to its end on the pool's threads: in at most as many
+/// shares as there are threads, each run in turn by one thread, so that
+/// handing out a thousand calls wakes a few threads, not a thousand times.
+pub(crate) fn spawn_all(jobs: Vec<Job>) -> Result<()> {
     let generation = fork::generation();
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     if !matches!(&*pool, Some((started_in, _)) if *started_in == generation) {
@@ -33,13 +35,21 @@ pub(crate) fn spawn(job: impl Future<Output = ()> + Send + 'static) -> Result<()
         *pool = Some((generation, start()?));
     }
     let (_, queue) = pool.as_ref().expect("started above");
-    queue
-        .send(Box::pin(job))
-        .map_err(|_| Error::Store("the store's worker threads are gone".into()))
+    let shares = jobs.len().min(THREADS);
+    let mut split: Vec<Vec<Job>> = (0..shares).map(|_| Vec::new()).collect();
+    for (n, job) in jobs.into_iter().enumerate() {
+        split[n % shares].push(job);
+    }
+    for share in split {
+        queue
+            .send(share)
+            .map_err(|_| Error::Store("the store's worker threads are gone".into()))?;
+    }
+    Ok(())
 }
 
-fn start() -> Result<Sender<Job>> {
-    let (queue, jobs) = channel::<Job>();
+fn start() -> Result<Sender<Vec<Job>>> {
+    let (queue, jobs) = channel::<Vec<Job>>();
     let jobs = Arc::new(Mutex::new(jobs));
     for n in 0..THREADS {
         let jobs = Arc::clone(&jobs);
@@ -51,11 +61,11 @@ fn start() -> Result<Sender<Job>> {
     Ok(queue)
 }
 
-fn work(jobs: &Mutex<Receiver<Job>>) {
+fn work(shares: &Mutex<Receiver<Vec<Job>>>) {
     loop {
-        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        match job {
-            Ok(job) => block_on(job),
+        let share = shares.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match share {
+            Ok(jobs) => jobs.into_iter().for_each(block_on),
             Err(_) => return,
         }
     }

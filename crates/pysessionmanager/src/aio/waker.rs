@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::exceptions::PyOSError;
@@ -33,20 +34,19 @@ pub(crate) type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + S
 /// step should stay well under a millisecond.
 const DRAIN_BATCH: usize = 64;
 
-/// Calls that finished and the loop has not picked up yet.
+/// Where finished calls go until the loop picks them up. Sending takes no
+/// lock, so a worker preempted mid-send never holds the loop up.
 struct Inbox {
-    finished: Mutex<Vec<(u64, Outcome)>>,
-    /// Whether a byte is on its way to the loop for what is in `finished`.
+    finished: Sender<(u64, Outcome)>,
+    /// Whether a byte is on its way to the loop for what was sent.
     armed: AtomicBool,
     writer: UnixStream,
 }
 
 impl Inbox {
     fn put(&self, id: u64, outcome: Outcome) {
-        self.finished
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((id, outcome));
+        // Fails only once the loop's waker is gone: nobody waits for it then.
+        let _ = self.finished.send((id, outcome));
         if !self.armed.swap(true, Ordering::AcqRel) {
             // Non-blocking; a full buffer already holds a wakeup.
             let _ = (&self.writer).write(&[1]);
@@ -58,6 +58,8 @@ impl Inbox {
 #[pyclass(module = "pysessionmanager._native", frozen)]
 pub(crate) struct LoopWaker {
     inbox: Arc<Inbox>,
+    /// The inbox's receiving end (only the loop's thread takes it).
+    finished: Mutex<Receiver<(u64, Outcome)>>,
     reader: UnixStream,
     event_loop: Py<PyAny>,
     /// The future each call in flight resolves, by call number. Touched
@@ -76,9 +78,11 @@ impl LoopWaker {
         let (reader, writer) = UnixStream::pair().map_err(socket_error)?;
         reader.set_nonblocking(true).map_err(socket_error)?;
         writer.set_nonblocking(true).map_err(socket_error)?;
+        let (sender, finished) = channel();
         Ok(Self {
+            finished: Mutex::new(finished),
             inbox: Arc::new(Inbox {
-                finished: Mutex::new(Vec::new()),
+                finished: sender,
                 armed: AtomicBool::new(false),
                 writer,
             }),
@@ -103,22 +107,20 @@ impl LoopWaker {
     fn drain(&self, py: Python<'_>) {
         let mut bytes = [0_u8; 64];
         while matches!((&self.reader).read(&mut bytes), Ok(n) if n == bytes.len()) {}
-        let finished = {
-            let mut inbox = self
-                .inbox
-                .finished
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if inbox.len() > DRAIN_BATCH {
-                // Still armed: ask for another run for the rest.
-                let _ = (&self.inbox.writer).write(&[1]);
-                inbox.drain(..DRAIN_BATCH).collect::<Vec<_>>()
-            } else {
-                // Disarmed under the lock: a call finishing from now on writes again.
-                self.inbox.armed.store(false, Ordering::Release);
-                std::mem::take(&mut *inbox)
-            }
-        };
+        // Disarmed before taking (and synchronized with the senders' swaps):
+        // a call that finishes from now on writes again.
+        self.inbox.armed.swap(false, Ordering::AcqRel);
+        let finished: Vec<_> = self
+            .finished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_iter()
+            .take(DRAIN_BATCH)
+            .collect();
+        if finished.len() == DRAIN_BATCH && !self.inbox.armed.swap(true, Ordering::AcqRel) {
+            // Perhaps more: another run for them.
+            let _ = (&self.inbox.writer).write(&[1]);
+        }
         for (id, outcome) in finished {
             let future = self.lock_waiting().remove(&id);
             let Some(future) = future else { continue };
