@@ -267,6 +267,20 @@ impl SessionManager {
         run_task(py, ops::list_sessions(self.owned_engine(py)?, user_id)?)
     }
 
+    /// Ends the session whose `key` (as `list_sessions` shows it) is given,
+    /// if it is `user_id`'s. Returns whether it ended one.
+    fn end_session_by_key(
+        &self,
+        py: Python<'_>,
+        user_id: &Bound<'_, PyAny>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        run_task(
+            py,
+            ops::end_session_by_key(self.owned_engine(py)?, user_id, key)?,
+        )
+    }
+
     /// Ends the user's sessions, except `except_session`. Returns how many ended.
     #[pyo3(signature = (user_id, except_session = None))]
     fn end_user_sessions(

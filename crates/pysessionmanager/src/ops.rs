@@ -281,6 +281,19 @@ pub(crate) fn list_sessions(engine: Arc<Engine>, user_id: &Bound<'_, PyAny>) -> 
     )
 }
 
+pub(crate) fn end_session_by_key(
+    engine: Arc<Engine>,
+    user_id: &Bound<'_, PyAny>,
+    key: &Bound<'_, PyAny>,
+) -> PyResult<Task> {
+    let user_id = str_arg(user_id, "user_id")?.to_owned();
+    let key = str_arg(key, "key")?.to_owned();
+    task(
+        async move { engine.end_session_by_key(&user_id, &key).await },
+        object,
+    )
+}
+
 pub(crate) fn end_user_sessions(
     engine: Arc<Engine>,
     user_id: &Bound<'_, PyAny>,

@@ -448,6 +448,35 @@ impl<S: SessionStore> SessionManager<S> {
             .collect())
     }
 
+    /// Ends the session named `key` (its public name, [`SessionKey::to_hex`],
+    /// as [`list_user`](Self::list_user) shows it) if it is one of
+    /// `user_id`'s: what a "your devices" page needs. Returns whether it
+    /// ended one; a key of another user's session is treated as unknown, so
+    /// nobody can end, or learn of, another user's session by guessing keys.
+    /// A key that is not 64 hex digits is an [`Error::InvalidArgument`].
+    pub async fn end_session_by_key(&self, user_id: &str, key: &str) -> Result<bool> {
+        check_user_id(user_id)?;
+        // The text is never echoed: a session id passed by mistake is a secret.
+        let key = SessionKey::from_hex(key).ok_or_else(|| {
+            let hint = if SessionKey::for_token_text(key).is_some() {
+                "; this looks like a session id: pass the session's `key` instead"
+            } else {
+                ""
+            };
+            Error::InvalidArgument(format!(
+                "a session key must be 64 hex digits (the `key` of a listed session); got {} \
+                 characters that are not{hint}",
+                key.chars().count()
+            ))
+        })?;
+        let now = self.now();
+        // A session's owner never changes, so the check stays true until the delete.
+        match self.store.load(&key, now).await? {
+            Some(record) if &*record.user_id == user_id => self.store.delete(&key, now).await,
+            _ => Ok(false),
+        }
+    }
+
     /// Ends all of the user's sessions except `keep` ("log out everywhere
     /// else"). Returns how many ended.
     pub async fn end_user(&self, user_id: &str, keep: Option<&str>) -> Result<u64> {

@@ -123,6 +123,22 @@ impl SessionKey {
         u64::from_le_bytes(head)
     }
 
+    /// The key whose [`to_hex`](Self::to_hex) is `text` (either case), or
+    /// `None` if `text` is not 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let digits = text.as_bytes();
+        if digits.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            let high = char::from(pair[0]).to_digit(16)?;
+            let low = char::from(pair[1]).to_digit(16)?;
+            *byte = (high * 16 + low) as u8;
+        }
+        Some(Self(bytes))
+    }
+
     /// Lower-case hex of the hash: a public, non-secret name for the session.
     pub fn to_hex(&self) -> String {
         use fmt::Write as _;

@@ -225,6 +225,10 @@ class AsyncSessionManager(_Front):
         out = self._core.call("list_sessions", user_id)
         return await out if out.__class__ is _Future else out
 
+    async def end_session_by_key(self, user_id: str, key: str) -> bool:
+        out = self._core.call("end_session_by_key", user_id, key)
+        return await out if out.__class__ is _Future else out
+
     async def end_user_sessions(self, user_id: str, except_session: Optional[str] = None) -> int:
         out = self._core.call("end_user_sessions", user_id, except_session)
         return await out if out.__class__ is _Future else out

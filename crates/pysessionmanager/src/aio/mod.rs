@@ -147,6 +147,7 @@ impl AsyncCore {
             (_, "rotate_session") => ops::rotate_session(e, &arg(0)?)?,
             (_, "touch") => ops::touch(e, &arg(0)?)?,
             (_, "list_sessions") => ops::list_sessions(e, &arg(0)?)?,
+            (_, "end_session_by_key") => ops::end_session_by_key(e, &arg(0)?, &arg(1)?)?,
             (_, "end_user_sessions") => ops::end_user_sessions(e, &arg(0)?, opt(1).as_ref())?,
             (_, "purge_expired") => ops::purge_expired(e)?,
             (_, "count") => ops::count(e)?,

@@ -63,7 +63,7 @@ pub use store_contract::{
     check_store_touch, check_store_user_limit,
 };
 pub use users::{
-    check_end_user, check_list_user, check_user_limit_counts_only_live,
+    check_end_session_by_key, check_end_user, check_list_user, check_user_limit_counts_only_live,
     check_user_limit_evict_oldest, check_user_limit_reject,
 };
 pub use writes::{
@@ -137,6 +137,7 @@ macro_rules! conformance_tests {
             check_rotate,
             check_list_user,
             check_end_user,
+            check_end_session_by_key,
             check_user_limit_evict_oldest,
             check_user_limit_reject,
             check_user_limit_counts_only_live,

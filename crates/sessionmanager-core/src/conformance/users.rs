@@ -250,3 +250,46 @@ pub fn check_user_limit_counts_only_live<S: SessionStore>(make_store: impl Fn(Ma
         );
     }
 }
+
+/// `end_session_by_key` ends a session by its public key, only the given
+/// user's: another user's key is as unknown as a key that names nothing.
+pub fn check_end_session_by_key<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
+    let (m, _) = setup(&make_store, |_| {});
+    let phone = create(&m, "alice", r#"{"device":"phone"}"#);
+    let laptop = create(&m, "alice", r#"{"device":"laptop"}"#);
+    let bob = create(&m, "bob", "{}");
+    let end = |user: &str, key: &str| ok(block_on(m.end_session_by_key(user, key)), "end by key");
+    let phone_key = phone.key().to_hex();
+
+    assert!(!end("bob", &phone_key), "bob cannot end alice's session");
+    assert!(active(&m, &phone), "and it stays live");
+    assert!(!end("alice", &bob.key().to_hex()), "nor alice bob's");
+    assert!(active(&m, &bob));
+    assert!(
+        end("alice", &phone_key.to_uppercase()),
+        "alice ends her phone"
+    );
+    assert!(!active(&m, &phone));
+    assert!(active(&m, &laptop), "her laptop stays");
+    assert!(!end("alice", &phone_key), "ending it again ends nothing");
+    assert!(!end("alice", &"0".repeat(64)), "a key that names nothing");
+    assert_eq!(list(&m, "alice").len(), 1);
+
+    for bad in ["", "xyz", &phone_key[..63], laptop.as_str()] {
+        let err = expect_err(block_on(m.end_session_by_key("alice", bad)), "a bad key");
+        assert!(matches!(err, Error::InvalidArgument(_)), "{bad:?}: {err:?}");
+        assert!(err.to_string().contains("64 hex digits"), "{err}");
+        assert!(
+            !err.to_string().contains(bad) || bad.is_empty(),
+            "echoes {bad:?}: {err}"
+        );
+    }
+    let err = expect_err(
+        block_on(m.end_session_by_key("alice", laptop.as_str())),
+        "an id",
+    );
+    assert!(err.to_string().contains("looks like a session id"), "{err}");
+    assert!(active(&m, &laptop), "a refused call ends nothing");
+    let err = expect_err(block_on(m.end_session_by_key("", &phone_key)), "no user");
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+}
