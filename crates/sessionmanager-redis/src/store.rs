@@ -142,14 +142,17 @@ impl RedisStore {
     /// [`Error::Closed`] once the store is closed; a task still running
     /// then is dropped.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        self.driver.spawn(&self.live_runtime()?, task)
+    }
+
+    /// The runtime, unless the store is closed or this is a forked child.
+    fn live_runtime(&self) -> Result<Arc<Runtime>> {
         self.refuse_if_forked()?;
-        let runtime = self
-            .runtime
+        self.runtime
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or(Error::Closed)?;
-        self.driver.spawn(&runtime, task)
+            .ok_or(Error::Closed)
     }
 
     /// Opens the store a `redis://` URL describes (see [`RedisConfig::from_url`]).
@@ -169,13 +172,7 @@ impl RedisStore {
         F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<T, Failure>> + Send,
     {
-        self.refuse_if_forked()?;
-        let runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(Error::Closed)?;
+        let runtime = self.live_runtime()?;
         let shared = Arc::clone(&self.shared);
         let task = async move {
             // The failure of the last try that sent nothing that ran, which
