@@ -9,6 +9,10 @@
 //! - SQLite: on a few threads of the binding (`pool.rs`), since its calls
 //!   block while they wait.
 //!
+//! Calls made during one loop step are handed over together when the step
+//! ends ([`LoopWaker::flush`]), and the loop is woken once for however many
+//! finished since it last looked (`waker.rs`).
+//!
 //! A call in flight always runs to its end, even when its caller is
 //! cancelled: each write is one atomic step in the store, so a cancelled
 //! write has happened entirely or not at all.
