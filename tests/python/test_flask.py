@@ -424,3 +424,48 @@ def test_of_two_session_cookies_the_first_counts(manager: SessionManager) -> Non
     assert client.get("/cart", headers=both).text == "first"
     both = {"Cookie": f"session=forged; session={second}"}
     assert client.get("/cart", headers=both).text == ""
+
+
+def test_login_may_choose_the_sessions_own_lifetime(manager: SessionManager) -> None:
+    """ "Remember me": a login with its own idle and absolute timeouts; the
+    session is permanent and its cookie lives as long as the session."""
+    import datetime
+
+    from pysessionmanager.contrib.flask import login
+
+    app = flask.Flask(__name__)
+    app.testing = True  # a view's error reaches the test
+    init_app(app, manager)
+
+    @app.post("/login/<user>")
+    def log_in(user: str) -> str:
+        days = flask.request.args.get("days")
+        if days is None:
+            return login(user)
+        return login(user, expiration_time=float(days) * 86400, absolute_timeout=90 * 86400)
+
+    @app.post("/note")
+    def note() -> str:
+        flask.session["note"] = "x"
+        return "ok"
+
+    client = app.test_client()
+    plain = client.post("/login/alice").headers["Set-Cookie"]
+    assert "Expires=" not in plain, "a plain login keeps Flask's browser-session cookie"
+
+    remembered = client.post("/login/alice?days=30")
+    header = remembered.headers["Set-Cookie"]
+    expires = datetime.datetime.strptime(
+        header.split("Expires=")[1].split(";")[0], "%a, %d %b %Y %H:%M:%S GMT"
+    ).replace(tzinfo=datetime.timezone.utc)
+    days = (expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds() / 86400
+    assert 29.9 < days <= 30.01, header
+    session = manager.session_info(remembered.text)
+    assert (session.expires_at - session.last_active).days == 30
+    assert (session.absolute_expires_at - session.created_at).days == 90
+    again = client.post("/note").headers["Set-Cookie"]
+    assert "Expires=" in again, "later cookies keep the session's own lifetime"
+
+    with pytest.raises(ValueError, match="expiration_time"):
+        client.post("/login/alice?days=-1")
+    assert manager.is_session_active(remembered.text), "a refused login ends nothing"

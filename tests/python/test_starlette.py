@@ -854,3 +854,49 @@ def test_the_middleware_awaits_the_store_without_worker_threads(
         assert client.post("/logout").json() == {"ok": True}
     assert not manager.is_session_active(sid)
     manager.close()
+
+
+def test_login_may_choose_the_sessions_own_lifetime(store: SessionManager) -> None:
+    """ "Remember me": a login with its own idle and absolute timeouts; the
+    cookie lives as long as the session, at login and at later writes."""
+
+    async def remember(request: Request) -> PlainTextResponse:
+        days = float(request.query_params["days"])
+        sid = await alogin(
+            request, "alice", expiration_time=days * 86400, absolute_timeout=90 * 86400
+        )
+        return PlainTextResponse(sid)
+
+    def short(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(login(request, "alice", absolute_timeout=900))
+
+    app = Starlette(
+        routes=[
+            *ROUTES,
+            Route("/remember", remember, methods=["POST"]),
+            Route("/short", short, methods=["POST"]),
+        ],
+        middleware=[Middleware(SessionMiddleware, manager=store)],
+    )
+    client = client_for(app)
+    response = client.post("/remember?days=30")
+    _, _, attributes = parse_cookie(response.headers["set-cookie"])
+    assert attributes["max-age"] == str(30 * 86400)
+    session = store.session_info(response.text)
+    assert (session.expires_at - session.last_active).days == 30
+    assert (session.absolute_expires_at - session.created_at).days == 90
+    later = client.post("/update", json={"theme": "dark"})
+    _, _, attributes = parse_cookie(later.headers["set-cookie"])
+    assert attributes["max-age"] == str(30 * 86400), "a later write keeps the lifetime"
+
+    response = client.post("/short")
+    _, _, attributes = parse_cookie(response.headers["set-cookie"])
+    assert attributes["max-age"] == "900", "the absolute timeout is the shorter"
+
+    default = client_for(make_app(store)).post("/login/bob")
+    _, _, attributes = parse_cookie(default.headers["set-cookie"])
+    assert attributes["max-age"] == str(14 * 24 * 3600), "max_age when the login chose none"
+
+    with pytest.raises(ValueError, match="expiration_time"):
+        client.post("/remember?days=-1")
+    assert store.is_session_active(response.text), "a refused login ends nothing"

@@ -127,6 +127,7 @@ class RequestState:
         "meta",
         "stored",
         "merged",
+        "created_lifetime",
         "encode",
         "decode",
     )
@@ -154,6 +155,8 @@ class RequestState:
         self.stored: dict[str, Any] = {}
         #: Whether the last save merged another request's keys into ``stored``.
         self.merged = False
+        #: Seconds a session this request created lives, if it chose them.
+        self.created_lifetime: Optional[float] = None
         if token:
             try:
                 read = manager.get_session if activity else manager.session_info
@@ -210,7 +213,12 @@ class RequestState:
         return None if self.anonymous else self.user_id
 
     def login(
-        self, data: Mapping[str, Any], user_id: str, *, expiration_time: Optional[float] = None
+        self,
+        data: Mapping[str, Any],
+        user_id: str,
+        *,
+        expiration_time: Optional[float] = None,
+        absolute_timeout: Optional[float] = None,
     ) -> str:
         """Moves ``data`` to a fresh session owned by ``user_id`` and ends the
         old one, so an id planted before login is worthless after it.
@@ -218,14 +226,23 @@ class RequestState:
         When the session was another user's, the new one starts empty (see
         :meth:`switches_user`: the caller clears its copy of the data)."""
         data = self._login_data(data, user_id)
-        return self.start(data, user_id, expiration_time=expiration_time)
+        return self.start(
+            data, user_id, expiration_time=expiration_time, absolute_timeout=absolute_timeout
+        )
 
     async def alogin(
-        self, data: Mapping[str, Any], user_id: str, *, expiration_time: Optional[float] = None
+        self,
+        data: Mapping[str, Any],
+        user_id: str,
+        *,
+        expiration_time: Optional[float] = None,
+        absolute_timeout: Optional[float] = None,
     ) -> str:
         """:meth:`login`, awaiting the store."""
         data = self._login_data(data, user_id)
-        return await self.astart(data, user_id, expiration_time=expiration_time)
+        return await self.astart(
+            data, user_id, expiration_time=expiration_time, absolute_timeout=absolute_timeout
+        )
 
     def _login_data(self, data: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
         """What a login as ``user_id`` carries over, after checking the id."""
@@ -433,16 +450,31 @@ class RequestState:
         """Stores ``encoded`` in a new session of ``owner`` and ties the request
         to it; a new record is version 1, so nothing needs reading back."""
         sid = self.manager.create_session(owner, encoded, **options)
-        return self._created(sid, owner, encoded)
+        return self._created(sid, owner, encoded, options)
 
     async def _acreate(self, owner: str, encoded: dict[str, Any], **options: Any) -> str:
         sid = await self._async().create_session(owner, encoded, **options)
-        return self._created(sid, owner, encoded)
+        return self._created(sid, owner, encoded, options)
 
-    def _created(self, sid: str, owner: str, encoded: dict[str, Any]) -> str:
+    def _created(
+        self, sid: str, owner: str, encoded: dict[str, Any], options: Mapping[str, Any]
+    ) -> str:
         self.sid, self.user_id, self.version, self.stored = sid, owner, 1, encoded
         self.meta = None
+        limits = [options.get("expiration_time"), options.get("absolute_timeout")]
+        chosen = [float(limit) for limit in limits if limit is not None]
+        self.created_lifetime = min(chosen) if chosen else None
         return sid
+
+    def lifetime(self) -> Optional[float]:
+        """Seconds the stored session lives after its last activity, as far
+        as this request knows (a cookie should live as long): from what it
+        last read or wrote, or the lifetime a create here chose; ``None``
+        when not known (a create on the manager's default)."""
+        meta = self.meta._meta if isinstance(self.meta, Session) else self.meta
+        if meta is not None:
+            return max(0.0, (meta.expires_at_ms - meta.last_active_ms) / 1000)
+        return self.created_lifetime
 
     def _write_changes(self, current: dict[str, Any], keys: list[str]) -> Optional[str]:
         """Compare-and-set the new data; if another request wrote meanwhile,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, TypeVar, Union
 
 from flask import Flask, Request, Response, current_app, jsonify, make_response, request
@@ -178,6 +179,15 @@ class SessionInterface(FlaskSessionInterface):
             response.set_cookie(name, sid, expires=expires, **cookie)
             response.vary.add("Cookie")
 
+    def get_expiration_time(self, app: Flask, session: SessionMixin) -> Optional[datetime]:
+        """A permanent session's cookie lives as long as the stored session
+        does after its last activity (``PERMANENT_SESSION_LIFETIME``, or
+        what a login chose); others are browser-session cookies."""
+        lifetime = session.state.lifetime() if isinstance(session, ServerSession) else None
+        if not session.permanent or lifetime is None:
+            return super().get_expiration_time(app, session)
+        return datetime.now(timezone.utc) + timedelta(seconds=lifetime)
+
     def _cookie_options(self, app: Flask) -> dict[str, Any]:
         secure, samesite = self.get_cookie_secure(app), self.get_cookie_samesite(app)
         _check_samesite(samesite, secure)  # the app's config may name another SameSite
@@ -243,15 +253,31 @@ def _lifetime(app: Flask) -> float:
     return app.permanent_session_lifetime.total_seconds()
 
 
-def login(user_id: str) -> str:
+def login(
+    user_id: str,
+    *,
+    expiration_time: Optional[float] = None,
+    absolute_timeout: Optional[float] = None,
+) -> str:
     """Logs ``user_id`` in: the session's data moves to a fresh session id
     owned by the user (the old id stops working, against session fixation)
     and the response sets the new cookie. Returns the new id. A session that
-    was another user's starts empty instead."""
+    was another user's starts empty instead.
+
+    ``expiration_time`` (idle, seconds; ``PERMANENT_SESSION_LIFETIME`` by
+    default) and ``absolute_timeout`` give this session a lifetime of its
+    own ("remember me" for 30 days, or 15 minutes on a shared computer):
+    either makes the session permanent, with a cookie that lives as long."""
     session = _session()
     if session.state.switches_user(user_id):
         session.clear()
-    return session.state.login(session, user_id, expiration_time=_lifetime(current_app))
+    if expiration_time is not None or absolute_timeout is not None:
+        session.permanent = True
+    if expiration_time is None:
+        expiration_time = _lifetime(current_app)
+    return session.state.login(
+        session, user_id, expiration_time=expiration_time, absolute_timeout=absolute_timeout
+    )
 
 
 def logout() -> None:

@@ -63,6 +63,7 @@ endpoints, which Starlette runs in a worker thread.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, ItemsView, Iterator, ValuesView
 from typing import Any, Callable, Literal, Optional, Union
@@ -318,12 +319,21 @@ class SessionMiddleware:
                 if token is not None:  # cleared, ended, forged or expired
                     cookie = self._cookie("", _EXPIRED, secure)
             elif saved != token or state.version != version:
-                max_age = "" if self.max_age is None else f"Max-Age={self.max_age}; "
-                cookie = self._cookie(saved, max_age, secure)
+                cookie = self._cookie(saved, self._max_age_attribute(state), secure)
         if session.accessed or cookie is not None:
             headers.add_vary_header("Cookie")
         if cookie is not None:
             headers.append("Set-Cookie", cookie)
+
+    def _max_age_attribute(self, state: RequestState) -> str:
+        """The cookie lives as long as its session: ``max_age`` unless the
+        session chose its own lifetime at login. With ``max_age=None`` the
+        cookie is a browser-session cookie, unless a login chose one."""
+        lifetime = state.lifetime()
+        if self.max_age is None and state.created_lifetime is None:
+            return ""
+        seconds = self.max_age if lifetime is None else math.ceil(lifetime)
+        return f"Max-Age={seconds}; "
 
     def _cookie(self, value: str, lifetime: str, secure: bool) -> str:
         # Starlette's exact layout, which its tests (and users' tests) parse.
@@ -408,28 +418,59 @@ def _check_enabled(middleware: SessionMiddleware) -> None:
         raise RuntimeError("sessions are off (max_age <= 0): nobody can log in")
 
 
-def login(request: HTTPConnection, user_id: str) -> str:
+def login(
+    request: HTTPConnection,
+    user_id: str,
+    *,
+    expiration_time: Optional[float] = None,
+    absolute_timeout: Optional[float] = None,
+) -> str:
     """Logs ``user_id`` in: the session's data moves to a fresh session id
     owned by the user (the old id stops working, against session fixation)
     and the response sets the new cookie. Returns the new id. A session that
     was another user's starts empty instead.
 
+    ``expiration_time`` (idle, seconds; ``max_age`` by default) and
+    ``absolute_timeout`` give this session a lifetime of its own ("remember
+    me" for 30 days, or 15 minutes on a shared computer); its cookie lives
+    as long.
+
     It calls the store on the spot: use it in ``def`` endpoints, and
     ``await alogin(...)`` in ``async def`` ones."""
     session, state, middleware = _bound(request)
-    _check_enabled(middleware)
-    if state.switches_user(user_id):
-        session.clear()
-    return state.login(dict(session), user_id, expiration_time=middleware._lifetime)
+    data, options = _login(session, state, middleware, user_id, expiration_time, absolute_timeout)
+    return state.login(data, user_id, **options)
 
 
-async def alogin(request: HTTPConnection, user_id: str) -> str:
+async def alogin(
+    request: HTTPConnection,
+    user_id: str,
+    *,
+    expiration_time: Optional[float] = None,
+    absolute_timeout: Optional[float] = None,
+) -> str:
     """:func:`login` for ``async def`` endpoints: the store is awaited."""
     session, state, middleware = _bound(request)
+    data, options = _login(session, state, middleware, user_id, expiration_time, absolute_timeout)
+    return await state.alogin(data, user_id, **options)
+
+
+def _login(
+    session: Session,
+    state: RequestState,
+    middleware: SessionMiddleware,
+    user_id: str,
+    expiration_time: Optional[float],
+    absolute_timeout: Optional[float],
+) -> tuple[dict[str, Any], dict[str, Optional[float]]]:
+    """What a login stores: the data it carries over and the new session's lifetime."""
     _check_enabled(middleware)
     if state.switches_user(user_id):
         session.clear()
-    return await state.alogin(dict(session), user_id, expiration_time=middleware._lifetime)
+    if expiration_time is None:
+        expiration_time = middleware._lifetime
+    options = {"expiration_time": expiration_time, "absolute_timeout": absolute_timeout}
+    return dict(session), options
 
 
 def logout(request: HTTPConnection) -> None:
