@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use sessionmanager_core::{
-    ApplyOutcome, Basis, DataLimits, Error, Result, Session as Stored, SessionData, SessionManager,
-    SessionStore, SessionToken,
+    ApplyOutcome, Basis, CreateOptions, DataLimits, Error, ExpiryPolicy, Result, Session as Stored,
+    SessionData, SessionManager, SessionStore, SessionToken,
 };
 
 /// A boxed `Send` future.
@@ -18,11 +18,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// The live session `token` names, counted as activity; `None` for an
     /// unknown, ended, expired or malformed token.
     fn load<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<Stored>>>;
-    /// Starts a session with the manager's default expiry.
+    /// Starts a session, with the manager's default expiry where `options`
+    /// leave it.
     fn create<'a>(
         &'a self,
         user_id: &'a str,
         data: SessionData,
+        options: CreateOptions,
     ) -> BoxFuture<'a, Result<SessionToken>>;
     /// Writes back a request's changes: [`SessionManager::apply_changes`].
     fn apply_changes<'a>(
@@ -37,6 +39,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn end<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<()>>;
     /// The manager's bounds on session data.
     fn limits(&self) -> DataLimits;
+    /// The expiry sessions get unless their creation chose another.
+    fn default_expiry(&self) -> ExpiryPolicy;
 }
 
 fn found(result: Result<Stored>) -> Result<Option<Stored>> {
@@ -56,13 +60,9 @@ impl<S: SessionStore> Backend for SessionManager<S> {
         &'a self,
         user_id: &'a str,
         data: SessionData,
+        options: CreateOptions,
     ) -> BoxFuture<'a, Result<SessionToken>> {
-        Box::pin(SessionManager::create(
-            self,
-            user_id,
-            data,
-            Default::default(),
-        ))
+        Box::pin(SessionManager::create(self, user_id, data, options))
     }
 
     fn apply_changes<'a>(
@@ -80,6 +80,10 @@ impl<S: SessionStore> Backend for SessionManager<S> {
 
     fn end<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(SessionManager::end(self, token))
+    }
+
+    fn default_expiry(&self) -> ExpiryPolicy {
+        self.config().expiry
     }
 
     fn limits(&self) -> DataLimits {

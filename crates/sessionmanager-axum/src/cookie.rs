@@ -2,6 +2,8 @@
 //! by hand: it is a few lines, and the session cookie only ever holds a token
 //! of URL-safe base64, so no quoting or percent-encoding arises.
 
+use std::time::Duration;
+
 use http::header::{COOKIE, HeaderMap, HeaderValue};
 use sessionmanager_core::SessionToken;
 
@@ -39,10 +41,15 @@ pub(crate) fn find(headers: &HeaderMap, name: &str) -> Incoming {
     Incoming::default()
 }
 
-/// `Set-Cookie` carrying `token`.
-pub(crate) fn set(config: &CookieConfig, token: &SessionToken) -> HeaderValue {
-    let max_age = config
-        .max_age
+/// `Set-Cookie` carrying `token`, living `own_lifetime` if the session
+/// chose one, else the layer's `max_age`.
+pub(crate) fn set(
+    config: &CookieConfig,
+    token: &SessionToken,
+    own_lifetime: Option<Duration>,
+) -> HeaderValue {
+    let max_age = own_lifetime
+        .or(config.max_age)
         .map(|age| format!("; Max-Age={}", age.as_secs()))
         .unwrap_or_default();
     header(format!(

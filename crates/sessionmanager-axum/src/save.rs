@@ -38,7 +38,9 @@ pub(crate) async fn save(
         (SaveStep::Apply(keys), Some(sid)) => (keys, sid),
         (SaveStep::Create, _) => {
             let data = SessionData::from_map(&data, &backend.limits())?;
-            let token = backend.create(&anonymous_user_id()?, data).await?;
+            let token = backend
+                .create(&anonymous_user_id()?, data, Default::default())
+                .await?;
             return Ok(Some(token));
         }
         (SaveStep::End, Some(sid)) => {

@@ -97,7 +97,7 @@ async fn finish<B: Default>(
     config: &CookieConfig,
     mut response: Response<B>,
 ) -> Response<B> {
-    let (pending, incoming) = {
+    let (pending, incoming, own_lifetime) = {
         let mut state = shared.lock();
         if state.phase != Phase::Open {
             return response;
@@ -111,7 +111,11 @@ async fn finish<B: Default>(
             stored: std::mem::take(&mut state.stored),
             data: state.data.clone(),
         };
-        (pending, std::mem::take(&mut state.incoming))
+        (
+            pending,
+            std::mem::take(&mut state.incoming),
+            state.own_lifetime,
+        )
     };
     let failed = response.status().is_server_error();
     let sid = match save::save(&*shared.backend, pending, failed).await {
@@ -122,8 +126,12 @@ async fn finish<B: Default>(
     // The response depends on the cookie: shared caches must not serve it to others.
     add_vary_cookie(headers);
     match sid {
-        Some(sid) if incoming.token.as_ref() != Some(&sid) || config.max_age.is_some() => {
-            headers.append(SET_COOKIE, cookie::set(config, &sid));
+        Some(sid)
+            if incoming.token.as_ref() != Some(&sid)
+                || config.max_age.is_some()
+                || own_lifetime.is_some() =>
+        {
+            headers.append(SET_COOKIE, cookie::set(config, &sid, own_lifetime));
         }
         Some(_) => {}
         None if incoming.present => {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sessionmanager_core::{Basis, Error, SessionData, SessionToken};
+use sessionmanager_core::{Basis, CreateOptions, Error, SessionData, SessionToken};
 
 use crate::anonymous::{ANONYMOUS_PREFIX, is_anonymous};
 use crate::error::SessionError;
-use crate::state::{Phase, Shared, State};
+use crate::state::{Phase, Shared, State, chosen_lifetime};
 
 /// The request's session: a JSON object of values, kept server-side, found
 /// by the cookie. Extract it in a handler (`session: Session`) behind a
@@ -49,7 +49,8 @@ impl Session {
         let mut state = self.shared.lock();
         // Another clone may have loaded meanwhile; the first to finish wins.
         if state.phase == Phase::Unloaded {
-            state.adopt_loaded(token, found);
+            let default = self.shared.backend.default_expiry();
+            state.adopt_loaded(token, found, &default);
         }
         Ok(())
     }
@@ -150,6 +151,18 @@ impl Session {
     /// Fails for an empty user id or one starting with
     /// [`ANONYMOUS_PREFIX`], which is reserved for visitors.
     pub async fn login(&self, user_id: &str) -> Result<(), SessionError> {
+        self.login_with(user_id, CreateOptions::default()).await
+    }
+
+    /// [`login`](Self::login), with a lifetime of the new session's own
+    /// ("remember me" for 30 days, or 15 minutes on a shared computer):
+    /// `options` set its idle and absolute timeouts, and its cookie lives as
+    /// long (`Max-Age`), at login and at later responses.
+    pub async fn login_with(
+        &self,
+        user_id: &str,
+        options: CreateOptions,
+    ) -> Result<(), SessionError> {
         if is_anonymous(user_id) {
             return Err(Error::InvalidArgument(format!(
                 "user ids starting with {ANONYMOUS_PREFIX:?} are reserved for visitors"
@@ -173,7 +186,11 @@ impl Session {
             (data, state.sid.clone(), state.generation, switching)
         };
         let token = backend
-            .create(user_id, SessionData::from_map(&data, &backend.limits())?)
+            .create(
+                user_id,
+                SessionData::from_map(&data, &backend.limits())?,
+                options,
+            )
             .await?;
         let clash = {
             let mut state = self.shared.lock();
@@ -191,6 +208,7 @@ impl Session {
                 }
                 state.stored = data;
                 state.generation += 1;
+                state.own_lifetime = chosen_lifetime(&options);
             }
             clash
         };

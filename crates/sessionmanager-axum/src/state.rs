@@ -2,9 +2,12 @@
 //! store: the Rust twin of the Python integrations' `RequestState`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sessionmanager_core::{Basis, Session as Stored, SessionToken};
+use sessionmanager_core::{
+    Basis, CreateOptions, ExpiryPolicy, Session as Stored, SessionRecord, SessionToken,
+};
 
 use crate::backend::Backend;
 use crate::cookie::Incoming;
@@ -42,6 +45,9 @@ pub(crate) struct State {
     /// Bumped by every login and logout, so one that awaited the store can
     /// tell whether another task of the same request logged in or out meanwhile.
     pub(crate) generation: u64,
+    /// How long the cookie lives when the session chose its own lifetime
+    /// (at a login with options); `None`: the layer's `max_age`.
+    pub(crate) own_lifetime: Option<Duration>,
 }
 
 impl State {
@@ -55,13 +61,20 @@ impl State {
             stored: Data::new(),
             data: Data::new(),
             generation: 0,
+            own_lifetime: None,
         }
     }
 
     /// Adopts what a load found: the session, or nothing.
-    pub(crate) fn adopt_loaded(&mut self, token: Option<SessionToken>, found: Option<Stored>) {
+    pub(crate) fn adopt_loaded(
+        &mut self,
+        token: Option<SessionToken>,
+        found: Option<Stored>,
+        default: &ExpiryPolicy,
+    ) {
         if let (Some(token), Some(found)) = (token, found) {
             let data = found.record.data.to_map();
+            self.own_lifetime = own_lifetime(&found.record, default);
             self.sid = Some(token);
             self.user_id = Some(found.record.user_id.clone());
             self.basis = Basis::Read(found);
@@ -78,7 +91,33 @@ impl State {
         self.user_id = None;
         self.basis = Basis::Version(0);
         self.stored = Data::new();
+        self.own_lifetime = None;
     }
+}
+
+/// The lifetime `record` chose at its creation, if not `default`'s: its
+/// idle timeout, or less when its absolute deadline comes sooner.
+fn own_lifetime(record: &SessionRecord, default: &ExpiryPolicy) -> Option<Duration> {
+    let chose = record.idle_timeout_ms != default.idle_timeout_ms
+        || (record.absolute_expires_at.is_some() && default.absolute_timeout_ms.is_none());
+    if !chose {
+        return None;
+    }
+    let until_deadline = record
+        .absolute_expires_at
+        .map(|deadline| deadline.millis() - record.last_active.millis());
+    let ms = until_deadline.map_or(record.idle_timeout_ms, |left| {
+        left.min(record.idle_timeout_ms)
+    });
+    Some(Duration::from_millis(ms.max(0) as u64))
+}
+
+/// The lifetime a login's `options` choose, if any: the shorter of its
+/// idle and absolute timeouts.
+pub(crate) fn chosen_lifetime(options: &CreateOptions) -> Option<Duration> {
+    let chosen = [options.idle_timeout_ms, options.absolute_timeout_ms];
+    let ms = chosen.into_iter().flatten().min()?;
+    Some(Duration::from_millis(ms.max(0) as u64))
 }
 
 /// What the layer puts in the request's extensions: private, so only the

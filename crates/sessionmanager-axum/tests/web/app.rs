@@ -9,7 +9,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::routing::{get, post};
 use sessionmanager_axum::{Session, SessionError, SessionLayer};
-use sessionmanager_core::{ManagerConfig, MemoryStore, SessionManager, SessionStore};
+use sessionmanager_core::{
+    CreateOptions, ManagerConfig, MemoryStore, SessionManager, SessionStore,
+};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
@@ -54,6 +56,7 @@ pub fn routes<S: SessionStore>() -> Router<Arc<Ctx<S>>> {
         .route("/incr/{key}", post(incr))
         .route("/clear", post(clear))
         .route("/login/{user}", post(login))
+        .route("/remember/{user}/{days}", post(remember))
         .route("/logout", post(logout))
         .route("/fail/{key}/{value}", post(fail))
         .route("/bad-request/{key}/{value}", post(bad_request))
@@ -114,6 +117,18 @@ async fn clear(session: Session) -> &'static str {
 async fn login(session: Session, Path(user): Path<String>) -> Reply {
     session.login(&user).await?;
     Ok(format!("hello {}", session.user_id().unwrap()))
+}
+
+/// A login whose session lives `days` idle, 90 days at most.
+async fn remember(session: Session, Path((user, days)): Path<(String, i64)>) -> Reply {
+    let day_ms = 86_400_000;
+    let options = CreateOptions {
+        idle_timeout_ms: Some(days * day_ms),
+        absolute_timeout_ms: Some(90 * day_ms),
+        ..CreateOptions::default()
+    };
+    session.login_with(&user, options).await?;
+    Ok(format!("remembered {}", session.user_id().unwrap()))
 }
 
 async fn logout(session: Session) -> Reply {

@@ -181,3 +181,36 @@ async fn logout_ends_the_record_and_deletes_the_cookie() {
     assert_eq!(r.set_cookies(), Vec::<String>::new());
     assert_eq!(manager.count().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_login_may_choose_its_sessions_lifetime_and_the_cookie_follows() {
+    let manager = memory();
+    let (app, _) = app(&manager);
+    let max_age = |r: &crate::app::Response| {
+        let cookie = r.cookie_named("session")?;
+        let value = cookie.split("Max-Age=").nth(1)?;
+        Some(value.split(';').next().unwrap().to_owned())
+    };
+    let r = send(&app, "POST", "/remember/alice/30", None).await;
+    assert_eq!(r.body, "remembered alice");
+    assert_eq!(max_age(&r).as_deref(), Some("2592000"), "30 days");
+    let token = r.new_token();
+    let record = manager.peek(&token).await.unwrap().record;
+    assert_eq!(record.idle_timeout_ms, 30 * 86_400_000);
+    assert!(record.absolute_expires_at.is_some());
+
+    // Later responses keep the session's own lifetime on its cookie.
+    let r = send(&app, "POST", "/set/theme/dark", Some(&token)).await;
+    assert_eq!(max_age(&r).as_deref(), Some("2592000"));
+    // The absolute deadline caps it when it is the shorter.
+    let r = send(&app, "POST", "/remember/bob/365", None).await;
+    assert_eq!(max_age(&r).as_deref(), Some(&*(90 * 86_400).to_string()));
+    // A plain login keeps the layer's browser-session cookie.
+    let r = send(&app, "POST", "/login/carol", None).await;
+    assert_eq!(max_age(&r), None);
+    // A lifetime the manager refuses is the app's error (a 500, the cause
+    // kept from the client); it stores and ends nothing.
+    let r = send(&app, "POST", "/remember/alice/-1", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(manager.peek(&token).await.is_ok(), "the session stays");
+}
