@@ -398,3 +398,13 @@ def test_a_forked_child_runs_its_own_loop_on_the_inherited_manager(
     assert run("asyncio", lambda: use("parent again"))
     assert len(m.manager.list_sessions("child")) == 1
     m.manager.close()
+
+
+def test_a_call_outside_a_running_loop_says_what_it_needs(tmp_path: Any) -> None:
+    m = AsyncSessionManager(store=f"sqlite:///{tmp_path / 's.db'}")
+    sid = m.manager.create_session("u")
+    coro = m.get_session(sid)
+    with pytest.raises(RuntimeError, match="needs a running asyncio event loop"):
+        coro.send(None)  # driven by hand, as another event loop would
+    assert m.manager.is_session_active(sid)
+    m.manager.close()
