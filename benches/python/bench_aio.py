@@ -43,11 +43,11 @@ import anyio.to_thread
 import redis.asyncio
 import uvloop
 from bench_memory import cpu_name
-from bench_starlette import ENDPOINTS, ThreadHop, Visitor
+from bench_starlette import ENDPOINTS, Visitor
 
 from pysessionmanager import SessionManager
 from pysessionmanager.aio import AsyncSessionManager
-from pysessionmanager.contrib.starlette import SessionMiddleware
+from pysessionmanager.contrib.starlette import SessionMiddleware, ThreadedStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
 from servers_postgres import PostgresServer, require_postgres  # noqa: E402
@@ -103,7 +103,7 @@ def starlette_apps(url: str) -> dict[str, Any]:
     from starsessions.stores.redis import RedisStore
 
     hop = SessionMiddleware(ENDPOINTS, manager=SessionManager(store=url + "&prefix=hop:"))
-    hop.amanager = ThreadHop(hop.manager)  # type: ignore[assignment]
+    hop.amanager = ThreadedStore(hop.manager)  # type: ignore[assignment]
     return {
         "starlette signed cookie": Signed(ENDPOINTS, secret_key="bench"),
         "ours, awaited": SessionMiddleware(ENDPOINTS, manager=url + "&prefix=ours:"),

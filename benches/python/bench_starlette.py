@@ -18,18 +18,16 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from pysessionmanager import SessionManager
-from pysessionmanager.contrib.starlette import SessionMiddleware
+from pysessionmanager.contrib.starlette import SessionMiddleware, ThreadedStore
 
 ASGIApp = Callable[..., Any]
 
@@ -72,27 +70,10 @@ async def no_sessions(scope: Any, receive: Any, send: Any) -> None:
     await ENDPOINTS(scope, receive, send)
 
 
-class ThreadHop:
-    """An async manager that hands each call to anyio's worker threads, the
-    way the middleware called stores other than memory before it awaited
-    the engine: the peer that shows what awaiting saves."""
-
-    def __init__(self, manager: SessionManager) -> None:
-        self.manager = manager
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.manager, name)
-
-        async def hop(*args: Any, **kwargs: Any) -> Any:
-            return await anyio.to_thread.run_sync(partial(method, *args, **kwargs))
-
-        return hop
-
-
 def ours(store: str | None, thread_hop: bool = False) -> ASGIApp:
     middleware = SessionMiddleware(ENDPOINTS, manager=SessionManager(store=store))
     if thread_hop:
-        middleware.amanager = ThreadHop(middleware.manager)  # type: ignore[assignment]
+        middleware.amanager = ThreadedStore(middleware.manager)  # type: ignore[assignment]
     return middleware
 
 

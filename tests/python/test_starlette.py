@@ -900,3 +900,34 @@ def test_login_may_choose_the_sessions_own_lifetime(store: SessionManager) -> No
     with pytest.raises(ValueError, match="expiration_time"):
         client.post("/remember?days=-1")
     assert store.is_session_active(response.text), "a refused login ends nothing"
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_middleware_works_under_trio(kind: str, url_of: Callable[[str], str]) -> None:
+    """On trio, where the engine cannot wake the loop, the middleware calls
+    the store from anyio's worker threads; sessions work the same."""
+    from fastapi import Depends
+
+    from pysessionmanager import RateLimiter, RateLimitResult
+    from pysessionmanager.contrib.starlette import rate_limit
+
+    manager = SessionManager(store=url_of(kind))
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, manager=manager)
+    limited = rate_limit(RateLimiter("2/minute", store=manager))
+
+    @app.post("/login/{user}")
+    async def log_in(request: Request, user: str) -> dict[str, int]:
+        await alogin(request, user)
+        return {"length": await request.session.append("cart", "book")}
+
+    @app.get("/me")
+    async def me(request: Request, _: RateLimitResult = Depends(limited)) -> dict[str, Any]:
+        return {"user": request.session.user_id, "cart": request.session["cart"]}
+
+    with TestClient(app, base_url=HTTPS, backend="trio") as client:
+        assert client.post("/login/alice").json() == {"length": 1}
+        assert client.get("/me").json() == {"user": "alice", "cart": ["book"]}
+        assert [client.get("/me").status_code for _ in range(2)] == [200, 429]
+    assert manager.list_sessions("alice")[0]["cart"] == ["book"]
+    manager.close()

@@ -53,21 +53,25 @@ The middleware awaits the store through
 :class:`~pysessionmanager.aio.AsyncSessionManager`: the event loop is never
 held while a store waits, and no call occupies a worker thread (memory-store
 calls finish at once; the others run in the engine and wake the loop when
-done). It needs an asyncio event loop (asyncio's own or uvloop, as uvicorn
-and hypercorn run). A store call is made only when the request needs it:
-none without a cookie, one to load a session, one more to save it only if
-it changed. Use :func:`alogin` and :func:`alogout` in ``async def``
-endpoints; :func:`login` and :func:`logout` are for plain ``def``
-endpoints, which Starlette runs in a worker thread.
+done), on asyncio's own loop and on uvloop, as uvicorn and hypercorn run
+them. Under trio it calls the store from anyio's worker threads instead.
+A store call is made only when the request needs it: none without a
+cookie, one to load a session, one more to save it only if it changed.
+Use :func:`alogin` and :func:`alogout` in ``async def`` endpoints;
+:func:`login` and :func:`logout` are for plain ``def`` endpoints, which
+Starlette runs in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Awaitable, ItemsView, Iterator, ValuesView
+from functools import partial
 from typing import Any, Callable, Literal, Optional, Union
 
+import anyio.to_thread
 from starlette.datastructures import MutableHeaders, Secret
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
@@ -251,6 +255,8 @@ class SessionMiddleware:
         self._lifetime = None if self.max_age is None else float(self.max_age)
         self.manager = as_manager(manager)  # last: bad options open no store
         self.amanager = AsyncSessionManager(store=self.manager)
+        #: The same store through worker threads, for apps on trio.
+        self.threaded = ThreadedStore(self.manager)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -284,7 +290,8 @@ class SessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
     async def _load(self, token: Optional[str]) -> RequestState:
-        state = RequestState(self.manager, None, amanager=self.amanager)
+        amanager = self.amanager if _on_asyncio() else self.threaded
+        state = RequestState(self.manager, None, amanager=amanager)  # type: ignore[arg-type]
         if token and self.enabled:
             await state.aload(token)
         return state
@@ -488,6 +495,28 @@ async def alogout(request: HTTPConnection) -> None:
     session.clear()
 
 
+class ThreadedStore:
+    """A manager's or limiter's calls as coroutines that run them on anyio's
+    worker threads: what the middleware uses under trio, where the engine
+    cannot wake the event loop itself."""
+
+    def __init__(self, native: Union[SessionManager, RateLimiter]) -> None:
+        self._native = native
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        method = getattr(self._native, name)
+
+        async def threaded(*args: Any, **kwargs: Any) -> Any:
+            return await anyio.to_thread.run_sync(partial(method, *args, **kwargs))
+
+        return threaded
+
+
+def _on_asyncio() -> bool:
+    """Whether an asyncio loop (asyncio's own, uvloop) runs this request."""
+    return asyncio._get_running_loop() is not None
+
+
 def _visitor_key(request: HTTPConnection) -> str:
     session = request.scope.get("session")
     sid = session.sid if isinstance(session, Session) else None
@@ -505,10 +534,11 @@ def rate_limit(
     client address for visitors without one. The store is awaited, off the
     event loop."""
     alimiter = limiter if isinstance(limiter, AsyncRateLimiter) else AsyncRateLimiter(limiter)
+    threaded = ThreadedStore(alimiter.limiter)
 
     async def check(request: HTTPConnection) -> RateLimitResult:
         who = key(request) if key is not None else _visitor_key(request)
-        result = await alimiter.hit(who)
+        result = await (alimiter.hit(who) if _on_asyncio() else threaded.hit(who))
         if not result.allowed:
             raise HTTPException(
                 429,
