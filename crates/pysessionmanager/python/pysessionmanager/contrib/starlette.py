@@ -255,8 +255,10 @@ class SessionMiddleware:
         self._lifetime = None if self.max_age is None else float(self.max_age)
         self.manager = as_manager(manager)  # last: bad options open no store
         self.amanager = AsyncSessionManager(store=self.manager)
-        #: The same store through worker threads, for apps on trio.
+        #: The same store through worker threads, for apps on trio (a
+        #: memory store needs none: its calls finish at once on any loop).
         self.threaded = ThreadedStore(self.manager)
+        self._any_loop = _finishes_at_once(self.manager.store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -290,7 +292,7 @@ class SessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
     async def _load(self, token: Optional[str]) -> RequestState:
-        amanager = self.amanager if _on_asyncio() else self.threaded
+        amanager = self.amanager if self._any_loop or _on_asyncio() else self.threaded
         state = RequestState(self.manager, None, amanager=amanager)  # type: ignore[arg-type]
         if token and self.enabled:
             await state.aload(token)
@@ -512,6 +514,11 @@ class ThreadedStore:
         return threaded
 
 
+def _finishes_at_once(store: str) -> bool:
+    """Whether calls to ``store`` finish at once, needing no loop's wakeup."""
+    return store.startswith("memory:")
+
+
 def _on_asyncio() -> bool:
     """Whether an asyncio loop (asyncio's own, uvloop) runs this request."""
     return asyncio._get_running_loop() is not None
@@ -535,10 +542,12 @@ def rate_limit(
     event loop."""
     alimiter = limiter if isinstance(limiter, AsyncRateLimiter) else AsyncRateLimiter(limiter)
     threaded = ThreadedStore(alimiter.limiter)
+    any_loop = _finishes_at_once(alimiter.store)
 
     async def check(request: HTTPConnection) -> RateLimitResult:
         who = key(request) if key is not None else _visitor_key(request)
-        result = await (alimiter.hit(who) if _on_asyncio() else threaded.hit(who))
+        awaited = any_loop or _on_asyncio()
+        result = await (alimiter.hit(who) if awaited else threaded.hit(who))
         if not result.allowed:
             raise HTTPException(
                 429,
