@@ -25,7 +25,7 @@ pub(crate) struct RateLimiter {
 impl RateLimiter {
     /// A hit on `key`, ready to run (here or on the store's executor).
     pub(crate) fn hit_task(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Task> {
-        ops::hit_rate_limit(self.engine.get(py)?.into_owned(), self.limit, key)
+        ops::hit_rate_limit(self.engine(py)?, self.limit, key)
     }
 
     /// The engine of this process.

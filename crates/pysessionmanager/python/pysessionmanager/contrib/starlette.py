@@ -338,9 +338,9 @@ class SessionMiddleware:
         """The cookie lives as long as its session: ``max_age`` unless the
         session chose its own lifetime at login. With ``max_age=None`` the
         cookie is a browser-session cookie, unless a login chose one."""
-        lifetime = state.lifetime()
         if self.max_age is None and state.created_lifetime is None:
             return ""
+        lifetime = state.lifetime()
         seconds = self.max_age if lifetime is None else math.ceil(lifetime)
         return f"Max-Age={seconds}; "
 
