@@ -13,6 +13,7 @@ mod ops;
 mod ratelimit;
 mod request;
 mod session;
+mod stats;
 mod store;
 
 use pyo3::prelude::*;

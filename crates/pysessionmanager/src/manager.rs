@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use sessionmanager_core::{
     DataLimits, ExpiryPolicy, LimitAction, ManagerConfig, block_on_interruptible,
 };
@@ -62,6 +62,7 @@ impl SessionManager {
         on_limit = None,
         max_data_bytes = None,
         clock = None,
+        metrics = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -73,6 +74,7 @@ impl SessionManager {
         on_limit: Option<&Bound<'_, PyAny>>,
         max_data_bytes: Option<&Bound<'_, PyAny>>,
         clock: Option<&Bound<'_, PyAny>>,
+        metrics: Option<&Bound<'_, PyAny>>,
         py: Python<'_>,
     ) -> PyResult<Self> {
         let expiry = ExpiryPolicy {
@@ -116,6 +118,7 @@ impl SessionManager {
             max_sessions_per_user,
             on_limit,
             clock,
+            metrics: optional_bool(metrics, "metrics")?.unwrap_or(true),
         };
         Self::open(py, url, config)
     }
@@ -301,6 +304,15 @@ impl SessionManager {
     /// How many live sessions the store holds.
     fn count(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         run_task(py, ops::count(self.owned_engine(py)?)?)
+    }
+
+    /// What this manager counted since it opened (in a forked child: since
+    /// the child's first call), or `None` when made with `metrics=False`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        match self.owned_engine(py)?.stats() {
+            Some(snapshot) => crate::stats::to_py(py, &snapshot).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Releases the store. Later calls raise `ManagerClosed`.

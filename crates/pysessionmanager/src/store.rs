@@ -189,6 +189,10 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.rate_store(key, expected, tat_us, now).await)
     }
 
+    fn swept(&self) -> u64 {
+        each_store!(self, s => s.swept())
+    }
+
     async fn close(&self) -> Result<()> {
         each_store!(self, s => s.close().await)
     }

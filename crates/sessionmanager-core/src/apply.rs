@@ -83,49 +83,55 @@ impl<S: SessionStore> SessionManager<S> {
         keys: &[&str],
         base: &SessionData,
     ) -> Result<ApplyOutcome> {
-        let limits = self.config().limits;
-        check_size(&data, &limits)?;
-        let Ok(key) = parse(token) else {
-            return Ok(ApplyOutcome::Gone);
-        };
-        let version = basis.version();
-        let attempts = match basis {
-            Basis::Version(_) => MAX_APPLY_ATTEMPTS,
-            Basis::Read(read) => {
-                if read.key != key {
-                    return Err(Error::InvalidArgument(
-                        "the basis is another session than the token's".into(),
-                    ));
-                }
-                let now = self.now();
-                match self
-                    .write_over(&key, read.record, data.clone(), now)
-                    .await?
-                {
-                    Written::Saved(record) => {
-                        return Ok(ApplyOutcome::Saved(Session { key, record }));
+        self.measured(crate::stats::Operation::ApplyChanges, async {
+            let limits = self.config().limits;
+            check_size(&data, &limits)?;
+            let Ok(key) = parse(token) else {
+                return Ok(ApplyOutcome::Gone);
+            };
+            let version = basis.version();
+            let attempts = match basis {
+                Basis::Version(_) => MAX_APPLY_ATTEMPTS,
+                Basis::Read(read) => {
+                    if read.key != key {
+                        return Err(Error::InvalidArgument(
+                            "the basis is another session than the token's".into(),
+                        ));
                     }
-                    Written::NotFound => return Ok(ApplyOutcome::Gone),
-                    Written::Conflict { .. } => MAX_APPLY_ATTEMPTS - 1,
+                    let now = self.now();
+                    match self
+                        .write_over(&key, read.record, data.clone(), now)
+                        .await?
+                    {
+                        Written::Saved(record) => {
+                            return Ok(ApplyOutcome::Saved(Session { key, record }));
+                        }
+                        Written::NotFound => return Ok(ApplyOutcome::Gone),
+                        Written::Conflict { .. } => {
+                            self.note(crate::stats::Stats::retried);
+                            MAX_APPLY_ATTEMPTS - 1
+                        }
+                    }
                 }
+            };
+            let written = self
+                .modify(&key, None, attempts, self.now(), |current| {
+                    let next = if current.version == version {
+                        data.clone() // unchanged since the caller read it
+                    } else {
+                        check_keys_untouched(current, version, &data, keys, base)?;
+                        current.data.with_keys_from(&data, keys, &limits)?
+                    };
+                    Ok((next, ()))
+                })
+                .await;
+            match written {
+                Ok((record, ())) => Ok(ApplyOutcome::Saved(Session { key, record })),
+                Err(Error::NotFound) => Ok(ApplyOutcome::Gone),
+                Err(e) => Err(e),
             }
-        };
-        let written = self
-            .modify(&key, None, attempts, self.now(), |current| {
-                let next = if current.version == version {
-                    data.clone() // unchanged since the caller read it
-                } else {
-                    check_keys_untouched(current, version, &data, keys, base)?;
-                    current.data.with_keys_from(&data, keys, &limits)?
-                };
-                Ok((next, ()))
-            })
-            .await;
-        match written {
-            Ok((record, ())) => Ok(ApplyOutcome::Saved(Session { key, record })),
-            Err(Error::NotFound) => Ok(ApplyOutcome::Gone),
-            Err(e) => Err(e),
-        }
+        })
+        .await
     }
 }
 

@@ -36,6 +36,7 @@ mod record;
 mod redact;
 mod request;
 mod schema;
+mod stats;
 mod store;
 mod token;
 #[doc(hidden)]
@@ -67,6 +68,7 @@ pub use record::SessionRecord;
 pub use redact::{percent_decode, redact_url, scrub, scrub_error};
 pub use request::{RequestData, SaveStep, save_step};
 pub use schema::Schema;
+pub use stats::{EndReason, ErrorKind, LATENCY_BOUNDS_NS, Latency, Operation, StatsSnapshot};
 pub use store::{
     CreateOutcome, EditOutcome, MemberEdit, RateRead, SaveOutcome, SessionStore, UserLimit,
 };

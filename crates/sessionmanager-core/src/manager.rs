@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::expiry::ExpiryPolicy;
 use crate::memory::{MemoryStore, MemoryStoreConfig};
 use crate::record::SessionRecord;
+use crate::stats::{EndReason, Operation, Stats};
 use crate::store::{CreateOutcome, EditOutcome, MemberEdit, SaveOutcome, SessionStore, UserLimit};
 use crate::token::{SessionKey, SessionToken};
 
@@ -39,6 +40,8 @@ pub struct ManagerConfig {
     pub on_limit: LimitAction,
     /// Where the manager reads the time.
     pub clock: Arc<dyn Clock>,
+    /// Whether the manager counts what it does ([`SessionManager::stats`]).
+    pub metrics: bool,
 }
 
 impl Default for ManagerConfig {
@@ -49,6 +52,7 @@ impl Default for ManagerConfig {
             max_sessions_per_user: None,
             on_limit: LimitAction::default(),
             clock: Arc::new(SystemClock),
+            metrics: true,
         }
     }
 }
@@ -60,6 +64,7 @@ impl fmt::Debug for ManagerConfig {
             .field("limits", &self.limits)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("on_limit", &self.on_limit)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +116,8 @@ pub struct Session {
 pub struct SessionManager<S> {
     store: S,
     config: ManagerConfig,
+    /// `None` when `config.metrics` is off.
+    pub(crate) stats: Option<Box<Stats>>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
@@ -146,7 +153,12 @@ impl<S: SessionStore> SessionManager<S> {
     /// A manager over `store`, or an error naming the first invalid setting.
     pub fn try_new(store: S, config: ManagerConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { store, config })
+        let stats = config.metrics.then(|| Box::new(Stats::new()));
+        Ok(Self {
+            store,
+            config,
+            stats,
+        })
     }
 
     /// The store.
@@ -170,119 +182,145 @@ impl<S: SessionStore> SessionManager<S> {
         data: SessionData,
         options: CreateOptions,
     ) -> Result<SessionToken> {
-        check_user_id(user_id)?;
-        let policy = ExpiryPolicy {
-            idle_timeout_ms: options
-                .idle_timeout_ms
-                .unwrap_or(self.config.expiry.idle_timeout_ms),
-            sliding: options.sliding.unwrap_or(self.config.expiry.sliding),
-            absolute_timeout_ms: options
-                .absolute_timeout_ms
-                .or(self.config.expiry.absolute_timeout_ms),
-        };
-        policy.validate()?;
-        check_size(&data, &self.config.limits)?;
-        let limit = self
-            .config
-            .max_sessions_per_user
-            .map(|max_sessions| UserLimit {
-                max_sessions,
-                evict_oldest: self.config.on_limit == LimitAction::EvictOldest,
-            });
-        let user_id: Arc<str> = Arc::from(user_id);
-        let now = self.now();
-        let record = SessionRecord::new(user_id, data, &policy, now);
-        loop {
-            let token = SessionToken::generate()?;
-            match self.store.create(&token.key(), &record, limit, now).await? {
-                CreateOutcome::Created { .. } => return Ok(token),
-                // 2^-256 odds; draw again rather than overwrite someone's session.
-                CreateOutcome::KeyTaken => continue,
-                CreateOutcome::UserLimitReached => {
-                    return Err(Error::UserLimitReached {
-                        limit: limit.map_or(0, |l| l.max_sessions),
-                    });
+        self.measured(Operation::Create, async {
+            check_user_id(user_id)?;
+            let policy = ExpiryPolicy {
+                idle_timeout_ms: options
+                    .idle_timeout_ms
+                    .unwrap_or(self.config.expiry.idle_timeout_ms),
+                sliding: options.sliding.unwrap_or(self.config.expiry.sliding),
+                absolute_timeout_ms: options
+                    .absolute_timeout_ms
+                    .or(self.config.expiry.absolute_timeout_ms),
+            };
+            policy.validate()?;
+            check_size(&data, &self.config.limits)?;
+            let limit = self
+                .config
+                .max_sessions_per_user
+                .map(|max_sessions| UserLimit {
+                    max_sessions,
+                    evict_oldest: self.config.on_limit == LimitAction::EvictOldest,
+                });
+            let user_id: Arc<str> = Arc::from(user_id);
+            let now = self.now();
+            let record = SessionRecord::new(user_id, data, &policy, now);
+            loop {
+                let token = SessionToken::generate()?;
+                match self.store.create(&token.key(), &record, limit, now).await? {
+                    CreateOutcome::Created { evicted } => {
+                        self.note(|stats| stats.created(evicted));
+                        return Ok(token);
+                    }
+                    // 2^-256 odds; draw again rather than overwrite someone's session.
+                    CreateOutcome::KeyTaken => continue,
+                    CreateOutcome::UserLimitReached => {
+                        return Err(Error::UserLimitReached {
+                            limit: limit.map_or(0, |l| l.max_sessions),
+                        });
+                    }
                 }
             }
-        }
+        })
+        .await
     }
 
     /// The live session `token` names, counting the read as activity: the
     /// sliding deadline is written back once half the idle window has passed.
     pub async fn get(&self, token: &str) -> Result<Session> {
-        let key = parse(token)?;
-        let now = self.now();
-        let mut record = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
-        if record.refresh_due(now) {
-            record.record_activity(now);
-            self.store
-                .touch(&key, record.last_active, record.expires_at, now)
-                .await?;
-        }
-        Ok(Session { key, record })
+        self.measured(Operation::Get, async {
+            let key = parse(token)?;
+            let now = self.now();
+            let mut record = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
+            if record.refresh_due(now) {
+                record.record_activity(now);
+                self.store
+                    .touch(&key, record.last_active, record.expires_at, now)
+                    .await?;
+            }
+            Ok(Session { key, record })
+        })
+        .await
     }
 
     /// The live session `token` names, without counting as activity.
     pub async fn peek(&self, token: &str) -> Result<Session> {
-        let key = parse(token)?;
-        let record = self
-            .store
-            .load(&key, self.now())
-            .await?
-            .ok_or(Error::NotFound)?;
-        Ok(Session { key, record })
+        self.measured(Operation::Peek, async {
+            let key = parse(token)?;
+            let record = self
+                .store
+                .load(&key, self.now())
+                .await?
+                .ok_or(Error::NotFound)?;
+            Ok(Session { key, record })
+        })
+        .await
     }
 
     /// Whether `token` names a live session. Malformed tokens are simply not live.
     pub async fn is_active(&self, token: &str) -> Result<bool> {
-        let Some(key) = SessionKey::for_token_text(token) else {
-            return Ok(false);
-        };
-        self.store.exists(&key, self.now()).await
+        self.measured(Operation::IsActive, async {
+            let Some(key) = SessionKey::for_token_text(token) else {
+                return Ok(false);
+            };
+            self.store.exists(&key, self.now()).await
+        })
+        .await
     }
 
     /// Ends the session `token` names. Ending an unknown or ended session does nothing.
     pub async fn end(&self, token: &str) -> Result<()> {
-        if let Some(key) = SessionKey::for_token_text(token) {
-            self.store.delete(&key, self.now()).await?;
-        }
-        Ok(())
+        self.measured(Operation::End, async {
+            if let Some(key) = SessionKey::for_token_text(token)
+                && self.store.delete(&key, self.now()).await?
+            {
+                self.note(|stats| stats.ended(EndReason::Logout, 1));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Records activity now, extending a sliding deadline.
     pub async fn touch(&self, token: &str) -> Result<()> {
-        let key = parse(token)?;
-        let now = self.now();
-        let mut record = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
-        record.record_activity(now);
-        if self
-            .store
-            .touch(&key, record.last_active, record.expires_at, now)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(Error::NotFound)
-        }
+        self.measured(Operation::Touch, async {
+            let key = parse(token)?;
+            let now = self.now();
+            let mut record = self.store.load(&key, now).await?.ok_or(Error::NotFound)?;
+            record.record_activity(now);
+            if self
+                .store
+                .touch(&key, record.last_active, record.expires_at, now)
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(Error::NotFound)
+            }
+        })
+        .await
     }
 
     /// Sets the top-level keys of `patch` in the session's data, atomically:
     /// concurrent updates of other keys are all kept. Returns the new version.
     pub async fn update(&self, token: &str, patch: &SessionData) -> Result<u64> {
-        let limits = self.config.limits;
-        let key = parse(token)?;
-        let now = self.now();
-        if let Some(edited) = self
-            .edit_in_place(&key, MemberEdit::Merge(patch), now)
-            .await?
-        {
-            return Ok(edited.0);
-        }
-        self.modify(&key, None, UNBOUNDED, now, |current| {
-            Ok((current.data.merged(patch, &limits)?, ()))
+        self.measured(Operation::Update, async {
+            let limits = self.config.limits;
+            let key = parse(token)?;
+            let now = self.now();
+            if let Some(edited) = self
+                .edit_in_place(&key, MemberEdit::Merge(patch), now)
+                .await?
+            {
+                return Ok(edited.0);
+            }
+            self.modify(&key, None, UNBOUNDED, now, |current| {
+                Ok((current.data.merged(patch, &limits)?, ()))
+            })
+            .await
+            .map(|(written, ())| written.version)
         })
         .await
-        .map(|(written, ())| written.version)
     }
 
     /// Replaces the session's data. With `expected_version`, only if the
@@ -293,57 +331,66 @@ impl<S: SessionStore> SessionManager<S> {
         data: SessionData,
         expected_version: Option<u64>,
     ) -> Result<u64> {
-        check_size(&data, &self.config.limits)?;
-        let key = parse(token)?;
-        self.modify(&key, expected_version, UNBOUNDED, self.now(), |_| {
-            Ok((data.clone(), ()))
+        self.measured(Operation::SetData, async {
+            check_size(&data, &self.config.limits)?;
+            let key = parse(token)?;
+            self.modify(&key, expected_version, UNBOUNDED, self.now(), |_| {
+                Ok((data.clone(), ()))
+            })
+            .await
+            .map(|(written, ())| written.version)
         })
         .await
-        .map(|(written, ())| written.version)
     }
 
     /// Adds `by` to the integer at top-level `key` (missing counts as 0),
     /// atomically. Returns the new value.
     pub async fn increment(&self, token: &str, key: &str, by: i64) -> Result<i64> {
-        let limits = self.config.limits;
-        let session_key = parse(token)?;
-        let edit = MemberEdit::Increment { key, by };
-        let now = self.now();
-        if let Some((_, value)) = self.edit_in_place(&session_key, edit, now).await? {
-            return Ok(value);
-        }
-        self.modify(&session_key, None, UNBOUNDED, now, |current| {
-            current.data.incremented(key, by, &limits)
+        self.measured(Operation::Increment, async {
+            let limits = self.config.limits;
+            let session_key = parse(token)?;
+            let edit = MemberEdit::Increment { key, by };
+            let now = self.now();
+            if let Some((_, value)) = self.edit_in_place(&session_key, edit, now).await? {
+                return Ok(value);
+            }
+            self.modify(&session_key, None, UNBOUNDED, now, |current| {
+                current.data.incremented(key, by, &limits)
+            })
+            .await
+            .map(|(_, value)| value)
         })
         .await
-        .map(|(_, value)| value)
     }
 
     /// Appends `item` to the list at top-level `key` (a missing key starts
     /// one), atomically: concurrent appends all land, none lost. Returns the
     /// list's new length.
     pub async fn append(&self, token: &str, key: &str, item: &serde_json::Value) -> Result<usize> {
-        let limits = self.config.limits;
-        let session_key = parse(token)?;
-        let now = self.now();
-        // The store may append by itself when the item, inside a list under
-        // `key`, is within the limits; otherwise the read and compare-and-set
-        // below reports the problem with its exact path.
-        let probe = serde_json::json!({ key: [item] });
-        if let serde_json::Value::Object(map) = &probe
-            && SessionData::from_map(map, &limits).is_ok()
-        {
-            let item = serde_json::to_string(item).expect("a JSON value always serializes");
-            let edit = MemberEdit::Append { key, item: &item };
-            if let Some((_, len)) = self.edit_in_place(&session_key, edit, now).await? {
-                return Ok(len as usize);
+        self.measured(Operation::Append, async {
+            let limits = self.config.limits;
+            let session_key = parse(token)?;
+            let now = self.now();
+            // The store may append by itself when the item, inside a list under
+            // `key`, is within the limits; otherwise the read and compare-and-set
+            // below reports the problem with its exact path.
+            let probe = serde_json::json!({ key: [item] });
+            if let serde_json::Value::Object(map) = &probe
+                && SessionData::from_map(map, &limits).is_ok()
+            {
+                let item = serde_json::to_string(item).expect("a JSON value always serializes");
+                let edit = MemberEdit::Append { key, item: &item };
+                if let Some((_, len)) = self.edit_in_place(&session_key, edit, now).await? {
+                    return Ok(len as usize);
+                }
             }
-        }
-        self.modify(&session_key, None, UNBOUNDED, now, |current| {
-            current.data.appended(key, item, &limits)
+            self.modify(&session_key, None, UNBOUNDED, now, |current| {
+                current.data.appended(key, item, &limits)
+            })
+            .await
+            .map(|(_, len)| len)
         })
         .await
-        .map(|(_, len)| len)
     }
 
     /// `edit` applied by the store itself when it can: `(version, value)`, or
@@ -399,6 +446,7 @@ impl<S: SessionStore> SessionManager<S> {
                     if expected_version.is_some() || attempt >= attempts {
                         return Err(Error::Conflict { expected, actual });
                     }
+                    self.note(Stats::retried);
                     now = self.now();
                 }
             }
@@ -429,23 +477,30 @@ impl<S: SessionStore> SessionManager<S> {
     /// Moves the session to a fresh token and returns it; the old token stops
     /// working at once. Call it at login to defeat session fixation.
     pub async fn rotate(&self, token: &str) -> Result<SessionToken> {
-        let old = parse(token)?;
-        let new = SessionToken::generate()?;
-        if self.store.rotate(&old, &new.key(), self.now()).await? {
-            Ok(new)
-        } else {
-            Err(Error::NotFound)
-        }
+        self.measured(Operation::Rotate, async {
+            let old = parse(token)?;
+            let new = SessionToken::generate()?;
+            if self.store.rotate(&old, &new.key(), self.now()).await? {
+                self.note(Stats::rotated);
+                Ok(new)
+            } else {
+                Err(Error::NotFound)
+            }
+        })
+        .await
     }
 
     /// The user's live sessions, oldest first, without counting as activity.
     pub async fn list_user(&self, user_id: &str) -> Result<Vec<Session>> {
-        check_user_id(user_id)?;
-        let sessions = self.store.list_user(user_id, self.now()).await?;
-        Ok(sessions
-            .into_iter()
-            .map(|(key, record)| Session { key, record })
-            .collect())
+        self.measured(Operation::ListUser, async {
+            check_user_id(user_id)?;
+            let sessions = self.store.list_user(user_id, self.now()).await?;
+            Ok(sessions
+                .into_iter()
+                .map(|(key, record)| Session { key, record })
+                .collect())
+        })
+        .await
     }
 
     /// Ends the session named `key` (its public name, [`SessionKey::to_hex`],
@@ -455,46 +510,68 @@ impl<S: SessionStore> SessionManager<S> {
     /// nobody can end, or learn of, another user's session by guessing keys.
     /// A key that is not 64 hex digits is an [`Error::InvalidArgument`].
     pub async fn end_session_by_key(&self, user_id: &str, key: &str) -> Result<bool> {
-        check_user_id(user_id)?;
-        // The text is never echoed: a session id passed by mistake is a secret.
-        let key = SessionKey::from_hex(key).ok_or_else(|| {
-            let hint = if SessionKey::for_token_text(key).is_some() {
-                "; this looks like a session id: pass the session's `key` instead"
-            } else {
-                ""
-            };
-            Error::InvalidArgument(format!(
-                "a session key must be 64 hex digits (the `key` of a listed session); got {} \
-                 characters that are not{hint}",
-                key.chars().count()
-            ))
-        })?;
-        let now = self.now();
-        // A session's owner never changes, so the check stays true until the delete.
-        match self.store.load(&key, now).await? {
-            Some(record) if &*record.user_id == user_id => self.store.delete(&key, now).await,
-            _ => Ok(false),
-        }
+        self.measured(Operation::EndSessionByKey, async {
+            check_user_id(user_id)?;
+            // The text is never echoed: a session id passed by mistake is a secret.
+            let key = SessionKey::from_hex(key).ok_or_else(|| {
+                let hint = if SessionKey::for_token_text(key).is_some() {
+                    "; this looks like a session id: pass the session's `key` instead"
+                } else {
+                    ""
+                };
+                Error::InvalidArgument(format!(
+                    "a session key must be 64 hex digits (the `key` of a listed session); got {} \
+                     characters that are not{hint}",
+                    key.chars().count()
+                ))
+            })?;
+            let now = self.now();
+            // A session's owner never changes, so the check stays true until the delete.
+            match self.store.load(&key, now).await? {
+                Some(record) if &*record.user_id == user_id => {
+                    let ended = self.store.delete(&key, now).await?;
+                    if ended {
+                        self.note(|stats| stats.ended(EndReason::Logout, 1));
+                    }
+                    Ok(ended)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
     }
 
     /// Ends all of the user's sessions except `keep` ("log out everywhere
     /// else"). Returns how many ended.
     pub async fn end_user(&self, user_id: &str, keep: Option<&str>) -> Result<u64> {
-        check_user_id(user_id)?;
-        let keep = keep.and_then(SessionKey::for_token_text);
-        self.store
-            .delete_user(user_id, keep.as_ref(), self.now())
-            .await
+        self.measured(Operation::EndUser, async {
+            check_user_id(user_id)?;
+            let keep = keep.and_then(SessionKey::for_token_text);
+            self.store
+                .delete_user(user_id, keep.as_ref(), self.now())
+                .await
+                .inspect(|&ended| self.note(|stats| stats.ended(EndReason::EndedWithUser, ended)))
+        })
+        .await
     }
 
     /// Removes expired sessions now. Returns how many.
     pub async fn purge_expired(&self) -> Result<u64> {
-        self.store.purge_expired(self.now()).await
+        self.measured(Operation::PurgeExpired, async {
+            self.store
+                .purge_expired(self.now())
+                .await
+                .inspect(|&removed| self.note(|stats| stats.expired(removed)))
+        })
+        .await
     }
 
     /// How many live sessions the store holds.
     pub async fn count(&self) -> Result<u64> {
-        self.store.count(self.now()).await
+        self.measured(Operation::Count, async {
+            self.store.count(self.now()).await
+        })
+        .await
     }
 
     /// Closes the store.

@@ -211,32 +211,37 @@ impl<S: SessionStore> SessionManager<S> {
     /// what it decided. Atomic on every store: hits from any number of threads
     /// and processes are never allowed beyond the limit.
     pub async fn hit_rate_limit(&self, limit: &RateLimit, key: &str) -> Result<RateDecision> {
-        check_key(key)?;
-        let store_key = SessionKey::of(key);
-        for _ in 0..MAX_ATTEMPTS {
-            let read = self.store().rate_load(&store_key).await?;
-            let now_us = match read.store_now_us {
-                Some(store_now_us) if self.config().clock.is_wall_clock() => store_now_us,
-                _ => self.now().millis().saturating_mul(1000),
-            };
-            let now = Timestamp(now_us.div_euclid(1000));
-            let current = read.tat_us.filter(|tat| rate_state_expiry(*tat) > now);
-            let (decision, new_tat) = limit.decide(now_us, current.unwrap_or(now_us));
-            let Some(new_tat) = new_tat else {
-                return Ok(decision);
-            };
-            if !decision.allowed && current.is_none() {
-                return Ok(decision); // nothing stored to bring back
+        self.measured(crate::stats::Operation::HitRateLimit, async {
+            check_key(key)?;
+            let store_key = SessionKey::of(key);
+            for _ in 0..MAX_ATTEMPTS {
+                let read = self.store().rate_load(&store_key).await?;
+                let now_us = match read.store_now_us {
+                    Some(store_now_us) if self.config().clock.is_wall_clock() => store_now_us,
+                    _ => self.now().millis().saturating_mul(1000),
+                };
+                let now = Timestamp(now_us.div_euclid(1000));
+                let current = read.tat_us.filter(|tat| rate_state_expiry(*tat) > now);
+                let (decision, new_tat) = limit.decide(now_us, current.unwrap_or(now_us));
+                let Some(new_tat) = new_tat else {
+                    return Ok(decision);
+                };
+                if !decision.allowed && current.is_none() {
+                    return Ok(decision); // nothing stored to bring back
+                }
+                let store = self.store().rate_store(&store_key, current, new_tat, now);
+                if store.await? {
+                    return Ok(decision);
+                }
             }
-            let store = self.store().rate_store(&store_key, current, new_tat, now);
-            if store.await? {
-                return Ok(decision);
-            }
-        }
-        Err(Error::Unavailable(
-            format!("the rate-limit state of a key kept changing under {MAX_ATTEMPTS} attempts")
+            Err(Error::Unavailable(
+                format!(
+                    "the rate-limit state of a key kept changing under {MAX_ATTEMPTS} attempts"
+                )
                 .into(),
-        ))
+            ))
+        })
+        .await
     }
 }
 

@@ -232,6 +232,14 @@ pub trait SessionStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
 
+    /// How many expired sessions the store's own background sweeper has
+    /// removed in this process since it opened (what
+    /// [`SessionManager::stats`](crate::SessionManager::stats) adds to its
+    /// purges). Stores without a sweeper answer 0.
+    fn swept(&self) -> u64 {
+        0
+    }
+
     /// Releases connections and background work. Later calls may fail with
     /// [`Error::Closed`](crate::Error::Closed).
     fn close(&self) -> impl Future<Output = Result<()>> + Send {

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     timeout: Duration,
     closed: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Expired sessions the sweeper removed (see `SessionStore::swept`).
+    pub(crate) swept: AtomicU64,
     /// The process that opened the store: its runtime and sweeper threads
     /// exist only there, so a forked child must not use it.
     pid: u32,
@@ -93,6 +95,7 @@ impl PostgresStore {
             timeout: config.timeout,
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
+            swept: AtomicU64::new(0),
             pid: std::process::id(),
         });
         let executor = Executor::start()?;
@@ -567,6 +570,10 @@ impl SessionStore for PostgresStore {
             Ok(row.get::<_, i64>(0) as u64)
         })
         .await
+    }
+
+    fn swept(&self) -> u64 {
+        self.inner.swept.load(Ordering::Relaxed)
     }
 
     async fn close(&self) -> Result<()> {

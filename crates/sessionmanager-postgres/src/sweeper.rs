@@ -3,6 +3,7 @@
 //! does not fill with dead sessions (or rate-limit state that stopped
 //! mattering) and no cron job is needed.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -25,12 +26,13 @@ pub(crate) fn start(
         let Some(store) = inner.upgrade() else {
             return Tick::Stop;
         };
-        sweep(
+        let removed = sweep(
             &handle,
             &store,
             "remove expired sessions",
             Inner::sweep_batch,
         );
+        store.swept.fetch_add(removed, Ordering::Relaxed);
         sweep(
             &handle,
             &store,
@@ -43,20 +45,27 @@ pub(crate) fn start(
 
 /// Runs `batch` until it removes less than a full batch, at most
 /// [`BATCHES_PER_TICK`] times. Errors (a server away) are retried next
-/// tick; expired rows are never returned meanwhile.
+/// tick; expired rows are never returned meanwhile. Returns how many rows it removed.
 fn sweep<F>(
     handle: &Handle,
     store: &Arc<Inner>,
     doing: &'static str,
     batch: fn(Arc<Inner>, Timestamp) -> F,
-) where
+) -> u64
+where
     F: Future<Output = Result<u64>> + Send + 'static,
 {
+    let mut total = 0;
     for _ in 0..BATCHES_PER_TICK {
         let now = store.clock.now();
-        match block_on(call(handle, store, doing, move |inner| batch(inner, now))) {
-            Ok(removed) if removed == u64::from(SWEEP_BATCH) => continue,
-            _ => break,
+        let Ok(removed) = block_on(call(handle, store, doing, move |inner| batch(inner, now)))
+        else {
+            break;
+        };
+        total += removed;
+        if removed < u64::from(SWEEP_BATCH) {
+            break;
         }
     }
+    total
 }

@@ -3,7 +3,7 @@
 //! short IMMEDIATE transaction, per operation.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLockReadGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     next_reader: AtomicUsize,
     closed: AtomicBool,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Expired sessions the sweeper removed (see `SessionStore::swept`).
+    pub(crate) swept: AtomicU64,
     /// What the connections are opened with, to reopen them after a fork.
     config: SqliteConfig,
     /// The process that opened the store; see [`crate::fork`].
@@ -65,6 +67,7 @@ impl SqliteStore {
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
+            swept: AtomicU64::new(0),
             config: config.clone(),
             pid: std::process::id(),
         });
@@ -508,6 +511,10 @@ impl SessionStore for SqliteStore {
             .and_then(|mut stmt| stmt.query_row(params![now.millis()], |row| row.get::<_, i64>(0)))
             .map(|n| n as u64)
             .map_err(store_error("count sessions"))
+    }
+
+    fn swept(&self) -> u64 {
+        self.inner.swept.load(Ordering::Relaxed)
     }
 
     async fn close(&self) -> Result<()> {

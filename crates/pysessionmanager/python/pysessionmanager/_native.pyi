@@ -59,6 +59,7 @@ class SessionManager:
         on_limit: Optional[str] = None,
         max_data_bytes: Optional[int] = None,
         clock: Optional[ManualClock] = None,
+        metrics: Optional[bool] = None,
     ) -> SessionManager: ...
     def create_session(
         self,
@@ -113,6 +114,18 @@ class SessionManager:
     def end_user_sessions(self, user_id: str, except_session: Optional[str] = None) -> int: ...
     def purge_expired(self) -> int: ...
     def count(self) -> int: ...
+    def stats(self) -> Optional[dict[str, Any]]:
+        """What this manager counted since it opened (in a forked child: since
+        its first call), or ``None`` when made with ``metrics=False``.
+
+        Keys: ``uptime_seconds``; ``created``; ``ended`` (by reason:
+        ``logout``, ``evicted``, ``ended_with_user``); ``rotated``;
+        ``expired`` (removed by purges and this process' sweeper);
+        ``retries`` (compare-and-set writes tried again); ``errors`` (by
+        kind); ``latency``, per operation: ``count``, ``sum_seconds``,
+        cumulative ``buckets`` as ``(upper bound in seconds, calls)`` ending
+        with infinity, and the ``p50_seconds``/``p99_seconds`` bucket bounds.
+        """
     def close(self) -> None: ...
     def __enter__(self) -> SessionManager: ...
     def __exit__(

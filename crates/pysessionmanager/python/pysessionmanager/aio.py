@@ -112,6 +112,7 @@ class AsyncSessionManager(_Front):
         on_limit: Optional[str] = None,
         max_data_bytes: Optional[int] = None,
         clock: Any = None,
+        metrics: Optional[bool] = None,
     ) -> None:
         options = {
             "expiration_time": expiration_time,
@@ -121,6 +122,7 @@ class AsyncSessionManager(_Front):
             "on_limit": on_limit,
             "max_data_bytes": max_data_bytes,
             "clock": clock,
+            "metrics": metrics,
         }
         if isinstance(store, SessionManager):
             given = sorted(name for name, value in options.items() if value is not None)
@@ -240,6 +242,11 @@ class AsyncSessionManager(_Front):
     async def count(self) -> int:
         out = self._core.call("count")
         return await out if out.__class__ is _Future else out
+
+    def stats(self) -> Optional[dict[str, Any]]:
+        """The counters of the store's `SessionManager.stats()` (shared with
+        that manager when one was given)."""
+        return self._manager.stats()
 
     async def aclose(self) -> None:
         """Lets calls in flight finish, then releases the store (of the

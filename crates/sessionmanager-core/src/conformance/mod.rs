@@ -42,6 +42,7 @@ mod expiry;
 mod helpers;
 mod housekeeping;
 mod rate_limit;
+mod stats;
 mod store_contract;
 mod users;
 mod writes;
@@ -57,6 +58,7 @@ pub use housekeeping::{check_closed, check_purge_and_count};
 pub use rate_limit::{
     check_rate_limit, check_rate_limit_across_skewed_clocks, check_store_rate_state,
 };
+pub use stats::check_stats_count_what_happened;
 pub use store_contract::{
     check_store_create_key_taken, check_store_create_load, check_store_create_over_expired,
     check_store_delete_rotate, check_store_rotate_onto_taken_key, check_store_save_cas,
@@ -142,6 +144,7 @@ macro_rules! conformance_tests {
             check_user_limit_reject,
             check_user_limit_counts_only_live,
             check_purge_and_count,
+            check_stats_count_what_happened,
             check_store_create_load,
             check_store_create_key_taken,
             check_store_create_over_expired,

@@ -11,7 +11,7 @@ mod tests;
 mod users;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     earliest_expiry: AtomicI64,
     closed: AtomicBool,
     clock: Arc<dyn Clock>,
+    /// Expired records the sweeper removed (see `SessionStore::swept`).
+    swept: AtomicU64,
 }
 
 /// What one [`Inner::sweep_chunk`] did.
@@ -68,6 +70,7 @@ impl MemoryStore {
             max_sessions: config.max_sessions,
             earliest_expiry: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
+            swept: AtomicU64::new(0),
             clock: config.clock,
         });
         let sweeper = sweeper::start(Arc::downgrade(&inner), config.sweep_interval)?;
@@ -563,6 +566,10 @@ impl SessionStore for MemoryStore {
             })
             .sum();
         Ok(live)
+    }
+
+    fn swept(&self) -> u64 {
+        self.inner.swept.load(Ordering::Relaxed)
     }
 
     async fn close(&self) -> Result<()> {

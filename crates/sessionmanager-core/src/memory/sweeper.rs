@@ -3,6 +3,7 @@
 //! away even if nobody touches them again.
 
 use std::sync::Weak;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Inner;
@@ -61,5 +62,6 @@ fn tick(store: &Inner, cursor: &mut (usize, usize)) -> bool {
             }
         };
     }
+    store.swept.fetch_add(removed as u64, Ordering::Relaxed);
     removed * 4 > examined
 }
