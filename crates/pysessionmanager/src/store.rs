@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    Clock, CreateOutcome, DataLimits, EditOutcome, MemberEdit, MemoryStore, MemoryStoreConfig,
-    Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
+    Clock, CreateOutcome, DataLimits, EditOutcome, ExportCursor, ExportPage, ImportOutcome,
+    MemberEdit, MemoryStore, MemoryStoreConfig, Result, SaveOutcome, SessionKey, SessionRecord,
+    SessionStore, Timestamp, UserLimit,
 };
 use sessionmanager_postgres::{PostgresConfig, PostgresStore};
 use sessionmanager_redis::{RedisConfig, RedisStore};
@@ -187,6 +188,24 @@ impl SessionStore for AnyStore {
         now: Timestamp,
     ) -> Result<bool> {
         each_store!(self, s => s.rate_store(key, expected, tat_us, now).await)
+    }
+
+    async fn export_page(
+        &self,
+        cursor: &ExportCursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<ExportPage> {
+        each_store!(self, s => s.export_page(cursor, limit, now).await)
+    }
+
+    async fn import(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        now: Timestamp,
+    ) -> Result<ImportOutcome> {
+        each_store!(self, s => s.import(key, record, now).await)
     }
 
     fn swept(&self) -> u64 {

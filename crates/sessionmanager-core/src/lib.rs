@@ -24,6 +24,7 @@ pub mod conformance;
 mod data;
 mod error;
 mod expiry;
+mod export;
 pub mod fork;
 #[doc(hidden)]
 pub mod interrupt;
@@ -54,6 +55,7 @@ pub use data::{DataPath, too_deep, too_deep_message};
 pub use error::BoxError;
 pub use error::{Error, Result, StoreFailure};
 pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};
+pub use export::{ExportCursor, ExportPage, ImportOutcome, MAX_EXPORT_PAGE};
 #[doc(hidden)]
 pub use json::write_json_string;
 pub use manager::{

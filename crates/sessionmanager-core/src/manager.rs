@@ -597,7 +597,7 @@ pub(crate) fn parse(token: &str) -> Result<SessionKey> {
     SessionKey::for_token_text(token).ok_or(Error::NotFound)
 }
 
-fn check_user_id(user_id: &str) -> Result<()> {
+pub(crate) fn check_user_id(user_id: &str) -> Result<()> {
     if user_id.is_empty() {
         return Err(Error::InvalidArgument("user_id must not be empty".into()));
     }

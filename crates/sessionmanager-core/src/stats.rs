@@ -1,12 +1,14 @@
 //! What a manager counts while it works: sessions created, ended (and why),
 //! rotated and expired, write conflicts and retries, errors by kind, and a
-//! latency histogram per operation. [`SessionManager::stats`](crate::SessionManager::stats)
-//! reads them; the Python binding exports them to Prometheus.
+//! latency histogram per operation.
+//! [`SessionManager::stats`](crate::SessionManager::stats) reads them; the
+//! Python binding exports them to Prometheus.
 //!
 //! Counting costs two relaxed atomic additions and two reads of the CPU's
 //! time-stamp counter per call (through `quanta`, which falls back to the
-//! OS clock where that counter is unreliable). Each operation's histogram sits on cache lines of its own,
-//! so threads running different operations do not contend.
+//! OS clock where that counter is unreliable). Each operation's histogram
+//! sits on cache lines of its own, so threads running different operations
+//! do not contend.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -78,6 +80,10 @@ named_enum!(
         Count => "count",
         /// [`SessionManager::hit_rate_limit`](crate::SessionManager::hit_rate_limit).
         HitRateLimit => "hit_rate_limit",
+        /// [`SessionManager::export_page`](crate::SessionManager::export_page).
+        Export => "export_page",
+        /// [`SessionManager::import`](crate::SessionManager::import).
+        Import => "import",
     }
 );
 
@@ -435,7 +441,7 @@ mod tests {
 
     #[test]
     fn every_name_is_distinct_and_each_index_fits_its_array() {
-        assert_eq!(Operation::ALL.len(), 18);
+        assert_eq!(Operation::ALL.len(), 20);
         assert_eq!(ErrorKind::ALL.len(), 7);
         assert_eq!(EndReason::ALL.len(), 3);
         for (i, op) in Operation::ALL.iter().enumerate() {

@@ -10,6 +10,7 @@ use std::future::Future;
 use crate::clock::Timestamp;
 use crate::data::{DataLimits, SessionData};
 use crate::error::Result;
+use crate::export::{ExportCursor, ExportPage, ImportOutcome, import_by_contract};
 use crate::record::SessionRecord;
 use crate::token::SessionKey;
 
@@ -231,6 +232,34 @@ pub trait SessionStore: Send + Sync + 'static {
         tat_us: i64,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// One page of about `limit` sessions live at `now`, from `cursor` on
+    /// (see [`SessionManager::export_page`](crate::SessionManager::export_page)),
+    /// found through the store's own index: never a scan of a whole
+    /// keyspace. Stores that walk a sorted index return at most `limit`;
+    /// one that walks its index with a scan cursor (Redis' `ZSCAN`) returns
+    /// a step of that scan, which may hold somewhat more. A cursor of another kind of store is an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    fn export_page(
+        &self,
+        cursor: &ExportCursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<ExportPage>> + Send;
+
+    /// Stores an exported session as it was (see
+    /// [`SessionManager::import`](crate::SessionManager::import)): created
+    /// when the key is free; over an older copy (lower version, or the same
+    /// version expiring earlier); otherwise left alone. The default does this
+    /// with `create`, `load`, `save` and `touch`.
+    fn import(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<ImportOutcome>> + Send {
+        import_by_contract(self, key, record, now)
+    }
 
     /// How many expired sessions the store's own background sweeper has
     /// removed in this process since it opened (what

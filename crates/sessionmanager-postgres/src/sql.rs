@@ -79,6 +79,15 @@ pub(crate) const ROTATE: &str = "WITH target AS (
     )
     SELECT (SELECT taken FROM target), (SELECT count(*) FROM moved)";
 
+/// Up to `$3` sessions live at `$2` after key `$1` (empty: from the
+/// start), in key order: a walk of the primary key.
+pub(crate) const EXPORT_PAGE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM pysessionmanager_sessions WHERE key > $1 AND expires_at_ms > $2 \
+     ORDER BY key LIMIT $3"
+);
+
 /// The user's (`$1`) live sessions at now (`$2`), oldest first.
 pub(crate) const LIST_USER: &str = concat!(
     "SELECT ",

@@ -13,8 +13,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
-    SessionStore, Timestamp, UserLimit, block_on, rate_state_expiry,
+    Clock, CreateOutcome, Error, ExportCursor, ExportPage, Periodic, Result, SaveOutcome,
+    SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit, block_on, rate_state_expiry,
 };
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
@@ -570,6 +570,28 @@ impl SessionStore for PostgresStore {
             Ok(row.get::<_, i64>(0) as u64)
         })
         .await
+    }
+
+    async fn export_page(
+        &self,
+        cursor: &ExportCursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<ExportPage> {
+        let after = cursor.after_key("PostgreSQL")?;
+        let after = after.map_or_else(Vec::new, |key| key.as_bytes().to_vec());
+        let sessions = self
+            .with_conn("export sessions", move |mut conn| async move {
+                let rows = conn
+                    .query(
+                        sql::EXPORT_PAGE,
+                        &[&after, &now.millis(), &i64::from(limit)],
+                    )
+                    .await?;
+                rows.iter().map(row::record).collect()
+            })
+            .await?;
+        Ok(ExportCursor::key_ordered_page(sessions, limit))
     }
 
     fn swept(&self) -> u64 {

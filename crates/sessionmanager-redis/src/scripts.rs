@@ -26,7 +26,7 @@ macro_rules! source {
 }
 
 /// Every script's source, in the order of [`Scripts`]' fields.
-pub(crate) const SOURCES: [&str; 10] = [
+pub(crate) const SOURCES: [&str; 11] = [
     source!("#!lua", "create.lua"),
     source!("#!lua", "save.lua"),
     source!("#!lua", "edit.lua"),
@@ -37,6 +37,7 @@ pub(crate) const SOURCES: [&str; 10] = [
     source!("#!lua flags=allow-oom", "delete_user.lua"),
     source!("#!lua flags=allow-oom", "purge.lua"),
     source!("#!lua", "rate.lua"),
+    source!("#!lua flags=no-writes", "export.lua"),
 ];
 
 /// Every script of the store, hashed once when the store opens.
@@ -51,6 +52,7 @@ pub(crate) struct Scripts {
     pub(crate) delete_user: Script,
     pub(crate) purge: Script,
     pub(crate) rate: Script,
+    pub(crate) export: Script,
 }
 
 impl Scripts {
@@ -66,6 +68,7 @@ impl Scripts {
             delete_user,
             purge,
             rate,
+            export,
         ] = SOURCES.map(Script::new);
         Self {
             create,
@@ -78,6 +81,7 @@ impl Scripts {
             delete_user,
             purge,
             rate,
+            export,
         }
     }
 }

@@ -20,8 +20,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    CreateOutcome, DataLimits, EditOutcome, Error, MemberEdit, Result, SaveOutcome, SessionKey,
-    SessionRecord, SessionStore, Timestamp, UserLimit, block_on, interrupt, rate_state_expiry,
+    CreateOutcome, DataLimits, EditOutcome, Error, ExportCursor, ExportPage, MemberEdit, Result,
+    SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit, block_on,
+    interrupt, rate_state_expiry,
 };
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::spawn_blocking;
@@ -572,22 +573,8 @@ impl SessionStore for RedisStore {
                     .arg(&user)
                     .invoke_async(&mut conn)
                     .await?;
-                // member + fields
-                let mut sessions = Vec::with_capacity(flat.len() / (FIELDS.len() + 1));
-                let mut rest = flat.into_iter();
-                while let Some(member) = rest.next() {
-                    let key = member
-                        .as_deref()
-                        .and_then(keys::parse_member)
-                        .ok_or_else(|| corrupt("a user index entry that is not a session hash"))?;
-                    let fields: Vec<_> = rest.by_ref().take(FIELDS.len()).collect();
-                    if let Some(record) = codec::decode(fields).map_err(Failure::Corrupt)?
-                        && record.is_live(now)
-                        && *record.user_id == *user
-                    {
-                        sessions.push((key, record));
-                    }
-                }
+                let mut sessions = decode_sessions(flat, now)?;
+                sessions.retain(|(_, record)| *record.user_id == *user);
                 sessions.sort_by(|(ka, a), (kb, b)| (a.created_at, ka).cmp(&(b.created_at, kb)));
                 Ok(sessions)
             },
@@ -730,10 +717,64 @@ impl SessionStore for RedisStore {
         .await
     }
 
+    async fn export_page(
+        &self,
+        cursor: &ExportCursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<ExportPage> {
+        let scan = match cursor.as_str() {
+            "" => 0,
+            text => text.parse::<u64>().map_err(|_| cursor.invalid("Redis"))?,
+        };
+        self.run("export sessions", move |shared, mut conn| async move {
+            let flat: Vec<Option<Vec<u8>>> = shared
+                .invoke(&shared.scripts.export, now)
+                .arg(scan)
+                .arg(limit)
+                .invoke_async(&mut conn)
+                .await?;
+            let mut rest = flat.into_iter();
+            let next = rest
+                .next()
+                .flatten()
+                .and_then(|text| String::from_utf8(text).ok())
+                .ok_or_else(|| corrupt("an export step without a cursor"))?;
+            Ok(ExportPage {
+                sessions: decode_sessions(rest.collect(), now)?,
+                next: (next != "0").then(|| ExportCursor::new(next)),
+            })
+        })
+        .await
+    }
+
     async fn close(&self) -> Result<()> {
         self.shutdown();
         Ok(())
     }
+}
+
+/// The live sessions of a script's answer: per session, its member followed
+/// by its fields (see `list_user.lua`); ones gone meanwhile are left out.
+fn decode_sessions(
+    flat: Vec<Option<Vec<u8>>>,
+    now: Timestamp,
+) -> Result<Vec<(SessionKey, SessionRecord)>, Failure> {
+    let mut sessions = Vec::with_capacity(flat.len() / (FIELDS.len() + 1));
+    let mut rest = flat.into_iter();
+    while let Some(member) = rest.next() {
+        let key = member
+            .as_deref()
+            .and_then(keys::parse_member)
+            .ok_or_else(|| corrupt("an index entry that is not a session hash"))?;
+        let fields: Vec<_> = rest.by_ref().take(FIELDS.len()).collect();
+        if let Some(record) = codec::decode(fields).map_err(Failure::Corrupt)?
+            && record.is_live(now)
+        {
+            sessions.push((key, record));
+        }
+    }
+    Ok(sessions)
 }
 
 /// A pipeline's failure as its first command's own error, so that it reads

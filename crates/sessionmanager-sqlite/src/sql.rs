@@ -33,6 +33,15 @@ pub(crate) const LOAD: &str = concat!(
     " FROM pysessionmanager_sessions WHERE key = ?1 AND expires_at_ms > ?2"
 );
 
+/// Up to `?3` sessions live at `?2` after key `?1` (an empty blob: from
+/// the start), in key order: a walk of the primary key.
+pub(crate) const EXPORT_PAGE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM pysessionmanager_sessions WHERE key > ?1 AND expires_at_ms > ?2
+    ORDER BY key LIMIT ?3"
+);
+
 /// Whether a live session is under `?1` at now (`?2`).
 pub(crate) const LIVE_KEY: &str =
     "SELECT 1 FROM pysessionmanager_sessions WHERE key = ?1 AND expires_at_ms > ?2";

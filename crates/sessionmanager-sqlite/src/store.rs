@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLockReadGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    Clock, CreateOutcome, Error, Periodic, Result, SaveOutcome, SessionKey, SessionRecord,
-    SessionStore, Timestamp, UserLimit, rate_state_expiry,
+    Clock, CreateOutcome, Error, ExportCursor, ExportPage, Periodic, Result, SaveOutcome,
+    SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit, rate_state_expiry,
 };
 
 use crate::config::SqliteConfig;
@@ -511,6 +511,25 @@ impl SessionStore for SqliteStore {
             .and_then(|mut stmt| stmt.query_row(params![now.millis()], |row| row.get::<_, i64>(0)))
             .map(|n| n as u64)
             .map_err(store_error("count sessions"))
+    }
+
+    async fn export_page(
+        &self,
+        cursor: &ExportCursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<ExportPage> {
+        let after = cursor.after_key("SQLite")?;
+        let after = after.as_ref().map_or(&[][..], |key| key.as_bytes());
+        let conn = self.open_inner()?.reader()?;
+        let mut stmt = conn
+            .prepare_cached(sql::EXPORT_PAGE)
+            .map_err(store_error("export sessions"))?;
+        let sessions = stmt
+            .query_map(params![after, now.millis(), limit], row::record)
+            .and_then(|rows| rows.collect())
+            .map_err(store_error("export sessions"))?;
+        Ok(ExportCursor::key_ordered_page(sessions, limit))
     }
 
     fn swept(&self) -> u64 {

@@ -134,6 +134,15 @@ impl SessionStore for Spy {
         self.inner.count(now).await
     }
 
+    async fn export_page(
+        &self,
+        cursor: &crate::ExportCursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<crate::ExportPage> {
+        self.inner.export_page(cursor, limit, now).await
+    }
+
     async fn rate_load(&self, key: &SessionKey) -> Result<crate::RateRead> {
         self.inner.rate_load(key).await
     }

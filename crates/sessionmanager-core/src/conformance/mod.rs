@@ -39,6 +39,7 @@ mod apply;
 mod basics;
 mod concurrency;
 mod expiry;
+mod export;
 mod helpers;
 mod housekeeping;
 mod rate_limit;
@@ -54,6 +55,7 @@ pub use expiry::{
     check_absolute_cap, check_create_options, check_expiry_boundary, check_fixed_expiry,
     check_sliding_refresh_half_window, check_touch,
 };
+pub use export::check_export_import;
 pub use housekeeping::{check_closed, check_purge_and_count};
 pub use rate_limit::{
     check_rate_limit, check_rate_limit_across_skewed_clocks, check_store_rate_state,
@@ -145,6 +147,7 @@ macro_rules! conformance_tests {
             check_user_limit_counts_only_live,
             check_purge_and_count,
             check_stats_count_what_happened,
+            check_export_import,
             check_store_create_load,
             check_store_create_key_taken,
             check_store_create_over_expired,

@@ -1,6 +1,7 @@
 //! The in-memory store: sharded, safe across threads, swept in the background.
 
 mod config;
+mod export;
 mod rates;
 mod shards;
 mod spread;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
+use crate::export::{ExportCursor, ExportPage};
 use crate::periodic::Periodic;
 use crate::record::SessionRecord;
 use crate::store::{CreateOutcome, RateRead, SaveOutcome, SessionStore, UserLimit};
@@ -570,6 +572,15 @@ impl SessionStore for MemoryStore {
 
     fn swept(&self) -> u64 {
         self.inner.swept.load(Ordering::Relaxed)
+    }
+
+    async fn export_page(
+        &self,
+        cursor: &ExportCursor,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<ExportPage> {
+        self.open_inner()?.export_page(cursor, limit, now)
     }
 
     async fn close(&self) -> Result<()> {

@@ -81,6 +81,11 @@ impl Shard {
         self.0.iter().map(|(_, stored)| stored)
     }
 
+    /// Every key and record, in no particular order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &(SessionKey, Stored)> {
+        self.0.iter()
+    }
+
     /// The key and record a user-index prefix points at, if any.
     fn find_prefix(&self, prefix: &KeyPrefix) -> Option<&(SessionKey, Stored)> {
         self.0.find(prefix.hash(), |(k, _)| prefix.matches(k))

@@ -1,0 +1,20 @@
+-- One page of an export: a ZSCAN step over the expiry index, never a scan
+-- of the keyspace. KEYS: expiry index. ARGV: prefix, now, ZSCAN cursor,
+-- COUNT hint. Returns the next cursor ("0" when done), then per live
+-- session its member followed by the fields u, d, v, c, a, e, i, s, x.
+local scan = redis.call('ZSCAN', KEYS[1], ARGV[3], 'COUNT', ARGV[4])
+local out = {scan[1]}
+local entries = scan[2]
+for j = 1, #entries, 2 do
+  local m = entries[j]
+  if tonumber(entries[j + 1]) > tonumber(ARGV[2]) then
+    local f = redis.call('HMGET', session_key(m), 'u', 'd', 'v', 'c', 'a', 'e', 'i', 's', 'x')
+    if f[1] then
+      out[#out + 1] = m
+      for k = 1, 9 do
+        out[#out + 1] = f[k]
+      end
+    end
+  end
+end
+return out
