@@ -6,6 +6,7 @@ mod clock;
 mod convert;
 mod errors;
 mod exit;
+mod export;
 mod fork;
 mod interrupt;
 mod manager;

@@ -284,6 +284,16 @@ impl SessionManager {
         )
     }
 
+    /// Ends the session named `key` whoever owns it: for operators' tools.
+    fn end_any_session_by_key(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let task = ops::end_any_session_by_key(self.owned_engine(py)?, key)?;
+        run_task(py, task)
+    }
+
     /// Ends the user's sessions, except `except_session`. Returns how many ended.
     #[pyo3(signature = (user_id, except_session = None))]
     fn end_user_sessions(
@@ -304,6 +314,49 @@ impl SessionManager {
     /// How many live sessions the store holds.
     fn count(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         run_task(py, ops::count(self.owned_engine(py)?)?)
+    }
+
+    /// A page of about `limit` live sessions (default 1000) from `cursor`
+    /// on, as dicts, and the cursor of the next page (`None`: done).
+    #[pyo3(signature = (cursor = None, limit = None))]
+    fn export_sessions(
+        &self,
+        py: Python<'_>,
+        cursor: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let task = crate::export::export_sessions(self.owned_engine(py)?, cursor, limit)?;
+        run_task(py, task)
+    }
+
+    /// Stores sessions as `export_sessions` gave them; counts by outcome.
+    fn import_sessions(&self, py: Python<'_>, sessions: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let engine = self.owned_engine(py)?;
+        let task = crate::export::import_sessions(Arc::clone(&engine), sessions)?;
+        crate::export::run_batch(py, &engine, task)
+    }
+
+    /// Copies a page of sessions from this store into `target`'s.
+    #[pyo3(signature = (target, cursor = None, limit = None))]
+    fn copy_sessions(
+        &self,
+        py: Python<'_>,
+        target: PyRef<'_, SessionManager>,
+        cursor: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let to = target.owned_engine(py)?;
+        let task =
+            crate::export::copy_sessions(self.owned_engine(py)?, Arc::clone(&to), cursor, limit)?;
+        crate::export::run_batch(py, &to, task)
+    }
+
+    /// The version of the layout the store reads and writes (a SQL store's schema version).
+    #[getter]
+    fn store_layout_version(&self, py: Python<'_>) -> PyResult<i64> {
+        Ok(sessionmanager_core::SessionStore::layout_version(
+            self.owned_engine(py)?.store(),
+        ))
     }
 
     /// What this manager counted since it opened (in a forked child: since

@@ -29,7 +29,7 @@ pub(crate) type Outcome = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Se
 pub(crate) type Task = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// The task of the engine's `future`, whose value `finish` turns into Python.
-fn task<T: Send + 'static>(
+pub(crate) fn task<T: Send + 'static>(
     future: impl Future<Output = Result<T>> + Send + 'static,
     finish: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 ) -> PyResult<Task> {
@@ -290,6 +290,17 @@ pub(crate) fn end_session_by_key(
     let key = str_arg(key, "key")?.to_owned();
     task(
         async move { engine.end_session_by_key(&user_id, &key).await },
+        object,
+    )
+}
+
+pub(crate) fn end_any_session_by_key(
+    engine: Arc<Engine>,
+    key: &Bound<'_, PyAny>,
+) -> PyResult<Task> {
+    let key = str_arg(key, "key")?.to_owned();
+    task(
+        async move { engine.end_any_session_by_key(&key).await },
         object,
     )
 }

@@ -212,6 +212,10 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.swept())
     }
 
+    fn layout_version(&self) -> i64 {
+        each_store!(self, s => s.layout_version())
+    }
+
     async fn close(&self) -> Result<()> {
         each_store!(self, s => s.close().await)
     }

@@ -4,6 +4,7 @@
 //! move. What `pysessionmanager migrate` is built on.
 
 use crate::clock::Timestamp;
+use crate::data::DataLimits;
 use crate::error::{Error, Result};
 use crate::manager::SessionManager;
 use crate::record::SessionRecord;
@@ -157,6 +158,21 @@ pub(crate) async fn import_by_contract<S: SessionStore + ?Sized>(
     })
 }
 
+/// What [`SessionManager::import`] checks before it writes: a valid user id,
+/// data within `limits`, and times in order. For callers that check a whole
+/// batch before importing any of it.
+pub fn check_import(key: &SessionKey, record: &SessionRecord, limits: &DataLimits) -> Result<()> {
+    crate::manager::check_user_id(&record.user_id)?;
+    crate::manager::check_size(&record.data, limits)?;
+    if record.expires_at < record.last_active || record.last_active < record.created_at {
+        return Err(Error::InvalidArgument(format!(
+            "session {}: its times are out of order (created, then last active, then expires)",
+            key.to_hex()
+        )));
+    }
+    Ok(())
+}
+
 impl<S: SessionStore> SessionManager<S> {
     /// One page of about `limit` live sessions (1 to [`MAX_EXPORT_PAGE`];
     /// see [`SessionStore::export_page`]) from `cursor` on
@@ -182,15 +198,7 @@ impl<S: SessionStore> SessionManager<S> {
     /// an expired session is skipped, so an import can run again.
     pub async fn import(&self, key: &SessionKey, record: &SessionRecord) -> Result<ImportOutcome> {
         self.measured(Operation::Import, async {
-            crate::manager::check_user_id(&record.user_id)?;
-            crate::manager::check_size(&record.data, &self.config().limits)?;
-            if record.expires_at < record.last_active || record.last_active < record.created_at {
-                return Err(Error::InvalidArgument(format!(
-                    "session {}: its times are out of order (created, then last active, then \
-                     expires)",
-                    key.to_hex()
-                )));
-            }
+            check_import(key, record, &self.config().limits)?;
             self.store().import(key, record, self.now()).await
         })
         .await

@@ -512,33 +512,35 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn end_session_by_key(&self, user_id: &str, key: &str) -> Result<bool> {
         self.measured(Operation::EndSessionByKey, async {
             check_user_id(user_id)?;
-            // The text is never echoed: a session id passed by mistake is a secret.
-            let key = SessionKey::from_hex(key).ok_or_else(|| {
-                let hint = if SessionKey::for_token_text(key).is_some() {
-                    "; this looks like a session id: pass the session's `key` instead"
-                } else {
-                    ""
-                };
-                Error::InvalidArgument(format!(
-                    "a session key must be 64 hex digits (the `key` of a listed session); got {} \
-                     characters that are not{hint}",
-                    key.chars().count()
-                ))
-            })?;
+            let key = key_arg(key)?;
             let now = self.now();
             // A session's owner never changes, so the check stays true until the delete.
             match self.store.load(&key, now).await? {
-                Some(record) if &*record.user_id == user_id => {
-                    let ended = self.store.delete(&key, now).await?;
-                    if ended {
-                        self.note(|stats| stats.ended(EndReason::Logout, 1));
-                    }
-                    Ok(ended)
-                }
+                Some(record) if &*record.user_id == user_id => self.end_key(&key, now).await,
                 _ => Ok(false),
             }
         })
         .await
+    }
+
+    /// Ends the session named `key` ([`SessionKey::to_hex`]) whoever it
+    /// belongs to: for operators' tools (`pysessionmanager end --key`). A
+    /// page acting for one user must use
+    /// [`end_session_by_key`](Self::end_session_by_key), which checks the owner.
+    pub async fn end_any_session_by_key(&self, key: &str) -> Result<bool> {
+        self.measured(Operation::EndSessionByKey, async {
+            let key = key_arg(key)?;
+            self.end_key(&key, self.now()).await
+        })
+        .await
+    }
+
+    async fn end_key(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+        let ended = self.store.delete(key, now).await?;
+        if ended {
+            self.note(|stats| stats.ended(EndReason::Logout, 1));
+        }
+        Ok(ended)
     }
 
     /// Ends all of the user's sessions except `keep` ("log out everywhere
@@ -591,6 +593,23 @@ pub(crate) enum Written {
     NotFound,
     /// The store holds version `actual`, not the one read.
     Conflict { actual: u64 },
+}
+
+/// A session key given as text, or an error that never echoes it (a
+/// session id passed by mistake is a secret).
+fn key_arg(key: &str) -> Result<SessionKey> {
+    SessionKey::from_hex(key).ok_or_else(|| {
+        let hint = if SessionKey::for_token_text(key).is_some() {
+            "; this looks like a session id: pass the session's `key` instead"
+        } else {
+            ""
+        };
+        Error::InvalidArgument(format!(
+            "a session key must be 64 hex digits (the `key` of a listed session); got {} \
+             characters that are not{hint}",
+            key.chars().count()
+        ))
+    })
 }
 
 pub(crate) fn parse(token: &str) -> Result<SessionKey> {

@@ -261,6 +261,13 @@ pub trait SessionStore: Send + Sync + 'static {
         import_by_contract(self, key, record, now)
     }
 
+    /// The version of the layout the store reads and writes (a SQL store's
+    /// schema version, which opening it brings its tables to; Redis' key
+    /// layout), for tools that report on a store.
+    fn layout_version(&self) -> i64 {
+        1
+    }
+
     /// How many expired sessions the store's own background sweeper has
     /// removed in this process since it opened (what
     /// [`SessionManager::stats`](crate::SessionManager::stats) adds to its

@@ -748,6 +748,11 @@ impl SessionStore for RedisStore {
         .await
     }
 
+    fn layout_version(&self) -> i64 {
+        // The first kept user indexes as sets; the second by expiry (see `keys`).
+        2
+    }
+
     async fn close(&self) -> Result<()> {
         self.shutdown();
         Ok(())

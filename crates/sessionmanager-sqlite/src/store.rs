@@ -532,6 +532,10 @@ impl SessionStore for SqliteStore {
         Ok(ExportCursor::key_ordered_page(sessions, limit))
     }
 
+    fn layout_version(&self) -> i64 {
+        crate::schema::SCHEMA.version()
+    }
+
     fn swept(&self) -> u64 {
         self.inner.swept.load(Ordering::Relaxed)
     }

@@ -111,9 +111,32 @@ class SessionManager:
     def touch(self, session_id: str) -> None: ...
     def list_sessions(self, user_id: str) -> list[Session]: ...
     def end_session_by_key(self, user_id: str, key: str) -> bool: ...
+    def end_any_session_by_key(self, key: str) -> bool:
+        """Ends the session named ``key`` whoever owns it: for operators'
+        tools. A page acting for one user must use ``end_session_by_key``."""
     def end_user_sessions(self, user_id: str, except_session: Optional[str] = None) -> int: ...
     def purge_expired(self) -> int: ...
     def count(self) -> int: ...
+    def export_sessions(
+        self, cursor: Optional[str] = None, limit: Optional[int] = None
+    ) -> tuple[list[dict[str, Any]], Optional[str]]:
+        """A page of about ``limit`` (default 1000, at most 10,000) live
+        sessions from ``cursor`` on, and the next page's cursor (``None`` when
+        done). Each session is a JSON-ready dict: ``key`` (hex; never the
+        session id), ``user_id``, ``data``, ``version``, ``created_at_ms``,
+        ``last_active_ms``, ``expires_at_ms``, ``idle_timeout_ms``, ``sliding``,
+        ``absolute_expires_at_ms``. A session may appear in two pages."""
+    def import_sessions(self, sessions: Iterable[dict[str, Any]]) -> dict[str, int]:
+        """Stores sessions as ``export_sessions`` gave them, so their session
+        ids work here: a free key is ``created``, an older copy ``updated``, a
+        copy as new or newer left ``unchanged``, an ``expired`` one skipped.
+        Counts by outcome."""
+    def copy_sessions(
+        self, target: SessionManager, cursor: Optional[str] = None, limit: Optional[int] = None
+    ) -> tuple[int, dict[str, int], Optional[str]]:
+        """Copies a page (as ``export_sessions``) into ``target``'s store
+        without making Python objects: sessions read, counts by outcome (as
+        ``import_sessions``), next cursor."""
     def stats(self) -> Optional[dict[str, Any]]:
         """What this manager counted since it opened (in a forked child: since
         its first call), or ``None`` when made with ``metrics=False``.
@@ -136,6 +159,9 @@ class SessionManager:
     def expiration_time(self) -> float: ...
     @property
     def store(self) -> str: ...
+    @property
+    def store_layout_version(self) -> int:
+        """The version of the layout the store reads and writes (a SQL store's schema version)."""
 
 @final
 class SessionMeta:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from pysessionmanager._native import (
     AsyncCore,
@@ -241,6 +241,16 @@ class AsyncSessionManager(_Front):
 
     async def count(self) -> int:
         out = self._core.call("count")
+        return await out if out.__class__ is _Future else out
+
+    async def export_sessions(
+        self, cursor: Optional[str] = None, limit: Optional[int] = None
+    ) -> tuple[list[dict[str, Any]], Optional[str]]:
+        out = self._core.call("export_sessions", cursor, limit)
+        return await out if out.__class__ is _Future else out
+
+    async def import_sessions(self, sessions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        out = self._core.call("import_sessions", sessions)
         return await out if out.__class__ is _Future else out
 
     def stats(self) -> Optional[dict[str, Any]]:

@@ -155,6 +155,10 @@ impl AsyncCore {
             (_, "end_user_sessions") => ops::end_user_sessions(e, &arg(0)?, opt(1).as_ref())?,
             (_, "purge_expired") => ops::purge_expired(e)?,
             (_, "count") => ops::count(e)?,
+            (_, "export_sessions") => {
+                crate::export::export_sessions(e, opt(0).as_ref(), opt(1).as_ref())?
+            }
+            (_, "import_sessions") => crate::export::import_sessions(e, &arg(0)?)?,
             _ => return Err(unknown(op)),
         };
         Ok((engine, task))
