@@ -19,9 +19,10 @@ use crate::fork::Engine;
 use crate::ops::{Task, run_task, task};
 use crate::store::AnyStore;
 
-/// Imports at once in flight: enough to fill a Redis pipeline or a
-/// PostgreSQL pool, not so many that one slow page holds much memory.
-const IMPORTS_IN_FLIGHT: usize = 256;
+/// Sessions per `import_many` call (one Redis script call), and calls in
+/// flight at once: enough to keep a Redis server or a PostgreSQL pool busy.
+const IMPORT_CHUNK: usize = 64;
+const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// Page size when none is given.
 const DEFAULT_PAGE: u32 = 1000;
@@ -76,16 +77,23 @@ async fn import_all(
     target: &Engine,
     sessions: Vec<(SessionKey, SessionRecord)>,
 ) -> Result<Imported> {
-    let mut outcomes = stream::iter(sessions)
-        .map(|(key, record)| async move { target.import(&key, &record).await })
-        .buffer_unordered(IMPORTS_IN_FLIGHT);
+    let mut sessions = sessions.into_iter();
+    let owned = std::iter::from_fn(|| {
+        let chunk: Vec<_> = sessions.by_ref().take(IMPORT_CHUNK).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    });
+    let mut chunks = stream::iter(owned.collect::<Vec<_>>())
+        .map(|chunk| async move { target.import_many(&chunk).await })
+        .buffer_unordered(CHUNKS_IN_FLIGHT);
     let mut done = Imported::default();
-    while let Some(outcome) = outcomes.next().await {
-        match outcome? {
-            ImportOutcome::Created => done.created += 1,
-            ImportOutcome::Updated => done.updated += 1,
-            ImportOutcome::Expired => done.expired += 1,
-            _ => done.unchanged += 1,
+    while let Some(outcomes) = chunks.next().await {
+        for outcome in outcomes? {
+            match outcome {
+                ImportOutcome::Created => done.created += 1,
+                ImportOutcome::Updated => done.updated += 1,
+                ImportOutcome::Expired => done.expired += 1,
+                _ => done.unchanged += 1,
+            }
         }
     }
     Ok(done)

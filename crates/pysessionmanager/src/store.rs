@@ -208,6 +208,14 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.import(key, record, now).await)
     }
 
+    async fn import_many(
+        &self,
+        sessions: &[(SessionKey, SessionRecord)],
+        now: Timestamp,
+    ) -> Result<Vec<ImportOutcome>> {
+        each_store!(self, s => s.import_many(sessions, now).await)
+    }
+
     fn swept(&self) -> u64 {
         each_store!(self, s => s.swept())
     }

@@ -203,4 +203,20 @@ impl<S: SessionStore> SessionManager<S> {
         })
         .await
     }
+
+    /// [`import`](Self::import) of each of `sessions`, in order, in as few
+    /// steps as the store can (one script call on Redis). Every session is
+    /// checked before any is written.
+    pub async fn import_many(
+        &self,
+        sessions: &[(SessionKey, SessionRecord)],
+    ) -> Result<Vec<ImportOutcome>> {
+        self.measured(Operation::Import, async {
+            for (key, record) in sessions {
+                check_import(key, record, &self.config().limits)?;
+            }
+            self.store().import_many(sessions, self.now()).await
+        })
+        .await
+    }
 }

@@ -261,6 +261,22 @@ pub trait SessionStore: Send + Sync + 'static {
         import_by_contract(self, key, record, now)
     }
 
+    /// [`import`](Self::import) of each of `sessions`, in order: stores
+    /// that can store many in one step override it (Redis: one script call).
+    fn import_many(
+        &self,
+        sessions: &[(SessionKey, SessionRecord)],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<ImportOutcome>>> + Send {
+        async move {
+            let mut done = Vec::with_capacity(sessions.len());
+            for (key, record) in sessions {
+                done.push(self.import(key, record, now).await?);
+            }
+            Ok(done)
+        }
+    }
+
     /// The version of the layout the store reads and writes (a SQL store's
     /// schema version, which opening it brings its tables to; Redis' key
     /// layout), for tools that report on a store.

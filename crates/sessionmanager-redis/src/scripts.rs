@@ -26,7 +26,7 @@ macro_rules! source {
 }
 
 /// Every script's source, in the order of [`Scripts`]' fields.
-pub(crate) const SOURCES: [&str; 11] = [
+pub(crate) const SOURCES: [&str; 12] = [
     source!("#!lua", "create.lua"),
     source!("#!lua", "save.lua"),
     source!("#!lua", "edit.lua"),
@@ -38,6 +38,7 @@ pub(crate) const SOURCES: [&str; 11] = [
     source!("#!lua flags=allow-oom", "purge.lua"),
     source!("#!lua", "rate.lua"),
     source!("#!lua flags=no-writes", "export.lua"),
+    source!("#!lua", "import.lua"),
 ];
 
 /// Every script of the store, hashed once when the store opens.
@@ -53,6 +54,7 @@ pub(crate) struct Scripts {
     pub(crate) purge: Script,
     pub(crate) rate: Script,
     pub(crate) export: Script,
+    pub(crate) import: Script,
 }
 
 impl Scripts {
@@ -69,6 +71,7 @@ impl Scripts {
             purge,
             rate,
             export,
+            import,
         ] = SOURCES.map(Script::new);
         Self {
             create,
@@ -82,6 +85,7 @@ impl Scripts {
             purge,
             rate,
             export,
+            import,
         }
     }
 }

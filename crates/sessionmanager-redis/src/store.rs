@@ -20,9 +20,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    CreateOutcome, DataLimits, EditOutcome, Error, ExportCursor, ExportPage, MemberEdit, Result,
-    SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit, block_on,
-    interrupt, rate_state_expiry,
+    CreateOutcome, DataLimits, EditOutcome, Error, ExportCursor, ExportPage, ImportOutcome,
+    MemberEdit, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
+    block_on, interrupt, rate_state_expiry,
 };
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::spawn_blocking;
@@ -746,6 +746,61 @@ impl SessionStore for RedisStore {
             })
         })
         .await
+    }
+
+    async fn import_many(
+        &self,
+        sessions: &[(SessionKey, SessionRecord)],
+        now: Timestamp,
+    ) -> Result<Vec<ImportOutcome>> {
+        let mut done = vec![ImportOutcome::Expired; sessions.len()];
+        let live: Vec<usize> = (0..sessions.len())
+            .filter(|&i| sessions[i].1.is_live(now))
+            .collect();
+        let keys = &self.shared.keys;
+        let args: Vec<_> = live
+            .iter()
+            .map(|&i| {
+                let (key, record) = &sessions[i];
+                (
+                    keys::member(key),
+                    keys.user(&record.user_id),
+                    codec::encode(record),
+                )
+            })
+            .collect();
+        let stored: Vec<i64> = self
+            .run("import sessions", move |shared, mut conn| async move {
+                let mut call = shared.invoke(&shared.scripts.import, now);
+                for (member, user, fields) in &args {
+                    call.arg(member)
+                        .arg(&user.by_expiry)
+                        .arg(&user.by_creation)
+                        .arg(&fields[..]);
+                }
+                Ok(call.invoke_async(&mut conn).await?)
+            })
+            .await?;
+        if stored.len() != live.len() {
+            return Err(Error::Store(
+                "an import answered for another number of sessions".into(),
+            ));
+        }
+        for (&i, outcome) in live.iter().zip(stored) {
+            done[i] = match outcome {
+                1 => ImportOutcome::Created,
+                2 => ImportOutcome::Updated,
+                3 => ImportOutcome::Unchanged,
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "session {} belongs to another user in the target store; nothing was \
+                         written for it",
+                        sessions[i].0.to_hex()
+                    )));
+                }
+            };
+        }
+        Ok(done)
     }
 
     fn layout_version(&self) -> i64 {

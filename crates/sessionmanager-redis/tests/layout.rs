@@ -201,7 +201,7 @@ fn a_limit_counts_only_sessions_that_still_exist() {
 }
 
 #[test]
-fn opening_loads_all_eleven_scripts() {
+fn opening_loads_all_twelve_scripts() {
     // A server of its own, which no other test loads scripts into.
     let server = support::Server::start();
     let url = server.url("/0");
@@ -219,7 +219,7 @@ fn opening_loads_all_eleven_scripts() {
     let _store = RedisStore::open_url(&url).expect("the store opens");
     assert_eq!(
         cached(&mut r),
-        11,
+        12,
         "open loaded every script, before any was called"
     );
 }

@@ -215,9 +215,11 @@ def migrate(args: argparse.Namespace, out: TextIO) -> None:
         while state["pass"] <= 2:
             progress = Progress(source.count(), sys.stderr)
             label = f"pass {state['pass']}/2"
+            pass_started, pass_read = time.monotonic(), 0
             while True:
                 read, done, cursor = source.copy_sessions(target, state["cursor"], args.batch)
                 totals.update(done)
+                pass_read += read
                 state["copied"] += read
                 state["cursor"] = cursor
                 if cursor is None:
@@ -225,6 +227,12 @@ def migrate(args: argparse.Namespace, out: TextIO) -> None:
                 state_path.write_text(json.dumps(state))
                 progress.show(state["copied"] if cursor else progress.total, label, cursor is None)
                 if cursor is None:
+                    took = time.monotonic() - pass_started
+                    print(
+                        f"{label}: {pass_read} sessions in {took:.2f}s "
+                        f"({pass_read / max(took, 1e-9):,.0f}/s)",
+                        file=out,
+                    )
                     break
         elapsed = time.monotonic() - started
         print(

@@ -138,6 +138,38 @@ pub fn check_export_import<S: SessionStore>(make_store: impl Fn(ManualClock) -> 
         "left alone"
     );
 
+    // The same, many at a time, as a migration imports.
+    let (third, third_clock) = setup(&make_store, |_| {});
+    third_clock.set(clock.now());
+    let batch: Vec<_> = exported.iter().map(|(k, r)| (*k, r.clone())).collect();
+    let many = |sessions: &[(SessionKey, SessionRecord)]| {
+        ok(block_on(third.import_many(sessions)), "import_many")
+    };
+    assert!(many(&batch).iter().all(|o| *o == ImportOutcome::Created));
+    assert!(
+        many(&batch).iter().all(|o| *o == ImportOutcome::Unchanged),
+        "a second run"
+    );
+    let mixed = [
+        (key, newer.clone()),
+        (tokens[5].key(), exported[&tokens[5].key()].clone()),
+        (fresh, expired),
+    ];
+    use ImportOutcome::{Expired, Unchanged, Updated};
+    assert_eq!(many(&mixed), [Updated, Unchanged, Expired]);
+    assert_eq!(peek(&third, &tokens[2]), newer);
+    let e = expect_err(
+        block_on(third.import_many(&[(tokens[4].key(), stolen)])),
+        "import_many over another user",
+    );
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+    assert_eq!(
+        peek(&third, &tokens[4]),
+        exported[&tokens[4].key()],
+        "left alone"
+    );
+    assert_eq!(count(&third), 22);
+
     for bad in ["not a cursor", "-1", "9999:zz"] {
         let e = expect_err(block_on(to.export_page(&ExportCursor::new(bad), 4)), bad);
         assert!(matches!(e, Error::InvalidArgument(_)), "{bad}: {e:?}");
