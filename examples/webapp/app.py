@@ -8,7 +8,10 @@
 - a cart kept in the session, in a SQLite file, so it survives a restart of
   the server (and follows you from visitor to logged-in user);
 - ``/api/ping``: a JSON endpoint allowing 5 calls at once, then one every 2
-  seconds, per visitor; past that it answers 429 with ``Retry-After``.
+  seconds, per visitor; past that it answers 429 with ``Retry-After``;
+- ``/admin`` (for alice): live sessions, sessions per user, and sessions
+  created, ended and expired over the last five minutes; ``/metrics``: the
+  same for Prometheus.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hmac
 from datetime import timedelta
 from typing import Any
 
+from admin import register_admin  # this folder
 from flask import (
     Flask,
     abort,
@@ -35,6 +39,7 @@ from pysessionmanager.contrib.flask import init_app, login, logout, rate_limit
 
 # Demo accounts. A real application keeps password hashes in its database.
 USERS = {"alice": "wonderland", "bob": "builder"}
+ADMINS = {"alice"}
 
 CATALOG = {
     "tea": ("Green tea", 4.50),
@@ -53,6 +58,7 @@ def create_app(store: str = "sqlite:///demo-sessions.db", *, secure_cookies: boo
     manager = SessionManager(store=store, max_sessions_per_user=10)
     init_app(app, manager, secure=secure_cookies)
     register_pages(app, manager)
+    register_admin(app, manager, ADMINS, current_user)
     # Limits share the sessions' store, so they hold across server restarts
     # and across processes serving the same file.
     register_api(app, RateLimiter("30/minute", burst=5, store=manager))

@@ -153,3 +153,56 @@ def test_the_api_answers_429_with_retry_after_past_its_limit(demo: Demo, browser
     assert answers[4].headers["ratelimit-remaining"] == "0"
     assert answers[5].headers["retry-after"] == "2"
     assert answers[5].json()["error"] == "rate limit exceeded"
+
+
+def admin_figures(page: object, base: str) -> dict[str, object]:
+    page.goto(f"{base}/admin")
+    bars = page.locator("#activity rect")
+    return {
+        "live": int(page.inner_text("#live")),
+        "created": int(page.inner_text("#created")),
+        "logout": int(page.inner_text("#ended-logout")),
+        "per_user": dict(
+            row.split("\t") for row in page.locator("#per-user tr.user").all_inner_texts()
+        ),
+        "bars": {
+            series: sum(
+                int(bars.nth(i).get_attribute("data-count"))
+                for i in range(bars.count())
+                if bars.nth(i).get_attribute("class") == series
+            )
+            for series in ("created", "ended")
+        },
+    }
+
+
+def test_the_admin_page_follows_logins_and_logouts(demo: Demo, browser: object) -> None:
+    admin = browser.new_context().new_page()
+    log_in(admin, demo.url, "alice", "wonderland")
+    before = admin_figures(admin, demo.url)
+    assert before["live"] == 1 and before["per_user"] == {"alice": "1"}
+
+    bobs = [browser.new_context().new_page() for _ in range(2)]
+    for page in bobs:
+        log_in(page, demo.url, "bob", "builder")
+    bobs[0].click("#logout")
+    playwright.expect(bobs[0].locator("#who")).to_contain_text("Visitor")
+
+    after = admin_figures(admin, demo.url)
+    assert after["live"] == 2
+    assert after["per_user"] == {"alice": "1", "bob": "1"}
+    assert after["created"] == before["created"] + 2
+    assert after["logout"] == before["logout"] + 1
+    # The server-drawn chart holds the same events, in the last minutes' bars.
+    assert after["bars"]["created"] - before["bars"]["created"] == 2
+    assert after["bars"]["ended"] - before["bars"]["ended"] == 1
+
+    bob = browser.new_context().new_page()
+    log_in(bob, demo.url, "bob", "builder")
+    assert bob.goto(f"{demo.url}/admin").status == 403, "only admins see it"
+
+    metrics = admin.request.get(f"{demo.url}/metrics")
+    assert metrics.status == 200
+    text = metrics.text()
+    assert f'pysessionmanager_sessions_created_total{{store="demo"}} {after["created"] + 1}' in text
+    assert 'pysessionmanager_live_sessions{store="demo"} 3' in text
