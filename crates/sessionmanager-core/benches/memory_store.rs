@@ -1,6 +1,5 @@
 //! Engine speed on the memory store, one thread: with 1 M live sessions (the
-//! store's tables mostly out of CPU cache) and with 10 k (mostly in cache);
-//! and what metrics cost, on and off in one run.
+//! store's tables mostly out of CPU cache) and with 10 k (mostly in cache).
 
 #![allow(missing_docs)]
 
@@ -16,12 +15,8 @@ fn small_data() -> SessionData {
         .unwrap()
 }
 
-fn filled(live: usize, metrics: bool) -> (SessionManager<MemoryStore>, Vec<String>) {
-    let config = ManagerConfig {
-        metrics,
-        ..ManagerConfig::default()
-    };
-    let manager = SessionManager::new(MemoryStore::default(), config);
+fn filled(live: usize) -> (SessionManager<MemoryStore>, Vec<String>) {
+    let manager = SessionManager::new(MemoryStore::default(), ManagerConfig::default());
     let tokens = (0..live)
         .map(|i| {
             let user = format!("user{i}");
@@ -39,40 +34,8 @@ fn engine(c: &mut Criterion) {
     }
 }
 
-/// `get` and `create_then_end` with metrics off and on, alternating, on 10 k live sessions.
-fn metrics_cost(c: &mut Criterion) {
-    let mut group = c.benchmark_group("metrics_cost");
-    for metrics in [false, true] {
-        let label = if metrics { "on" } else { "off" };
-        let (manager, tokens) = filled(10_000, metrics);
-        let mut i = 0usize;
-        group.bench_function(format!("get/{label}"), |b| {
-            b.iter_batched_ref(
-                || {
-                    i = (i + 7919) % tokens.len();
-                    tokens[i].clone()
-                },
-                |token| black_box(block_on(manager.get(token)).unwrap()),
-                BatchSize::SmallInput,
-            )
-        });
-        group.bench_function(format!("create_then_end/{label}"), |b| {
-            b.iter_batched(
-                small_data,
-                |data| {
-                    let token =
-                        block_on(manager.create("bench", data, CreateOptions::default())).unwrap();
-                    block_on(manager.end(token.as_str())).unwrap();
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
-    group.finish();
-}
-
 fn bench_store(c: &mut Criterion, name: &str, live: usize) {
-    let (manager, tokens) = filled(live, true);
+    let (manager, tokens) = filled(live);
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
 
@@ -124,6 +87,6 @@ fn bench_store(c: &mut Criterion, name: &str, live: usize) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = engine, metrics_cost
+    targets = engine
 }
 criterion_main!(benches);

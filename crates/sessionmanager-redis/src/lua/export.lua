@@ -6,15 +6,8 @@ local scan = redis.call('ZSCAN', KEYS[1], ARGV[3], 'COUNT', ARGV[4])
 local out = {scan[1]}
 local entries = scan[2]
 for j = 1, #entries, 2 do
-  local m = entries[j]
   if tonumber(entries[j + 1]) > tonumber(ARGV[2]) then
-    local f = redis.call('HMGET', session_key(m), 'u', 'd', 'v', 'c', 'a', 'e', 'i', 's', 'x')
-    if f[1] then
-      out[#out + 1] = m
-      for k = 1, 9 do
-        out[#out + 1] = f[k]
-      end
-    end
+    append_session(out, entries[j])
   end
 end
 return out

@@ -3,24 +3,15 @@
 -- followed by the fields u, d, v, c, a, e, i, s, x (10 values each); the
 -- caller orders them.
 local out = {}
-local function add(m)
-  local f = redis.call('HMGET', session_key(m), 'u', 'd', 'v', 'c', 'a', 'e', 'i', 's', 'x')
-  if f[1] then
-    out[#out + 1] = m
-    for j = 1, 9 do
-      out[#out + 1] = f[j]
-    end
-  end
-end
 local seen = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[2], '+inf')) do
   seen[m] = true
-  add(m)
+  append_session(out, m)
 end
 -- Sessions still indexed as the first layout did (read only: adopted by the next write).
 for _, s in ipairs(first_layout_sessions(ARGV[3], ARGV[2]) or {}) do
   if not seen[s[1]] then
-    add(s[1])
+    append_session(out, s[1])
   end
 end
 return out

@@ -26,6 +26,18 @@ local function user_keys(user)
   return prefix .. 'ue:' .. h, prefix .. 'uc:' .. h
 end
 
+-- Appends session `m`'s member and its fields u, d, v, c, a, e, i, s, x to
+-- `out` (10 values), if its hash is there: how reading scripts answer.
+local function append_session(out, m)
+  local f = redis.call('HMGET', session_key(m), 'u', 'd', 'v', 'c', 'a', 'e', 'i', 's', 'x')
+  if f[1] then
+    out[#out + 1] = m
+    for j = 1, 9 do
+      out[#out + 1] = f[j]
+    end
+  end
+end
+
 -- Removes a session hash from its user's indexes.
 local function forget_in_user(user, member)
   local ue, uc = user_keys(user)
