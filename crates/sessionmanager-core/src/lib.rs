@@ -23,6 +23,7 @@ mod clock;
 pub mod conformance;
 mod data;
 mod error;
+mod events;
 mod expiry;
 mod export;
 pub mod fork;
@@ -54,6 +55,7 @@ pub use data::{DataErrorKind, DataLimits, SessionData};
 pub use data::{DataPath, too_deep, too_deep_message};
 pub use error::BoxError;
 pub use error::{Error, Result, StoreFailure};
+pub use events::{EventKind, SessionEvent, Subscription};
 pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};
 pub use export::{ExportCursor, ExportPage, ImportOutcome, MAX_EXPORT_PAGE, check_import};
 #[doc(hidden)]

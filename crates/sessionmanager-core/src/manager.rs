@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::data::{DataLimits, SessionData};
 use crate::error::{Error, Result};
+use crate::events::{EventKind, Subscribers};
 use crate::expiry::ExpiryPolicy;
 use crate::memory::{MemoryStore, MemoryStoreConfig};
 use crate::record::SessionRecord;
@@ -118,6 +119,7 @@ pub struct SessionManager<S> {
     config: ManagerConfig,
     /// `None` when `config.metrics` is off.
     pub(crate) stats: Option<Box<Stats>>,
+    pub(crate) events: Subscribers,
 }
 
 impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
@@ -158,6 +160,7 @@ impl<S: SessionStore> SessionManager<S> {
             store,
             config,
             stats,
+            events: Subscribers::default(),
         })
     }
 
@@ -205,11 +208,21 @@ impl<S: SessionStore> SessionManager<S> {
             let user_id: Arc<str> = Arc::from(user_id);
             let now = self.now();
             let record = SessionRecord::new(user_id, data, &policy, now);
+            // The store evicts the oldest, in the order it lists them: the
+            // events name those of this listing.
+            let before = match limit {
+                Some(_) if self.observed() => self.store.list_user(&record.user_id, now).await?,
+                _ => Vec::new(),
+            };
             loop {
                 let token = SessionToken::generate()?;
                 match self.store.create(&token.key(), &record, limit, now).await? {
                     CreateOutcome::Created { evicted } => {
                         self.note(|stats| stats.created(evicted));
+                        for (key, old) in before.iter().take(evicted as usize) {
+                            self.emit(EventKind::Ended(EndReason::Evicted), *key, old);
+                        }
+                        self.emit(EventKind::Created, token.key(), &record);
                         return Ok(token);
                     }
                     // 2^-256 odds; draw again rather than overwrite someone's session.
@@ -271,10 +284,8 @@ impl<S: SessionStore> SessionManager<S> {
     /// Ends the session `token` names. Ending an unknown or ended session does nothing.
     pub async fn end(&self, token: &str) -> Result<()> {
         self.measured(Operation::End, async {
-            if let Some(key) = SessionKey::for_token_text(token)
-                && self.store.delete(&key, self.now()).await?
-            {
-                self.note(|stats| stats.ended(EndReason::Logout, 1));
+            if let Some(key) = SessionKey::for_token_text(token) {
+                self.end_key(&key, None, self.now()).await?;
             }
             Ok(())
         })
@@ -480,8 +491,17 @@ impl<S: SessionStore> SessionManager<S> {
         self.measured(Operation::Rotate, async {
             let old = parse(token)?;
             let new = SessionToken::generate()?;
-            if self.store.rotate(&old, &new.key(), self.now()).await? {
+            let now = self.now();
+            let record = match self.observed() {
+                true => self.store.load(&old, now).await?,
+                false => None,
+            };
+            if self.store.rotate(&old, &new.key(), now).await? {
                 self.note(Stats::rotated);
+                if let Some(record) = &record {
+                    let kind = EventKind::Rotated { new_key: new.key() };
+                    self.emit(kind, old, record);
+                }
                 Ok(new)
             } else {
                 Err(Error::NotFound)
@@ -516,7 +536,9 @@ impl<S: SessionStore> SessionManager<S> {
             let now = self.now();
             // A session's owner never changes, so the check stays true until the delete.
             match self.store.load(&key, now).await? {
-                Some(record) if &*record.user_id == user_id => self.end_key(&key, now).await,
+                Some(record) if &*record.user_id == user_id => {
+                    self.end_key(&key, Some(record), now).await
+                }
                 _ => Ok(false),
             }
         })
@@ -530,15 +552,29 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn end_any_session_by_key(&self, key: &str) -> Result<bool> {
         self.measured(Operation::EndSessionByKey, async {
             let key = key_arg(key)?;
-            self.end_key(&key, self.now()).await
+            self.end_key(&key, None, self.now()).await
         })
         .await
     }
 
-    async fn end_key(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
+    /// Deletes the session under `key` as a logout; `record`, if the
+    /// caller read it, names it in the event (else it is read here, only
+    /// while anyone subscribes). Only the call whose delete ended it reports it.
+    async fn end_key(
+        &self,
+        key: &SessionKey,
+        mut record: Option<SessionRecord>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if record.is_none() && self.observed() {
+            record = self.store.load(key, now).await?;
+        }
         let ended = self.store.delete(key, now).await?;
         if ended {
             self.note(|stats| stats.ended(EndReason::Logout, 1));
+            if let Some(record) = &record {
+                self.emit(EventKind::Ended(EndReason::Logout), *key, record);
+            }
         }
         Ok(ended)
     }
@@ -549,10 +585,17 @@ impl<S: SessionStore> SessionManager<S> {
         self.measured(Operation::EndUser, async {
             check_user_id(user_id)?;
             let keep = keep.and_then(SessionKey::for_token_text);
-            self.store
-                .delete_user(user_id, keep.as_ref(), self.now())
-                .await
-                .inspect(|&ended| self.note(|stats| stats.ended(EndReason::EndedWithUser, ended)))
+            let now = self.now();
+            let listed = match self.observed() {
+                true => self.store.list_user(user_id, now).await?,
+                false => Vec::new(),
+            };
+            let ended = self.store.delete_user(user_id, keep.as_ref(), now).await?;
+            self.note(|stats| stats.ended(EndReason::EndedWithUser, ended));
+            for (key, record) in listed.iter().filter(|(key, _)| Some(key) != keep.as_ref()) {
+                self.emit(EventKind::Ended(EndReason::EndedWithUser), *key, record);
+            }
+            Ok(ended)
         })
         .await
     }

@@ -23,6 +23,7 @@ macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         pub enum $name {
             $($(#[$vmeta])* $variant,)+
         }
@@ -210,7 +211,7 @@ impl<S: SessionStore> SessionManager<S> {
     /// [`ManagerConfig::metrics`](crate::ManagerConfig::metrics) is off.
     pub fn stats(&self) -> Option<StatsSnapshot> {
         let stats = self.stats.as_deref()?;
-        Some(stats.snapshot(self.store().swept()))
+        Some(stats.snapshot(self.store().swept(), self.events.dropped()))
     }
 
     /// `work`, timed and counted as a call of `op`.
@@ -290,7 +291,7 @@ impl Stats {
     }
 
     /// The figures now; `swept` adds what the store's own sweeper removed.
-    pub(crate) fn snapshot(&self, swept: u64) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self, swept: u64, events_dropped: u64) -> StatsSnapshot {
         let c = &self.counters;
         StatsSnapshot {
             uptime: self.started.elapsed(),
@@ -302,6 +303,7 @@ impl Stats {
             rotated: c.rotated.load(Relaxed),
             expired: c.expired.load(Relaxed) + swept,
             retries: c.retries.load(Relaxed),
+            events_dropped,
             errors: ErrorKind::ALL
                 .iter()
                 .map(|&k| (k, c.errors[k as usize].load(Relaxed)))
@@ -335,6 +337,9 @@ pub struct StatsSnapshot {
     /// Compare-and-set writes tried again because another writer got there
     /// first (each one means a concurrent change was kept, not lost).
     pub retries: u64,
+    /// Events not delivered because a subscriber's channel was full (see
+    /// [`SessionManager::subscribe`](crate::SessionManager::subscribe)).
+    pub events_dropped: u64,
     /// Errors operations returned, by kind (every kind listed).
     pub errors: Vec<(ErrorKind, u64)>,
     /// Each operation's latency (every operation listed).
@@ -407,7 +412,7 @@ mod tests {
         for micros in [0, 1, 2, 3, 2_000_000, 60_000_000] {
             stats.finished(Operation::Get, Duration::from_micros(micros), &ok);
         }
-        let snap = stats.snapshot(0);
+        let snap = stats.snapshot(0, 0);
         let get = snap.latency(Operation::Get);
         assert_eq!(get.count, 6);
         assert_eq!(get.sum, Duration::from_micros(62_000_006));
@@ -432,7 +437,7 @@ mod tests {
             actual: 2,
         };
         stats.finished::<()>(Operation::SetData, took, &Err(conflict));
-        let snap = stats.snapshot(5);
+        let snap = stats.snapshot(5, 0);
         assert_eq!(snap.errors(ErrorKind::Closed), 1);
         assert_eq!(snap.errors(ErrorKind::Conflict), 1);
         assert_eq!(snap.errors.iter().map(|e| e.1).sum::<u64>(), 2);

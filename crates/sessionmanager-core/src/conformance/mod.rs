@@ -38,6 +38,7 @@
 mod apply;
 mod basics;
 mod concurrency;
+mod events;
 mod expiry;
 mod export;
 mod helpers;
@@ -51,6 +52,7 @@ mod writes;
 pub use apply::check_apply_changes;
 pub use basics::{check_bad_arguments, check_create_get_peek_end, check_malformed_tokens};
 pub use concurrency::{check_concurrent_updates, check_concurrent_updates_sized};
+pub use events::check_events_name_what_happened;
 pub use expiry::{
     check_absolute_cap, check_create_options, check_expiry_boundary, check_fixed_expiry,
     check_sliding_refresh_half_window, check_touch,
@@ -148,6 +150,7 @@ macro_rules! conformance_tests {
             check_purge_and_count,
             check_stats_count_what_happened,
             check_export_import,
+            check_events_name_what_happened,
             check_store_create_load,
             check_store_create_key_taken,
             check_store_create_over_expired,

@@ -1,0 +1,85 @@
+//! Through the manager: the lifecycle events a subscriber receives, which
+//! depend on what the store reports (evictions, deletes, rotations).
+
+use super::helpers::{create, expect_err, ok, setup};
+use crate::{
+    Clock, EndReason, EventKind, LimitAction, ManualClock, SessionKey, SessionStore, Subscription,
+    block_on,
+};
+
+fn drain(subscription: &Subscription) -> Vec<(EventKind, SessionKey, String)> {
+    std::iter::from_fn(|| subscription.try_next())
+        .map(|e| (e.kind, e.key, e.user_id.to_string()))
+        .collect()
+}
+
+/// A subscriber sees each creation, eviction by the user limit, logout by
+/// token or key, rotation and end with the user's others, once, with the
+/// session's key and user; an end of a session already gone reports
+/// nothing. A full channel drops events and counts them; no operation fails.
+pub fn check_events_name_what_happened<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
+    let (m, clock) = setup(&make_store, |config| {
+        config.max_sessions_per_user = Some(2);
+        config.on_limit = LimitAction::EvictOldest;
+    });
+    let events = m.subscribe(100);
+    let t0 = clock.now();
+    // A millisecond apart, so "oldest" is the order of creation.
+    let a1 = create(&m, "alice", "{}");
+    clock.set(t0.plus_millis(1));
+    let a2 = create(&m, "alice", "{}");
+    clock.set(t0.plus_millis(2));
+    let a3 = create(&m, "alice", "{}");
+    ok(block_on(m.end(a2.as_str())), "end");
+    ok(block_on(m.end(a2.as_str())), "end again");
+    let rotated = ok(block_on(m.rotate(a3.as_str())), "rotate");
+    let b1 = create(&m, "bob", "{}");
+    assert!(ok(
+        block_on(m.end_session_by_key("bob", &b1.key().to_hex())),
+        "by key"
+    ));
+    let d1 = create(&m, "dave", "{}");
+    let d2 = create(&m, "dave", "{}");
+    assert_eq!(
+        ok(block_on(m.end_user("dave", Some(d2.as_str()))), "end_user"),
+        1
+    );
+    expect_err(block_on(m.rotate(a2.as_str())), "rotate an ended session");
+
+    use EndReason::{EndedWithUser, Evicted, Logout};
+    use EventKind::{Created, Ended};
+    let (alice, bob, dave) = ("alice".to_owned(), "bob".to_owned(), "dave".to_owned());
+    let expected = vec![
+        (Created, a1.key(), alice.clone()),
+        (Created, a2.key(), alice.clone()),
+        (Ended(Evicted), a1.key(), alice.clone()),
+        (Created, a3.key(), alice.clone()),
+        (Ended(Logout), a2.key(), alice.clone()),
+        (
+            EventKind::Rotated {
+                new_key: rotated.key(),
+            },
+            a3.key(),
+            alice,
+        ),
+        (Created, b1.key(), bob.clone()),
+        (Ended(Logout), b1.key(), bob),
+        (Created, d1.key(), dave.clone()),
+        (Created, d2.key(), dave.clone()),
+        (Ended(EndedWithUser), d1.key(), dave),
+    ];
+    assert_eq!(drain(&events), expected, "every event, once, in order");
+
+    let small = m.subscribe(1);
+    create(&m, "erin", "{}");
+    create(&m, "erin", "{}");
+    assert_eq!(drain(&small).len(), 1, "a full channel takes no more");
+    assert_eq!(m.stats().expect("metrics on").events_dropped, 1);
+    assert_eq!(
+        drain(&events).len(),
+        2,
+        "other subscribers still get every event"
+    );
+    drop((events, small));
+    create(&m, "erin", "{}");
+}

@@ -1,0 +1,156 @@
+//! Session lifecycle events: what a manager did to sessions, for whoever
+//! subscribes ([`SessionManager::subscribe`]). Each subscription is a
+//! bounded channel the manager never waits on: a subscriber that falls
+//! behind loses events (counted in [`StatsSnapshot::events_dropped`](crate::StatsSnapshot)),
+//! and no operation ever slows down for it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::manager::SessionManager;
+use crate::record::SessionRecord;
+use crate::stats::EndReason;
+use crate::store::SessionStore;
+use crate::token::SessionKey;
+
+/// What happened to a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A session started.
+    Created,
+    /// A session ended before its time, for `reason`.
+    Ended(EndReason),
+    /// A session moved to a new key (its old one stopped working).
+    Rotated {
+        /// The key it lives under now.
+        new_key: SessionKey,
+    },
+}
+
+/// One event: the session's key (never its token), owner and times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// The session's key ([`SessionKey::to_hex`] is its public name).
+    pub key: SessionKey,
+    /// Its user.
+    pub user_id: Arc<str>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it would have expired (or, for a creation, will).
+    pub expires_at: Timestamp,
+    /// When this happened, by the manager's clock.
+    pub at: Timestamp,
+}
+
+impl SessionEvent {
+    fn about(kind: EventKind, key: SessionKey, record: &SessionRecord, at: Timestamp) -> Self {
+        Self {
+            kind,
+            key,
+            user_id: Arc::clone(&record.user_id),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            at,
+        }
+    }
+}
+
+/// A subscriber's end of its channel. Dropping it ends the subscription.
+#[derive(Debug)]
+pub struct Subscription {
+    events: Receiver<SessionEvent>,
+}
+
+impl Subscription {
+    /// The next event, waiting at most `timeout`; `None` when none came (or
+    /// the manager is gone).
+    pub fn next_timeout(&self, timeout: Duration) -> Option<SessionEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next(&self) -> Option<SessionEvent> {
+        self.events.try_recv().ok()
+    }
+}
+
+/// A manager's subscribers.
+#[derive(Default)]
+pub(crate) struct Subscribers {
+    senders: Mutex<Vec<SyncSender<SessionEvent>>>,
+    /// Whether there are any, read without the lock on every operation.
+    any: AtomicBool,
+    dropped: AtomicU64,
+}
+
+impl Subscribers {
+    fn add(&self, capacity: usize) -> Subscription {
+        let (sender, events) = sync_channel(capacity.max(1));
+        let mut senders = self.lock();
+        senders.push(sender);
+        self.any.store(true, Ordering::Release);
+        Subscription { events }
+    }
+
+    pub(crate) fn active(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn publish(&self, event: SessionEvent) {
+        let mut senders = self.lock();
+        senders.retain(|sender| match sender.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        });
+        self.any.store(!senders.is_empty(), Ordering::Release);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SyncSender<SessionEvent>>> {
+        self.senders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<S: SessionStore> SessionManager<S> {
+    /// A new subscription to this manager's session events, holding at most
+    /// `capacity` events its reader has not taken yet (past that, new events
+    /// are dropped for it and counted, so a slow reader never slows an
+    /// operation).
+    ///
+    /// Events are what this manager did: a creation, a rotation, an end by
+    /// token or key ([`EndReason::Logout`]), by the user limit
+    /// ([`EndReason::Evicted`]) or with the user's others
+    /// ([`EndReason::EndedWithUser`]). While anyone subscribes, an end and a
+    /// rotation read the session first (its owner and times, for the event),
+    /// and a create under a user limit and `end_user` list the user's
+    /// sessions first: one more store call each, and none without subscribers.
+    pub fn subscribe(&self, capacity: usize) -> Subscription {
+        self.events.add(capacity)
+    }
+
+    /// Whether anyone subscribes, so operations read what their events need.
+    pub(crate) fn observed(&self) -> bool {
+        self.events.active()
+    }
+
+    /// Publishes an event about `record` under `key`, now.
+    pub(crate) fn emit(&self, kind: EventKind, key: SessionKey, record: &SessionRecord) {
+        if self.observed() {
+            self.events
+                .publish(SessionEvent::about(kind, key, record, self.now()));
+        }
+    }
+}
