@@ -5,6 +5,7 @@ mod aio;
 mod clock;
 mod convert;
 mod errors;
+mod events;
 mod exit;
 mod export;
 mod fork;
@@ -25,6 +26,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::SessionManager>()?;
     m.add_class::<aio::AsyncCore>()?;
     m.add_class::<aio::LoopWaker>()?;
+    m.add_class::<events::EventStream>()?;
     m.add_class::<ratelimit::RateLimiter>()?;
     m.add_class::<ratelimit::RateLimitResult>()?;
     m.add_class::<session::SessionMeta>()?;

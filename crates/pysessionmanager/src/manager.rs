@@ -359,6 +359,17 @@ impl SessionManager {
         ))
     }
 
+    /// A native stream of this manager's session events holding at most
+    /// `capacity` unread ones; `pysessionmanager.events.subscribe` reads it.
+    fn event_stream(
+        &self,
+        py: Python<'_>,
+        capacity: usize,
+    ) -> PyResult<crate::events::EventStream> {
+        let subscription = self.owned_engine(py)?.subscribe(capacity);
+        Ok(crate::events::EventStream::new(subscription))
+    }
+
     /// What this manager counted since it opened (in a forked child: since
     /// the child's first call), or `None` when made with `metrics=False`.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {

@@ -19,6 +19,7 @@ pub(crate) fn to_py<'py>(
     out.set_item("rotated", snapshot.rotated)?;
     out.set_item("expired", snapshot.expired)?;
     out.set_item("retries", snapshot.retries)?;
+    out.set_item("events_dropped", snapshot.events_dropped)?;
     out.set_item(
         "errors",
         named(py, snapshot.errors.iter().map(|(k, n)| (k.name(), *n)))?,

@@ -11,6 +11,7 @@ from pysessionmanager.session import Session
 
 __all__ = [
     "AsyncCore",
+    "EventStream",
     "LoopWaker",
     "SessionManager",
     "SessionMeta",
@@ -137,6 +138,8 @@ class SessionManager:
         """Copies a page (as ``export_sessions``) into ``target``'s store
         without making Python objects: sessions read, counts by outcome (as
         ``import_sessions``), next cursor."""
+    def event_stream(self, capacity: int) -> EventStream:
+        """A native stream of this manager's session events (see ``pysessionmanager.events``)."""
     def stats(self) -> Optional[dict[str, Any]]:
         """What this manager counted since it opened (in a forked child: since
         its first call), or ``None`` when made with ``metrics=False``.
@@ -162,6 +165,15 @@ class SessionManager:
     @property
     def store_layout_version(self) -> int:
         """The version of the layout the store reads and writes (a SQL store's schema version)."""
+
+@final
+class EventStream:
+    def next(
+        self, timeout: float
+    ) -> Optional[tuple[str, Optional[str], str, Optional[str], str, int, int, int]]:
+        """The next event as ``(type, reason, key, new_key, user_id,
+        created_at_ms, expires_at_ms, at_ms)``, waiting at most ``timeout``
+        seconds; ``None`` if none came."""
 
 @final
 class SessionMeta:
