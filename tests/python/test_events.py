@@ -4,7 +4,10 @@ raising callback never slows or breaks the operation behind the event."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -94,3 +97,47 @@ def test_subscribe_takes_an_async_manager_and_refuses_bad_input() -> None:
             subscribe("memory://", seen.append)
         with pytest.raises(ValueError, match="capacity must be a positive int"):
             subscribe(m, seen.append, capacity=0)
+
+
+CHILD = """
+import json, sys, time
+from pysessionmanager import SessionManager
+from pysessionmanager.events import subscribe
+seen = []
+with SessionManager(store=sys.argv[1]) as m:
+    with subscribe(m, lambda e: seen.append(e) if e.type == "expired" else None):
+        print("ready", flush=True)
+        time.sleep(float(sys.argv[2]))
+print(json.dumps([[e.key, e.user_id] for e in seen]), flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_each_expired_session_is_reported_once_by_three_processes(
+    kind: str, url_of: Callable[[str], str]
+) -> None:
+    url = url_of(kind)
+    sweeping = url + ("&" if "?" in url else "?") + "sweep_interval_ms=50"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, sweeping, "6"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for child in children:
+        assert child.stdout.readline().strip() == "ready"
+    with SessionManager(store=url + ("&" if "?" in url else "?") + "sweep_interval_ms=0") as m:
+        keys = {}
+        for i in range(300):
+            sid = m.create_session(f"user{i % 7}", expiration_time=1)
+            keys[m.session_info(sid).key] = f"user{i % 7}"
+        m.create_session("stays", expiration_time=3600)
+    reported = []
+    for child in children:
+        out, _ = child.communicate(timeout=60)
+        reported += json.loads(out.strip().splitlines()[-1])
+    assert sorted(k for k, _ in reported) == sorted(keys), "each expired session exactly once"
+    assert all(keys[k] == user for k, user in reported)
+    assert len({k for k, _ in reported}) == 300

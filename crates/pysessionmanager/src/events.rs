@@ -41,6 +41,7 @@ fn to_tuple(event: SessionEvent) -> EventTuple {
         EventKind::Created => ("created", None, None),
         EventKind::Ended(reason) => ("ended", Some(reason.name()), None),
         EventKind::Rotated { new_key } => ("rotated", None, Some(new_key.to_hex())),
+        EventKind::Expired => ("expired", None, None),
         _ => ("other", None, None),
     };
     (

@@ -224,6 +224,10 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.layout_version())
     }
 
+    fn watch_expiry(&self, listener: sessionmanager_core::ExpiryListener) {
+        each_store!(self, s => s.watch_expiry(listener))
+    }
+
     async fn close(&self) -> Result<()> {
         each_store!(self, s => s.close().await)
     }

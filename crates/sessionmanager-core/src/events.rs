@@ -29,7 +29,28 @@ pub enum EventKind {
         /// The key it lives under now.
         new_key: SessionKey,
     },
+    /// An expired session was removed by a sweep or a purge of this
+    /// manager's store, reported by the process whose delete removed it.
+    Expired,
 }
+
+/// An expired session a store's sweep or purge removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredSession {
+    /// Its key.
+    pub key: SessionKey,
+    /// Its user.
+    pub user_id: Arc<str>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it expired.
+    pub expires_at: Timestamp,
+}
+
+/// What a store calls with the expired sessions each sweep or purge removed
+/// (see [`SessionStore::watch_expiry`]). Called on the sweeping thread,
+/// outside the store's locks; it must not block.
+pub type ExpiryListener = Arc<dyn Fn(Vec<ExpiredSession>) + Send + Sync>;
 
 /// One event: the session's key (never its token), owner and times.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +104,8 @@ impl Subscription {
 /// A manager's subscribers.
 #[derive(Default)]
 pub(crate) struct Subscribers {
+    /// Whether the store reports its expired sessions here already.
+    watching: AtomicBool,
     senders: Mutex<Vec<SyncSender<SessionEvent>>>,
     /// Whether there are any, read without the lock on every operation.
     any: AtomicBool,
@@ -137,8 +160,33 @@ impl<S: SessionStore> SessionManager<S> {
     /// rotation read the session first (its owner and times, for the event),
     /// and a create under a user limit and `end_user` list the user's
     /// sessions first: one more store call each, and none without subscribers.
+    ///
+    /// Expired sessions are reported as [`EventKind::Expired`] by stores
+    /// that report what their sweeps and purges remove (memory, SQLite,
+    /// PostgreSQL; see [`SessionStore::watch_expiry`]).
     pub fn subscribe(&self, capacity: usize) -> Subscription {
-        self.events.add(capacity)
+        let subscription = self.events.add(capacity);
+        if !self.events.watching.swap(true, Ordering::AcqRel) {
+            let events = Arc::clone(&self.events);
+            let clock = Arc::clone(&self.config().clock);
+            self.store().watch_expiry(Arc::new(move |expired| {
+                if !events.active() {
+                    return;
+                }
+                let at = clock.now();
+                for gone in expired {
+                    events.publish(SessionEvent {
+                        kind: EventKind::Expired,
+                        key: gone.key,
+                        user_id: gone.user_id,
+                        created_at: gone.created_at,
+                        expires_at: gone.expires_at,
+                        at,
+                    });
+                }
+            }));
+        }
+        subscription
     }
 
     /// Whether anyone subscribes, so operations read what their events need.

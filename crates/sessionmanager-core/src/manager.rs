@@ -119,7 +119,7 @@ pub struct SessionManager<S> {
     config: ManagerConfig,
     /// `None` when `config.metrics` is off.
     pub(crate) stats: Option<Box<Stats>>,
-    pub(crate) events: Subscribers,
+    pub(crate) events: Arc<Subscribers>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
@@ -160,7 +160,7 @@ impl<S: SessionStore> SessionManager<S> {
             store,
             config,
             stats,
-            events: Subscribers::default(),
+            events: Arc::default(),
         })
     }
 

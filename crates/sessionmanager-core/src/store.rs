@@ -10,6 +10,7 @@ use std::future::Future;
 use crate::clock::Timestamp;
 use crate::data::{DataLimits, SessionData};
 use crate::error::Result;
+use crate::events::ExpiryListener;
 use crate::export::{ExportCursor, ExportPage, ImportOutcome, import_by_contract};
 use crate::record::SessionRecord;
 use crate::token::SessionKey;
@@ -275,6 +276,15 @@ pub trait SessionStore: Send + Sync + 'static {
             }
             Ok(done)
         }
+    }
+
+    /// Has the store call `listener` with the expired sessions each of its
+    /// sweeps and purges removes from now on, so that each expired session
+    /// is reported once, by the process whose delete removed it. Stores
+    /// that let sessions lapse by themselves (Redis' key expiry) cannot,
+    /// and keep the default, which reports nothing.
+    fn watch_expiry(&self, listener: ExpiryListener) {
+        let _ = listener;
     }
 
     /// The version of the layout the store reads and writes (a SQL store's

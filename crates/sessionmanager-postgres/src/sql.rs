@@ -103,10 +103,12 @@ pub(crate) const DELETE_USER: &str = "WITH ended AS (
     SELECT count(*) FROM ended WHERE expires_at_ms > $3";
 
 /// Removes up to `$2` rows expired at now (`$1`), skipping rows another call
-/// is writing, so sweeping never waits on (or blocks) the application.
+/// is writing, so sweeping never waits on (or blocks) the application;
+/// returns what each was.
 pub(crate) const SWEEP: &str = "DELETE FROM pysessionmanager_sessions WHERE key IN (
         SELECT key FROM pysessionmanager_sessions WHERE expires_at_ms <= $1
-        LIMIT $2 FOR UPDATE SKIP LOCKED)";
+        LIMIT $2 FOR UPDATE SKIP LOCKED)
+    RETURNING key, user_id, created_at_ms, expires_at_ms";
 
 /// How many sessions are live at now (`$1`).
 pub(crate) const COUNT: &str =

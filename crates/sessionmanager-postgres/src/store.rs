@@ -6,15 +6,16 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    Clock, CreateOutcome, Error, ExportCursor, ExportPage, Periodic, Result, SaveOutcome,
-    SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit, block_on, rate_state_expiry,
+    Clock, CreateOutcome, Error, ExpiredSession, ExpiryListener, ExportCursor, ExportPage,
+    Periodic, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
+    block_on, rate_state_expiry,
 };
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
@@ -54,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Expired sessions the sweeper removed (see `SessionStore::swept`).
     pub(crate) swept: AtomicU64,
+    /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
+    expiry: Mutex<Option<ExpiryListener>>,
     /// The process that opened the store: its runtime and sweeper threads
     /// exist only there, so a forked child must not use it.
     pid: u32,
@@ -96,6 +99,7 @@ impl PostgresStore {
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
             swept: AtomicU64::new(0),
+            expiry: Mutex::new(None),
             pid: std::process::id(),
         });
         let executor = Executor::start()?;
@@ -225,10 +229,39 @@ impl Inner {
         Ok(Conn::new(object, self.clone(), doing))
     }
 
-    /// Deletes up to [`SWEEP_BATCH`] rows expired at `now`; returns how many.
+    /// Deletes up to [`SWEEP_BATCH`] rows expired at `now`, tells the
+    /// expiry listener which; returns how many.
     pub(crate) async fn sweep_batch(self: Arc<Self>, now: Timestamp) -> Result<u64> {
-        self.sweep_with(sql::SWEEP, "remove expired sessions", now)
-            .await
+        let doing = "remove expired sessions";
+        let rows = self
+            .conn(doing)
+            .await?
+            .query(sql::SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
+            .await?;
+        let removed = rows.len() as u64;
+        let listener = self
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(listener) = listener.filter(|_| removed > 0) {
+            let expired = rows
+                .iter()
+                .map(|row| {
+                    let key: &[u8] = row.get(0);
+                    Ok(ExpiredSession {
+                        key: SessionKey::from_bytes(key.try_into().map_err(|_| {
+                            Error::Store("a session key that is not 32 bytes".into())
+                        })?),
+                        user_id: row.get::<_, String>(1).into(),
+                        created_at: Timestamp(row.get(2)),
+                        expires_at: Timestamp(row.get(3)),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            listener(expired);
+        }
+        Ok(removed)
     }
 
     /// Deletes up to [`SWEEP_BATCH`] rate-limit states that stopped
@@ -596,6 +629,14 @@ impl SessionStore for PostgresStore {
 
     fn layout_version(&self) -> i64 {
         crate::schema::SCHEMA.version()
+    }
+
+    fn watch_expiry(&self, listener: ExpiryListener) {
+        *self
+            .inner
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
     }
 
     fn swept(&self) -> u64 {

@@ -102,9 +102,10 @@ pub(crate) const EVICT_OLDEST: &str = "DELETE FROM pysessionmanager_sessions WHE
     SELECT key FROM pysessionmanager_sessions WHERE user_id = ?1
     ORDER BY created_at_ms, key LIMIT ?2)";
 
-/// Removes up to `?2` sessions expired at now (`?1`).
+/// Removes up to `?2` sessions expired at now (`?1`); returns what each was.
 pub(crate) const SWEEP: &str = "DELETE FROM pysessionmanager_sessions WHERE key IN (
-    SELECT key FROM pysessionmanager_sessions WHERE expires_at_ms <= ?1 LIMIT ?2)";
+    SELECT key FROM pysessionmanager_sessions WHERE expires_at_ms <= ?1 LIMIT ?2)
+    RETURNING key, user_id, created_at_ms, expires_at_ms";
 
 /// How many sessions are live at now (`?1`).
 pub(crate) const COUNT: &str =

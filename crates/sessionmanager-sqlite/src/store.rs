@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLockReadGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    Clock, CreateOutcome, Error, ExportCursor, ExportPage, Periodic, Result, SaveOutcome,
-    SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit, rate_state_expiry,
+    Clock, CreateOutcome, Error, ExpiredSession, ExpiryListener, ExportCursor, ExportPage,
+    Periodic, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
+    rate_state_expiry,
 };
 
 use crate::config::SqliteConfig;
@@ -44,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Expired sessions the sweeper removed (see `SessionStore::swept`).
     pub(crate) swept: AtomicU64,
+    /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
+    expiry: Mutex<Option<ExpiryListener>>,
     /// What the connections are opened with, to reopen them after a fork.
     config: SqliteConfig,
     /// The process that opened the store; see [`crate::fork`].
@@ -68,6 +71,7 @@ impl SqliteStore {
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
             swept: AtomicU64::new(0),
+            expiry: Mutex::new(None),
             config: config.clone(),
             pid: std::process::id(),
         });
@@ -175,9 +179,34 @@ impl Inner {
         lock(&self.readers[i])
     }
 
-    /// Deletes up to [`SWEEP_BATCH`] expired rows; returns how many.
+    /// Deletes up to [`SWEEP_BATCH`] expired rows, tells the expiry
+    /// listener which; returns how many.
     pub(crate) fn sweep_batch(&self, now: Timestamp) -> Result<u64> {
-        self.sweep_with(sql::SWEEP, "remove expired sessions", now)
+        let expired = self.writer.run(move |conn| {
+            conn.prepare_cached(sql::SWEEP)
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![now.millis(), SWEEP_BATCH], |row| {
+                        Ok(ExpiredSession {
+                            key: SessionKey::from_bytes(row.get(0)?),
+                            user_id: row.get::<_, String>(1)?.into(),
+                            created_at: Timestamp(row.get(2)?),
+                            expires_at: Timestamp(row.get(3)?),
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(store_error("remove expired sessions"))
+        })?;
+        let removed = expired.len() as u64;
+        let listener = self
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(listener) = listener.filter(|_| removed > 0) {
+            listener(expired);
+        }
+        Ok(removed)
     }
 
     /// Removes up to [`SWEEP_BATCH`] rate-limit states that stopped
@@ -534,6 +563,14 @@ impl SessionStore for SqliteStore {
 
     fn layout_version(&self) -> i64 {
         crate::schema::SCHEMA.version()
+    }
+
+    fn watch_expiry(&self, listener: ExpiryListener) {
+        *self
+            .inner
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
     }
 
     fn swept(&self) -> u64 {

@@ -11,7 +11,9 @@
 
 Events: ``created``; ``ended`` with ``reason`` ``logout`` (by session id or
 key), ``evicted`` (by ``max_sessions_per_user``) or ``ended_with_user``
-(``end_user_sessions``); ``rotated`` with ``new_key``. Each names the
+(``end_user_sessions``); ``rotated`` with ``new_key``; ``expired``, from
+the store's sweeps and purges, reported by the process whose delete removed
+the session (memory, SQLite and PostgreSQL; not yet Redis). Each names the
 session by its key, never its id. Callbacks run on the subscription's
 thread, in order, never on the request's: a slow callback delays only later
 events (past ``capacity`` waiting ones, new events are dropped and counted
@@ -44,7 +46,7 @@ def _utc(millis: int) -> datetime:
 class SessionEvent:
     """What happened to one session."""
 
-    type: str  # "created", "ended" or "rotated"
+    type: str  # "created", "ended", "rotated" or "expired"
     reason: Optional[str]  # for "ended": "logout", "evicted" or "ended_with_user"
     key: str  # the session's key (hex), never its id
     new_key: Optional[str]  # for "rotated": the key it lives under now

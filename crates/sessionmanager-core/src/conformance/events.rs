@@ -1,7 +1,8 @@
 //! Through the manager: the lifecycle events a subscriber receives, which
 //! depend on what the store reports (evictions, deletes, rotations).
 
-use super::helpers::{create, expect_err, ok, setup};
+use super::IDLE_MS;
+use super::helpers::{create, create_with_idle, expect_err, ok, setup};
 use crate::{
     Clock, EndReason, EventKind, LimitAction, ManualClock, SessionKey, SessionStore, Subscription,
     block_on,
@@ -82,4 +83,40 @@ pub fn check_events_name_what_happened<S: SessionStore>(make_store: impl Fn(Manu
     );
     drop((events, small));
     create(&m, "erin", "{}");
+}
+
+/// For stores that report what their sweeps and purges remove (memory,
+/// SQLite, PostgreSQL; not part of `conformance_tests!`, since Redis lets
+/// sessions lapse by themselves): a purge reports each expired session
+/// once, with its key, user and times, and live ones not at all.
+pub fn check_expiry_events<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
+    let (m, clock) = setup(&make_store, |_| {});
+    let events = m.subscribe(100);
+    let t0 = clock.now();
+    let short: Vec<_> = (0..3)
+        .map(|i| create_with_idle(&m, &format!("user{i}"), IDLE_MS / 2))
+        .collect();
+    let long = create(&m, "user0", "{}");
+    drain(&events);
+    clock.set(t0.plus_millis(IDLE_MS / 2));
+    assert_eq!(ok(block_on(m.purge_expired()), "purge"), 3);
+    assert_eq!(ok(block_on(m.purge_expired()), "purge again"), 0);
+    let mut expired: Vec<_> = std::iter::from_fn(|| events.try_next()).collect();
+    expired.sort_by_key(|e| e.user_id.clone());
+    let keys: Vec<_> = expired.iter().map(|e| (e.kind.clone(), e.key)).collect();
+    let mut wanted: Vec<_> = short
+        .iter()
+        .map(|t| (EventKind::Expired, t.key()))
+        .collect();
+    wanted.sort_by_key(|(_, key)| {
+        short
+            .iter()
+            .position(|t| t.key() == *key)
+            .expect("one of them")
+    });
+    assert_eq!(keys, wanted, "each expired session once, the live one not");
+    assert_eq!(expired[1].user_id.as_ref(), "user1");
+    assert_eq!(expired[0].expires_at, t0.plus_millis(IDLE_MS / 2));
+    assert_eq!(expired[0].created_at, t0);
+    assert!(ok(block_on(m.is_active(long.as_str())), "is_active"));
 }

@@ -52,7 +52,7 @@ mod writes;
 pub use apply::check_apply_changes;
 pub use basics::{check_bad_arguments, check_create_get_peek_end, check_malformed_tokens};
 pub use concurrency::{check_concurrent_updates, check_concurrent_updates_sized};
-pub use events::check_events_name_what_happened;
+pub use events::{check_events_name_what_happened, check_expiry_events};
 pub use expiry::{
     check_absolute_cap, check_create_options, check_expiry_boundary, check_fixed_expiry,
     check_sliding_refresh_half_window, check_touch,

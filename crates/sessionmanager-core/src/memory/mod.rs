@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
+use crate::events::{ExpiredSession, ExpiryListener};
 use crate::export::{ExportCursor, ExportPage};
 use crate::periodic::Periodic;
 use crate::record::SessionRecord;
@@ -50,6 +51,8 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     /// Expired records the sweeper removed (see `SessionStore::swept`).
     swept: AtomicU64,
+    /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
+    expiry: Mutex<Option<ExpiryListener>>,
 }
 
 /// What one [`Inner::sweep_chunk`] did.
@@ -73,6 +76,7 @@ impl MemoryStore {
             earliest_expiry: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
             swept: AtomicU64::new(0),
+            expiry: Mutex::new(None),
             clock: config.clock,
         });
         let sweeper = sweeper::start(Arc::downgrade(&inner), config.sweep_interval)?;
@@ -274,9 +278,35 @@ impl Inner {
             &mut removed,
         );
         self.forget(&removed);
+        self.report_expired(&removed);
         SweptChunk {
             swept,
             removed: removed.len(),
+        }
+    }
+
+    /// Tells the expiry listener, if any, about `removed`.
+    fn report_expired(&self, removed: &[(SessionKey, Stored)]) {
+        if removed.is_empty() {
+            return;
+        }
+        let listener = self
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(listener) = listener {
+            listener(
+                removed
+                    .iter()
+                    .map(|(key, stored)| ExpiredSession {
+                        key: *key,
+                        user_id: stored.user_id().into(),
+                        created_at: stored.created_at,
+                        expires_at: stored.expires_at,
+                    })
+                    .collect(),
+            );
         }
     }
 
@@ -572,6 +602,14 @@ impl SessionStore for MemoryStore {
 
     fn swept(&self) -> u64 {
         self.inner.swept.load(Ordering::Relaxed)
+    }
+
+    fn watch_expiry(&self, listener: ExpiryListener) {
+        *self
+            .inner
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
     }
 
     async fn export_page(
