@@ -1,10 +1,11 @@
-//! What metrics cost the engine: get and create-then-end on the memory store
-//! (10 k live sessions) with metrics off and on, in alternating rounds so
-//! this machine's drift hits both alike; prints each side's median and the
-//! ratio. `cargo run --release -p sessionmanager-core --example metrics_cost`.
+//! What metrics and events cost the engine: get and create on the
+//! memory store (10 k live sessions) with metrics off, on, and on with a
+//! subscriber whose thread takes every event, in rotating rounds so this
+//! machine's drift hits all alike; prints each side's median and its ratio
+//! to "off". `cargo run --release -p sessionmanager-core --example metrics_cost`.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sessionmanager_core::{
     CreateOptions, DataLimits, ManagerConfig, MemoryStore, SessionData, SessionManager, block_on,
@@ -35,7 +36,8 @@ fn manager(metrics: bool) -> (SessionManager<MemoryStore>, Vec<String>) {
     (manager, tokens)
 }
 
-/// Nanoseconds per get and per create-then-end, one round.
+/// Nanoseconds per get and per create, one round (the sessions created
+/// are ended afterwards, untimed).
 fn round(manager: &SessionManager<MemoryStore>, tokens: &[String]) -> (f64, f64) {
     let started = Instant::now();
     let mut i = 0;
@@ -45,11 +47,13 @@ fn round(manager: &SessionManager<MemoryStore>, tokens: &[String]) -> (f64, f64)
     }
     let get = started.elapsed().as_nanos() as f64 / GETS as f64;
     let started = Instant::now();
-    for _ in 0..CREATES {
-        let token = block_on(manager.create("bench", data(), CreateOptions::default())).unwrap();
+    let created: Vec<_> = (0..CREATES)
+        .map(|_| block_on(manager.create("bench", data(), CreateOptions::default())).unwrap())
+        .collect();
+    let create = started.elapsed().as_nanos() as f64 / CREATES as f64;
+    for token in created {
         block_on(manager.end(token.as_str())).unwrap();
     }
-    let create = started.elapsed().as_nanos() as f64 / CREATES as f64;
     (get, create)
 }
 
@@ -61,22 +65,40 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() {
     let (off, off_tokens) = manager(false);
     let (on, on_tokens) = manager(true);
-    let (mut gets, mut creates) = ([vec![], vec![]], [vec![], vec![]]);
-    for _ in 0..ROUNDS {
-        for (side, (m, tokens)) in [(&off, &off_tokens), (&on, &on_tokens)]
-            .into_iter()
-            .enumerate()
-        {
-            let (get, create) = round(m, tokens);
+    let (watched, watched_tokens) = manager(true);
+    let subscription = watched.subscribe(100_000);
+    let taken = std::thread::spawn(move || {
+        let mut taken = 0u64;
+        while subscription.next_timeout(Duration::from_secs(60)).is_some() {
+            taken += 1;
+        }
+        taken
+    });
+    let (mut gets, mut creates) = ([vec![], vec![], vec![]], [vec![], vec![], vec![]]);
+    let sides = [
+        (&off, &off_tokens),
+        (&on, &on_tokens),
+        (&watched, &watched_tokens),
+    ];
+    for n in 0..ROUNDS {
+        // Each side goes first in turn, so none is always warmer.
+        for side in [n % 3, (n + 1) % 3, (n + 2) % 3] {
+            let (get, create) = round(sides[side].0, sides[side].1);
             gets[side].push(get);
             creates[side].push(create);
         }
     }
-    for (name, figures) in [("get", gets), ("create_then_end", creates)] {
-        let [off, on] = figures.map(median);
+    for (name, figures) in [("get", gets), ("create", creates)] {
+        let [off, on, watched] = figures.map(median);
         println!(
-            "{name:16} off {off:7.1} ns  on {on:7.1} ns  on/off {:.3}",
-            on / off
+            "{name:7} off {off:7.1} ns  metrics {on:7.1} ns ({:.3})  \
+             metrics+events {watched:7.1} ns ({:.3})",
+            on / off,
+            watched / off
         );
     }
+    let dropped = watched.stats().expect("metrics on").events_dropped;
+    drop(watched);
+    let taken = taken.join().expect("the subscriber thread");
+    println!("events the subscriber took: {taken}, dropped: {dropped}");
 }
