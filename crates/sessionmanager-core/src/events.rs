@@ -85,6 +85,41 @@ impl SessionEvent {
     }
 }
 
+/// A store's place for its expiry listener: empty until a manager
+/// subscribes ([`SessionStore::watch_expiry`]), then told what each sweep
+/// and purge removes.
+#[derive(Default)]
+pub struct ExpiryReports(Mutex<Option<ExpiryListener>>);
+
+impl ExpiryReports {
+    /// Reports to `listener` from now on.
+    pub fn set(&self, listener: ExpiryListener) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(listener);
+    }
+
+    /// Tells the listener, if there is one, about the sessions `expired`
+    /// lists; `expired` runs only then, and only for a non-empty `removed`.
+    pub fn report(&self, removed: usize, expired: impl FnOnce() -> Vec<ExpiredSession>) {
+        if removed == 0 {
+            return;
+        }
+        let listener = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(listener) = listener {
+            listener(expired());
+        }
+    }
+}
+
+impl std::fmt::Debug for ExpiryReports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExpiryReports")
+    }
+}
+
 /// A subscriber's end of its channel. Dropping it ends the subscription.
 #[derive(Debug)]
 pub struct Subscription {

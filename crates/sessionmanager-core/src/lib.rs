@@ -55,7 +55,9 @@ pub use data::{DataErrorKind, DataLimits, SessionData};
 pub use data::{DataPath, too_deep, too_deep_message};
 pub use error::BoxError;
 pub use error::{Error, Result, StoreFailure};
-pub use events::{EventKind, ExpiredSession, ExpiryListener, SessionEvent, Subscription};
+pub use events::{
+    EventKind, ExpiredSession, ExpiryListener, ExpiryReports, SessionEvent, Subscription,
+};
 pub use expiry::{ExpiryPolicy, MAX_TIMEOUT_MS};
 pub use export::{ExportCursor, ExportPage, ImportOutcome, MAX_EXPORT_PAGE, check_import};
 #[doc(hidden)]

@@ -6,16 +6,16 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    Clock, CreateOutcome, Error, ExpiredSession, ExpiryListener, ExportCursor, ExportPage,
-    Periodic, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
-    block_on, rate_state_expiry,
+    Clock, CreateOutcome, Error, ExpiredSession, ExpiryListener, ExpiryReports, ExportCursor,
+    ExportPage, Periodic, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp,
+    UserLimit, block_on, rate_state_expiry,
 };
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
@@ -56,7 +56,7 @@ pub(crate) struct Inner {
     /// Expired sessions the sweeper removed (see `SessionStore::swept`).
     pub(crate) swept: AtomicU64,
     /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
-    expiry: Mutex<Option<ExpiryListener>>,
+    expiry: ExpiryReports,
     /// The process that opened the store: its runtime and sweeper threads
     /// exist only there, so a forked child must not use it.
     pid: u32,
@@ -99,7 +99,7 @@ impl PostgresStore {
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
             swept: AtomicU64::new(0),
-            expiry: Mutex::new(None),
+            expiry: ExpiryReports::default(),
             pid: std::process::id(),
         });
         let executor = Executor::start()?;
@@ -238,29 +238,21 @@ impl Inner {
             .await?
             .query(sql::SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
             .await?;
-        let removed = rows.len() as u64;
-        let listener = self
-            .expiry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(listener) = listener.filter(|_| removed > 0) {
-            let expired = rows
-                .iter()
-                .map(|row| {
-                    let key: &[u8] = row.get(0);
-                    Ok(ExpiredSession {
-                        key: SessionKey::from_bytes(key.try_into().map_err(|_| {
-                            Error::Store("a session key that is not 32 bytes".into())
-                        })?),
+        self.expiry.report(rows.len(), || {
+            rows.iter()
+                .filter_map(|row| {
+                    // A key of another length is not a session this store wrote.
+                    let key: [u8; 32] = row.get::<_, &[u8]>(0).try_into().ok()?;
+                    Some(ExpiredSession {
+                        key: SessionKey::from_bytes(key),
                         user_id: row.get::<_, String>(1).into(),
                         created_at: Timestamp(row.get(2)),
                         expires_at: Timestamp(row.get(3)),
                     })
                 })
-                .collect::<Result<Vec<_>>>()?;
-            listener(expired);
-        }
+                .collect()
+        });
+        let removed = rows.len() as u64;
         Ok(removed)
     }
 
@@ -632,11 +624,7 @@ impl SessionStore for PostgresStore {
     }
 
     fn watch_expiry(&self, listener: ExpiryListener) {
-        *self
-            .inner
-            .expiry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
+        self.inner.expiry.set(listener);
     }
 
     fn swept(&self) -> u64 {

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLockReadGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    Clock, CreateOutcome, Error, ExpiredSession, ExpiryListener, ExportCursor, ExportPage,
-    Periodic, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
-    rate_state_expiry,
+    Clock, CreateOutcome, Error, ExpiredSession, ExpiryListener, ExpiryReports, ExportCursor,
+    ExportPage, Periodic, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp,
+    UserLimit, rate_state_expiry,
 };
 
 use crate::config::SqliteConfig;
@@ -46,7 +46,7 @@ pub(crate) struct Inner {
     /// Expired sessions the sweeper removed (see `SessionStore::swept`).
     pub(crate) swept: AtomicU64,
     /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
-    expiry: Mutex<Option<ExpiryListener>>,
+    expiry: ExpiryReports,
     /// What the connections are opened with, to reopen them after a fork.
     config: SqliteConfig,
     /// The process that opened the store; see [`crate::fork`].
@@ -71,7 +71,7 @@ impl SqliteStore {
             closed: AtomicBool::new(false),
             clock: config.clock.clone(),
             swept: AtomicU64::new(0),
-            expiry: Mutex::new(None),
+            expiry: ExpiryReports::default(),
             config: config.clone(),
             pid: std::process::id(),
         });
@@ -198,14 +198,7 @@ impl Inner {
                 .map_err(store_error("remove expired sessions"))
         })?;
         let removed = expired.len() as u64;
-        let listener = self
-            .expiry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(listener) = listener.filter(|_| removed > 0) {
-            listener(expired);
-        }
+        self.expiry.report(expired.len(), || expired);
         Ok(removed)
     }
 
@@ -566,11 +559,7 @@ impl SessionStore for SqliteStore {
     }
 
     fn watch_expiry(&self, listener: ExpiryListener) {
-        *self
-            .inner
-            .expiry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
+        self.inner.expiry.set(listener);
     }
 
     fn swept(&self) -> u64 {

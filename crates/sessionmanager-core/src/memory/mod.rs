@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
-use crate::events::{ExpiredSession, ExpiryListener};
+use crate::events::{ExpiredSession, ExpiryListener, ExpiryReports};
 use crate::export::{ExportCursor, ExportPage};
 use crate::periodic::Periodic;
 use crate::record::SessionRecord;
@@ -52,7 +52,7 @@ pub(crate) struct Inner {
     /// Expired records the sweeper removed (see `SessionStore::swept`).
     swept: AtomicU64,
     /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
-    expiry: Mutex<Option<ExpiryListener>>,
+    expiry: ExpiryReports,
 }
 
 /// What one [`Inner::sweep_chunk`] did.
@@ -76,7 +76,7 @@ impl MemoryStore {
             earliest_expiry: AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
             swept: AtomicU64::new(0),
-            expiry: Mutex::new(None),
+            expiry: ExpiryReports::default(),
             clock: config.clock,
         });
         let sweeper = sweeper::start(Arc::downgrade(&inner), config.sweep_interval)?;
@@ -287,27 +287,17 @@ impl Inner {
 
     /// Tells the expiry listener, if any, about `removed`.
     fn report_expired(&self, removed: &[(SessionKey, Stored)]) {
-        if removed.is_empty() {
-            return;
-        }
-        let listener = self
-            .expiry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(listener) = listener {
-            listener(
-                removed
-                    .iter()
-                    .map(|(key, stored)| ExpiredSession {
-                        key: *key,
-                        user_id: stored.user_id().into(),
-                        created_at: stored.created_at,
-                        expires_at: stored.expires_at,
-                    })
-                    .collect(),
-            );
-        }
+        self.expiry.report(removed.len(), || {
+            removed
+                .iter()
+                .map(|(key, stored)| ExpiredSession {
+                    key: *key,
+                    user_id: stored.user_id().into(),
+                    created_at: stored.created_at,
+                    expires_at: stored.expires_at,
+                })
+                .collect()
+        });
     }
 
     /// Removes every expired record, and recomputes the earliest expiry of those left.
@@ -605,11 +595,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn watch_expiry(&self, listener: ExpiryListener) {
-        *self
-            .inner
-            .expiry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
+        self.inner.expiry.set(listener);
     }
 
     async fn export_page(
