@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis_layout import session_name
 
 from pysessionmanager import RateLimiter, SessionError, SessionManager, StoreError
 
@@ -167,7 +168,8 @@ def corruptible(
         prefix = url.split("prefix=")[1]
 
         def corrupt(sid: str, raw: bytes) -> None:
-            key = f"{prefix}s:{hashlib.sha256(sid.encode()).hexdigest()}"
+            # The test's session is alice's.
+            key = session_name(prefix, sid, "alice")
             assert server.client().hset(key, "d", raw) == 0  # the field existed
 
     yield url, corrupt

@@ -7,7 +7,6 @@ The clock is a ManualClock moved by the test, so expiry is exercised without sle
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from typing import Any, Callable, Optional
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, rule
+from redis_layout import session_key
 
 from pysessionmanager import (
     InvalidSessionData,
@@ -79,7 +79,7 @@ class Rec:
 
 
 def key(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    return bytes.fromhex(session_key(token))
 
 
 def observed(s: Any) -> tuple[Any, ...]:

@@ -7,7 +7,6 @@ address, and on a master the store finds through three sentinels."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -17,6 +16,14 @@ import time
 
 import pytest
 from ports import free_port
+from redis_layout import (
+    bucket,
+    expiry_index,
+    rate_name,
+    session_key,
+    session_name,
+    user_index,
+)
 from servers_redis import RedisServer, SentinelTopology, ServerFactory, fresh_prefix
 from waiting import wait_until
 
@@ -57,20 +64,11 @@ def ahead_clock() -> ManualClock:
     return ManualClock(float(int(time.time()) + 86_400))
 
 
-def sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def ms(moment: object) -> int:
     return round(moment.timestamp() * 1000)  # type: ignore[attr-defined]
 
 
 # --- keys -----------------------------------------------------------------------
-
-
-def user_index(prefix: str, user: str, tag: str = "ue") -> str:
-    """A user's index by expiry (``uc``: by creation): the hex of the user id."""
-    return f"{prefix}{tag}:{user.encode().hex()}"
 
 
 def test_keys_are_the_prefix_and_the_token_hash_never_the_token(
@@ -82,15 +80,20 @@ def test_keys_are_the_prefix_and_the_token_hash_never_the_token(
         RateLimiter("5/minute", store=m).hit("api:alice")
     r = redis_server.client()
     keys = sorted(k.decode() for k in r.scan_iter(match=f"{prefix}*"))
-    for token in tokens:
-        assert f"{prefix}s:{sha(token)}" in keys
-    for user in ("alice", "bob"):
+    for token, user in zip(tokens, ("alice", "bob"), strict=True):
+        assert session_name(prefix, token, user) in keys
         assert user_index(prefix, user) in keys and user_index(prefix, user, "uc") in keys
-    assert f"{prefix}expiry" in keys
-    assert f"{prefix}r:{sha('api:alice')}" in keys, "the limited key's state, apart"
-    # Each key is the prefix, a tag, then hex digits (a hash, a user id): nothing else.
-    tags = ("s", "ue", "uc", "r", "expiry")
-    assert all(k.split(prefix, 1)[1].split(":", 1)[0] in tags for k in keys)
+        assert expiry_index(prefix, user) in keys
+    assert rate_name(prefix, "api:alice") in keys, "the limited key's state, apart"
+    assert len(keys) == 9, keys
+    # Each key is the prefix, a tag, a bucket, then hex digits (a hash, a user
+    # id): nothing else.
+    tags = ("s", "ue", "uc", "r", "x")
+    for k in keys:
+        tag, rest = k.split(prefix, 1)[1].split(":", 1)
+        assert tag in tags and rest.startswith("{"), k
+        number, digits = rest[1:].split("}")
+        assert int(number) < 1024 and all(c in "0123456789abcdef" for c in digits), k
     everything = (
         b"".join(b"".join(r.hgetall(k).values()) if r.type(k) == b"hash" else b"" for k in keys)
         + "".join(keys).encode()
@@ -117,7 +120,7 @@ def test_other_data_in_the_same_database_is_left_alone(redis_server: RedisServer
         sid = m.create_session("alice")
         other.create_session("alice")
         assert m.count() == 1 and other.count() == 1
-        assert [s.key for s in m.list_sessions("alice")] == [sha(sid)]
+        assert [s.key for s in m.list_sessions("alice")] == [session_key(sid)]
         m.end_user_sessions("alice")
         m.create_session("alice")
         clock.advance(61)
@@ -137,7 +140,7 @@ def test_redis_removes_a_record_at_its_deadline_and_a_refresh_never_revives_it(
     # Long enough that a slow machine still reads the TTLs before the deadline.
     with SessionManager(expiration_time=3, store=redis_url) as m:
         sid = m.create_session("alice", {"a": 1})
-        key = f"{prefix}s:{sha(sid)}"
+        key = session_name(prefix, sid, "alice")
         info = m.session_info(sid)
         assert r.pexpiretime(key) == ms(info.expires_at), "PEXPIREAT at expires_at exactly"
         assert r.pexpiretime(user_index(prefix, "alice")) == ms(info.expires_at)
@@ -160,7 +163,7 @@ def test_activity_moves_the_ttls_forward_never_back(
     with SessionManager(expiration_time=60, clock=clock, store=redis_url) as m:
         sid = m.create_session("alice")
         long = m.create_session("alice", expiration_time=600)
-        key = f"{prefix}s:{sha(sid)}"
+        key = session_name(prefix, sid, "alice")
         first = ms(m.session_info(sid).expires_at)
         assert r.pexpiretime(key) == first
         clock.advance(40)
@@ -170,8 +173,8 @@ def test_activity_moves_the_ttls_forward_never_back(
         assert r.pexpiretime(user_index(prefix, "alice")) == ms(m.session_info(long).expires_at), (
             "the user index lives as long as the user's longest session"
         )
-        assert r.zscore(f"{prefix}expiry", sha(sid)) == moved
-        assert r.zscore(user_index(prefix, "alice"), sha(sid)) == moved
+        assert r.zscore(expiry_index(prefix, "alice"), session_key(sid)) == moved
+        assert r.zscore(user_index(prefix, "alice"), session_key(sid)) == moved
 
 
 # --- bounded indexes ---------------------------------------------------------------
@@ -206,22 +209,25 @@ def test_the_user_index_is_trimmed_on_writes_and_expires_with_its_last_session(
         assert r.zcard(index) == 21, "nothing trimmed it yet: no write since"
         newest = m.create_session("alice", expiration_time=600)
         assert sorted(x.decode() for x in r.zrange(index, 0, -1)) == sorted(
-            [sha(keeper), sha(newest)]
+            [session_key(keeper), session_key(newest)]
         ), "the next write trimmed the expired members"
 
 
 def test_the_expiry_index_is_swept_by_creates(redis_url: str, redis_server: RedisServer) -> None:
     r = redis_server.client()
     prefix = redis_url.split("prefix=")[1]
+    # Each bucket has its own index, which its creates sweep: users who share one.
+    users = [u for u in (f"user{i}" for i in range(200_000)) if bucket(u) == bucket("user0")]
+    index = expiry_index(prefix, "user0")
     with SessionManager(expiration_time=TTL, store=redis_url) as m:
-        for i in range(100):
-            m.create_session(f"user{i}")
+        for user in users[:100]:
+            m.create_session(user)
         sleep_past_ttl()
-        assert r.zcard(f"{prefix}expiry") == 100, "expired entries wait for a sweep"
+        assert r.zcard(index) == 100, "expired entries wait for a sweep"
         assert m.count() == 0
-        for i in range(20):
-            m.create_session(f"user{i}", expiration_time=600)
-        assert r.zcard(f"{prefix}expiry") == 20, "each create swept a few expired entries"
+        for user in users[:20]:
+            m.create_session(user, expiration_time=600)
+        assert r.zcard(index) == 20, "each create swept a few expired entries"
         assert m.count() == 20
 
 

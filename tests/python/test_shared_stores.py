@@ -3,13 +3,13 @@ once, on every store processes can share (SQLite, Redis, PostgreSQL)."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from collections.abc import Callable
 
 import pytest
 from children import run_python
+from redis_layout import session_key
 
 from pysessionmanager import SessionManager, SessionNotFound
 
@@ -44,9 +44,7 @@ def test_a_session_is_read_updated_rotated_and_ended_by_other_processes(
         assert not m.is_session_active(sid), "the other process's rotation ended the old id"
         assert m.get_session(new) == {"step": 2}
         assert m.get_session(new).version == 2
-        assert [s.key for s in m.list_sessions("alice")] == [
-            hashlib.sha256(new.encode()).hexdigest()
-        ]
+        assert [s.key for s in m.list_sessions("alice")] == [session_key(new)]
         run_python(THIRD_PROCESS, shared_store, new)
         with pytest.raises(SessionNotFound):
             m.get_session(new)

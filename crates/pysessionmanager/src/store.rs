@@ -224,6 +224,10 @@ impl SessionStore for AnyStore {
         each_store!(self, s => s.layout_version())
     }
 
+    fn token_route(&self, user_id: &str) -> Option<u16> {
+        each_store!(self, s => s.token_route(user_id))
+    }
+
     fn watch_expiry(&self, listener: sessionmanager_core::ExpiryListener) {
         each_store!(self, s => s.watch_expiry(listener))
     }

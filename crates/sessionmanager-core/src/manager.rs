@@ -215,7 +215,10 @@ impl<S: SessionStore> SessionManager<S> {
                 _ => Vec::new(),
             };
             loop {
-                let token = SessionToken::generate()?;
+                let token = match self.store.token_route(&record.user_id) {
+                    Some(route) => SessionToken::generate_routed(route)?,
+                    None => SessionToken::generate()?,
+                };
                 match self.store.create(&token.key(), &record, limit, now).await? {
                     CreateOutcome::Created { evicted } => {
                         self.note(|stats| stats.created(evicted));
@@ -490,7 +493,7 @@ impl<S: SessionStore> SessionManager<S> {
     pub async fn rotate(&self, token: &str) -> Result<SessionToken> {
         self.measured(Operation::Rotate, async {
             let old = parse(token)?;
-            let new = SessionToken::generate()?;
+            let new = SessionToken::generate_like(&old, token)?;
             let now = self.now();
             let record = match self.observed() {
                 true => self.store.load(&old, now).await?,

@@ -287,6 +287,15 @@ pub trait SessionStore: Send + Sync + 'static {
         let _ = listener;
     }
 
+    /// The route new tokens of `user_id`'s sessions carry, for a store that
+    /// spreads sessions over servers and must find a session's server from
+    /// its key alone (see [`SessionToken::generate_routed`](crate::SessionToken::generate_routed)).
+    /// `None`, the default, issues plain tokens.
+    fn token_route(&self, user_id: &str) -> Option<u16> {
+        let _ = user_id;
+        None
+    }
+
     /// The version of the layout the store reads and writes (a SQL store's
     /// schema version, which opening it brings its tables to; Redis' key
     /// layout), for tools that report on a store.

@@ -11,8 +11,17 @@ use crate::error::{Error, Result};
 const TOKEN_BYTES: usize = 32;
 /// Length of a token's text: 32 bytes in unpadded URL-safe base64.
 const TOKEN_CHARS: usize = 43;
+/// Length of a routed token's text: 32 random bytes and a 2-byte route.
+const ROUTED_TOKEN_CHARS: usize = 46;
 
 /// The secret a client presents: 256 bits from the OS CSPRNG, URL-safe base64.
+///
+/// A store that spreads sessions over servers (Redis Cluster) has the
+/// manager issue *routed* tokens instead ([`SessionToken::generate_routed`]):
+/// the same 256 random bits followed by a 16-bit route the store chose, so
+/// the store finds a session's server from its key alone. The route is not
+/// secret and adds nothing to guess; what it tells a holder of the token is
+/// the store's business (see [`SessionStore::token_route`](crate::SessionStore::token_route)).
 ///
 /// Its `Debug` output is redacted so the secret does not end up in logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -28,6 +37,26 @@ impl SessionToken {
         getrandom::fill(&mut bytes)
             .map_err(|e| Error::Store(format!("the OS random source failed: {e}").into()))?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Draws a fresh routed token: 256 bits from the OS CSPRNG followed by
+    /// `route`, 46 characters. Its [`key`](Self::key) begins with `route`.
+    pub fn generate_routed(route: u16) -> Result<Self> {
+        let mut bytes = [0u8; TOKEN_BYTES + 2];
+        getrandom::fill(&mut bytes[..TOKEN_BYTES])
+            .map_err(|e| Error::Store(format!("the OS random source failed: {e}").into()))?;
+        bytes[TOKEN_BYTES..].copy_from_slice(&route.to_be_bytes());
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// A fresh token to replace the token `old` (a rotation): routed by
+    /// `old`'s route if `old` is routed, so the session stays where its
+    /// store filed it.
+    pub fn generate_like(old: &SessionKey, old_text: &str) -> Result<Self> {
+        match old_text.len() {
+            ROUTED_TOKEN_CHARS => Self::generate_routed(old.route()),
+            _ => Self::generate(),
+        }
     }
 
     /// Accepts `text` if it has the exact shape of an issued token.
@@ -50,21 +79,34 @@ impl SessionToken {
 
     /// The key a store files this session under.
     pub fn key(&self) -> SessionKey {
-        SessionKey::of(&self.0)
+        SessionKey::of_well_formed(&self.0)
     }
 }
 
-/// Whether `text` is 32 bytes in canonical unpadded URL-safe base64: 43
-/// characters of the URL-safe alphabet, the last one's 2 spare bits zero, so
-/// each token has exactly one spelling. Checked without decoding: this runs on
-/// every request, including forged ones.
+/// Whether `text` is a token in canonical unpadded URL-safe base64: 32 bytes
+/// in 43 characters (the last one's 2 spare bits zero) or, routed, 34 bytes
+/// in 46 (4 spare bits zero), so each token has exactly one spelling.
+/// Checked without decoding: this runs on every request, including forged ones.
 fn is_well_formed(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.len() == TOKEN_CHARS
-        && bytes
-            .iter()
-            .all(|&b| BASE64_URL_VALUE[usize::from(b)] != INVALID)
-        && BASE64_URL_VALUE[usize::from(bytes[TOKEN_CHARS - 1])] & 0b11 == 0
+    let spare = match bytes.len() {
+        TOKEN_CHARS => 0b11,
+        ROUTED_TOKEN_CHARS => 0b1111,
+        _ => return false,
+    };
+    bytes
+        .iter()
+        .all(|&b| BASE64_URL_VALUE[usize::from(b)] != INVALID)
+        && BASE64_URL_VALUE[usize::from(bytes[bytes.len() - 1])] & spare == 0
+}
+
+/// The route a well-formed routed token's last 4 characters carry (24 bits:
+/// 4 random ones, the route's 16, then the 4 spare bits, zero).
+fn route_of(text: &[u8]) -> u16 {
+    let bits = text[ROUTED_TOKEN_CHARS - 4..].iter().fold(0u32, |acc, &c| {
+        acc << 6 | u32::from(BASE64_URL_VALUE[usize::from(c)])
+    });
+    (bits >> 4) as u16
 }
 
 const INVALID: u8 = 0xff;
@@ -88,7 +130,10 @@ impl fmt::Debug for SessionToken {
 }
 
 /// SHA-256 of a token: what stores use as the primary key, so a leaked store
-/// does not leak usable tokens.
+/// does not leak usable tokens. A routed token's key is its SHA-256 with the
+/// first two bytes replaced by the token's route, so that a store finds the
+/// route from the key ([`SessionKey::route`]); the other 240 bits of hash
+/// still make keys collision-free and the token unrecoverable.
 ///
 /// Stores look keys up by hash (maps, B-trees, Redis keys), never by comparing
 /// token text, so lookup time does not depend on how much of a guess is right.
@@ -98,12 +143,28 @@ pub struct SessionKey([u8; 32]);
 impl SessionKey {
     /// The key of `text` if it is a well-formed token, without copying it.
     pub fn for_token_text(text: &str) -> Option<Self> {
-        is_well_formed(text).then(|| Self::of(text))
+        is_well_formed(text).then(|| Self::of_well_formed(text))
     }
 
-    /// The key of the token text `token`.
-    pub fn of(token: &str) -> Self {
-        Self(Sha256::digest(token.as_bytes()).into())
+    /// The key of a well-formed token's text: routed or not, by its length.
+    fn of_well_formed(text: &str) -> Self {
+        let mut key = Self::of(text);
+        if text.len() == ROUTED_TOKEN_CHARS {
+            key.0[..2].copy_from_slice(&route_of(text.as_bytes()).to_be_bytes());
+        }
+        key
+    }
+
+    /// The SHA-256 of `text` (a token that is not routed, or any other text
+    /// to file under a key, such as a rate-limited name).
+    pub fn of(text: &str) -> Self {
+        Self(Sha256::digest(text.as_bytes()).into())
+    }
+
+    /// The route of a routed token's key; for other keys, the first 16
+    /// bits of their hash (spread evenly, like routes a store chooses).
+    pub fn route(&self) -> u16 {
+        u16::from_be_bytes([self.0[0], self.0[1]])
     }
 
     /// Rebuilds a key from its 32 bytes (as read back from a store).
@@ -225,5 +286,40 @@ mod tests {
         assert_eq!(key, SessionKey::of(token.as_str()));
         assert_eq!(key.to_hex().len(), 64);
         assert!(!format!("{key:?}").contains(token.as_str()));
+    }
+
+    #[test]
+    fn routed_tokens_carry_their_route_into_the_key() {
+        for route in [0, 1, 0x3ff, 0x8000, u16::MAX] {
+            let token = SessionToken::generate_routed(route).unwrap();
+            assert_eq!(token.as_str().len(), 46);
+            let parsed = SessionToken::parse(token.as_str()).unwrap();
+            let key = parsed.key();
+            assert_eq!(key.route(), route);
+            assert_eq!(SessionKey::for_token_text(token.as_str()), Some(key));
+            // The rest of the key is the token's hash.
+            let hash = SessionKey::of(token.as_str());
+            assert_eq!(key.as_bytes()[2..], hash.as_bytes()[2..]);
+        }
+        let a = SessionToken::generate_routed(7).unwrap();
+        let b = SessionToken::generate_routed(7).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a.key(), b.key());
+    }
+
+    #[test]
+    fn a_routed_token_has_one_spelling() {
+        let good = SessionToken::generate_routed(0x1234).unwrap().into_string();
+        let accepted = ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain(['-', '_'])
+            .filter(|c| SessionToken::parse(&format!("{}{c}", &good[..45])).is_some())
+            .count();
+        // 46 chars carry 276 bits for 272: the last char has 4 spare bits.
+        assert_eq!(accepted, 4);
+        for bad in [&good[..44], &good[..45], &format!("{good}A")] {
+            assert!(SessionToken::parse(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -20,11 +20,23 @@ pub(crate) enum Failure {
     Corrupt(String),
     /// A live session already holds the rotation target.
     RotateTargetTaken,
+    /// The key has no session in the bucket a script ran in, but a link
+    /// there names `bucket` (`lua/prelude.lua`'s `linked`): of the key the
+    /// call addressed, or of a rotation's new key if `new_key`.
+    Linked { bucket: u16, new_key: bool },
 }
 
 impl From<RedisError> for Failure {
     fn from(err: RedisError) -> Self {
-        Self::Command(err)
+        let new_key = match err.code() {
+            Some("LINKED") => false,
+            Some("NEWLINKED") => true,
+            _ => return Self::Command(err),
+        };
+        match err.detail().and_then(|d| d.trim().parse::<u16>().ok()) {
+            Some(bucket) if bucket < crate::keys::BUCKETS => Self::Linked { bucket, new_key },
+            _ => Self::Corrupt(format!("a link to no bucket: {err}")),
+        }
     }
 }
 
@@ -40,7 +52,7 @@ impl Failure {
             Self::Connect(ConnectError::Sentinel(err)) => err.transient,
             Self::Connect(ConnectError::Tls(_) | ConnectError::Name(_)) => false,
             Self::Command(err) => err.code() == Some("READONLY"),
-            Self::Corrupt(_) | Self::RotateTargetTaken => false,
+            Self::Corrupt(_) | Self::RotateTargetTaken | Self::Linked { .. } => false,
         }
     }
 }
@@ -77,6 +89,13 @@ pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64
             .into(),
         ),
         Failure::RotateTargetTaken => Error::RotationTargetTaken,
+        Failure::Linked { bucket, .. } => Error::Store(
+            format!(
+                "could not {doing}: Redis at {address} links a session to bucket {bucket}, \
+                 which links it elsewhere again; was it changed by something else?"
+            )
+            .into(),
+        ),
     }
 }
 

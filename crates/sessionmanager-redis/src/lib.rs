@@ -12,7 +12,13 @@
 //!   end all of a user's sessions) is one Lua script, atomic on the server;
 //!   merges and counters are one script that edits the stored data in place,
 //!   falling back to the manager's read and compare-and-set for what it declines.
-//! - No `KEYS` and no `SCAN`: `count` and `purge_expired` read an index.
+//! - Sessions are filed in 1024 buckets, each user's in the user's bucket
+//!   with the user's indexes, each bucket with its own expiry index, and
+//!   the tokens the store has the manager issue carry their user's bucket:
+//!   every script touches one bucket, found from the session's key alone
+//!   (see the `keys` module for the layout and what a token reveals).
+//! - No `KEYS` and no `SCAN`: `count` and `purge_expired` read the buckets'
+//!   indexes.
 //! - One multiplexed connection, shared by all threads, replaced when the
 //!   server goes away; every operation has a timeout.
 //! - Through Sentinel ([`Server::Sentinel`], `redis+sentinel://`), the store
@@ -26,8 +32,7 @@
 //! behind the server's sees sessions vanish early, never late.
 //!
 //! What the server should be: a standalone Redis (tested with 7.0) or Valkey,
-//! or a master that Sentinel manages (the scripts name keys they find in
-//! indexes, which Cluster does not allow), with `appendonly yes` if sessions must survive a restart
+//! or a master that Sentinel manages, with `appendonly yes` if sessions must survive a restart
 //! (`appendfsync always` loses no acknowledged write, even to `kill -9`),
 //! and `maxmemory-policy noeviction` (the default) or a `volatile-*` policy
 //! that may end sessions early: an `allkeys-*` policy may also evict the
@@ -44,10 +49,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod buckets;
 mod codec;
 mod config;
 mod driver;
+mod earlier;
 mod error;
+mod import;
 mod keys;
 mod link;
 mod scripts;

@@ -15,18 +15,18 @@ use redis::Script;
 /// free memory or move an expiry run regardless, so that logging out and
 /// sweeping still work on a full server.
 macro_rules! source {
-    ($flags:literal, $file:literal) => {
+    ($flags:literal, $($file:literal),+) => {
         concat!(
             $flags,
             "\n",
             include_str!("lua/prelude.lua"),
-            include_str!(concat!("lua/", $file))
+            $(include_str!(concat!("lua/", $file))),+
         )
     };
 }
 
 /// Every script's source, in the order of [`Scripts`]' fields.
-pub(crate) const SOURCES: [&str; 12] = [
+pub(crate) const SOURCES: [&str; 15] = [
     source!("#!lua", "create.lua"),
     source!("#!lua", "save.lua"),
     source!("#!lua", "edit.lua"),
@@ -39,6 +39,13 @@ pub(crate) const SOURCES: [&str; 12] = [
     source!("#!lua", "rate.lua"),
     source!("#!lua flags=no-writes", "export.lua"),
     source!("#!lua", "import.lua"),
+    source!("#!lua", "link.lua"),
+    source!("#!lua", "earlier_layout.lua", "earlier_read.lua"),
+    source!(
+        "#!lua flags=allow-oom",
+        "earlier_layout.lua",
+        "earlier_drop.lua"
+    ),
 ];
 
 /// Every script of the store, hashed once when the store opens.
@@ -55,6 +62,9 @@ pub(crate) struct Scripts {
     pub(crate) rate: Script,
     pub(crate) export: Script,
     pub(crate) import: Script,
+    pub(crate) link: Script,
+    pub(crate) earlier_read: Script,
+    pub(crate) earlier_drop: Script,
 }
 
 impl Scripts {
@@ -72,6 +82,9 @@ impl Scripts {
             rate,
             export,
             import,
+            link,
+            earlier_read,
+            earlier_drop,
         ] = SOURCES.map(Script::new);
         Self {
             create,
@@ -86,6 +99,9 @@ impl Scripts {
             rate,
             export,
             import,
+            link,
+            earlier_read,
+            earlier_drop,
         }
     }
 }

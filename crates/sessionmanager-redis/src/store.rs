@@ -27,11 +27,15 @@ use sessionmanager_core::{
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::spawn_blocking;
 
+use futures_util::future::try_join_all;
+
+use crate::buckets::{Claim, at_key, unlinked};
 use crate::codec::{self, FIELDS};
 use crate::config::RedisConfig;
 use crate::driver::{Driver, on_driver};
 use crate::error::{Failure, engine_error, timed_out};
-use crate::keys::{self, Keys};
+use crate::import::{Importing, import_batch};
+use crate::keys::{self, Keys, bucket_of_key};
 use crate::link::{Link, connection_lost};
 use crate::scripts::{SOURCES, Scripts};
 
@@ -46,13 +50,14 @@ const END_USER_BATCH: u32 = 100;
 /// Sessions in Redis or Valkey, shared by every process that opens the same
 /// server, database and prefix.
 ///
-/// Records are hashes under `<prefix>s:<SHA-256 of the token>` that Redis
-/// expires itself (`PEXPIREAT` at each record's `expires_at`, moved only
-/// forward, so an expired record is never revived). Each user has a sorted
-/// set of their sessions scored by expiry, trimmed of expired ones by every
-/// create and every write that moves an expiry, and expiring with its last
-/// session; one more sorted set indexes every session
-/// by expiry, so `count` and `purge_expired` never walk the keyspace.
+/// Records are hashes under `<prefix>s:{<bucket>}<hex of the key>`, in their
+/// user's bucket, that Redis expires itself (`PEXPIREAT` at each record's
+/// `expires_at`, moved only forward, so an expired record is never revived).
+/// Each user has a sorted set of their sessions scored by expiry, trimmed of
+/// expired ones by every create and every write that moves an expiry, and
+/// expiring with its last session; each bucket indexes its sessions by
+/// expiry, so `count` and `purge_expired` never walk the keyspace (see the
+/// `keys` module).
 pub struct RedisStore {
     shared: Arc<Shared>,
     /// `None` once closed; the last operation still running drops it.
@@ -69,10 +74,10 @@ pub struct RedisStore {
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// What every operation's task needs.
-struct Shared {
+pub(crate) struct Shared {
     link: Link,
-    keys: Keys,
-    scripts: Scripts,
+    pub(crate) keys: Keys,
+    pub(crate) scripts: Scripts,
     timeout: Duration,
     sweep_on_create: u32,
     /// `host:port/db`, for messages.
@@ -81,12 +86,17 @@ struct Shared {
 }
 
 impl Shared {
-    /// A call of `script` with what every script takes first (see
-    /// `lua/prelude.lua`): the expiry index as `KEYS[1]`, the key prefix and
-    /// `now` as `ARGV[1]` and `ARGV[2]`. The caller adds the rest.
-    fn invoke<'a>(&self, script: &'a Script, now: Timestamp) -> ScriptInvocation<'a> {
+    /// A call of `script` in `bucket` with what every script takes first
+    /// (see `lua/prelude.lua`): the bucket's expiry index as `KEYS[1]`, the
+    /// key prefix and `now` as `ARGV[1]` and `ARGV[2]`. The caller adds the rest.
+    pub(crate) fn invoke<'a>(
+        &self,
+        script: &'a Script,
+        bucket: u16,
+        now: Timestamp,
+    ) -> ScriptInvocation<'a> {
         let mut call = script.prepare_invoke();
-        call.key(self.keys.expiry())
+        call.key(self.keys.expiry(bucket))
             .arg(self.keys.prefix())
             .arg(ms(now));
         call
@@ -132,7 +142,29 @@ impl RedisStore {
                 loaded.map(drop).map_err(|e| first_server_error(e).into())
             }),
         )?;
+        store.move_earlier_sessions()?;
         Ok(store)
+    }
+
+    /// Moves the sessions a store of an earlier layout left on the server
+    /// into the current layout (see `earlier.rs`), a batch per call, so
+    /// that every process of an upgraded application finds them.
+    fn move_earlier_sessions(&self) -> Result<()> {
+        // Without the manager's clock, every session counts as live: an
+        // expired one moves too, and expires there as it would have here.
+        let now = Timestamp(0);
+        loop {
+            let read =
+                block_on(self.run(
+                    "move sessions from an earlier layout",
+                    move |shared, conn| async move {
+                        crate::earlier::move_batch(&shared, &conn, now).await
+                    },
+                ))?;
+            if read == 0 {
+                return Ok(());
+            }
+        }
     }
 
     /// Runs `task` (typically a whole manager call on this store) as a task
@@ -371,41 +403,84 @@ impl SessionStore for RedisStore {
     ) -> Result<CreateOutcome> {
         let (key, fields) = (*key, codec::encode(record));
         let user = self.shared.keys.user(&record.user_id);
+        let home = keys::home_bucket(&record.user_id);
         self.run("create a session", move |shared, mut conn| async move {
+            let mut made_link = false;
+            if bucket_of_key(&key) != home {
+                match shared.claim_link(&mut conn, &key, home, now).await? {
+                    Claim::Taken => return Ok(CreateOutcome::KeyTaken),
+                    Claim::Linked { made } => made_link = made,
+                }
+            }
             let (max, evict) = limit.map_or((0, false), |l| (l.max_sessions, l.evict_oldest));
-            let answer: i64 = shared
-                .invoke(&shared.scripts.create, now)
-                .key(shared.keys.session(&key))
-                .key(&user.by_expiry)
-                .key(&user.by_creation)
-                .arg(keys::member(&key))
-                .arg(&fields[..])
-                .arg(max)
-                .arg(u8::from(evict))
-                .arg(shared.sweep_on_create)
-                .invoke_async(&mut conn)
-                .await?;
-            Ok(match answer {
-                -1 => CreateOutcome::KeyTaken,
-                -2 => CreateOutcome::UserLimitReached,
-                evicted => CreateOutcome::Created {
-                    evicted: u32::try_from(evicted)
-                        .map_err(|_| corrupt("a negative eviction count"))?,
-                },
-            })
+            let outcome = loop {
+                let answer: Result<Value, Failure> = shared
+                    .invoke(&shared.scripts.create, home, now)
+                    .key(shared.keys.session(&key, home))
+                    .key(&user.by_expiry)
+                    .key(&user.by_creation)
+                    .arg(keys::member(&key))
+                    .arg(&fields[..])
+                    .arg(max)
+                    .arg(u8::from(evict))
+                    .arg(shared.sweep_on_create)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(Failure::from);
+                break match answer {
+                    Err(Failure::Linked { bucket, .. }) => {
+                        if shared
+                            .clear_stale_link(&mut conn, &key, bucket, now)
+                            .await?
+                        {
+                            continue;
+                        }
+                        CreateOutcome::KeyTaken
+                    }
+                    Ok(Value::Int(-1)) => CreateOutcome::KeyTaken,
+                    Ok(Value::Int(-2)) => CreateOutcome::UserLimitReached,
+                    Ok(Value::Array(items)) => match items.split_first() {
+                        Some((evicted, gone)) => {
+                            shared.unlink(&mut conn, unlinked(gone)?).await?;
+                            CreateOutcome::Created {
+                                evicted: u32::try_from(as_int(evicted, "a create")?)
+                                    .map_err(|_| corrupt("a negative eviction count"))?,
+                            }
+                        }
+                        None => return Err(corrupt("an empty answer to a create")),
+                    },
+                    Ok(other) => {
+                        return Err(corrupt(format!(
+                            "an unexpected answer to a create: {other:?}"
+                        )));
+                    }
+                    Err(failure) => return Err(failure),
+                };
+            };
+            if made_link && !matches!(outcome, CreateOutcome::Created { .. }) {
+                shared.unlink(&mut conn, [key]).await?;
+            }
+            Ok(outcome)
         })
         .await
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
         let key = *key;
-        self.run("read a session", move |shared, mut conn| async move {
-            let fields: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
-                .arg(shared.keys.session(&key))
-                .arg(&FIELDS[..])
-                .query_async(&mut conn)
-                .await?;
-            let record = codec::decode(fields).map_err(Failure::Corrupt)?;
+        self.run("read a session", move |shared, conn| async move {
+            let (fields, _) = at_key(
+                &shared,
+                &conn,
+                &key,
+                |shared, mut conn, bucket| async move {
+                    shared.read_fields(&mut conn, &key, bucket, &FIELDS).await
+                },
+            )
+            .await?;
+            let record = match fields {
+                Some(fields) => codec::decode(fields).map_err(Failure::Corrupt)?,
+                None => None,
+            };
             // Redis removes a record at its deadline by its own clock; the
             // engine's clock decides, so a record it deems expired is gone.
             Ok(record.filter(|r| r.is_live(now)))
@@ -415,12 +490,19 @@ impl SessionStore for RedisStore {
 
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let key = *key;
-        self.run("look up a session", move |shared, mut conn| async move {
-            let expires_at: Option<i64> = redis::cmd("HGET")
-                .arg(shared.keys.session(&key))
-                .arg("e")
-                .query_async(&mut conn)
-                .await?;
+        self.run("look up a session", move |shared, conn| async move {
+            let (fields, _) = at_key(
+                &shared,
+                &conn,
+                &key,
+                |shared, mut conn, bucket| async move {
+                    shared.read_fields(&mut conn, &key, bucket, &["e"]).await
+                },
+            )
+            .await?;
+            let expires_at = fields
+                .and_then(|mut f| f.pop().flatten())
+                .and_then(|e| std::str::from_utf8(&e).ok()?.parse::<i64>().ok());
             Ok(expires_at.is_some_and(|e| now.millis() < e))
         })
         .await
@@ -434,21 +516,28 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<SaveOutcome> {
         let key = *key;
-        let args = [
+        let args = Arc::new([
             expected_version.to_string(),
             record.data.as_json().to_owned(),
             record.version.to_string(),
             ms(record.last_active),
             ms(record.expires_at),
-        ];
-        self.run("update a session", move |shared, mut conn| async move {
-            let answer: Value = shared
-                .invoke(&shared.scripts.save, now)
-                .key(shared.keys.session(&key))
-                .arg(keys::member(&key))
-                .arg(&args[..])
-                .invoke_async(&mut conn)
-                .await?;
+        ]);
+        self.run("update a session", move |shared, conn| async move {
+            let (answer, _) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
+                let args = Arc::clone(&args);
+                async move {
+                    let answer: Value = shared
+                        .invoke(&shared.scripts.save, bucket, now)
+                        .key(shared.keys.session(&key, bucket))
+                        .arg(keys::member(&key))
+                        .arg(&args[..])
+                        .invoke_async(&mut conn)
+                        .await?;
+                    Ok(answer)
+                }
+            })
+            .await?;
             match answer {
                 Value::Int(0) => Ok(SaveOutcome::Saved),
                 Value::Int(-1) => Ok(SaveOutcome::NotFound),
@@ -475,16 +564,23 @@ impl SessionStore for RedisStore {
         let Some(args) = edit_arguments(edit) else {
             return Ok(EditOutcome::Declined);
         };
-        let (key, max_bytes) = (*key, limits.max_bytes);
-        self.run("update a session", move |shared, mut conn| async move {
-            let answer: Value = shared
-                .invoke(&shared.scripts.edit, now)
-                .key(shared.keys.session(&key))
-                .arg(keys::member(&key))
-                .arg(max_bytes)
-                .arg(&args[..])
-                .invoke_async(&mut conn)
-                .await?;
+        let (key, max_bytes, args) = (*key, limits.max_bytes, Arc::new(args));
+        self.run("update a session", move |shared, conn| async move {
+            let (answer, _) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
+                let args = Arc::clone(&args);
+                async move {
+                    let answer: Value = shared
+                        .invoke(&shared.scripts.edit, bucket, now)
+                        .key(shared.keys.session(&key, bucket))
+                        .arg(keys::member(&key))
+                        .arg(max_bytes)
+                        .arg(&args[..])
+                        .invoke_async(&mut conn)
+                        .await?;
+                    Ok(answer)
+                }
+            })
+            .await?;
             match answer {
                 Value::Int(-1) => Ok(EditOutcome::NotFound),
                 Value::Int(-2) => Ok(EditOutcome::Declined),
@@ -511,15 +607,24 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<bool> {
         let key = *key;
-        self.run("refresh a session", move |shared, mut conn| async move {
-            let touched: i64 = shared
-                .invoke(&shared.scripts.touch, now)
-                .key(shared.keys.session(&key))
-                .arg(keys::member(&key))
-                .arg(ms(last_active))
-                .arg(ms(expires_at))
-                .invoke_async(&mut conn)
-                .await?;
+        self.run("refresh a session", move |shared, conn| async move {
+            let (touched, _) = at_key(
+                &shared,
+                &conn,
+                &key,
+                |shared, mut conn, bucket| async move {
+                    let touched: i64 = shared
+                        .invoke(&shared.scripts.touch, bucket, now)
+                        .key(shared.keys.session(&key, bucket))
+                        .arg(keys::member(&key))
+                        .arg(ms(last_active))
+                        .arg(ms(expires_at))
+                        .invoke_async(&mut conn)
+                        .await?;
+                    Ok(touched)
+                },
+            )
+            .await?;
             Ok(touched == 1)
         })
         .await
@@ -528,12 +633,24 @@ impl SessionStore for RedisStore {
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let key = *key;
         self.run("delete a session", move |shared, mut conn| async move {
-            let live: i64 = shared
-                .invoke(&shared.scripts.delete, now)
-                .key(shared.keys.session(&key))
-                .arg(keys::member(&key))
-                .invoke_async(&mut conn)
-                .await?;
+            let (live, bucket) = at_key(
+                &shared,
+                &conn,
+                &key,
+                |shared, mut conn, bucket| async move {
+                    let live: i64 = shared
+                        .invoke(&shared.scripts.delete, bucket, now)
+                        .key(shared.keys.session(&key, bucket))
+                        .arg(keys::member(&key))
+                        .invoke_async(&mut conn)
+                        .await?;
+                    Ok(live)
+                },
+            )
+            .await?;
+            if bucket != bucket_of_key(&key) {
+                shared.unlink(&mut conn, [key]).await?;
+            }
             Ok(live == 1)
         })
         .await
@@ -542,17 +659,55 @@ impl SessionStore for RedisStore {
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
         let (old, new) = (*old, *new);
         self.run("rotate a session", move |shared, mut conn| async move {
-            let moved: i64 = shared
-                .invoke(&shared.scripts.rotate, now)
-                .key(shared.keys.session(&old))
-                .key(shared.keys.session(&new))
-                .arg(keys::member(&old))
-                .arg(keys::member(&new))
-                .invoke_async(&mut conn)
-                .await?;
-            match moved {
-                -1 => Err(Failure::RotateTargetTaken),
-                moved => Ok(moved == 1),
+            // The session stays in its user's bucket: first assumed to be
+            // the old key's, then the one a link there names.
+            let mut home = bucket_of_key(&old);
+            loop {
+                let mut made_link = false;
+                if bucket_of_key(&new) != home {
+                    match shared.claim_link(&mut conn, &new, home, now).await? {
+                        Claim::Taken => return Err(Failure::RotateTargetTaken),
+                        Claim::Linked { made } => made_link = made,
+                    }
+                }
+                let moved: Result<i64, Failure> = shared
+                    .invoke(&shared.scripts.rotate, home, now)
+                    .key(shared.keys.session(&old, home))
+                    .key(shared.keys.session(&new, home))
+                    .arg(keys::member(&old))
+                    .arg(keys::member(&new))
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(Failure::from);
+                if made_link && !matches!(moved, Ok(1)) {
+                    shared.unlink(&mut conn, [new]).await?;
+                }
+                match moved {
+                    Err(Failure::Linked {
+                        bucket,
+                        new_key: false,
+                    }) if home == bucket_of_key(&old) && bucket != home => home = bucket,
+                    Err(Failure::Linked {
+                        bucket,
+                        new_key: true,
+                    }) => {
+                        if !shared
+                            .clear_stale_link(&mut conn, &new, bucket, now)
+                            .await?
+                        {
+                            return Err(Failure::RotateTargetTaken);
+                        }
+                    }
+                    Ok(-1) => return Err(Failure::RotateTargetTaken),
+                    Ok(1) => {
+                        if home != bucket_of_key(&old) {
+                            shared.unlink(&mut conn, [old]).await?;
+                        }
+                        return Ok(true);
+                    }
+                    Ok(_) => return Ok(false),
+                    Err(failure) => return Err(failure),
+                }
             }
         })
         .await
@@ -564,13 +719,13 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<Vec<(SessionKey, SessionRecord)>> {
         let (user, index) = (user_id.to_owned(), self.shared.keys.user(user_id));
+        let home = keys::home_bucket(user_id);
         self.run(
             "list a user's sessions",
             move |shared, mut conn| async move {
                 let flat: Vec<Option<Vec<u8>>> = shared
-                    .invoke(&shared.scripts.list_user, now)
+                    .invoke(&shared.scripts.list_user, home, now)
                     .key(&index.by_expiry)
-                    .arg(&user)
                     .invoke_async(&mut conn)
                     .await?;
                 let mut sessions = decode_sessions(flat, now)?;
@@ -589,6 +744,7 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<u64> {
         let index = Arc::new(self.shared.keys.user(user_id));
+        let home = keys::home_bucket(user_id);
         let user: Arc<str> = user_id.into();
         let keep: Arc<str> = keep.map(keys::member).unwrap_or_default().into();
         let mut total = 0;
@@ -601,7 +757,7 @@ impl SessionStore for RedisStore {
                     "end a user's sessions",
                     move |shared, mut conn| async move {
                         let answer: Vec<Value> = shared
-                            .invoke(&shared.scripts.delete_user, now)
+                            .invoke(&shared.scripts.delete_user, home, now)
                             .key(&index.by_expiry)
                             .key(&index.by_creation)
                             .arg(&*user)
@@ -610,10 +766,13 @@ impl SessionStore for RedisStore {
                             .invoke_async(&mut conn)
                             .await?;
                         match answer.as_slice() {
-                            [ended, more] => Ok((
-                                as_int(ended, "ending a user's sessions")?,
-                                as_int(more, "ending a user's sessions")?,
-                            )),
+                            [ended, more, gone @ ..] => {
+                                shared.unlink(&mut conn, unlinked(gone)?).await?;
+                                Ok((
+                                    as_int(ended, "ending a user's sessions")?,
+                                    as_int(more, "ending a user's sessions")?,
+                                ))
+                            }
                             _ => Err(corrupt("an unexpected answer to ending a user's sessions")),
                         }
                     },
@@ -628,31 +787,42 @@ impl SessionStore for RedisStore {
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
         let mut total = 0;
-        // Batches in separate script runs, so other clients get the server in between.
-        loop {
-            let (removed, read) = self
-                .run(
-                    "remove expired sessions",
-                    move |shared, mut conn| async move {
-                        let answer: Vec<Value> = shared
-                            .invoke(&shared.scripts.purge, now)
-                            .arg(SWEEP_BATCH)
-                            .invoke_async(&mut conn)
-                            .await?;
-                        match answer.as_slice() {
-                            [removed, read] => {
-                                Ok((as_int(removed, "a purge")?, as_int(read, "a purge")?))
+        // Every bucket at once, a batch each; then again those that had
+        // more, so other clients get the server in between.
+        let mut pending: Vec<u16> = (0..keys::BUCKETS).collect();
+        while !pending.is_empty() {
+            let buckets = Arc::new(pending);
+            let swept = self
+                .run("remove expired sessions", move |shared, conn| async move {
+                    let batches = buckets.iter().map(|&bucket| {
+                        let (shared, mut conn) = (Arc::clone(&shared), conn.clone());
+                        async move {
+                            let answer: Vec<Value> = shared
+                                .invoke(&shared.scripts.purge, bucket, now)
+                                .arg(SWEEP_BATCH)
+                                .invoke_async(&mut conn)
+                                .await?;
+                            match answer.as_slice() {
+                                [removed, read, gone @ ..] => {
+                                    shared.unlink(&mut conn, unlinked(gone)?).await?;
+                                    let read = as_int(read, "a purge")?;
+                                    let more = read >= i64::from(SWEEP_BATCH);
+                                    Ok((as_int(removed, "a purge")?, more.then_some(bucket)))
+                                }
+                                _ => Err(corrupt("an unexpected answer to a purge")),
                             }
-                            _ => Err(corrupt("an unexpected answer to a purge")),
                         }
-                    },
-                )
+                    });
+                    try_join_all(batches).await
+                })
                 .await?;
-            total += removed.max(0) as u64;
-            if read < i64::from(SWEEP_BATCH) {
-                return Ok(total);
-            }
+            total += swept
+                .iter()
+                .map(|(removed, _)| removed.max(&0))
+                .sum::<i64>() as u64;
+            pending = swept.into_iter().filter_map(|(_, more)| more).collect();
         }
+        Ok(total)
     }
 
     async fn rate_load(&self, key: &SessionKey) -> Result<RateRead> {
@@ -689,7 +859,7 @@ impl SessionStore for RedisStore {
             "write rate-limit state",
             move |shared, mut conn| async move {
                 let written: i64 = shared
-                    .invoke(&shared.scripts.rate, now)
+                    .invoke(&shared.scripts.rate, bucket_of_key(&key), now)
                     .key(shared.keys.rate(&key))
                     .arg(&expected)
                     .arg(tat_us)
@@ -703,16 +873,23 @@ impl SessionStore for RedisStore {
     }
 
     async fn count(&self, now: Timestamp) -> Result<u64> {
-        self.run("count sessions", move |shared, mut conn| async move {
-            // Live means expires_at > now: the expiry index counts them in
-            // O(log n), without walking the keyspace.
-            let live: u64 = redis::cmd("ZCOUNT")
-                .arg(shared.keys.expiry())
-                .arg(format!("({}", now.millis()))
-                .arg("+inf")
-                .query_async(&mut conn)
-                .await?;
-            Ok(live)
+        self.run("count sessions", move |shared, conn| async move {
+            // Live means expires_at > now: each bucket's expiry index counts
+            // them in O(log n), without walking the keyspace.
+            let since = format!("({}", now.millis());
+            let counts = (0..keys::BUCKETS).map(|bucket| {
+                let (index, since, mut conn) =
+                    (shared.keys.expiry(bucket), since.clone(), conn.clone());
+                async move {
+                    redis::cmd("ZCOUNT")
+                        .arg(index)
+                        .arg(since)
+                        .arg("+inf")
+                        .query_async::<u64>(&mut conn)
+                        .await
+                }
+            });
+            Ok(try_join_all(counts).await?.into_iter().sum())
         })
         .await
     }
@@ -723,26 +900,46 @@ impl SessionStore for RedisStore {
         limit: u32,
         now: Timestamp,
     ) -> Result<ExportPage> {
-        let scan = match cursor.as_str() {
-            "" => 0,
-            text => text.parse::<u64>().map_err(|_| cursor.invalid("Redis"))?,
+        let (mut bucket, mut scan) = match cursor.as_str() {
+            "" => (0, 0),
+            text => text
+                .split_once(':')
+                .and_then(|(b, s)| Some((b.parse::<u16>().ok()?, s.parse::<u64>().ok()?)))
+                .filter(|&(b, _)| b < keys::BUCKETS)
+                .ok_or_else(|| cursor.invalid("Redis"))?,
         };
         self.run("export sessions", move |shared, mut conn| async move {
-            let flat: Vec<Option<Vec<u8>>> = shared
-                .invoke(&shared.scripts.export, now)
-                .arg(scan)
-                .arg(limit)
-                .invoke_async(&mut conn)
-                .await?;
-            let mut rest = flat.into_iter();
-            let next = rest
-                .next()
-                .flatten()
-                .and_then(|text| String::from_utf8(text).ok())
-                .ok_or_else(|| corrupt("an export step without a cursor"))?;
+            // ZSCAN steps over the buckets' expiry indexes in turn, never a
+            // scan of the keyspace, until the page is full.
+            let mut sessions = Vec::new();
+            while sessions.len() < limit as usize {
+                let flat: Vec<Option<Vec<u8>>> = shared
+                    .invoke(&shared.scripts.export, bucket, now)
+                    .arg(scan)
+                    .arg(limit)
+                    .invoke_async(&mut conn)
+                    .await?;
+                let mut rest = flat.into_iter();
+                let next = rest
+                    .next()
+                    .flatten()
+                    .and_then(|text| String::from_utf8(text).ok()?.parse::<u64>().ok())
+                    .ok_or_else(|| corrupt("an export step without a cursor"))?;
+                sessions.extend(decode_sessions(rest.collect(), now)?);
+                scan = next;
+                if scan == 0 {
+                    bucket += 1;
+                    if bucket == keys::BUCKETS {
+                        return Ok(ExportPage {
+                            sessions,
+                            next: None,
+                        });
+                    }
+                }
+            }
             Ok(ExportPage {
-                sessions: decode_sessions(rest.collect(), now)?,
-                next: (next != "0").then(|| ExportCursor::new(next)),
+                sessions,
+                next: Some(ExportCursor::new(format!("{bucket}:{scan}"))),
             })
         })
         .await
@@ -757,35 +954,16 @@ impl SessionStore for RedisStore {
         let live: Vec<usize> = (0..sessions.len())
             .filter(|&i| sessions[i].1.is_live(now))
             .collect();
-        let keys = &self.shared.keys;
-        let args: Vec<_> = live
-            .iter()
-            .map(|&i| {
-                let (key, record) = &sessions[i];
-                (
-                    keys::member(key),
-                    keys.user(&record.user_id),
-                    codec::encode(record),
-                )
-            })
-            .collect();
-        let stored: Vec<i64> = self
-            .run("import sessions", move |shared, mut conn| async move {
-                let mut call = shared.invoke(&shared.scripts.import, now);
-                for (member, user, fields) in &args {
-                    call.arg(member)
-                        .arg(&user.by_expiry)
-                        .arg(&user.by_creation)
-                        .arg(&fields[..]);
-                }
-                Ok(call.invoke_async(&mut conn).await?)
+        let items: Arc<Vec<Importing>> = Arc::new(
+            live.iter()
+                .map(|&i| Importing::new(&self.shared.keys, &sessions[i].0, &sessions[i].1))
+                .collect(),
+        );
+        let stored = self
+            .run("import sessions", move |shared, conn| async move {
+                import_batch(&shared, &conn, &items, now).await
             })
             .await?;
-        if stored.len() != live.len() {
-            return Err(Error::Store(
-                "an import answered for another number of sessions".into(),
-            ));
-        }
         for (&i, outcome) in live.iter().zip(stored) {
             done[i] = match outcome {
                 1 => ImportOutcome::Created,
@@ -803,9 +981,14 @@ impl SessionStore for RedisStore {
         Ok(done)
     }
 
+    fn token_route(&self, user_id: &str) -> Option<u16> {
+        Some(keys::home_bucket(user_id))
+    }
+
     fn layout_version(&self) -> i64 {
-        // The first kept user indexes as sets; the second by expiry (see `keys`).
-        2
+        // The first kept user indexes as sets, the second by expiry, the
+        // third files sessions in buckets (see `keys`).
+        3
     }
 
     async fn close(&self) -> Result<()> {
@@ -816,7 +999,7 @@ impl SessionStore for RedisStore {
 
 /// The live sessions of a script's answer: per session, its member followed
 /// by its fields (see `list_user.lua`); ones gone meanwhile are left out.
-fn decode_sessions(
+pub(crate) fn decode_sessions(
     flat: Vec<Option<Vec<u8>>>,
     now: Timestamp,
 ) -> Result<Vec<(SessionKey, SessionRecord)>, Failure> {

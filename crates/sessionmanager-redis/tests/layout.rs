@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use redis::Commands;
 use sessionmanager_core::{
     Clock, CreateOutcome, DataLimits, EditOutcome, MemberEdit, SessionData, SessionKey,
-    SessionRecord, SessionStore, SystemClock, Timestamp, UserLimit, block_on,
+    SessionRecord, SessionStore, SessionToken, SystemClock, Timestamp, UserLimit, block_on,
 };
 use sessionmanager_redis::{RedisConfig, RedisStore};
 
@@ -45,8 +45,32 @@ fn record(user: &str, now: Timestamp, ttl_ms: i64) -> SessionRecord {
     }
 }
 
+/// A key that does not route to its user's bucket (a session imported
+/// from another store, say): its session is reached through a link.
 fn key(n: u32) -> SessionKey {
     SessionKey::of(&format!("token-{n}-{}", std::process::id()))
+}
+
+/// The bucket where `user`'s sessions live (keys.rs: 1024 buckets).
+fn bucket(user: &str) -> u16 {
+    SessionKey::of(user).route() % 1024
+}
+
+/// A fresh key routed to `user`'s bucket, as the manager issues them.
+fn routed(user: &str) -> SessionKey {
+    SessionToken::generate_routed(bucket(user))
+        .expect("a token")
+        .key()
+}
+
+/// `<p><kind>{<bucket>}<hex>`, as keys.rs names keys.
+fn name(p: &str, kind: &str, bucket: u16, hex: &str) -> String {
+    format!("{p}{kind}{{{bucket}}}{hex}")
+}
+
+/// Session `k`'s hash, filed in `user`'s bucket.
+fn session_name(p: &str, k: &SessionKey, user: &str) -> String {
+    name(p, "s:", bucket(user), &k.to_hex())
 }
 
 fn create(store: &RedisStore, key: &SessionKey, record: &SessionRecord, now: Timestamp) {
@@ -57,7 +81,8 @@ fn create(store: &RedisStore, key: &SessionKey, record: &SessionRecord, now: Tim
 /// A user's index by expiry (`by_creation`: by creation), as keys.rs names it.
 fn index_key(p: &str, user: &str, by_creation: bool) -> String {
     let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{p}{}:{hex}", if by_creation { "uc" } else { "ue" })
+    let kind = if by_creation { "uc:" } else { "ue:" };
+    name(p, kind, bucket(user), &hex)
 }
 
 fn pexpiretime(r: &mut redis::Connection, key: &str) -> i64 {
@@ -72,11 +97,11 @@ fn records_are_hashes_under_the_prefix_that_redis_expires_at_expires_at() {
     let p = prefix();
     let store = open(&p);
     let now = SystemClock.now();
-    let k = key(1);
+    let k = routed("alice");
     let rec = record("alice", now, 60_000);
     create(&store, &k, &rec, now);
     let mut r = raw();
-    let name = format!("{p}s:{}", k.to_hex());
+    let name = session_name(&p, &k, "alice");
     assert_eq!(pexpiretime(&mut r, &name), rec.expires_at.millis());
     for by_creation in [false, true] {
         assert_eq!(
@@ -99,8 +124,15 @@ fn records_are_hashes_under_the_prefix_that_redis_expires_at_expires_at() {
         pexpiretime(&mut r, &name),
         later.plus_millis(60_000).millis()
     );
-    let score: f64 = r.zscore(format!("{p}expiry"), k.to_hex()).unwrap();
+    let expiry = format!("{p}x:{{{}}}", bucket("alice"));
+    let score: f64 = r.zscore(&expiry, k.to_hex()).unwrap();
     assert_eq!(score as i64, later.plus_millis(60_000).millis());
+    let keys: Vec<String> = r.keys(format!("{p}*")).unwrap();
+    assert_eq!(
+        keys.len(),
+        4,
+        "the session, its user's indexes, the bucket's: {keys:?}"
+    );
 }
 
 #[test]
@@ -109,11 +141,13 @@ fn the_user_index_is_trimmed_by_writes_and_lives_as_long_as_its_last_session() {
     let store = open(&p);
     let now = SystemClock.now();
     let (by_creation, index) = (index_key(&p, "alice", true), index_key(&p, "alice", false));
-    for n in 0..10 {
-        create(&store, &key(100 + n), &record("alice", now, 5_000), now);
+    let short: Vec<SessionKey> = (0..10).map(|_| routed("alice")).collect();
+    for k in &short {
+        create(&store, k, &record("alice", now, 5_000), now);
     }
+    let (long_key, next_key) = (routed("alice"), routed("alice"));
     let long = record("alice", now, 600_000);
-    create(&store, &key(200), &long, now);
+    create(&store, &long_key, &long, now);
     let mut r = raw();
     assert_eq!(r.zcard::<_, u64>(&index).unwrap(), 11);
     assert_eq!(pexpiretime(&mut r, &index), long.expires_at.millis());
@@ -121,26 +155,31 @@ fn the_user_index_is_trimmed_by_writes_and_lives_as_long_as_its_last_session() {
     // Later, by the store's clock, the short ones have expired; the next
     // write for the user trims them from its index.
     let later = now.plus_millis(6_000);
-    create(&store, &key(201), &record("alice", later, 600_000), later);
+    create(&store, &next_key, &record("alice", later, 600_000), later);
     let members: Vec<String> = r.zrange(&index, 0, -1).unwrap();
-    assert_eq!(members, vec![key(200).to_hex(), key(201).to_hex()]);
+    assert_eq!(members, vec![long_key.to_hex(), next_key.to_hex()]);
     let members: Vec<String> = r.zrange(&by_creation, 0, -1).unwrap();
-    assert_eq!(members, vec![key(200).to_hex(), key(201).to_hex()]);
+    assert_eq!(members, vec![long_key.to_hex(), next_key.to_hex()]);
     assert_eq!(
         pexpiretime(&mut r, &by_creation),
         pexpiretime(&mut r, &index)
     );
-    let trimmed: bool = r.exists(format!("{p}s:{}", key(100).to_hex())).unwrap();
+    let trimmed: bool = r.exists(session_name(&p, &short[0], "alice")).unwrap();
     assert!(
         !trimmed,
         "a trimmed session's record goes with its index entry"
     );
 
     // A write that moves a session's expiry trims its user's index too.
-    for n in 0..3 {
-        create(&store, &key(210 + n), &record("carol", later, 1_000), later);
+    for _ in 0..3 {
+        create(
+            &store,
+            &routed("carol"),
+            &record("carol", later, 1_000),
+            later,
+        );
     }
-    let kept = key(213);
+    let kept = routed("carol");
     create(&store, &kept, &record("carol", later, 600_000), later);
     let latest = later.plus_millis(2_000);
     assert!(block_on(store.touch(&kept, latest, latest.plus_millis(600_000), latest)).unwrap());
@@ -154,26 +193,29 @@ fn creates_sweep_the_expiry_index_and_purge_empties_it() {
     let store = open(&p);
     let now = SystemClock.now();
     let mut r = raw();
-    let expiry = format!("{p}expiry");
-    for n in 0..40 {
-        create(
-            &store,
-            &key(300 + n),
-            &record(&format!("u{n}"), now, 5_000),
-            now,
-        );
+    let expiry = format!("{p}x:{{{}}}", bucket("v"));
+    // Creates sweep their own bucket: 40 users who share v's.
+    let users: Vec<String> = (0..)
+        .map(|n| format!("u{n}"))
+        .filter(|u| bucket(u) == bucket("v"))
+        .take(40)
+        .collect();
+    let first = routed(&users[0]);
+    for (n, user) in users.iter().enumerate() {
+        let k = if n == 0 { first } else { routed(user) };
+        create(&store, &k, &record(user, now, 5_000), now);
     }
     assert_eq!(r.zcard::<_, u64>(&expiry).unwrap(), 40);
     let later = now.plus_millis(6_000);
-    for n in 0..3 {
-        create(&store, &key(400 + n), &record("v", later, 600_000), later);
+    for _ in 0..3 {
+        create(&store, &routed("v"), &record("v", later, 600_000), later);
     }
     // Each create cleared up to 8 expired sessions: 24 of the 40.
     assert_eq!(r.zcard::<_, u64>(&expiry).unwrap(), 40 - 24 + 3);
     assert_eq!(block_on(store.purge_expired(later)).unwrap(), 16);
     assert_eq!(r.zcard::<_, u64>(&expiry).unwrap(), 3);
     assert_eq!(block_on(store.count(later)).unwrap(), 3);
-    let left: bool = r.exists(format!("{p}s:{}", key(300).to_hex())).unwrap();
+    let left: bool = r.exists(session_name(&p, &first, &users[0])).unwrap();
     assert!(
         !left,
         "swept records are gone, not only their index entries"
@@ -185,23 +227,29 @@ fn a_limit_counts_only_sessions_that_still_exist() {
     let p = prefix();
     let store = open(&p);
     let now = SystemClock.now();
-    for n in 0..2 {
-        create(&store, &key(500 + n), &record("bob", now, 600_000), now);
+    let bobs = [routed("bob"), routed("bob")];
+    for k in &bobs {
+        create(&store, k, &record("bob", now, 600_000), now);
     }
     // One of bob's records vanishes behind the store's back (an operator's
     // DEL, an eviction under maxmemory): the limit must not count it.
     let mut r = raw();
-    let _: i64 = r.del(format!("{p}s:{}", key(500).to_hex())).unwrap();
+    let _: i64 = r.del(session_name(&p, &bobs[0], "bob")).unwrap();
     let limit = UserLimit {
         max_sessions: 2,
         evict_oldest: false,
     };
-    let outcome = block_on(store.create(&key(502), &record("bob", now, 600_000), Some(limit), now));
+    let outcome = block_on(store.create(
+        &routed("bob"),
+        &record("bob", now, 600_000),
+        Some(limit),
+        now,
+    ));
     assert_eq!(outcome.unwrap(), CreateOutcome::Created { evicted: 0 });
 }
 
 #[test]
-fn opening_loads_all_twelve_scripts() {
+fn opening_loads_all_fifteen_scripts() {
     // A server of its own, which no other test loads scripts into.
     let server = support::Server::start();
     let url = server.url("/0");
@@ -219,7 +267,7 @@ fn opening_loads_all_twelve_scripts() {
     let _store = RedisStore::open_url(&url).expect("the store opens");
     assert_eq!(
         cached(&mut r),
-        12,
+        15,
         "open loaded every script, before any was called"
     );
 }
@@ -310,10 +358,10 @@ fn the_edit_script_declines_text_the_store_did_not_write() {
         (r#"{"a":01}"#, false),
         (r#"{"a":1.}"#, false),
     ];
-    for (n, (text, well_formed)) in (10..).zip(by_hand) {
-        let k = key(n);
+    for (text, well_formed) in by_hand {
+        let k = routed("alice");
         create(&store, &k, &record("alice", now, 60_000), now);
-        let () = r.hset(format!("{p}s:{}", k.to_hex()), "d", text).unwrap();
+        let () = r.hset(session_name(&p, &k, "alice"), "d", text).unwrap();
         assert_eq!(
             block_on(store.edit_in_place(&k, MemberEdit::Merge(&patch), &limits, now)).unwrap(),
             EditOutcome::Declined,
@@ -321,28 +369,31 @@ fn the_edit_script_declines_text_the_store_did_not_write() {
         );
         let loaded = block_on(store.load(&k, now));
         assert_eq!(loaded.is_ok(), well_formed, "{text}: {loaded:?}");
-        let stored: String = r.hget(format!("{p}s:{}", k.to_hex()), "d").unwrap();
+        let stored: String = r.hget(session_name(&p, &k, "alice"), "d").unwrap();
         assert_eq!(stored, text, "{text}: a declined edit writes nothing");
     }
 }
 
-/// Writes a session as a store of the first layout did: its hash, and its
-/// user's index under `u:` and the raw user id.
-fn first_layout_session(
+/// Writes a session as a store of an earlier layout did: its hash under
+/// `s:<hex>`, an entry in the one `expiry` index, and its user's index:
+/// under `u:` and the raw user id (the first layout) or `ue:`/`uc:` and the
+/// id's hex (the second).
+fn earlier_layout_session(
     r: &mut redis::Connection,
     p: &str,
-    k: &SessionKey,
+    token: &str,
     user: &str,
-    now: Timestamp,
+    first: bool,
 ) {
+    let now = SystemClock.now();
     let rec = record(user, now, 600_000);
-    let name = format!("{p}s:{}", k.to_hex());
+    let member = SessionKey::of(token).to_hex();
     let () = redis::cmd("HSET")
-        .arg(&name)
+        .arg(format!("{p}s:{member}"))
         .arg(&[
             ("u", user.to_owned()),
-            ("d", "{}".to_owned()),
-            ("v", "1".to_owned()),
+            ("d", format!(r#"{{"token":"{}"}}"#, &token[..8])),
+            ("v", "7".to_owned()),
             ("c", rec.created_at.millis().to_string()),
             ("a", rec.last_active.millis().to_string()),
             ("e", rec.expires_at.millis().to_string()),
@@ -352,60 +403,141 @@ fn first_layout_session(
         ])
         .query(r)
         .unwrap();
-    let (): () = r
-        .zadd(format!("{p}u:{user}"), k.to_hex(), rec.expires_at.millis())
-        .unwrap();
-    let (): () = r
-        .zadd(format!("{p}expiry"), k.to_hex(), rec.expires_at.millis())
-        .unwrap();
+    let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
+    let indexes = match first {
+        true => vec![format!("{p}u:{user}")],
+        false => vec![format!("{p}ue:{hex}"), format!("{p}uc:{hex}")],
+    };
+    for index in indexes.into_iter().chain([format!("{p}expiry")]) {
+        let (): () = r.zadd(index, &member, rec.expires_at.millis()).unwrap();
+    }
 }
 
 #[test]
-fn sessions_indexed_by_the_first_layout_are_listed_limited_and_ended() {
+fn opening_moves_sessions_of_earlier_layouts_into_buckets() {
     let p = prefix();
-    let store = open(&p);
-    let now = SystemClock.now();
     let mut r = raw();
-    for n in 0..3 {
-        first_layout_session(&mut r, &p, &key(600 + n), "dave", now);
+    let tokens: Vec<SessionToken> = (0..5).map(|_| SessionToken::generate().unwrap()).collect();
+    for (n, token) in tokens.iter().enumerate() {
+        let user = if n < 3 { "dave" } else { "erin" };
+        earlier_layout_session(&mut r, &p, token.as_str(), user, n % 2 == 0);
     }
-    let old_index = format!("{p}u:dave");
-    let listed = block_on(store.list_user("dave", now)).unwrap();
-    assert_eq!(listed.len(), 3, "listed from the old index, which stays");
-    assert!(r.exists::<_, bool>(&old_index).unwrap());
-
-    // A create at a limit of 3 counts them: the oldest goes.
+    let manager = sessionmanager_core::SessionManager::new(
+        open(&p),
+        sessionmanager_core::ManagerConfig::default(),
+    );
+    let left: Vec<String> = r.keys(format!("{p}*")).unwrap();
+    assert!(
+        left.iter().all(|k| k.ends_with('}') || k.contains(":{")),
+        "no key of the earlier layouts is left: {left:?}"
+    );
+    for (n, token) in tokens.iter().enumerate() {
+        let session = block_on(manager.get(token.as_str())).expect("the session opens");
+        assert_eq!(
+            &*session.record.user_id,
+            if n < 3 { "dave" } else { "erin" }
+        );
+        assert_eq!(session.record.version, 7);
+        assert_eq!(
+            session.record.data.as_json(),
+            format!(r#"{{"token":"{}"}}"#, &token.as_str()[..8])
+        );
+    }
+    let store = manager.store();
+    let now = SystemClock.now();
+    assert_eq!(block_on(store.list_user("dave", now)).unwrap().len(), 3);
+    assert_eq!(block_on(store.count(now)).unwrap(), 5);
+    // They count against a limit, and go with their user.
     let limit = UserLimit {
         max_sessions: 3,
-        evict_oldest: true,
+        evict_oldest: false,
     };
-    let later = now.plus_millis(1);
     let outcome = block_on(store.create(
-        &key(610),
-        &record("dave", later, 600_000),
+        &routed("dave"),
+        &record("dave", now, 1_000),
         Some(limit),
-        later,
+        now,
     ));
-    assert_eq!(outcome.unwrap(), CreateOutcome::Created { evicted: 1 });
+    assert_eq!(outcome.unwrap(), CreateOutcome::UserLimitReached);
+    assert_eq!(block_on(manager.end_user("erin", None)).unwrap(), 2);
+    assert!(!block_on(manager.is_active(tokens[3].as_str())).unwrap());
+    // A rotation gives a routed token of the same kind (plain here) that
+    // still leads to the session.
+    let rotated = block_on(manager.rotate(tokens[0].as_str())).unwrap();
+    assert!(block_on(manager.is_active(rotated.as_str())).unwrap());
+    assert!(!block_on(manager.is_active(tokens[0].as_str())).unwrap());
+    // Reopening finds nothing more to move.
+    drop(open(&p));
+    assert_eq!(block_on(store.count(now)).unwrap(), 3);
+}
+
+/// The link keys (`a:`) under prefix `p`.
+fn links(r: &mut redis::Connection, p: &str) -> Vec<String> {
+    r.keys(format!("{p}a:*")).unwrap()
+}
+
+#[test]
+fn sessions_filed_away_from_their_keys_bucket_are_reached_through_a_link() {
+    let p = prefix();
+    let store = open(&p);
+    let mut r = raw();
+    let now = SystemClock.now();
+    let k = key(700);
+    assert_ne!(k.route() % 1024, bucket("hank"), "a key routed elsewhere");
+    create(&store, &k, &record("hank", now, 60_000), now);
+    let link = name(&p, "a:", k.route() % 1024, &k.to_hex());
+    assert_eq!(links(&mut r, &p), vec![link.clone()]);
+    let home: u16 = r.get(&link).unwrap();
+    assert_eq!(home, bucket("hank"));
+    assert!(r.exists::<_, bool>(session_name(&p, &k, "hank")).unwrap());
+
+    // Every operation finds it.
+    assert!(block_on(store.load(&k, now)).unwrap().is_some());
+    assert!(block_on(store.exists(&k, now)).unwrap());
+    let later = now.plus_millis(1_000);
+    assert!(block_on(store.touch(&k, later, later.plus_millis(60_000), later)).unwrap());
+    let patch = SessionData::from_json_str(r#"{"n":1}"#, &DataLimits::default()).unwrap();
+    let edited =
+        block_on(store.edit_in_place(&k, MemberEdit::Merge(&patch), &DataLimits::default(), later));
+    assert!(matches!(edited.unwrap(), EditOutcome::Edited { .. }));
+
+    // A rotation to another such key moves the link; ending removes it.
+    let moved = key(701);
+    assert!(block_on(store.rotate(&k, &moved, later)).unwrap());
+    assert!(block_on(store.load(&k, later)).unwrap().is_none());
+    let moved_link = name(&p, "a:", moved.route() % 1024, &moved.to_hex());
+    assert_eq!(links(&mut r, &p), vec![moved_link]);
+    assert!(block_on(store.delete(&moved, later)).unwrap());
     assert!(
-        !r.exists::<_, bool>(&old_index).unwrap(),
-        "adopted, then deleted"
-    );
-    let members: Vec<String> = r.zrange(index_key(&p, "dave", true), 0, -1).unwrap();
-    // Oldest first by creation, then by key: the lowest of the three went.
-    let mut first: Vec<String> = (600..603).map(|n| key(n).to_hex()).collect();
-    first.sort();
-    assert_eq!(
-        members,
-        vec![first[1].clone(), first[2].clone(), key(610).to_hex()]
+        links(&mut r, &p).is_empty(),
+        "the link goes with its session"
     );
 
-    for n in 0..2 {
-        first_layout_session(&mut r, &p, &key(620 + n), "erin", now);
-    }
-    assert_eq!(block_on(store.delete_user("erin", None, now)).unwrap(), 2);
-    assert_eq!(block_on(store.list_user("erin", now)).unwrap().len(), 0);
-    assert!(!r.exists::<_, bool>(format!("{p}u:erin")).unwrap());
+    // Eviction, ending a user's sessions and purging remove links too.
+    let limit = UserLimit {
+        max_sessions: 1,
+        evict_oldest: true,
+    };
+    block_on(store.create(&key(702), &record("hank", now, 60_000), None, now)).unwrap();
+    let outcome = block_on(store.create(
+        &routed("hank"),
+        &record("hank", now, 60_000),
+        Some(limit),
+        now,
+    ));
+    assert_eq!(outcome.unwrap(), CreateOutcome::Created { evicted: 1 });
+    block_on(store.create(&key(703), &record("hank", now, 60_000), None, now)).unwrap();
+    assert_eq!(links(&mut r, &p).len(), 1);
+    assert_eq!(block_on(store.delete_user("hank", None, now)).unwrap(), 2);
+    block_on(store.create(&key(704), &record("ivy", now, 1_000), None, now)).unwrap();
+    assert_eq!(links(&mut r, &p).len(), 1);
+    assert_eq!(
+        block_on(store.purge_expired(now.plus_millis(2_000))).unwrap(),
+        1
+    );
+    assert!(links(&mut r, &p).is_empty());
+    let keys: Vec<String> = r.keys(format!("{p}*")).unwrap();
+    assert!(keys.is_empty(), "nothing is left: {keys:?}");
 }
 
 #[test]
@@ -416,14 +548,15 @@ fn ending_many_sessions_takes_bounded_batches() {
     config.prefix = "batches:".into();
     let store = RedisStore::open(config).expect("the store opens");
     let now = SystemClock.now();
-    for n in 0..1_200 {
-        create(&store, &key(1_000 + n), &record("frank", now, 600_000), now);
+    let franks: Vec<SessionKey> = (0..1_200).map(|_| routed("frank")).collect();
+    for k in &franks {
+        create(&store, k, &record("frank", now, 600_000), now);
     }
     let mut r = redis::Client::open(server.url("/0"))
         .and_then(|c| c.get_connection())
         .expect("a raw connection");
     let () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut r).unwrap();
-    let ended = block_on(store.delete_user("frank", Some(&key(1_500)), now)).unwrap();
+    let ended = block_on(store.delete_user("frank", Some(&franks[500]), now)).unwrap();
     assert_eq!(ended, 1_199);
     let calls = command_calls(&mut r);
     assert_eq!(
@@ -433,7 +566,7 @@ fn ending_many_sessions_takes_bounded_batches() {
     );
     let left = block_on(store.list_user("frank", now)).unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].0, key(1_500));
+    assert_eq!(left[0].0, franks[500]);
 }
 
 #[test]
@@ -443,9 +576,10 @@ fn a_create_at_a_limit_reads_only_what_it_evicts() {
     config.prefix = "limit:".into();
     let store = RedisStore::open(config).expect("the store opens");
     let now = SystemClock.now();
-    for n in 0..2_000 {
-        let at = now.plus_millis(i64::from(n));
-        create(&store, &key(3_000 + n), &record("gina", at, 600_000), at);
+    let ginas: Vec<SessionKey> = (0..2_000).map(|_| routed("gina")).collect();
+    for (n, k) in (0..).zip(&ginas) {
+        let at = now.plus_millis(n);
+        create(&store, k, &record("gina", at, 600_000), at);
     }
     let mut r = redis::Client::open(server.url("/0"))
         .and_then(|c| c.get_connection())
@@ -457,7 +591,7 @@ fn a_create_at_a_limit_reads_only_what_it_evicts() {
         evict_oldest: true,
     };
     let outcome = block_on(store.create(
-        &key(9_000),
+        &routed("gina"),
         &record("gina", later, 600_000),
         Some(limit),
         later,
@@ -473,7 +607,7 @@ fn a_create_at_a_limit_reads_only_what_it_evicts() {
         "a handful of reads, not one per session: {calls:?}"
     );
     assert!(
-        !r.exists::<_, bool>(format!("limit:s:{}", key(3_000).to_hex()))
+        !r.exists::<_, bool>(session_name("limit:", &ginas[0], "gina"))
             .unwrap()
     );
 
@@ -483,7 +617,7 @@ fn a_create_at_a_limit_reads_only_what_it_evicts() {
     };
     let () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut r).unwrap();
     let outcome = block_on(store.create(
-        &key(9_001),
+        &routed("gina"),
         &record("gina", later, 600_000),
         Some(refuse),
         later,
@@ -502,7 +636,7 @@ fn rate_limit_state_is_one_string_that_redis_expires_and_no_session() {
     let limited = SessionKey::of("api:alice");
     let tat_us = now.millis() * 1000 + 6_000_000;
     assert!(block_on(store.rate_store(&limited, None, tat_us, now)).unwrap());
-    let name = format!("{p}r:{}", limited.to_hex());
+    let name = name(&p, "r:", limited.route() % 1024, &limited.to_hex());
     let stored: i64 = r.get(&name).expect("GET");
     assert_eq!(stored, tat_us);
     assert_eq!(

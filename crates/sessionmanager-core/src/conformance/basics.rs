@@ -18,7 +18,17 @@ pub fn check_create_get_peek_end<S: SessionStore>(make_store: impl Fn(ManualCloc
     let t0 = clock.now();
     let json = r#"{"role":"admin","prefs":{"theme":"dark"},"n":1}"#;
     let token = create(&m, "alice", json);
-    assert_eq!(token.as_str().len(), 43, "tokens are 43 characters");
+    match m.store().token_route("alice") {
+        None => assert_eq!(token.as_str().len(), 43, "tokens are 43 characters"),
+        Some(route) => {
+            assert_eq!(token.as_str().len(), 46, "routed tokens are 46 characters");
+            assert_eq!(
+                token.key().route(),
+                route,
+                "a token carries its user's route"
+            );
+        }
+    }
     assert!(
         SessionToken::parse(token.as_str()).is_some(),
         "an issued token parses as a token"

@@ -1,11 +1,11 @@
 -- Stores a new session unless a live one holds the key, enforcing the user's
--- limit in the same step. KEYS: expiry index, session, the user's index by
--- expiry, the user's index by creation. ARGV: prefix, now, member, user,
--- data, version, created_at, last_active, expires_at, idle_timeout_ms,
--- sliding (1/0), absolute deadline or '', max sessions per user (0: no
--- limit), evict oldest (1/0), sweep batch.
--- Returns how many sessions it evicted, -1 if the key is taken, -2 if the
--- user is at a limit that refuses.
+-- limit in the same step, in the user's bucket. KEYS: expiry index,
+-- session, the user's index by expiry, the user's index by creation. ARGV:
+-- prefix, now, member, user, data, version, created_at, last_active,
+-- expires_at, idle_timeout_ms, sliding (1/0), absolute deadline or '', max
+-- sessions per user (0: no limit), evict oldest (1/0), sweep batch.
+-- Returns {sessions evicted, then the members whose links to remove}, -1
+-- if the key is taken, -2 if the user is at a limit that refuses.
 -- How many of a refusing user's oldest sessions are checked for records
 -- that vanished behind the store's back, at most.
 local REFUSE_CHECKS = 16
@@ -13,7 +13,13 @@ local now = tonumber(ARGV[2])
 local member = ARGV[3]
 local ue, uc = KEYS[3], KEYS[4]
 local old = redis.call('HMGET', KEYS[2], 'u', 'e')
-if old[1] then
+if not old[1] then
+  -- A key that routes here may be linked to another user's bucket.
+  local link = linked(member)
+  if link then
+    return link
+  end
+else
   if tonumber(old[2]) > now then
     return -1
   end
@@ -24,7 +30,6 @@ end
 local evicted = 0
 local max = tonumber(ARGV[13])
 if max > 0 then
-  adopt_first_layout(ARGV[4], ue, uc, ARGV[2])
   trim_user(ue, uc, ARGV[2])
   -- Every session left in the index is live by the manager's clock; one
   -- whose record vanished behind the store's back (a DEL by hand, an
@@ -33,7 +38,8 @@ if max > 0 then
   local function drop(m)
     redis.call('ZREM', ue, m)
     redis.call('ZREM', uc, m)
-    redis.call('ZREM', KEYS[1], m)
+    redis.call('ZREM', expiry, m)
+    removed(m)
     count = count - 1
   end
   if ARGV[14] == '1' then
@@ -79,10 +85,11 @@ redis.call('PEXPIREAT', KEYS[2], ARGV[9])
 redis.call('ZADD', ue, ARGV[9], member)
 redis.call('ZADD', uc, ARGV[7], member)
 extend_user_ttl(ue, uc)
-redis.call('ZADD', KEYS[1], ARGV[9], member)
+redis.call('ZADD', expiry, ARGV[9], member)
 -- Each create also clears a few expired entries from the expiry index, so
 -- it stays bounded with no background job.
 if tonumber(ARGV[15]) > 0 then
   sweep(ARGV[2], tonumber(ARGV[15]))
 end
-return evicted
+table.insert(unlink, 1, evicted)
+return unlink

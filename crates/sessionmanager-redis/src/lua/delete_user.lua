@@ -2,10 +2,10 @@
 -- all but one member to keep, so that no call holds the server for long.
 -- KEYS: expiry index, the user's index by expiry, the user's index by
 -- creation. ARGV: prefix, now, user, member to keep (or ''), batch.
--- Returns {live sessions ended, 1 if the user has others left to end else 0}.
+-- Returns {live sessions ended, 1 if the user has others left to end else 0,
+-- then the members whose links to remove}.
 local now = tonumber(ARGV[2])
 local ue, uc, keep, batch = KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5])
-adopt_first_layout(ARGV[3], ue, uc, ARGV[2])
 local ended = 0
 for _, m in ipairs(redis.call('ZRANGE', uc, 0, batch)) do
   if m ~= keep and batch > 0 then
@@ -20,9 +20,12 @@ for _, m in ipairs(redis.call('ZRANGE', uc, 0, batch)) do
     end
     redis.call('ZREM', ue, m)
     redis.call('ZREM', uc, m)
-    redis.call('ZREM', KEYS[1], m)
+    redis.call('ZREM', expiry, m)
+    removed(m)
   end
 end
 local left = redis.call('ZCARD', uc)
 local more = left > 1 or (left == 1 and not redis.call('ZSCORE', uc, keep))
-return { ended, more and 1 or 0 }
+table.insert(unlink, 1, more and 1 or 0)
+table.insert(unlink, 1, ended)
+return unlink

@@ -160,7 +160,10 @@ local EXACT = 2 ^ 53 -- Lua numbers are doubles: integers are exact below this
 
 local now = tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[2], 'u', 'e', 'v', 'a', 'd', 'i', 's', 'x')
-if not f[1] or tonumber(f[2]) <= now then
+if not f[1] then
+  return linked(ARGV[3]) or -1
+end
+if tonumber(f[2]) <= now then
   return -1
 end
 local data = f[5]

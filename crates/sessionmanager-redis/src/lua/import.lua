@@ -2,16 +2,22 @@
 -- migrations): a free key (or one holding an expired record) gets the
 -- session as create stores one without a user limit; a live copy with a
 -- lower version is overwritten, one with the same version moves its times
--- forward; a copy as new or newer stays. KEYS: expiry index. ARGV: prefix,
--- now, then per session its member, its user's index by expiry and by
--- creation (named by the caller, as keys.rs does), and the fields u, d, v,
--- c, a, e, i, s, x. Returns per session 1 created, 2 updated, 3 unchanged, or 4
--- when the key holds another user's session (nothing written for it).
+-- forward; a copy as new or newer stays. KEYS: the expiry index of the
+-- first session's bucket. ARGV: prefix, now, then per session its member,
+-- its user's bucket tag, its user's index by expiry and by creation (named
+-- by the caller, as keys.rs does), and the fields u, d, v, c, a, e, i, s, x.
+-- On Redis Cluster every session of a call is in one bucket; a standalone
+-- server takes any. Returns per session 1 created, 2 updated, 3 unchanged,
+-- 4 when the key holds another user's session, or 5 when it routes to
+-- this bucket and a link here names another (nothing written for either).
 local now = tonumber(ARGV[2])
 local out = {}
 local indexes = {}
-for j = 3, #ARGV, 12 do
-  local member, ue, uc = ARGV[j], ARGV[j + 1], ARGV[j + 2]
+for i = 3, #ARGV, 13 do
+  local member, ue, uc = ARGV[i], ARGV[i + 2], ARGV[i + 3]
+  tag, expiry = ARGV[i + 1], prefix .. 'x:' .. ARGV[i + 1]
+  -- The fields, as they were before the bucket's tag came first.
+  local j = i + 1
   local user, c, a, e = ARGV[j + 3], ARGV[j + 6], ARGV[j + 7], ARGV[j + 8]
   local skey = session_key(member)
   local old = redis.call('HMGET', skey, 'u', 'e', 'v', 'a')
@@ -29,6 +35,8 @@ for j = 3, #ARGV, 12 do
     else
       out[#out + 1] = 3
     end
+  elseif not old[1] and redis.call('EXISTS', link_key(member)) == 1 then
+    out[#out + 1] = 5
   else
     if old[1] then
       forget_in_user(old[1], member)
@@ -40,7 +48,7 @@ for j = 3, #ARGV, 12 do
     indexes[ue] = uc
     redis.call('ZADD', ue, e, member)
     redis.call('ZADD', uc, c, member)
-    redis.call('ZADD', KEYS[1], e, member)
+    redis.call('ZADD', expiry, e, member)
     out[#out + 1] = 1
   end
 end

@@ -1,17 +1,55 @@
 -- Shared by every script of the session store (prepended to each).
--- Conventions: KEYS[1] is the expiry index (every session hash scored by its
--- expires_at), ARGV[1] the key prefix. Times are milliseconds since the Unix
--- epoch, passed as decimal strings: the engine's clock decides expiry, so
--- scripts compare against the `now` they are given, never Redis's TIME.
--- Keys of sessions and users are built from the prefix as in keys.rs: the
--- store is for a standalone server (or one Valkey/Redis primary), not Cluster.
+-- Conventions: KEYS[1] is the expiry index of the bucket the script works
+-- in ('<prefix>x:{<bucket>}'), ARGV[1] the key prefix, ARGV[2] `now`. Times
+-- are milliseconds since the Unix epoch, passed as decimal strings: the
+-- engine's clock decides expiry, so scripts compare against the `now` they
+-- are given, never Redis's TIME.
+-- Every key a script touches carries its bucket's hash tag (see keys.rs),
+-- so on Redis Cluster a script runs on the one node that serves the
+-- bucket. A session lives in its user's bucket, with its user's indexes;
+-- a key routed to another bucket has a link there naming the user's.
 -- Work on one user's indexes is bounded by what a call changes (trims,
 -- evicts, ends), never by how many sessions the user has.
 
 local prefix = ARGV[1]
+-- The bucket's hash tag, '{<bucket>}', and its number.
+local tag = string.sub(KEYS[1], #prefix + 3)
+local expiry = KEYS[1]
+-- Buckets in all (BUCKETS in keys.rs).
+local BUCKETS = 1024
 
 local function session_key(member)
-  return prefix .. 's:' .. member
+  return prefix .. 's:' .. tag .. member
+end
+
+local function link_key(member)
+  return prefix .. 'a:' .. tag .. member
+end
+
+-- Whether session `member` routes to another bucket than this one (its
+-- key's first 16 bits, as SessionKey::route), so a link there names this
+-- one.
+local function linked_elsewhere(member)
+  return tonumber(string.sub(member, 1, 4), 16) % BUCKETS ~= tonumber(string.sub(tag, 2, -2))
+end
+
+-- Members of the sessions removed from this bucket whose links, in their
+-- own buckets, the store removes after the script (see `ended_links`).
+local unlink = {}
+local function removed(member)
+  if linked_elsewhere(member) then
+    unlink[#unlink + 1] = member
+  end
+end
+
+-- The answer to a call on a key with no session here but a link: an error
+-- naming the bucket where its session lives, which the store follows
+-- (`NEWLINKED` for a rotation's new key). Checked before anything is written.
+local function linked(member, code)
+  local home = redis.call('GET', link_key(member))
+  if home then
+    return redis.error_reply((code or 'LINKED') .. ' ' .. home)
+  end
 end
 
 -- A user's two indexes (see keys.rs): the user's session hashes scored by
@@ -19,11 +57,15 @@ end
 -- hex of the user id, so that no user id can make one key another key's.
 -- Both hold every live session; 'uc:' may hold a few more that the
 -- manager's clock has not yet seen expire (it is trimmed with the other).
-local function user_keys(user)
-  local h = user:gsub('.', function(c)
+local function hex(text)
+  return (text:gsub('.', function(c)
     return string.format('%02x', c:byte())
-  end)
-  return prefix .. 'ue:' .. h, prefix .. 'uc:' .. h
+  end))
+end
+
+local function user_keys(user)
+  local h = hex(user)
+  return prefix .. 'ue:' .. tag .. h, prefix .. 'uc:' .. tag .. h
 end
 
 -- Appends session `m`'s member and its fields u, d, v, c, a, e, i, s, x to
@@ -55,78 +97,45 @@ local function extend_user_ttl(ue, uc)
   end
 end
 
--- The index a store of the first layout kept for `user` ('u:' and the raw
--- id), if it is still there: its live sessions, each {member, created_at,
--- expires_at}. Such indexes expire with their last session.
-local function first_layout_sessions(user, now)
-  local old = prefix .. 'u:' .. user
-  if redis.call('TYPE', old).ok ~= 'zset' then
-    return nil, old
-  end
-  local live = {}
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', old, '(' .. now, '+inf')) do
-    local f = redis.call('HMGET', session_key(m), 'u', 'c', 'e')
-    if f[1] == user and tonumber(f[3]) > tonumber(now) then
-      live[#live + 1] = { m, f[2], f[3] }
-    end
-  end
-  return live, old
-end
-
--- Moves the sessions of a first-layout index into the user's indexes and
--- deletes it, before any write that needs the user's sessions complete.
-local function adopt_first_layout(user, ue, uc, now)
-  local live, old = first_layout_sessions(user, now)
-  if not live then
-    return
-  end
-  for _, s in ipairs(live) do
-    redis.call('ZADD', ue, s[3], s[1])
-    redis.call('ZADD', uc, s[2], s[1])
-  end
-  redis.call('DEL', old)
-  extend_user_ttl(ue, uc)
-end
-
--- Removes up to `limit` sessions expired at `now`, with their index entries.
--- Returns how many session records it removed and how many entries it read
--- (fewer than `limit`: nothing expired is left).
+-- Removes up to `limit` sessions expired at `now` from the bucket, with
+-- their index entries. Returns how many session records it removed and
+-- how many entries it read (fewer than `limit`: nothing expired is left).
 local function sweep(now, limit)
-  local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
-  local removed = 0
+  local members = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, limit)
+  local count = 0
   for _, m in ipairs(members) do
     local skey = session_key(m)
     local f = redis.call('HMGET', skey, 'u', 'e')
     if f[1] and tonumber(f[2]) > tonumber(now) then
       -- An index entry behind its record (the record was changed by hand): repair it.
-      redis.call('ZADD', KEYS[1], f[2], m)
+      redis.call('ZADD', expiry, f[2], m)
     else
       if f[1] then
         redis.call('DEL', skey)
         forget_in_user(f[1], m)
-        removed = removed + 1
+        count = count + 1
       end
-      redis.call('ZREM', KEYS[1], m)
+      redis.call('ZREM', expiry, m)
+      removed(m)
     end
   end
-  return removed, #members
+  return count, #members
 end
 
 -- Trims a user's indexes of the sessions expired at `now`, on every write
 -- to them, so they never outgrow the user's live sessions for long. Their
 -- records go too (Redis has removed them already unless the manager's clock
 -- runs ahead of its own), so no record is ever left that its user's indexes
--- have forgotten.
+-- have forgotten; their expiry index entries stay for the sweep, which
+-- also removes their links.
 local function trim_user(ue, uc, now)
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', ue, '-inf', now)) do
     local skey = session_key(m)
     local e = redis.call('HGET', skey, 'e')
     if not e then
-      redis.call('ZREM', KEYS[1], m)
       redis.call('ZREM', uc, m)
     elseif tonumber(e) <= tonumber(now) then
       redis.call('DEL', skey)
-      redis.call('ZREM', KEYS[1], m)
       redis.call('ZREM', uc, m)
     end
   end
@@ -146,7 +155,7 @@ local function move_forward(now, skey, member, user, stored_a, stored_e, a, e)
     trim_user(ue, uc, now)
     redis.call('ZADD', ue, e, member)
     extend_user_ttl(ue, uc)
-    redis.call('ZADD', KEYS[1], e, member)
+    redis.call('ZADD', expiry, e, member)
   end
 end
 

@@ -1,6 +1,6 @@
 -- Compare-and-set of a rate-limited key's state: its theoretical arrival
 -- time in microseconds, kept until the millisecond after it.
--- KEYS: expiry index (unused), the rate key. ARGV: prefix, now, expected
+-- KEYS: expiry index of the key's bucket (unused), the rate key. ARGV: prefix, now, expected
 -- state ('' for none), new state, the millisecond it stops mattering.
 -- Returns 1 if it wrote, 0 if the state was not the expected one.
 local now = tonumber(ARGV[2])

@@ -5,7 +5,10 @@
 -- Returns 0 when saved, -1 when no live session is there, or the stored
 -- version (a string) when it differs from the expected one.
 local f = redis.call('HMGET', KEYS[2], 'u', 'e', 'v', 'a')
-if not f[1] or tonumber(f[2]) <= tonumber(ARGV[2]) then
+if not f[1] then
+  return linked(ARGV[3]) or -1
+end
+if tonumber(f[2]) <= tonumber(ARGV[2]) then
   return -1
 end
 if f[3] ~= ARGV[4] then

@@ -2,7 +2,10 @@
 -- KEYS: expiry index, session. ARGV: prefix, now, member, last_active, expires_at.
 -- Returns 1 if a live session was there, else 0 (an expired one is never revived).
 local f = redis.call('HMGET', KEYS[2], 'u', 'e', 'a')
-if not f[1] or tonumber(f[2]) <= tonumber(ARGV[2]) then
+if not f[1] then
+  return linked(ARGV[3]) or 0
+end
+if tonumber(f[2]) <= tonumber(ARGV[2]) then
   return 0
 end
 move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[3], f[2], ARGV[4], ARGV[5])

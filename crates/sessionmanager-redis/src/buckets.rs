@@ -1,0 +1,206 @@
+//! Reaching a session in its bucket, and keeping the links that lead to
+//! sessions filed away from their key's own bucket (see `keys`): the steps
+//! the store's operations share.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::try_join_all;
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+use sessionmanager_core::{SessionKey, Timestamp};
+
+use crate::error::Failure;
+use crate::keys::{self, BUCKETS, bucket_of_key};
+use crate::store::Shared;
+
+/// What [`Shared::claim_link`] found.
+pub(crate) enum Claim {
+    /// The key leads to the bucket asked for; `made` if this call linked it
+    /// (to remove again should the write there not happen).
+    Linked { made: bool },
+    /// A live session holds the key in another bucket.
+    Taken,
+}
+
+/// Runs `op` in the bucket `key` routes to and, if a link there names the
+/// bucket where its session lives, in that one. Answers with the bucket it
+/// ran in last.
+pub(crate) async fn at_key<T, F, Fut>(
+    shared: &Arc<Shared>,
+    conn: &MultiplexedConnection,
+    key: &SessionKey,
+    op: F,
+) -> Result<(T, u16), Failure>
+where
+    F: Fn(Arc<Shared>, MultiplexedConnection, u16) -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let own = bucket_of_key(key);
+    match op(Arc::clone(shared), conn.clone(), own).await {
+        Err(Failure::Linked {
+            bucket,
+            new_key: false,
+        }) if bucket != own => Ok((op(Arc::clone(shared), conn.clone(), bucket).await?, bucket)),
+        other => Ok((other?, own)),
+    }
+}
+
+impl Shared {
+    /// Whether a live session holds `key` in `bucket`.
+    pub(crate) async fn live_in(
+        &self,
+        conn: &mut MultiplexedConnection,
+        key: &SessionKey,
+        bucket: u16,
+        now: Timestamp,
+    ) -> Result<bool, Failure> {
+        let expires_at: Option<i64> = redis::cmd("HGET")
+            .arg(self.keys.session(key, bucket))
+            .arg("e")
+            .query_async(conn)
+            .await?;
+        Ok(expires_at.is_some_and(|e| now.millis() < e))
+    }
+
+    /// The session hash of `key` in `bucket`, its `fields`: `None` if it is
+    /// not there. A link in the key's own bucket answers
+    /// [`Failure::Linked`], read in the same round trip.
+    pub(crate) async fn read_fields(
+        &self,
+        conn: &mut MultiplexedConnection,
+        key: &SessionKey,
+        bucket: u16,
+        fields: &[&str],
+    ) -> Result<Option<Vec<Option<Vec<u8>>>>, Failure> {
+        let mut read = redis::pipe();
+        read.cmd("HMGET")
+            .arg(self.keys.session(key, bucket))
+            .arg(fields);
+        let own = bucket == bucket_of_key(key);
+        if own {
+            read.cmd("GET").arg(self.keys.link(key));
+        }
+        let mut answers: Vec<Value> = read.query_async(conn).await?;
+        let link = match own {
+            true => answers.pop(),
+            false => None,
+        };
+        let values: Vec<Option<Vec<u8>>> = answers
+            .pop()
+            .and_then(|answer| redis::from_redis_value(answer).ok())
+            .ok_or_else(|| corrupt("an unexpected answer to reading a session"))?;
+        if values.iter().any(Option::is_some) {
+            return Ok(Some(values));
+        }
+        match link {
+            Some(Value::BulkString(home)) => Err(Failure::Linked {
+                bucket: parse_bucket(&home)?,
+                new_key: false,
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// Makes `key`, which routes to another bucket than `home`, lead to
+    /// `home`, where its session is about to be written. A link to a third
+    /// bucket whose session is gone is replaced.
+    pub(crate) async fn claim_link(
+        &self,
+        conn: &mut MultiplexedConnection,
+        key: &SessionKey,
+        home: u16,
+        now: Timestamp,
+    ) -> Result<Claim, Failure> {
+        let own = bucket_of_key(key);
+        let mut replace = false;
+        loop {
+            let answer: Value = self
+                .invoke(&self.scripts.link, own, now)
+                .key(self.keys.session(key, own))
+                .arg(keys::member(key))
+                .arg(home)
+                .arg(u8::from(replace))
+                .invoke_async(conn)
+                .await?;
+            match answer {
+                Value::Int(0) => return Ok(Claim::Linked { made: true }),
+                Value::Int(1) => return Ok(Claim::Linked { made: false }),
+                Value::Int(-1) => return Ok(Claim::Taken),
+                Value::BulkString(other) if !replace => {
+                    if self.live_in(conn, key, parse_bucket(&other)?, now).await? {
+                        return Ok(Claim::Taken);
+                    }
+                    replace = true;
+                }
+                other => {
+                    return Err(corrupt(format!(
+                        "an unexpected answer to a link: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Removes the link in `key`'s own bucket if the session it names in
+    /// `other` is gone. Answers whether the key is free now.
+    pub(crate) async fn clear_stale_link(
+        &self,
+        conn: &mut MultiplexedConnection,
+        key: &SessionKey,
+        other: u16,
+        now: Timestamp,
+    ) -> Result<bool, Failure> {
+        if self.live_in(conn, key, other, now).await? {
+            return Ok(false);
+        }
+        self.unlink(conn, [*key]).await?;
+        Ok(true)
+    }
+
+    /// Removes the links of `gone` sessions, each in its key's own bucket.
+    pub(crate) async fn unlink(
+        &self,
+        conn: &mut MultiplexedConnection,
+        gone: impl IntoIterator<Item = SessionKey>,
+    ) -> Result<(), Failure> {
+        let deletes = gone.into_iter().map(|key| {
+            let mut conn = conn.clone();
+            let link = self.keys.link(&key);
+            async move {
+                redis::cmd("DEL")
+                    .arg(link)
+                    .query_async::<()>(&mut conn)
+                    .await
+            }
+        });
+        try_join_all(deletes).await?;
+        Ok(())
+    }
+}
+
+/// The members a script listed for their links to go (see
+/// `lua/prelude.lua`'s `removed`), as keys.
+pub(crate) fn unlinked(members: &[Value]) -> Result<Vec<SessionKey>, Failure> {
+    members
+        .iter()
+        .map(|member| match member {
+            Value::BulkString(text) => keys::parse_member(text),
+            _ => None,
+        })
+        .map(|key| key.ok_or_else(|| corrupt("a link to remove that names no session")))
+        .collect()
+}
+
+/// A bucket's number as a link holds it.
+fn parse_bucket(text: &[u8]) -> Result<u16, Failure> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<u16>().ok())
+        .filter(|&b| b < BUCKETS)
+        .ok_or_else(|| corrupt("a link to no bucket"))
+}
+
+fn corrupt(what: impl Into<String>) -> Failure {
+    Failure::Corrupt(what.into())
+}
