@@ -67,7 +67,8 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
         _ => Err(OpenError::BadUrl(format!(
             "unknown store scheme {scheme:?} in {:?}; supported: \"memory://\", \
              \"sqlite:///path\", \"redis://host:port/db\", \
-             \"redis+sentinel://host:port/service\", \"postgresql://user@host/db\"",
+             \"redis+sentinel://host:port/service\", \"redis+cluster://host:port,host:port\", \
+             \"postgresql://user@host/db\"",
             redact(url)
         ))),
     }

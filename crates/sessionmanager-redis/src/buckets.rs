@@ -5,9 +5,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::connection::Connection;
 use futures_util::future::try_join_all;
 use redis::Value;
-use redis::aio::MultiplexedConnection;
 use sessionmanager_core::{SessionKey, Timestamp};
 
 use crate::error::Failure;
@@ -28,12 +28,12 @@ pub(crate) enum Claim {
 /// ran in last.
 pub(crate) async fn at_key<T, F, Fut>(
     shared: &Arc<Shared>,
-    conn: &MultiplexedConnection,
+    conn: &Connection,
     key: &SessionKey,
     op: F,
 ) -> Result<(T, u16), Failure>
 where
-    F: Fn(Arc<Shared>, MultiplexedConnection, u16) -> Fut,
+    F: Fn(Arc<Shared>, Connection, u16) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
     let own = bucket_of_key(key);
@@ -50,7 +50,7 @@ impl Shared {
     /// Whether a live session holds `key` in `bucket`.
     pub(crate) async fn live_in(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Connection,
         key: &SessionKey,
         bucket: u16,
         now: Timestamp,
@@ -68,7 +68,7 @@ impl Shared {
     /// [`Failure::Linked`], read in the same round trip.
     pub(crate) async fn read_fields(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Connection,
         key: &SessionKey,
         bucket: u16,
         fields: &[&str],
@@ -107,7 +107,7 @@ impl Shared {
     /// bucket whose session is gone is replaced.
     pub(crate) async fn claim_link(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Connection,
         key: &SessionKey,
         home: u16,
         now: Timestamp,
@@ -146,7 +146,7 @@ impl Shared {
     /// `other` is gone. Answers whether the key is free now.
     pub(crate) async fn clear_stale_link(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Connection,
         key: &SessionKey,
         other: u16,
         now: Timestamp,
@@ -161,7 +161,7 @@ impl Shared {
     /// Removes the links of `gone` sessions, each in its key's own bucket.
     pub(crate) async fn unlink(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Connection,
         gone: impl IntoIterator<Item = SessionKey>,
     ) -> Result<(), Failure> {
         let deletes = gone.into_iter().map(|key| {

@@ -13,7 +13,8 @@ use sessionmanager_tls::{OptionNames, TlsFiles};
 /// Settings of a Redis (or Valkey) store.
 ///
 /// Build one with [`RedisConfig::new`] (one server), [`RedisConfig::sentinel`]
-/// (the master Sentinel names), or from a URL with [`RedisConfig::from_url`]:
+/// (the master Sentinel names), [`RedisConfig::cluster`] (a Redis Cluster),
+/// or from a URL with [`RedisConfig::from_url`]:
 /// `redis://[user[:password]@]host[:port][/db][?prefix=...&timeout_ms=...&sweep_on_create=...]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisConfig {
@@ -53,10 +54,13 @@ pub enum Server {
     /// The master that Redis Sentinel names for a service: asked when the
     /// store connects, and again when the sentinels announce a failover.
     Sentinel(SentinelConfig),
+    /// A Redis (or Valkey) Cluster, found from these nodes (any of its
+    /// nodes will do; the store asks the first that answers for the rest).
+    Cluster(Vec<Address>),
 }
 
 /// A host and TCP port.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Address {
     /// A host name or IP address.
     pub host: String,
@@ -143,6 +147,10 @@ impl RedisConfig {
         "rediss+sentinel",
         "valkey+sentinel",
         "valkeys+sentinel",
+        "redis+cluster",
+        "rediss+cluster",
+        "valkey+cluster",
+        "valkeys+cluster",
     ];
 
     /// Defaults for the server at `host:port`: database 0, no credentials,
@@ -161,6 +169,12 @@ impl RedisConfig {
             username: None,
             password: None,
         }))
+    }
+
+    /// Defaults (as [`Self::new`]) for the Redis Cluster that any of
+    /// `seeds` belongs to.
+    pub fn cluster(seeds: Vec<Address>) -> Self {
+        Self::with_server(Server::Cluster(seeds))
     }
 
     fn with_server(server: Server) -> Self {
@@ -183,7 +197,11 @@ impl RedisConfig {
     /// given) name `service` (likewise `valkey+sentinel://`, and
     /// `rediss+sentinel://` for TLS to sentinels and master alike); the user
     /// and password are the master's, `sentinel_username` and
-    /// `sentinel_password` the sentinels' own. Options: `prefix`
+    /// `sentinel_password` the sentinels' own. Or
+    /// `redis+cluster://[user[:password]@]host[:port][,host[:port]…][/][?options]`
+    /// for the Redis Cluster those nodes belong to (likewise
+    /// `valkey+cluster://`, and `rediss+cluster://` for TLS to every node),
+    /// which has database 0 only. Options: `prefix`
     /// (the key prefix, percent-encoded), `timeout_ms` (each operation's
     /// limit) and `sweep_on_create` (expired sessions each create clears; 0
     /// for none); over TLS also `ssl_ca_certs`, `ssl_certfile`,
@@ -198,8 +216,8 @@ impl RedisConfig {
         })
     }
 
-    /// `host:port/db` (with Sentinel, the service and its sentinels), for
-    /// messages: no credentials.
+    /// `host:port/db` (with Sentinel, the service and its sentinels; on a
+    /// cluster, its seed nodes), for messages: no credentials.
     pub fn address(&self) -> String {
         match &self.server {
             Server::Standalone(address) => format!("{address}/{}", self.db),
@@ -212,6 +230,10 @@ impl RedisConfig {
                     sentinels.join(","),
                     self.db
                 )
+            }
+            Server::Cluster(seeds) => {
+                let seeds: Vec<String> = seeds.iter().map(Address::to_string).collect();
+                format!("the cluster of {}", seeds.join(","))
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use redis::aio::MultiplexedConnection;
+use crate::connection::Connection;
 use sessionmanager_core::Timestamp;
 
 use crate::error::Failure;
@@ -20,7 +20,7 @@ const BATCH: u32 = 200;
 /// index it read (0 once none is left).
 pub(crate) async fn move_batch(
     shared: &Arc<Shared>,
-    conn: &MultiplexedConnection,
+    conn: &Connection,
     now: Timestamp,
 ) -> Result<i64, Failure> {
     let index = shared.keys.earlier_expiry();

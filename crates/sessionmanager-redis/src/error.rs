@@ -24,6 +24,9 @@ pub(crate) enum Failure {
     /// there names `bucket` (`lua/prelude.lua`'s `linked`): of the key the
     /// call addressed, or of a rotation's new key if `new_key`.
     Linked { bucket: u16, new_key: bool },
+    /// The cluster could not be found or used as one, in words that name
+    /// the nodes; `transient` if waiting may help.
+    Cluster { message: String, transient: bool },
 }
 
 impl From<RedisError> for Failure {
@@ -52,7 +55,10 @@ impl Failure {
             Self::Connect(ConnectError::Sentinel(err)) => err.transient,
             Self::Connect(ConnectError::Tls(_) | ConnectError::Name(_)) => false,
             Self::Command(err) => err.code() == Some("READONLY"),
-            Self::Corrupt(_) | Self::RotateTargetTaken | Self::Linked { .. } => false,
+            Self::Corrupt(_)
+            | Self::RotateTargetTaken
+            | Self::Linked { .. }
+            | Self::Cluster { .. } => false,
         }
     }
 }
@@ -89,6 +95,13 @@ pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64
             .into(),
         ),
         Failure::RotateTargetTaken => Error::RotationTargetTaken,
+        Failure::Cluster {
+            message,
+            transient: true,
+        } => Error::Unavailable(format!("could not {doing}: {message}").into()),
+        Failure::Cluster { message, .. } => {
+            Error::Store(format!("could not {doing}: {message}").into())
+        }
         Failure::Linked { bucket, .. } => Error::Store(
             format!(
                 "could not {doing}: Redis at {address} links a session to bucket {bucket}, \
@@ -110,7 +123,7 @@ pub(crate) fn timed_out(doing: &str, address: &str, timeout: Duration) -> Error 
     )
 }
 
-fn is_unreachable(err: &RedisError) -> bool {
+pub(crate) fn is_unreachable(err: &RedisError) -> bool {
     err.is_io_error()
         || err.is_connection_dropped()
         || err.is_connection_refusal()

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::connection::Connection;
 use futures_util::future::try_join_all;
-use redis::aio::MultiplexedConnection;
 use sessionmanager_core::{SessionKey, SessionRecord, Timestamp};
 
 use crate::buckets::Claim;
@@ -42,11 +42,37 @@ impl Importing {
     }
 }
 
+/// Runs `lua/import.lua` for the items of `group`, answering for each.
+async fn import_group(
+    shared: &Shared,
+    conn: &mut Connection,
+    items: &[Importing],
+    group: &[usize],
+    now: Timestamp,
+) -> Result<Vec<i64>, Failure> {
+    let mut call = shared.invoke(&shared.scripts.import, items[group[0]].home, now);
+    for &n in group {
+        let item = &items[n];
+        call.arg(&item.member)
+            .arg(keys::tag(item.home))
+            .arg(&item.user.by_expiry)
+            .arg(&item.user.by_creation)
+            .arg(&item.fields[..]);
+    }
+    let answers: Vec<i64> = call.invoke_async(conn).await?;
+    if answers.len() != group.len() {
+        return Err(Failure::Corrupt(
+            "an import answer for another number of sessions".into(),
+        ));
+    }
+    Ok(answers)
+}
+
 /// Imports `items`, answering per item what `lua/import.lua` does (1
 /// created, 2 updated, 3 unchanged, 4 another user's).
 pub(crate) async fn import_batch(
     shared: &Arc<Shared>,
-    conn: &MultiplexedConnection,
+    conn: &Connection,
     items: &[Importing],
     now: Timestamp,
 ) -> Result<Vec<i64>, Failure> {
@@ -74,25 +100,30 @@ pub(crate) async fn import_batch(
         let pending: Vec<usize> = (0..items.len())
             .filter(|&n| outcomes[n].is_none())
             .collect();
-        let Some(&first) = pending.first() else {
+        if pending.is_empty() {
             break;
-        };
-        let mut call = shared.invoke(&shared.scripts.import, items[first].home, now);
-        for &n in &pending {
-            let item = &items[n];
-            call.arg(&item.member)
-                .arg(keys::tag(item.home))
-                .arg(&item.user.by_expiry)
-                .arg(&item.user.by_creation)
-                .arg(&item.fields[..]);
         }
-        let answers: Vec<i64> = call.invoke_async(&mut conn).await?;
-        if answers.len() != pending.len() {
-            return Err(Failure::Corrupt(
-                "an import answer for another number of sessions".into(),
-            ));
+        // A standalone server takes the lot in one script run; a cluster
+        // one per bucket, each on its node, all at once.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        match shared.connector.cluster() {
+            None => groups.push(pending),
+            Some(_) => {
+                let mut by_bucket: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
+                for n in pending {
+                    by_bucket.entry(items[n].home).or_default().push(n);
+                }
+                groups.extend(by_bucket.into_values());
+            }
         }
-        for (&n, answer) in pending.iter().zip(answers) {
+        let runs = groups.iter().map(|group| {
+            let mut conn = conn.clone();
+            async move {
+                let answers = import_group(shared, &mut conn, items, group, now).await?;
+                Ok::<_, Failure>(group.iter().copied().zip(answers).collect::<Vec<_>>())
+            }
+        });
+        for (n, answer) in try_join_all(runs).await?.into_iter().flatten() {
             outcomes[n] = match answer {
                 LINKED_ELSEWHERE => {
                     let key = &items[n].key;

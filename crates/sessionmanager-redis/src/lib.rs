@@ -50,8 +50,10 @@
 //! ```
 
 mod buckets;
+mod cluster;
 mod codec;
 mod config;
+mod connection;
 mod driver;
 mod earlier;
 mod error;

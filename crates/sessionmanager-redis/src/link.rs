@@ -89,20 +89,7 @@ pub(crate) struct Link {
 impl Link {
     /// Fails if the TLS settings name files it cannot read.
     pub(crate) fn new(config: &RedisConfig) -> sessionmanager_core::Result<Self> {
-        let mut info = RedisConnectionInfo::default().set_db(config.db);
-        if let Some(user) = &config.username {
-            info = info.set_username(user);
-        }
-        if let Some(password) = &config.password {
-            info = info.set_password(password);
-        }
-        let tls = match &config.tls {
-            Some(tls) => Some(TlsConnector::from(sessionmanager_tls::client_config(
-                tls,
-                crate::config::TLS_OPTION_NAMES,
-            )?)),
-            None => None,
-        };
+        let (info, tls) = credentials(config)?;
         let target = match &config.server {
             Server::Standalone(address) => {
                 if tls.is_some() {
@@ -114,8 +101,26 @@ impl Link {
             Server::Sentinel(sentinel) => {
                 Target::Sentinel(Sentinels::new(sentinel, tls.clone(), config.timeout))
             }
+            Server::Cluster(_) => {
+                return Err(sessionmanager_core::Error::InvalidArgument(
+                    "a cluster has a link per node (see the cluster module)".into(),
+                ));
+            }
         };
-        Ok(Self {
+        Ok(Self::with_target(target, info, tls))
+    }
+
+    /// A link to the one server at `address` (a node of a cluster).
+    pub(crate) fn to(
+        address: Address,
+        info: RedisConnectionInfo,
+        tls: Option<TlsConnector>,
+    ) -> Self {
+        Self::with_target(Target::Fixed(address), info, tls)
+    }
+
+    fn with_target(target: Target, info: RedisConnectionInfo, tls: Option<TlsConnector>) -> Self {
+        Self {
             target,
             info,
             tls,
@@ -123,7 +128,7 @@ impl Link {
             connecting: tokio::sync::Mutex::new(()),
             epoch: Instant::now(),
             last_used: AtomicU64::new(0),
-        })
+        }
     }
 
     /// The current connection, unless its driver ended or (after it sat
@@ -225,6 +230,28 @@ impl Link {
             probe,
         })
     }
+}
+
+/// The handshake's credentials and database, and the TLS client, that
+/// `config` asks for. Fails if the TLS settings name files it cannot read.
+pub(crate) fn credentials(
+    config: &RedisConfig,
+) -> sessionmanager_core::Result<(RedisConnectionInfo, Option<TlsConnector>)> {
+    let mut info = RedisConnectionInfo::default().set_db(config.db);
+    if let Some(user) = &config.username {
+        info = info.set_username(user);
+    }
+    if let Some(password) = &config.password {
+        info = info.set_password(password);
+    }
+    let tls = match &config.tls {
+        Some(tls) => Some(TlsConnector::from(sessionmanager_tls::client_config(
+            tls,
+            crate::config::TLS_OPTION_NAMES,
+        )?)),
+        None => None,
+    };
+    Ok((info, tls))
 }
 
 /// A socket to `address`, over TLS with `tls` if given, and a duplicate of

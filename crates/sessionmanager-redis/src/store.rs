@@ -16,7 +16,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
@@ -30,8 +29,11 @@ use tokio::task::spawn_blocking;
 use futures_util::future::try_join_all;
 
 use crate::buckets::{Claim, at_key, unlinked};
+use crate::cluster::Cluster;
 use crate::codec::{self, FIELDS};
 use crate::config::RedisConfig;
+use crate::config::Server;
+use crate::connection::{Connection, Connector};
 use crate::driver::{Driver, on_driver};
 use crate::error::{Failure, engine_error, timed_out};
 use crate::import::{Importing, import_batch};
@@ -75,7 +77,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// What every operation's task needs.
 pub(crate) struct Shared {
-    link: Link,
+    pub(crate) connector: Connector,
     pub(crate) keys: Keys,
     pub(crate) scripts: Scripts,
     timeout: Duration,
@@ -117,9 +119,17 @@ impl RedisStore {
             .map_err(|e| {
                 Error::Store(format!("cannot start the Redis store's runtime: {e}").into())
             })?;
+        let connector = match &config.server {
+            Server::Cluster(seeds) => {
+                check_cluster_settings(&config)?;
+                let (info, tls) = crate::link::credentials(&config)?;
+                Connector::Cluster(Arc::new(Cluster::new(seeds.clone(), info, tls)))
+            }
+            _ => Connector::Server(Box::new(Link::new(&config)?)),
+        };
         let store = Self {
             shared: Arc::new(Shared {
-                link: Link::new(&config)?,
+                connector,
                 keys: Keys::new(&config.prefix),
                 scripts: Scripts::new(),
                 timeout: config.timeout,
@@ -131,15 +141,18 @@ impl RedisStore {
             driver: Driver::default(),
             pid: std::process::id(),
         };
+        if store.shared.connector.cluster().is_some() {
+            block_on(
+                store.run("find the cluster's nodes", |shared, _| async move {
+                    load_scripts_into_masters(&shared).await
+                }),
+            )?;
+            // Earlier layouts never ran on a cluster: nothing to move.
+            return Ok(store);
+        }
         block_on(
             store.run("load the session scripts", |_, mut conn| async move {
-                // One round trip for all of them.
-                let mut load = redis::pipe();
-                for source in SOURCES {
-                    load.cmd("SCRIPT").arg("LOAD").arg(source);
-                }
-                let loaded: redis::RedisResult<Vec<String>> = load.query_async(&mut conn).await;
-                loaded.map(drop).map_err(|e| first_server_error(e).into())
+                load_scripts(&mut conn).await
             }),
         )?;
         store.move_earlier_sessions()?;
@@ -202,7 +215,7 @@ impl RedisStore {
         T: Send + 'static,
         // Cloned for each try: through Sentinel, an operation that sent
         // nothing that ran is tried again on the new master.
-        F: FnOnce(Arc<Shared>, MultiplexedConnection) -> Fut + Clone + Send + 'static,
+        F: FnOnce(Arc<Shared>, Connection) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<T, Failure>> + Send,
     {
         let runtime = self.live_runtime()?;
@@ -215,15 +228,19 @@ impl RedisStore {
                 let mut op = op;
                 loop {
                     // A copy for another try, only where there can be one.
-                    let again = shared.link.follows_failover().then(|| op.clone());
+                    let again = shared.connector.follows_failover().then(|| op.clone());
                     let result = async {
-                        let conn = shared.link.connection().await.map_err(Failure::Connect)?;
+                        let conn = shared
+                            .connector
+                            .connection()
+                            .await
+                            .map_err(Failure::Connect)?;
                         op(Arc::clone(&shared), conn).await
                     }
                     .await;
                     match (result, again) {
                         (Err(failure), Some(again)) if failure.passing() => {
-                            shared.link.forget();
+                            shared.connector.forget();
                             retried = Some(failure);
                             tokio::time::sleep(RETRY_PAUSE).await;
                             op = again;
@@ -235,19 +252,19 @@ impl RedisStore {
             let outcome = tokio::time::timeout(shared.timeout, attempts).await;
             match outcome {
                 Ok(Ok(value)) => {
-                    shared.link.used();
+                    shared.connector.used();
                     Ok(value)
                 }
                 Ok(Err(failure)) => {
                     if let Failure::Command(err) = &failure
                         && connection_lost(err)
                     {
-                        shared.link.forget();
+                        shared.connector.forget();
                     }
                     Err(engine_error(failure, doing, &shared.address, shared.db))
                 }
                 Err(_) => {
-                    shared.link.forget();
+                    shared.connector.forget();
                     Err(match retried {
                         Some(failure) => engine_error(failure, doing, &shared.address, shared.db),
                         None => timed_out(doing, &shared.address, shared.timeout),
@@ -274,6 +291,78 @@ impl RedisStore {
                 ))
             })
     }
+}
+
+/// Refuses settings a cluster cannot serve.
+fn check_cluster_settings(config: &RedisConfig) -> Result<()> {
+    if config.prefix.contains(['{', '}']) {
+        return Err(Error::InvalidArgument(format!(
+            "the key prefix {:?} contains '{{' or '}}': on Redis Cluster that makes a hash \
+             tag of its own, which would put every session in one slot; choose a prefix \
+             without braces",
+            config.prefix
+        )));
+    }
+    if config.db != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "a Redis Cluster has database 0 only, not {}",
+            config.db
+        )));
+    }
+    Ok(())
+}
+
+/// Loads every script into the server `conn` reaches, in one round trip.
+async fn load_scripts(conn: &mut (impl redis::aio::ConnectionLike + Send)) -> Result<(), Failure> {
+    let mut load = redis::pipe();
+    for source in SOURCES {
+        load.cmd("SCRIPT").arg("LOAD").arg(source);
+    }
+    let loaded: redis::RedisResult<Vec<String>> = load.query_async(conn).await;
+    loaded.map(drop).map_err(|e| first_server_error(e).into())
+}
+
+/// Reads the cluster's slot map, checks that a master serves every slot,
+/// and loads the scripts into each master. (A master that joins later gets
+/// them when a call first finds them missing.)
+async fn load_scripts_into_masters(shared: &Shared) -> Result<(), Failure> {
+    let cluster = shared.connector.cluster().expect("a cluster store");
+    cluster
+        .refresh()
+        .await
+        .map_err(crate::cluster::DiscoveryError::into_failure)?;
+    let map = cluster
+        .current_map()
+        .await
+        .map_err(crate::cluster::DiscoveryError::into_failure)?;
+    let uncovered = map.uncovered();
+    if !uncovered.is_empty() {
+        let ranges: Vec<String> = uncovered
+            .iter()
+            .map(|(start, end)| match start == end {
+                true => start.to_string(),
+                false => format!("{start}-{end}"),
+            })
+            .collect();
+        return Err(Failure::Cluster {
+            message: format!(
+                "the Redis Cluster of {} has no master for slots {} (a master is down, or \
+                 the slots were never assigned); sessions may live in any slot",
+                cluster
+                    .seeds()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                ranges.join(", ")
+            ),
+            transient: true,
+        });
+    }
+    for (_, mut conn) in cluster.masters().await.map_err(Failure::Connect)? {
+        load_scripts(&mut conn).await?;
+    }
+    Ok(())
 }
 
 /// `task`, given up when the host's interrupt hook asks (checked every
@@ -340,7 +429,7 @@ impl RedisStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        self.shared.link.forget();
+        self.shared.connector.forget();
         // Operations still running hold the runtime; the last one out drops
         // it. Shutting down in the background never blocks, so closing works
         // from any thread, even a tokio one.

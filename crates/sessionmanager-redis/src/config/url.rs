@@ -26,9 +26,10 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         ));
     };
     let scheme = scheme.to_ascii_lowercase();
-    let (base, sentinel) = match scheme.split_once('+') {
-        Some((base, "sentinel")) => (base, true),
-        _ => (scheme.as_str(), false),
+    let (base, sentinel, cluster) = match scheme.split_once('+') {
+        Some((base, "sentinel")) => (base, true, false),
+        Some((base, "cluster")) => (base, false, true),
+        _ => (scheme.as_str(), false, false),
     };
     let tls = match base {
         "redis" | "valkey" => false,
@@ -36,7 +37,8 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         _ => {
             return Err(bad(format!(
                 "a Redis URL starts with redis:// or valkey:// (rediss:// or valkeys:// \
-                 for TLS; redis+sentinel:// through Sentinel), not {scheme}://"
+                 for TLS; redis+sentinel:// through Sentinel; redis+cluster:// for a \
+                 cluster), not {scheme}://"
             )));
         }
     };
@@ -64,11 +66,24 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
         let mut config = RedisConfig::sentinel(sentinels, service);
         config.db = db;
         config
+    } else if cluster {
+        let seeds = hosts
+            .split(',')
+            .map(|hostport| host_and_port(hostport, RedisConfig::DEFAULT_PORT))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !matches!(path, "" | "/" | "/0") {
+            return Err(bad(format!(
+                "a Redis Cluster has database 0 only; write {scheme}://host:port,host:port \
+                 with no database, not {path:?}"
+            )));
+        }
+        RedisConfig::cluster(seeds)
     } else {
         if hosts.contains(',') {
             return Err(bad(format!(
                 "a {scheme}:// URL names one server; for the sentinels of a \
-                 master write {base}+sentinel://host:port,host:port/service"
+                 master write {base}+sentinel://host:port,host:port/service, for a \
+                 cluster {base}+cluster://host:port,host:port"
             )));
         }
         let address = host_and_port(hosts, RedisConfig::DEFAULT_PORT)?;
@@ -395,6 +410,28 @@ mod tests {
     }
 
     #[test]
+    fn cluster_urls() {
+        let c = parse("redis+cluster://app:s3cret@n1:7000,n2,[::1]:7002/?prefix=x:&timeout_ms=500")
+            .unwrap();
+        assert_eq!(
+            c.server,
+            Server::Cluster(vec![
+                Address::new("n1", 7000),
+                Address::new("n2", 6379),
+                Address::new("::1", 7002),
+            ])
+        );
+        assert_eq!(
+            (c.username.as_deref(), c.password.as_deref()),
+            (Some("app"), Some("s3cret"))
+        );
+        assert_eq!((c.prefix.as_str(), c.timeout.as_millis()), ("x:", 500));
+        assert_eq!(c.address(), "the cluster of n1:7000,n2:6379,[::1]:7002");
+        let c = parse("valkeys+cluster://n1/0?ssl_cert_reqs=none").unwrap();
+        assert_eq!(c.tls.expect("TLS").verify, Verify::Nothing);
+    }
+
+    #[test]
     fn errors_name_the_problem_and_never_the_password() {
         for (url, expected) in [
             ("127.0.0.1:6379", "starts with redis://"),
@@ -426,7 +463,11 @@ mod tests {
             ("redis+sentinel://a,b/", "names the master's service"),
             ("redis+sentinel://a,/m", "no host"),
             ("redis+sentinel://a/m/x", "database after the host"),
-            ("redis+cluster://a/m", "not redis+cluster://"),
+            ("redis+cluster://a/m", "database 0 only"),
+            ("redis+cluster://a,b/1", "database 0 only"),
+            ("redis+cluster://a,,b", "no host"),
+            ("redis+cluster://a?sentinel_password=x", "for the sentinels"),
+            ("redis+clusters://a", "not redis+clusters://"),
             ("redis://h/0?sentinel_password=hunter2", "for the sentinels"),
             (
                 "redis+sentinel://h/m?sentinel_password=%zzhunter2",

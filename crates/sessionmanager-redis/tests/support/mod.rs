@@ -139,6 +139,7 @@ impl Server {
     }
 }
 
+pub mod cluster;
 pub mod pki;
 pub mod sentinel;
 
@@ -190,7 +191,7 @@ pub fn shared() -> &'static Server {
     SERVER.get_or_init(Server::start)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

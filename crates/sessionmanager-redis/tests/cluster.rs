@@ -1,0 +1,102 @@
+//! The store on a real Redis Cluster (3 masters, 3 replicas on loopback):
+//! the shared conformance suite, every check on its own prefix, and the
+//! settings and faults a cluster adds.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sessionmanager_core::{
+    Clock, Error, ManagerConfig, ManualClock, SessionData, SessionManager, SessionStore, block_on,
+};
+use sessionmanager_redis::{Address, RedisConfig, RedisStore};
+
+fn cluster_store(_clock: ManualClock) -> RedisStore {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    open_at(&format!(
+        "cluster-{}:",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn open_at(prefix: &str) -> RedisStore {
+    RedisStore::open_url(&support::cluster::shared().url(prefix)).expect("the cluster store opens")
+}
+
+sessionmanager_core::conformance_tests!(cluster_store);
+
+#[test]
+fn rate_limits_decide_by_the_servers_clock() {
+    let (first, second) = (open_at("skewed:"), open_at("skewed:"));
+    sessionmanager_core::conformance::check_rate_limit_across_skewed_clocks(first, second);
+}
+
+#[test]
+fn sessions_spread_over_every_master() {
+    let cluster = support::cluster::shared();
+    let manager = SessionManager::new(open_at("spread:"), ManagerConfig::default());
+    for n in 0..60 {
+        let user = format!("user-{n}");
+        block_on(manager.create(&user, SessionData::empty(), Default::default())).unwrap();
+    }
+    for master in cluster.masters() {
+        let keys: Vec<String> = support::cluster::command(master, &["KEYS", "spread:s:*"]).unwrap();
+        assert!(!keys.is_empty(), "master {master} holds some sessions");
+    }
+    assert_eq!(block_on(manager.count()).unwrap(), 60);
+}
+
+#[test]
+fn a_prefix_with_braces_is_refused() {
+    let cluster = support::cluster::shared();
+    for prefix in ["app{", "{app}:", "a}"] {
+        let err = RedisStore::open_url(&cluster.url(prefix)).expect_err(prefix);
+        let Error::InvalidArgument(message) = &err else {
+            panic!("{prefix}: {err:?}");
+        };
+        assert!(message.contains("hash tag"), "{message}");
+    }
+}
+
+#[test]
+fn user_ids_with_braces_and_colons_stay_in_their_users_bucket() {
+    let manager = SessionManager::new(open_at("odd-users:"), ManagerConfig::default());
+    for user in ["{a}", "a}b{", "x:y", "{", "}"] {
+        let token =
+            block_on(manager.create(user, SessionData::empty(), Default::default())).expect(user);
+        assert_eq!(
+            &*block_on(manager.get(token.as_str()))
+                .unwrap()
+                .record
+                .user_id,
+            user
+        );
+        let listed = block_on(
+            manager
+                .store()
+                .list_user(user, sessionmanager_core::SystemClock.now()),
+        );
+        assert_eq!(listed.unwrap().len(), 1, "{user}");
+        assert_eq!(block_on(manager.end_user(user, None)).unwrap(), 1);
+    }
+}
+
+#[test]
+fn seeds_that_do_not_answer_are_named() {
+    let dead = support::free_port();
+    let mut config = RedisConfig::cluster(vec![Address::new("127.0.0.1", dead)]);
+    config.timeout = std::time::Duration::from_millis(500);
+    let err = RedisStore::open(config).expect_err("nobody answers");
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&format!("127.0.0.1:{dead}")), "{message}");
+}
+
+#[test]
+fn a_server_not_in_cluster_mode_is_named() {
+    let server = support::shared();
+    let url = format!("redis+cluster://127.0.0.1:{}", server.port);
+    let err = RedisStore::open_url(&url).expect_err("not a cluster");
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(err.to_string().contains("not in cluster mode"), "{err}");
+}
