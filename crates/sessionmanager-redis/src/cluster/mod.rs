@@ -347,6 +347,12 @@ fn redirect_of(code: &str, detail: Option<&str>) -> Option<Redirect> {
         "ASK" => node().map(|(_, address)| Redirect::Ask(address)),
         "TRYAGAIN" | "LOADING" => Some(Redirect::Again { refresh: false }),
         "CLUSTERDOWN" | "MASTERDOWN" | "READONLY" => Some(Redirect::Again { refresh: true }),
+        // A script met a key of its slot that a slot move took to another
+        // node already; the scripts read every such key before writing
+        // anything (`reach` in lua/prelude.lua), so it changed nothing.
+        _ if detail.is_some_and(|d| d.contains("non local key")) => {
+            Some(Redirect::Again { refresh: true })
+        }
         _ => None,
     }
 }

@@ -12,6 +12,12 @@ local REFUSE_CHECKS = 16
 local now = tonumber(ARGV[2])
 local member = ARGV[3]
 local ue, uc = KEYS[3], KEYS[4]
+-- Each create first clears a few expired entries from the expiry index, so
+-- it stays bounded with no background job (first: it only cleans up, so a
+-- create that then fails has changed nothing that matters).
+if tonumber(ARGV[15]) > 0 then
+  sweep(ARGV[2], tonumber(ARGV[15]))
+end
 local old = redis.call('HMGET', KEYS[2], 'u', 'e')
 if not old[1] then
   -- A key that routes here may be linked to another user's bucket.
@@ -24,6 +30,7 @@ else
     return -1
   end
   -- An expired record is as good as absent: its owner's indexes forget it.
+  reach({ user_keys(old[1]) })
   forget_in_user(old[1], member)
   redis.call('DEL', KEYS[2])
 end
@@ -50,6 +57,11 @@ if max > 0 then
       if #oldest == 0 then
         break
       end
+      local skeys = {}
+      for _, m in ipairs(oldest) do
+        skeys[#skeys + 1] = session_key(m)
+      end
+      reach(skeys)
       for _, m in ipairs(oldest) do
         if redis.call('DEL', session_key(m)) == 1 then
           evicted = evicted + 1
@@ -86,10 +98,5 @@ redis.call('ZADD', ue, ARGV[9], member)
 redis.call('ZADD', uc, ARGV[7], member)
 extend_user_ttl(ue, uc)
 redis.call('ZADD', expiry, ARGV[9], member)
--- Each create also clears a few expired entries from the expiry index, so
--- it stays bounded with no background job.
-if tonumber(ARGV[15]) > 0 then
-  sweep(ARGV[2], tonumber(ARGV[15]))
-end
 table.insert(unlink, 1, evicted)
 return unlink

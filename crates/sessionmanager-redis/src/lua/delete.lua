@@ -9,6 +9,7 @@ if not f[1] then
   redis.call('ZREM', expiry, ARGV[3])
   return 0
 end
+reach({ user_keys(f[1]) })
 redis.call('ZREM', expiry, ARGV[3])
 redis.call('DEL', KEYS[2])
 forget_in_user(f[1], ARGV[3])

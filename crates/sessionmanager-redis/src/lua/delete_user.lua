@@ -7,7 +7,13 @@
 local now = tonumber(ARGV[2])
 local ue, uc, keep, batch = KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5])
 local ended = 0
-for _, m in ipairs(redis.call('ZRANGE', uc, 0, batch)) do
+local members = redis.call('ZRANGE', uc, 0, batch)
+local skeys = {}
+for _, m in ipairs(members) do
+  skeys[#skeys + 1] = session_key(m)
+end
+reach(skeys)
+for _, m in ipairs(members) do
   if m ~= keep and batch > 0 then
     batch = batch - 1
     local skey = session_key(m)

@@ -238,6 +238,7 @@ if #edited > tonumber(ARGV[4]) then
   return -2
 end
 
+local ue, uc = prepare_user(f[1], ARGV[2])
 local version = tonumber(f[3]) + 1
 redis.call('HSET', KEYS[2], 'd', edited, 'v', string.format('%.0f', version))
 -- Activity now; a sliding session's deadline moves too, capped by its
@@ -250,5 +251,5 @@ if f[7] == '1' then
   end
   e = string.format('%.0f', deadline)
 end
-move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[4], f[2], ARGV[2], e)
+move_forward(KEYS[2], ARGV[3], ue, uc, f[4], f[2], ARGV[2], e)
 return { version, result or 0 }

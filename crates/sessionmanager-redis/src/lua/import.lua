@@ -14,6 +14,10 @@ local now = tonumber(ARGV[2])
 local out = {}
 local indexes = {}
 for i = 3, #ARGV, 13 do
+  tag = ARGV[i + 1]
+  reach({ session_key(ARGV[i]), ARGV[i + 2], ARGV[i + 3] })
+end
+for i = 3, #ARGV, 13 do
   local member, ue, uc = ARGV[i], ARGV[i + 2], ARGV[i + 3]
   tag, expiry = ARGV[i + 1], prefix .. 'x:' .. ARGV[i + 1]
   -- The fields, as they were before the bucket's tag came first.
@@ -26,11 +30,13 @@ for i = 3, #ARGV, 13 do
     if old[1] ~= user then
       out[#out + 1] = 4
     elseif version > stored_version then
+      trim_user(ue, uc, ARGV[2])
       redis.call('HSET', skey, 'd', ARGV[j + 4], 'v', ARGV[j + 5])
-      move_forward(ARGV[2], skey, member, user, old[4], old[2], a, e)
+      move_forward(skey, member, ue, uc, old[4], old[2], a, e)
       out[#out + 1] = 2
     elseif version == stored_version and tonumber(e) > tonumber(old[2]) then
-      move_forward(ARGV[2], skey, member, user, old[4], old[2], a, e)
+      trim_user(ue, uc, ARGV[2])
+      move_forward(skey, member, ue, uc, old[4], old[2], a, e)
       out[#out + 1] = 2
     else
       out[#out + 1] = 3

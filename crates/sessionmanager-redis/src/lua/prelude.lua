@@ -87,6 +87,18 @@ local function forget_in_user(user, member)
   redis.call('ZREM', uc, member)
 end
 
+-- Reads every key of `keys` before the script writes anything. On Redis
+-- Cluster, while a slot moves between nodes, a key a script did not
+-- declare may have gone to the new node already, and a command on it fails
+-- the script: reading first makes it fail before it changed anything, so
+-- the store sends it again once the move is done. Elsewhere it costs one
+-- EXISTS.
+local function reach(keys)
+  if #keys > 0 then
+    redis.call('EXISTS', unpack(keys))
+  end
+end
+
 -- A user's indexes live as long as the user's longest-lived session: their
 -- TTL is the largest expiry, so an abandoned index disappears by itself.
 local function extend_user_ttl(ue, uc)
@@ -142,17 +154,25 @@ local function trim_user(ue, uc, now)
   redis.call('ZREMRANGEBYSCORE', ue, '-inf', now)
 end
 
+-- The indexes of `user`, reached and trimmed before a script that may move
+-- one of the user's sessions forward writes anything.
+local function prepare_user(user, now)
+  local ue, uc = user_keys(user)
+  reach({ ue, uc })
+  trim_user(ue, uc, now)
+  return ue, uc
+end
+
 -- Moves a live session's last_active and expires_at forward, never back;
--- a later expiry moves its TTL and both index scores with it.
-local function move_forward(now, skey, member, user, stored_a, stored_e, a, e)
+-- a later expiry moves its TTL and both index scores (`ue`, `uc`, from
+-- prepare_user) with it.
+local function move_forward(skey, member, ue, uc, stored_a, stored_e, a, e)
   if tonumber(a) > tonumber(stored_a) then
     redis.call('HSET', skey, 'a', a)
   end
   if tonumber(e) > tonumber(stored_e) then
     redis.call('HSET', skey, 'e', e)
     redis.call('PEXPIREAT', skey, e)
-    local ue, uc = user_keys(user)
-    trim_user(ue, uc, now)
     redis.call('ZADD', ue, e, member)
     extend_user_ttl(ue, uc)
     redis.call('ZADD', expiry, e, member)

@@ -10,6 +10,10 @@ if not f[1] then
   return linked(ARGV[3]) or 0
 end
 local target = redis.call('HMGET', KEYS[3], 'u', 'e')
+reach({ user_keys(f[1]) })
+if target[1] then
+  reach({ user_keys(target[1]) })
+end
 if not target[1] then
   local link = linked(ARGV[4], 'NEWLINKED')
   if link then

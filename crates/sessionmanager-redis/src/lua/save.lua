@@ -14,6 +14,7 @@ end
 if f[3] ~= ARGV[4] then
   return f[3]
 end
+local ue, uc = prepare_user(f[1], ARGV[2])
 redis.call('HSET', KEYS[2], 'd', ARGV[5], 'v', ARGV[6])
-move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[4], f[2], ARGV[7], ARGV[8])
+move_forward(KEYS[2], ARGV[3], ue, uc, f[4], f[2], ARGV[7], ARGV[8])
 return 0

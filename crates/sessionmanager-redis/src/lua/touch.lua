@@ -8,5 +8,6 @@ end
 if tonumber(f[2]) <= tonumber(ARGV[2]) then
   return 0
 end
-move_forward(ARGV[2], KEYS[2], ARGV[3], f[1], f[3], f[2], ARGV[4], ARGV[5])
+local ue, uc = prepare_user(f[1], ARGV[2])
+move_forward(KEYS[2], ARGV[3], ue, uc, f[3], f[2], ARGV[4], ARGV[5])
 return 1

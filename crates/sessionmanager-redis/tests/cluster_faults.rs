@@ -1,0 +1,205 @@
+//! The cluster store through the cluster's own operations, under traffic:
+//! resharding, a graceful failover, and a master killed. Each test runs its
+//! own cluster (3 masters, 3 replicas), since each changes its topology.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sessionmanager_core::{
+    CreateOptions, DataLimits, Error, ManagerConfig, SessionData, SessionManager, block_on,
+};
+use sessionmanager_redis::RedisStore;
+use support::cluster::Cluster;
+
+type Manager = SessionManager<RedisStore>;
+
+/// Threads that write while the cluster changes.
+const WRITERS: usize = 8;
+
+fn manager(cluster: &Cluster, options: &str) -> Arc<Manager> {
+    let url = format!("{}{options}", cluster.url("faults:"));
+    let store = RedisStore::open_url(&url).expect("the cluster store opens");
+    Arc::new(SessionManager::new(store, ManagerConfig::default()))
+}
+
+/// What one writer acknowledged: each session's token and the counter the
+/// session must hold.
+type Acknowledged = Vec<(String, i64)>;
+
+/// Starts `WRITERS` threads that create sessions (each its own user, so
+/// every bucket gets some), increment, merge and read them until `stop`,
+/// recording what was acknowledged and every error.
+fn traffic(
+    manager: &Arc<Manager>,
+    stop: &Arc<AtomicBool>,
+    errors: &Arc<Mutex<Vec<String>>>,
+) -> Vec<JoinHandle<Acknowledged>> {
+    (0..WRITERS)
+        .map(|k| {
+            let (manager, stop, errors) = (manager.clone(), stop.clone(), errors.clone());
+            std::thread::spawn(move || {
+                let mut done: Acknowledged = Vec::new();
+                let limits = DataLimits::default();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let mut step = || -> Result<(), Error> {
+                        let user = format!("w{k}-{n}");
+                        let data = SessionData::from_json_str(r#"{"n":0}"#, &limits)?;
+                        let token =
+                            block_on(manager.create(&user, data, CreateOptions::default()))?;
+                        done.push((token.as_str().to_owned(), 0));
+                        // Earlier sessions too, so slots that moved meanwhile are written.
+                        let pick = n % done.len();
+                        let (token, count) = &mut done[pick];
+                        let value = block_on(manager.increment(token, "n", 1))?;
+                        *count += 1;
+                        assert_eq!(value, *count, "an increment lost or doubled");
+                        let patch =
+                            SessionData::from_json_str(&format!(r#"{{"last":{n}}}"#), &limits)?;
+                        block_on(manager.update(token, &patch))?;
+                        let read = block_on(manager.get(token))?;
+                        assert_eq!(
+                            read.record
+                                .data
+                                .to_map()
+                                .get("n")
+                                .and_then(serde_json::Value::as_i64),
+                            Some(*count)
+                        );
+                        Ok(())
+                    };
+                    if let Err(err) = step() {
+                        errors.lock().unwrap().push(format!("writer {k}: {err}"));
+                    }
+                }
+                done
+            })
+        })
+        .collect()
+}
+
+/// Runs traffic while `change` runs, then checks that no call failed and
+/// every acknowledged write is there.
+fn under_traffic(cluster: &Cluster, manager: &Arc<Manager>, change: impl FnOnce(&Cluster)) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let writers = traffic(manager, &stop, &errors);
+    std::thread::sleep(Duration::from_millis(300));
+    change(cluster);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged: Vec<(String, i64)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("a writer panicked"))
+        .collect();
+    let errors = errors.lock().unwrap();
+    assert!(
+        errors.is_empty(),
+        "{} calls failed: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(
+        acknowledged.len() > 100,
+        "traffic ran: {} sessions",
+        acknowledged.len()
+    );
+    for (token, count) in &acknowledged {
+        let session = block_on(manager.get(token)).expect("every acknowledged session is there");
+        assert_eq!(
+            session
+                .record
+                .data
+                .to_map()
+                .get("n")
+                .and_then(serde_json::Value::as_i64),
+            Some(*count),
+            "no update is lost"
+        );
+    }
+    assert_eq!(
+        block_on(manager.count()).unwrap(),
+        acknowledged.len() as u64
+    );
+}
+
+#[test]
+fn resharding_under_traffic_loses_nothing_and_surfaces_no_error() {
+    let cluster = Cluster::start();
+    let manager = manager(&cluster, "");
+    under_traffic(&cluster, &manager, |cluster| {
+        let masters = cluster.masters();
+        cluster.reshard(masters[0], masters[1], 1500);
+        cluster.reshard(masters[2], masters[0], 1500);
+    });
+}
+
+#[test]
+fn a_graceful_failover_under_traffic_loses_nothing_and_surfaces_no_error() {
+    let cluster = Cluster::start();
+    let manager = manager(&cluster, "");
+    under_traffic(&cluster, &manager, |cluster| {
+        let replica = cluster.replicas_of(cluster.masters()[0])[0];
+        cluster.failover(replica);
+    });
+}
+
+#[test]
+fn a_killed_master_makes_its_slots_unavailable_until_its_replica_takes_over() {
+    let cluster = Cluster::start();
+    let manager = manager(&cluster, "&timeout_ms=1000");
+    let limits = DataLimits::default();
+    let data = || SessionData::from_json_str(r#"{"n":1}"#, &limits).unwrap();
+    let tokens: Vec<String> = (0..60)
+        .map(|n| {
+            let token = block_on(manager.create(&format!("k{n}"), data(), Default::default()));
+            token.unwrap().as_str().to_owned()
+        })
+        .collect();
+    let victim = cluster.masters()[0];
+    cluster.kill(victim);
+    // Calls on its slots fail within the timeout, as unavailable; the
+    // others keep working.
+    let (mut failed, mut served) = (0, 0);
+    for token in &tokens {
+        let started = Instant::now();
+        match block_on(manager.get(token)) {
+            Ok(_) => served += 1,
+            Err(Error::Unavailable(_)) => {
+                failed += 1;
+                assert!(
+                    started.elapsed() < Duration::from_millis(2_500),
+                    "{:?}",
+                    started.elapsed()
+                );
+            }
+            Err(other) => panic!("a call failed otherwise: {other}"),
+        }
+        if failed > 2 {
+            break;
+        }
+    }
+    assert!(failed > 0 && served > 0, "failed {failed}, served {served}");
+    // Its replica takes over (cluster-node-timeout is a second); the same
+    // manager then serves every session again.
+    cluster.wait_ok();
+    for token in &tokens {
+        let session = block_on(manager.get(token)).expect("served by the promoted replica");
+        assert_eq!(
+            session
+                .record
+                .data
+                .to_map()
+                .get("n")
+                .and_then(serde_json::Value::as_i64),
+            Some(1)
+        );
+    }
+    let token = block_on(manager.create("after", data(), Default::default())).unwrap();
+    assert!(block_on(manager.is_active(token.as_str())).unwrap());
+}
