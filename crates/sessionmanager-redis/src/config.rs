@@ -40,6 +40,16 @@ pub struct RedisConfig {
     /// them. 0 leaves all of it to
     /// [`purge_expired`](sessionmanager_core::SessionStore::purge_expired).
     pub sweep_on_create: u32,
+    /// How many replicas must have each write before the store answers it
+    /// (`WAIT`, for at most half of [`Self::timeout`]): 0, the default,
+    /// answers once the master has it. Redis replicates asynchronously, so
+    /// a master that fails before its replicas have a write loses it when a
+    /// replica takes over; with 1 a write that returned is on a replica too
+    /// (unless that replica fails as well), and one that no replica
+    /// acknowledged in time fails with
+    /// [`Error::Unavailable`](sessionmanager_core::Error::Unavailable), though
+    /// the master has it.
+    pub wait_replicas: u32,
     /// TLS settings (`rediss://`): the server's certificate and host name
     /// are checked ([`Verify::Full`]) unless `ssl_cert_reqs=none`
     /// ([`Verify::Nothing`]); `None` connects in plain text.
@@ -186,6 +196,7 @@ impl RedisConfig {
             prefix: Self::DEFAULT_PREFIX.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
             sweep_on_create: Self::DEFAULT_SWEEP_ON_CREATE,
+            wait_replicas: 0,
             tls: None,
         }
     }
@@ -203,12 +214,13 @@ impl RedisConfig {
     /// `valkey+cluster://`, and `rediss+cluster://` for TLS to every node),
     /// which has database 0 only. Options: `prefix`
     /// (the key prefix, percent-encoded), `timeout_ms` (each operation's
-    /// limit) and `sweep_on_create` (expired sessions each create clears; 0
-    /// for none); over TLS also `ssl_ca_certs`, `ssl_certfile`,
-    /// `ssl_keyfile` (PEM files) and `ssl_cert_reqs` (`required` or `none`),
-    /// as [`TlsFiles`] holds them. User name, password and prefix
-    /// are percent-decoded. Errors are [`Error::InvalidArgument`] naming the
-    /// part that is wrong, never containing the password.
+    /// limit), `sweep_on_create` (expired sessions each create clears; 0
+    /// for none) and `wait_replicas` (see [`Self::wait_replicas`]); over
+    /// TLS also `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (PEM files)
+    /// and `ssl_cert_reqs` (`required` or `none`), as [`TlsFiles`] holds
+    /// them. User name, password and prefix are percent-decoded. Errors are
+    /// [`Error::InvalidArgument`] naming the part that is wrong, never
+    /// containing the password.
     pub fn from_url(url: &str) -> Result<Self> {
         url::parse(url).map_err(|url::UrlError(message)| {
             let message = sessionmanager_core::scrub(&message, url);
@@ -249,6 +261,7 @@ impl fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("sweep_on_create", &self.sweep_on_create)
+            .field("wait_replicas", &self.wait_replicas)
             .field("tls", &self.tls)
             .finish()
     }

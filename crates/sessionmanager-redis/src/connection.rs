@@ -45,6 +45,17 @@ impl ConnectionLike for Connection {
     }
 }
 
+impl Connection {
+    /// This connection, sending the commands that name no key to the node
+    /// that holds `key` (on a cluster; one server holds every key).
+    pub(crate) fn aimed_at(&self, key: &str) -> Self {
+        match self {
+            Self::Server(conn) => Self::Server(conn.clone()),
+            Self::Cluster(conn) => Self::Cluster(conn.aimed_at(key)),
+        }
+    }
+}
+
 /// Where connections come from.
 pub(crate) enum Connector {
     Server(Box<Link>),

@@ -24,6 +24,13 @@ pub(crate) enum Failure {
     /// there names `bucket` (`lua/prelude.lua`'s `linked`): of the key the
     /// call addressed, or of a rotation's new key if `new_key`.
     Linked { bucket: u16, new_key: bool },
+    /// The master has a write, but fewer replicas than `wanted`
+    /// acknowledged it within `waited_ms` (the `wait_replicas` setting).
+    Unreplicated {
+        acked: i64,
+        wanted: u32,
+        waited_ms: u128,
+    },
     /// The cluster could not be found or used as one, in words that name
     /// the nodes; `transient` if waiting may help.
     Cluster { message: String, transient: bool },
@@ -58,6 +65,7 @@ impl Failure {
             Self::Corrupt(_)
             | Self::RotateTargetTaken
             | Self::Linked { .. }
+            | Self::Unreplicated { .. }
             | Self::Cluster { .. } => false,
         }
     }
@@ -95,6 +103,18 @@ pub(crate) fn engine_error(failure: Failure, doing: &str, address: &str, db: i64
             .into(),
         ),
         Failure::RotateTargetTaken => Error::RotationTargetTaken,
+        Failure::Unreplicated {
+            acked,
+            wanted,
+            waited_ms,
+        } => Error::Unavailable(
+            format!(
+                "could not {doing} safely: Redis at {address} has the write, but {acked} of the \
+                 {wanted} replicas asked for (wait_replicas) acknowledged it within {waited_ms} \
+                 ms; a failover now could lose it"
+            )
+            .into(),
+        ),
         Failure::Cluster {
             message,
             transient: true,

@@ -82,6 +82,7 @@ pub(crate) struct Shared {
     pub(crate) scripts: Scripts,
     timeout: Duration,
     sweep_on_create: u32,
+    wait_replicas: u32,
     /// `host:port/db`, for messages.
     address: String,
     db: i64,
@@ -102,6 +103,29 @@ impl Shared {
             .arg(self.keys.prefix())
             .arg(ms(now));
         call
+    }
+
+    /// Waits until `wait_replicas` replicas of the node that holds `bucket`
+    /// have the writes sent to it (`WAIT`, for half the store's timeout):
+    /// at once when none are asked for.
+    async fn replicated(&self, conn: &Connection, bucket: u16) -> Result<(), Failure> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let waited_ms = (self.timeout / 2).as_millis().max(1);
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(waited_ms as u64)
+            .query_async(&mut conn.aimed_at(self.keys.expiry(bucket)))
+            .await?;
+        if acked < i64::from(self.wait_replicas) {
+            return Err(Failure::Unreplicated {
+                acked,
+                wanted: self.wait_replicas,
+                waited_ms,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -134,6 +158,7 @@ impl RedisStore {
                 scripts: Scripts::new(),
                 timeout: config.timeout,
                 sweep_on_create: config.sweep_on_create,
+                wait_replicas: config.wait_replicas,
                 address: config.address(),
                 db: config.db,
             }),
@@ -549,6 +574,7 @@ impl SessionStore for RedisStore {
             if made_link && !matches!(outcome, CreateOutcome::Created { .. }) {
                 shared.unlink(&mut conn, [key]).await?;
             }
+            shared.replicated(&conn, home).await?;
             Ok(outcome)
         })
         .await
@@ -613,7 +639,7 @@ impl SessionStore for RedisStore {
             ms(record.expires_at),
         ]);
         self.run("update a session", move |shared, conn| async move {
-            let (answer, _) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
+            let (answer, bucket) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
                 let args = Arc::clone(&args);
                 async move {
                     let answer: Value = shared
@@ -627,6 +653,7 @@ impl SessionStore for RedisStore {
                 }
             })
             .await?;
+            shared.replicated(&conn, bucket).await?;
             match answer {
                 Value::Int(0) => Ok(SaveOutcome::Saved),
                 Value::Int(-1) => Ok(SaveOutcome::NotFound),
@@ -655,7 +682,7 @@ impl SessionStore for RedisStore {
         };
         let (key, max_bytes, args) = (*key, limits.max_bytes, Arc::new(args));
         self.run("update a session", move |shared, conn| async move {
-            let (answer, _) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
+            let (answer, bucket) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
                 let args = Arc::clone(&args);
                 async move {
                     let answer: Value = shared
@@ -670,6 +697,7 @@ impl SessionStore for RedisStore {
                 }
             })
             .await?;
+            shared.replicated(&conn, bucket).await?;
             match answer {
                 Value::Int(-1) => Ok(EditOutcome::NotFound),
                 Value::Int(-2) => Ok(EditOutcome::Declined),
@@ -697,7 +725,7 @@ impl SessionStore for RedisStore {
     ) -> Result<bool> {
         let key = *key;
         self.run("refresh a session", move |shared, conn| async move {
-            let (touched, _) = at_key(
+            let (touched, bucket) = at_key(
                 &shared,
                 &conn,
                 &key,
@@ -714,6 +742,7 @@ impl SessionStore for RedisStore {
                 },
             )
             .await?;
+            shared.replicated(&conn, bucket).await?;
             Ok(touched == 1)
         })
         .await
@@ -740,6 +769,7 @@ impl SessionStore for RedisStore {
             if bucket != bucket_of_key(&key) {
                 shared.unlink(&mut conn, [key]).await?;
             }
+            shared.replicated(&conn, bucket).await?;
             Ok(live == 1)
         })
         .await
@@ -792,6 +822,7 @@ impl SessionStore for RedisStore {
                         if home != bucket_of_key(&old) {
                             shared.unlink(&mut conn, [old]).await?;
                         }
+                        shared.replicated(&conn, home).await?;
                         return Ok(true);
                     }
                     Ok(_) => return Ok(false),
@@ -857,6 +888,7 @@ impl SessionStore for RedisStore {
                         match answer.as_slice() {
                             [ended, more, gone @ ..] => {
                                 shared.unlink(&mut conn, unlinked(gone)?).await?;
+                                shared.replicated(&conn, home).await?;
                                 Ok((
                                     as_int(ended, "ending a user's sessions")?,
                                     as_int(more, "ending a user's sessions")?,

@@ -100,3 +100,22 @@ fn a_server_not_in_cluster_mode_is_named() {
     assert!(matches!(err, Error::Store(_)), "{err:?}");
     assert!(err.to_string().contains("not in cluster mode"), "{err}");
 }
+
+#[test]
+fn writes_wait_for_the_replica_of_their_master() {
+    let url = format!(
+        "{}&wait_replicas=1",
+        support::cluster::shared().url("replicated:")
+    );
+    let manager = SessionManager::new(
+        RedisStore::open_url(&url).unwrap(),
+        ManagerConfig::default(),
+    );
+    for n in 0..20 {
+        let token =
+            block_on(manager.create(&format!("r{n}"), SessionData::empty(), Default::default()))
+                .expect("each master's replica acknowledges");
+        block_on(manager.rotate(token.as_str())).expect("a rotation too");
+    }
+    assert_eq!(block_on(manager.count()).unwrap(), 20);
+}

@@ -374,6 +374,14 @@ impl ClusterConnection {
         }
     }
 
+    /// This handle, sending keyless commands to the master of `key`'s slot.
+    pub(crate) fn aimed_at(&self, key: &str) -> Self {
+        Self {
+            cluster: Arc::clone(&self.cluster),
+            last_slot: slots::slot_of(key.as_bytes()),
+        }
+    }
+
     async fn route(&mut self, request: Request<'_>) -> Answer {
         let slot = request.slot().unwrap_or(self.last_slot);
         self.last_slot = slot;

@@ -170,6 +170,19 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
                         ))
                     })?;
             }
+            "wait_replicas" => {
+                config.wait_replicas =
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n <= 100)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "option wait_replicas must be a whole number of replicas \
+                             from 0 to 100, got {value:?}"
+                            ))
+                        })?;
+            }
             "sentinel_username" | "sentinel_password" => {
                 let value = decode(value).map_err(|why| bad(format!("option {name} {why}")))?;
                 let value = (!value.is_empty()).then_some(value);
@@ -190,8 +203,9 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             _ => {
                 return Err(bad(format!(
                     "unknown redis:// option {name:?}; known options: prefix, timeout_ms, \
-                     sweep_on_create, for rediss:// ssl_ca_certs, ssl_certfile, ssl_keyfile, \
-                     ssl_cert_reqs, and for redis+sentinel:// sentinel_username, sentinel_password"
+                     sweep_on_create, wait_replicas, for rediss:// ssl_ca_certs, ssl_certfile, \
+                     ssl_keyfile, ssl_cert_reqs, and for redis+sentinel:// sentinel_username, \
+                     sentinel_password"
                 )));
             }
         }
@@ -426,6 +440,9 @@ mod tests {
             (Some("app"), Some("s3cret"))
         );
         assert_eq!((c.prefix.as_str(), c.timeout.as_millis()), ("x:", 500));
+        assert_eq!(c.wait_replicas, 0);
+        let c = parse("redis+cluster://n1?wait_replicas=1").unwrap();
+        assert_eq!(c.wait_replicas, 1);
         assert_eq!(c.address(), "the cluster of n1:7000,n2:6379,[::1]:7002");
         let c = parse("valkeys+cluster://n1/0?ssl_cert_reqs=none").unwrap();
         assert_eq!(c.tls.expect("TLS").verify, Verify::Nothing);
@@ -450,6 +467,9 @@ mod tests {
             ("redis://h/0?timeout_ms=0", "timeout_ms"),
             ("redis://h/0?timeout_ms=soon", "timeout_ms"),
             ("redis://h/0?sweep_on_create=-1", "sweep_on_create"),
+            ("redis://h/0?wait_replicas=-1", "wait_replicas must be"),
+            ("redis://h/0?wait_replicas=many", "wait_replicas must be"),
+            ("redis://h/0?wait_replicas=101", "wait_replicas must be"),
             (
                 "redis://h/0?colour=blue",
                 "unknown redis:// option \"colour\"",
