@@ -12,7 +12,7 @@ from pysessionmanager.testing import ManualClock
 
 # Fixtures that start real servers: redis_server, redis_url, own_redis;
 # postgres_server, postgres_url, own_postgres.
-pytest_plugins = ["servers_redis", "servers_postgres"]
+pytest_plugins = ["servers_redis", "servers_redis_cluster", "servers_postgres"]
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(exit::_interpreter_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(request::save_step, m)?)?;
     m.add("TOKEN_BYTES", 32)?;
+    m.add("TOKEN_MAX_CHARS", sessionmanager_core::MAX_TOKEN_CHARS)?;
     interrupt::install();
     Ok(())
 }

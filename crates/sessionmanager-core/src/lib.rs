@@ -78,4 +78,4 @@ pub use stats::{EndReason, ErrorKind, LATENCY_BOUNDS_NS, Latency, Operation, Sta
 pub use store::{
     CreateOutcome, EditOutcome, MemberEdit, RateRead, SaveOutcome, SessionStore, UserLimit,
 };
-pub use token::{SessionKey, SessionToken};
+pub use token::{MAX_TOKEN_CHARS, SessionKey, SessionToken};

@@ -13,6 +13,9 @@ const TOKEN_BYTES: usize = 32;
 const TOKEN_CHARS: usize = 43;
 /// Length of a routed token's text: 32 random bytes and a 2-byte route.
 const ROUTED_TOKEN_CHARS: usize = 46;
+/// The longest a token's text can be (a routed token's): longer text never
+/// names a session.
+pub const MAX_TOKEN_CHARS: usize = ROUTED_TOKEN_CHARS;
 
 /// The secret a client presents: 256 bits from the OS CSPRNG, URL-safe base64.
 ///

@@ -83,8 +83,17 @@ impl Connector {
         }
     }
 
-    /// Drops the connection(s), so the next operation opens new ones.
+    /// Drops the connection after a call on it failed or timed out, so the
+    /// next operation opens a new one. A cluster's router drops the one
+    /// node's connection that did not answer itself.
     pub(crate) fn forget(&self) {
+        if let Self::Server(link) = self {
+            link.forget();
+        }
+    }
+
+    /// Drops every connection: the store closes.
+    pub(crate) fn close(&self) {
         match self {
             Self::Server(link) => link.forget(),
             Self::Cluster(cluster) => cluster.forget(),

@@ -15,13 +15,18 @@ use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 tokio::task_local! {
-    /// Set for tasks the driver runs, whose operations must not block.
-    static ON_DRIVER: ();
+    /// Set for tasks a driver runs, whose operations must not block: the
+    /// address of the runtime they run on.
+    static ON_DRIVER: usize;
 }
 
-/// Whether the current task is one the driver runs.
-pub(crate) fn on_driver() -> bool {
-    ON_DRIVER.try_with(|_| ()).is_ok()
+/// Whether the current task is one that `runtime`'s driver runs (a task of
+/// another store's driver, copying sessions between two stores, say, must
+/// drive this store's runtime itself).
+pub(crate) fn on_driver(runtime: &Arc<Runtime>) -> bool {
+    ON_DRIVER
+        .try_with(|on| *on == Arc::as_ptr(runtime) as usize)
+        .unwrap_or(false)
 }
 
 /// The thread that drives the store's runtime for spawned tasks, started
@@ -56,7 +61,7 @@ impl Driver {
             *stop = Some(sender);
         }
         drop(stop);
-        runtime.spawn(ON_DRIVER.scope((), task));
+        runtime.spawn(ON_DRIVER.scope(Arc::as_ptr(runtime) as usize, task));
         Ok(())
     }
 

@@ -25,6 +25,20 @@
 //!   asks the sentinels for the master, follows their `+switch-master`
 //!   announcements, and retries within its timeout what a failover refused
 //!   before it ran.
+//! - On a Redis or Valkey Cluster ([`Server::Cluster`], `redis+cluster://`),
+//!   the store reads which master serves each hash slot and sends every
+//!   call to the master of its session's slot, one round trip as on one
+//!   server; it follows `MOVED` and `ASK`, and retries within its timeout
+//!   what a moving slot or a failover refused before it ran.
+//!
+//! Which to choose: [`RedisConfig::new`] for one server (or a managed
+//! service's single endpoint), [`RedisConfig::sentinel`] for a master that
+//! Sentinel fails over, [`RedisConfig::cluster`] for a cluster (a managed
+//! service in cluster mode). The same store type and the same
+//! [`SessionStore`](sessionmanager_core::SessionStore) contract serve all
+//! three, so a manager (and the axum layer) does not change with them.
+//! [`RedisConfig::wait_replicas`] makes each write wait for replicas, on
+//! any of them.
 //!
 //! Expiry is judged by the manager's clock (the `now` every store call gets);
 //! Redis's own clock only removes records at the same deadlines. Keep the
@@ -32,7 +46,8 @@
 //! behind the server's sees sessions vanish early, never late.
 //!
 //! What the server should be: a standalone Redis (tested with 7.0) or Valkey,
-//! or a master that Sentinel manages, with `appendonly yes` if sessions must survive a restart
+//! a master that Sentinel manages, or a cluster of them, with `appendonly
+//! yes` if sessions must survive a restart
 //! (`appendfsync always` loses no acknowledged write, even to `kill -9`),
 //! and `maxmemory-policy noeviction` (the default) or a `volatile-*` policy
 //! that may end sessions early: an `allkeys-*` policy may also evict the

@@ -297,7 +297,7 @@ impl RedisStore {
                 }
             }
         };
-        if on_driver() {
+        if on_driver(&runtime) {
             return task.await;
         }
         if Handle::try_current().is_err() {
@@ -454,7 +454,7 @@ impl RedisStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        self.shared.connector.forget();
+        self.shared.connector.close();
         // Operations still running hold the runtime; the last one out drops
         // it. Shutting down in the background never blocks, so closing works
         // from any thread, even a tokio one.

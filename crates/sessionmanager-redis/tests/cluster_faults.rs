@@ -20,6 +20,16 @@ type Manager = SessionManager<RedisStore>;
 /// Threads that write while the cluster changes.
 const WRITERS: usize = 8;
 
+/// One test at a time: each runs six servers and eight writers, and
+/// together they would starve one another on a small machine.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn manager(cluster: &Cluster, options: &str) -> Arc<Manager> {
     let url = format!("{}{options}", cluster.url("faults:"));
     let store = RedisStore::open_url(&url).expect("the cluster store opens");
@@ -130,6 +140,7 @@ fn under_traffic(cluster: &Cluster, manager: &Arc<Manager>, change: impl FnOnce(
 
 #[test]
 fn resharding_under_traffic_loses_nothing_and_surfaces_no_error() {
+    let _alone = one_at_a_time();
     let cluster = Cluster::start();
     let manager = manager(&cluster, "");
     under_traffic(&cluster, &manager, |cluster| {
@@ -141,6 +152,7 @@ fn resharding_under_traffic_loses_nothing_and_surfaces_no_error() {
 
 #[test]
 fn a_graceful_failover_under_traffic_loses_nothing_and_surfaces_no_error() {
+    let _alone = one_at_a_time();
     let cluster = Cluster::start();
     let manager = manager(&cluster, "");
     under_traffic(&cluster, &manager, |cluster| {
@@ -151,8 +163,12 @@ fn a_graceful_failover_under_traffic_loses_nothing_and_surfaces_no_error() {
 
 #[test]
 fn a_killed_master_makes_its_slots_unavailable_until_its_replica_takes_over() {
+    let _alone = one_at_a_time();
     let cluster = Cluster::start();
-    let manager = manager(&cluster, "&timeout_ms=1000");
+    // Every session on a replica before the kill (wait_replicas): what the
+    // promoted replica lacks would be the asynchronous replication's loss,
+    // which the README describes, not the store's.
+    let manager = manager(&cluster, "&timeout_ms=1000&wait_replicas=1");
     let limits = DataLimits::default();
     let data = || SessionData::from_json_str(r#"{"n":1}"#, &limits).unwrap();
     let tokens: Vec<String> = (0..60)
@@ -200,6 +216,84 @@ fn a_killed_master_makes_its_slots_unavailable_until_its_replica_takes_over() {
             Some(1)
         );
     }
-    let token = block_on(manager.create("after", data(), Default::default())).unwrap();
+    // The promoted master has no replica until the killed node comes back
+    // as one: a write waiting for a replica says so, and goes through after.
+    let err = block_on(manager.create("lonely", data(), Default::default()));
+    let lonely =
+        matches!(&err, Err(Error::Unavailable(m)) if m.to_string().contains("wait_replicas"));
+    cluster.restart(victim);
+    cluster.wait_ok();
+    // (Its replica may still be catching up: a few tries.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let token = loop {
+        match block_on(manager.create("after", data(), Default::default())) {
+            Err(Error::Unavailable(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            done => break done.expect("a replica acknowledges again"),
+        }
+    };
     assert!(block_on(manager.is_active(token.as_str())).unwrap());
+    assert!(lonely || err.is_ok(), "{err:?}");
+}
+
+#[test]
+fn a_master_that_stops_answering_holds_up_only_its_own_slots() {
+    let _alone = one_at_a_time();
+    let cluster = Cluster::start();
+    let manager = manager(&cluster, "&timeout_ms=300");
+    let tokens: Vec<String> = (0..60)
+        .map(|n| {
+            let token = block_on(manager.create(
+                &format!("s{n}"),
+                SessionData::empty(),
+                Default::default(),
+            ));
+            token.unwrap().as_str().to_owned()
+        })
+        .collect();
+    // One master stops for less than cluster-node-timeout: slow, not failed.
+    let sleeper = cluster.masters()[0];
+    let info: String = support::cluster::command(sleeper, &["INFO", "server"]).unwrap();
+    let pid = info
+        .lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .expect("INFO names the process")
+        .trim()
+        .to_owned();
+    let signal = move |name: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([name, pid.as_str()])
+            .status();
+        assert!(sent.expect("kill runs").success());
+    };
+    signal("-STOP");
+    let sleeping = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(900));
+        signal("-CONT");
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let (mut slow, mut served) = (0, 0);
+    let started = Instant::now();
+    for token in &tokens {
+        let call = Instant::now();
+        match block_on(manager.get(token)) {
+            Ok(_) => served += 1,
+            Err(Error::Unavailable(_)) => {
+                slow += 1;
+                // The timeout, and a margin for a loaded machine.
+                let took = call.elapsed();
+                assert!(took < Duration::from_millis(1_300), "{took:?}");
+            }
+            Err(other) => panic!("a call failed otherwise: {other}"),
+        }
+        if (slow > 0 && served >= 5) || started.elapsed() > Duration::from_millis(800) {
+            break;
+        }
+    }
+    assert!(slow > 0 && served >= 5, "slow {slow}, served {served}");
+    sleeping.join().unwrap();
+    for token in &tokens {
+        block_on(manager.get(token)).expect("the sleeper answers again");
+    }
 }

@@ -19,11 +19,13 @@ __all__ = [
     "RateLimiter",
     "RateLimitResult",
     "TOKEN_BYTES",
+    "TOKEN_MAX_CHARS",
     "_interpreter_exiting",
     "save_step",
 ]
 
 TOKEN_BYTES: int
+TOKEN_MAX_CHARS: int
 
 def _interpreter_exiting() -> None:
     """Registered with ``atexit`` by the package: marks the interpreter's exit."""

@@ -183,7 +183,7 @@ impl Cluster {
         Ok(connections)
     }
 
-    /// Drops every node connection (the store closes, or timed out).
+    /// Drops every node connection (the store closes).
     pub(crate) fn forget(&self) {
         for link in self
             .links
@@ -357,6 +357,31 @@ fn redirect_of(code: &str, detail: Option<&str>) -> Option<Redirect> {
     }
 }
 
+/// A request sent to a node and not answered yet. Dropped unanswered (the
+/// store's timeout gave up on it), it drops that node's connection, which
+/// may never answer again, and has the map read again before the next
+/// call: the node may be down, its slots about to move.
+struct Waiting<'a> {
+    cluster: &'a Cluster,
+    link: &'a Link,
+    answered: bool,
+}
+
+impl Waiting<'_> {
+    fn answered(mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.link.forget();
+            self.cluster.mark_stale();
+        }
+    }
+}
+
 /// A handle that sends each command to the master of its key's slot.
 /// Commands without a key go where the handle's last keyed command went
 /// (a `SCRIPT LOAD` that an `EVALSHA` answered `NOSCRIPT` for, say).
@@ -414,7 +439,13 @@ impl ClusterConnection {
                     continue;
                 }
             };
+            let waiting = Waiting {
+                cluster: &self.cluster,
+                link: &link,
+                answered: false,
+            };
             let answer = request.send(&mut conn, asked).await;
+            waiting.answered();
             match answer.redirect() {
                 Some(Redirect::Moved(moved, address)) => self.cluster.learn(moved, address),
                 Some(Redirect::Ask(address)) => asking = Some(address),

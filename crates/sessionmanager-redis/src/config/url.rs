@@ -441,9 +441,9 @@ mod tests {
         );
         assert_eq!((c.prefix.as_str(), c.timeout.as_millis()), ("x:", 500));
         assert_eq!(c.wait_replicas, 0);
+        assert_eq!(c.address(), "the cluster of n1:7000,n2:6379,[::1]:7002");
         let c = parse("redis+cluster://n1?wait_replicas=1").unwrap();
         assert_eq!(c.wait_replicas, 1);
-        assert_eq!(c.address(), "the cluster of n1:7000,n2:6379,[::1]:7002");
         let c = parse("valkeys+cluster://n1/0?ssl_cert_reqs=none").unwrap();
         assert_eq!(c.tls.expect("TLS").verify, Verify::Nothing);
     }

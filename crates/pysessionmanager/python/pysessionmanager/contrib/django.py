@@ -68,7 +68,7 @@ from pysessionmanager import (
     SessionNotFound,
     UnsupportedDataType,
 )
-from pysessionmanager._native import TOKEN_BYTES
+from pysessionmanager._native import TOKEN_MAX_CHARS
 from pysessionmanager.aio import AsyncSessionManager
 from pysessionmanager.contrib._web import (
     CONFLICT_BODY,
@@ -89,8 +89,9 @@ _RESERVED_OPTIONS = {
     "sliding": "session.set_expiry()",
 }
 
-# Tokens are URL-safe base64 without padding; a longer key can never name one.
-_TOKEN_LENGTH = -(-TOKEN_BYTES * 4 // 3)
+# Tokens are URL-safe base64 without padding (46 characters at most, routed
+# ones on Redis); a longer key can never name one.
+_TOKEN_LENGTH = TOKEN_MAX_CHARS
 _TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 _managers: dict[tuple[str, tuple[tuple[str, Any], ...]], SessionManager] = {}
