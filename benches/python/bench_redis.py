@@ -142,11 +142,12 @@ def threaded(server: RedisServer, impl: str, op: str, threads: int, seconds: flo
     return rate
 
 
-def redis_benchmark(server: RedisServer, clients: int, n: int) -> dict[str, float]:
-    """redis-benchmark's SET and GET rates with `clients` connections, pinned like the server."""
+def redis_benchmark(port: int, clients: int, n: int, *extra: str) -> dict[str, float]:
+    """redis-benchmark's SET and GET rates with `clients` connections, pinned like the
+    server; `extra` arguments (`--cluster`) go last."""
     out = subprocess.run(
-        ["taskset", "-c", str(SERVER_CPU), "redis-benchmark", "-p", str(server.port)]
-        + ["-n", str(n), "-c", str(clients), "-t", "set,get", "-d", "40", "--csv"],
+        ["taskset", "-c", str(SERVER_CPU), "redis-benchmark", "-p", str(port)]
+        + ["-n", str(n), "-c", str(clients), "-t", "set,get", "-d", "40", "--csv", *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -216,7 +217,8 @@ def main() -> None:
         print(f"| {workload} | {cells} |", flush=True)
 
     ceiling_n = 200_000 // scale
-    one, eight = redis_benchmark(server, 1, ceiling_n), redis_benchmark(server, 8, ceiling_n)
+    one = redis_benchmark(server.port, 1, ceiling_n)
+    eight = redis_benchmark(server.port, 8, ceiling_n)
     print(
         f"\nCeiling, redis-benchmark -c 1 (one connection, one request at a time, pinned to the"
         f" server's CPU): SET {one['SET']:,.0f}/s, GET {one['GET']:,.0f}/s; -c 8: SET"

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import json
 import os
 import platform
-import secrets
 import shutil
 import sys
 import tempfile
@@ -30,8 +28,10 @@ from pathlib import Path
 
 import redis
 from bench_memory import cpu_name
+from bench_redis import SERVER_CPU as CPU
+from bench_redis import RedisPy, redis_benchmark
 from threaded import ops_per_second
-from workloads import DATA, LIVE, UPDATE, Pysessionmanager, Runs, arguments, interleaved, print_runs
+from workloads import LIVE, Pysessionmanager, Runs, arguments, interleaved, print_runs
 from workloads import ops_per_second as workload_ops_per_second
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
@@ -41,30 +41,16 @@ from servers_redis_cluster import RedisCluster  # noqa: E402
 IMPLS = ("standalone", "cluster", "redis-py cluster")
 WORKLOADS = ("create", "get", "update")
 COUNTS = (20_000, 40_000, 20_000)  # ops per measurement; --quick divides by 10
-CPU = 0
 PINNED = ["taskset", "-c", str(CPU)]
 
 
-class RawCluster:
-    """redis-py's RedisCluster: SET key JSON EX / GET + json.loads; update = GET + SET."""
+class RawCluster(RedisPy):
+    """redis-py's RedisCluster, used as bench_redis.py uses redis.Redis: SET key JSON EX /
+    GET + json.loads; update = GET + SET."""
 
     def __init__(self, port: int) -> None:
         self.r = redis.RedisCluster(host="127.0.0.1", port=port)
         self.close = self.r.close
-
-    def create(self, user: str) -> str:
-        key = "s:" + secrets.token_urlsafe(32)
-        self.r.set(key, json.dumps({"user_id": user, **DATA}), ex=3600)
-        return key
-
-    def get(self, key: str) -> dict:
-        return json.loads(self.r.get(key))  # type: ignore[arg-type]
-
-    def update(self, key: str) -> None:
-        self.r.set(key, json.dumps({**self.get(key), **UPDATE}), ex=3600)
-
-    def end(self, key: str) -> None:
-        self.r.delete(key)
 
 
 class Servers:
@@ -157,6 +143,15 @@ def main() -> None:
         rates = f"{one:,.0f} | {cluster:,.0f} | {raw:,.0f}"
         cells = f"{rates} | {one / cluster:.2f} | {cluster / raw:.2f}"
         print(f"| {workload} | {cells} |", flush=True)
+
+    n = 100_000 // scale
+    one = redis_benchmark(servers.one.port, 1, n)
+    many = redis_benchmark(servers.cluster.seeds[0], 1, n, "--cluster")
+    print(
+        f"\nServer ceiling, redis-benchmark -c 1 (pinned like the servers): one server SET"
+        f" {one['SET']:,.0f}/s, GET {one['GET']:,.0f}/s; the cluster (--cluster) SET"
+        f" {many['SET']:,.0f}/s, GET {many['GET']:,.0f}/s.\n"
+    )
 
     print("\n## 1 and 8 threads sharing one manager\n")
     print("| op | standalone 1 | standalone 8 | cluster 1 | cluster 8 | cluster 8 / standalone 8 |")

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use crate::connection::Connection;
 use futures_util::future::try_join_all;
-use redis::Value;
+use redis::{Script, Value};
 use sessionmanager_core::{SessionKey, Timestamp};
 
 use crate::error::Failure;
 use crate::keys::{self, BUCKETS, bucket_of_key};
+use crate::scripts::Scripts;
 use crate::store::Shared;
 
 /// What [`Shared::claim_link`] found.
@@ -44,6 +45,37 @@ where
         }) if bucket != own => Ok((op(Arc::clone(shared), conn.clone(), bucket).await?, bucket)),
         other => Ok((other?, own)),
     }
+}
+
+/// Runs the script `pick` names on `key`'s session where it lives (in the
+/// key's bucket, or the one a link there names; KEYS: the bucket's expiry
+/// index and the session; ARGV: prefix, now, the key's member, then
+/// `args`), and waits for the replicas `wait_replicas` asks for. Answers
+/// the script's answer and the bucket it ran in.
+pub(crate) async fn on_session(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    key: &SessionKey,
+    pick: fn(&Scripts) -> &Script,
+    args: Arc<Vec<String>>,
+    now: Timestamp,
+) -> Result<(Value, u16), Failure> {
+    let (answer, bucket) = at_key(shared, conn, key, |shared, mut conn, bucket| {
+        let args = Arc::clone(&args);
+        async move {
+            let answer: Value = shared
+                .invoke(pick(&shared.scripts), bucket, now)
+                .key(shared.keys.session(key, bucket))
+                .arg(keys::member(key))
+                .arg(&args[..])
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(answer)
+        }
+    })
+    .await?;
+    shared.replicated(conn, bucket).await?;
+    Ok((answer, bucket))
 }
 
 impl Shared {

@@ -28,7 +28,7 @@ use tokio::task::spawn_blocking;
 
 use futures_util::future::try_join_all;
 
-use crate::buckets::{Claim, at_key, unlinked};
+use crate::buckets::{Claim, at_key, on_session, unlinked};
 use crate::cluster::Cluster;
 use crate::codec::{self, FIELDS};
 use crate::config::RedisConfig;
@@ -108,7 +108,7 @@ impl Shared {
     /// Waits until `wait_replicas` replicas of the node that holds `bucket`
     /// have the writes sent to it (`WAIT`, for half the store's timeout):
     /// at once when none are asked for.
-    async fn replicated(&self, conn: &Connection, bucket: u16) -> Result<(), Failure> {
+    pub(crate) async fn replicated(&self, conn: &Connection, bucket: u16) -> Result<(), Failure> {
         if self.wait_replicas == 0 {
             return Ok(());
         }
@@ -631,7 +631,7 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<SaveOutcome> {
         let key = *key;
-        let args = Arc::new([
+        let args = Arc::new(vec![
             expected_version.to_string(),
             record.data.as_json().to_owned(),
             record.version.to_string(),
@@ -639,21 +639,7 @@ impl SessionStore for RedisStore {
             ms(record.expires_at),
         ]);
         self.run("update a session", move |shared, conn| async move {
-            let (answer, bucket) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
-                let args = Arc::clone(&args);
-                async move {
-                    let answer: Value = shared
-                        .invoke(&shared.scripts.save, bucket, now)
-                        .key(shared.keys.session(&key, bucket))
-                        .arg(keys::member(&key))
-                        .arg(&args[..])
-                        .invoke_async(&mut conn)
-                        .await?;
-                    Ok(answer)
-                }
-            })
-            .await?;
-            shared.replicated(&conn, bucket).await?;
+            let (answer, _) = on_session(&shared, &conn, &key, |s| &s.save, args, now).await?;
             match answer {
                 Value::Int(0) => Ok(SaveOutcome::Saved),
                 Value::Int(-1) => Ok(SaveOutcome::NotFound),
@@ -680,24 +666,10 @@ impl SessionStore for RedisStore {
         let Some(args) = edit_arguments(edit) else {
             return Ok(EditOutcome::Declined);
         };
-        let (key, max_bytes, args) = (*key, limits.max_bytes, Arc::new(args));
+        let key = *key;
+        let args = Arc::new([vec![limits.max_bytes.to_string()], args].concat());
         self.run("update a session", move |shared, conn| async move {
-            let (answer, bucket) = at_key(&shared, &conn, &key, |shared, mut conn, bucket| {
-                let args = Arc::clone(&args);
-                async move {
-                    let answer: Value = shared
-                        .invoke(&shared.scripts.edit, bucket, now)
-                        .key(shared.keys.session(&key, bucket))
-                        .arg(keys::member(&key))
-                        .arg(max_bytes)
-                        .arg(&args[..])
-                        .invoke_async(&mut conn)
-                        .await?;
-                    Ok(answer)
-                }
-            })
-            .await?;
-            shared.replicated(&conn, bucket).await?;
+            let (answer, _) = on_session(&shared, &conn, &key, |s| &s.edit, args, now).await?;
             match answer {
                 Value::Int(-1) => Ok(EditOutcome::NotFound),
                 Value::Int(-2) => Ok(EditOutcome::Declined),
@@ -724,26 +696,10 @@ impl SessionStore for RedisStore {
         now: Timestamp,
     ) -> Result<bool> {
         let key = *key;
+        let args = Arc::new(vec![ms(last_active), ms(expires_at)]);
         self.run("refresh a session", move |shared, conn| async move {
-            let (touched, bucket) = at_key(
-                &shared,
-                &conn,
-                &key,
-                |shared, mut conn, bucket| async move {
-                    let touched: i64 = shared
-                        .invoke(&shared.scripts.touch, bucket, now)
-                        .key(shared.keys.session(&key, bucket))
-                        .arg(keys::member(&key))
-                        .arg(ms(last_active))
-                        .arg(ms(expires_at))
-                        .invoke_async(&mut conn)
-                        .await?;
-                    Ok(touched)
-                },
-            )
-            .await?;
-            shared.replicated(&conn, bucket).await?;
-            Ok(touched == 1)
+            let (touched, _) = on_session(&shared, &conn, &key, |s| &s.touch, args, now).await?;
+            Ok(touched == Value::Int(1))
         })
         .await
     }
@@ -751,26 +707,12 @@ impl SessionStore for RedisStore {
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let key = *key;
         self.run("delete a session", move |shared, mut conn| async move {
-            let (live, bucket) = at_key(
-                &shared,
-                &conn,
-                &key,
-                |shared, mut conn, bucket| async move {
-                    let live: i64 = shared
-                        .invoke(&shared.scripts.delete, bucket, now)
-                        .key(shared.keys.session(&key, bucket))
-                        .arg(keys::member(&key))
-                        .invoke_async(&mut conn)
-                        .await?;
-                    Ok(live)
-                },
-            )
-            .await?;
+            let (live, bucket) =
+                on_session(&shared, &conn, &key, |s| &s.delete, Arc::default(), now).await?;
             if bucket != bucket_of_key(&key) {
                 shared.unlink(&mut conn, [key]).await?;
             }
-            shared.replicated(&conn, bucket).await?;
-            Ok(live == 1)
+            Ok(live == Value::Int(1))
         })
         .await
     }

@@ -36,6 +36,23 @@ fn manager(cluster: &Cluster, options: &str) -> Arc<Manager> {
     Arc::new(SessionManager::new(store, ManagerConfig::default()))
 }
 
+/// The counter `n` a session's data holds.
+fn counter(session: &sessionmanager_core::Session) -> Option<i64> {
+    session.record.data.to_map().get("n")?.as_i64()
+}
+
+/// 60 sessions of users `<prefix>0`… holding `json`: their tokens.
+fn sessions(manager: &Manager, prefix: &str, json: &str) -> Vec<String> {
+    let data = SessionData::from_json_str(json, &DataLimits::default()).unwrap();
+    (0..60)
+        .map(|n| {
+            let user = format!("{prefix}{n}");
+            let token = block_on(manager.create(&user, data.clone(), CreateOptions::default()));
+            token.unwrap().into_string()
+        })
+        .collect()
+}
+
 /// What one writer acknowledged: each session's token and the counter the
 /// session must hold.
 type Acknowledged = Vec<(String, i64)>;
@@ -73,14 +90,7 @@ fn traffic(
                             SessionData::from_json_str(&format!(r#"{{"last":{n}}}"#), &limits)?;
                         block_on(manager.update(token, &patch))?;
                         let read = block_on(manager.get(token))?;
-                        assert_eq!(
-                            read.record
-                                .data
-                                .to_map()
-                                .get("n")
-                                .and_then(serde_json::Value::as_i64),
-                            Some(*count)
-                        );
+                        assert_eq!(counter(&read), Some(*count));
                         Ok(())
                     };
                     if let Err(err) = step() {
@@ -121,16 +131,7 @@ fn under_traffic(cluster: &Cluster, manager: &Arc<Manager>, change: impl FnOnce(
     );
     for (token, count) in &acknowledged {
         let session = block_on(manager.get(token)).expect("every acknowledged session is there");
-        assert_eq!(
-            session
-                .record
-                .data
-                .to_map()
-                .get("n")
-                .and_then(serde_json::Value::as_i64),
-            Some(*count),
-            "no update is lost"
-        );
+        assert_eq!(counter(&session), Some(*count), "no update is lost");
     }
     assert_eq!(
         block_on(manager.count()).unwrap(),
@@ -171,12 +172,7 @@ fn a_killed_master_makes_its_slots_unavailable_until_its_replica_takes_over() {
     let manager = manager(&cluster, "&timeout_ms=1000&wait_replicas=1");
     let limits = DataLimits::default();
     let data = || SessionData::from_json_str(r#"{"n":1}"#, &limits).unwrap();
-    let tokens: Vec<String> = (0..60)
-        .map(|n| {
-            let token = block_on(manager.create(&format!("k{n}"), data(), Default::default()));
-            token.unwrap().as_str().to_owned()
-        })
-        .collect();
+    let tokens = sessions(&manager, "k", r#"{"n":1}"#);
     let victim = cluster.masters()[0];
     cluster.kill(victim);
     // Calls on its slots fail within the timeout, as unavailable; the
@@ -206,15 +202,7 @@ fn a_killed_master_makes_its_slots_unavailable_until_its_replica_takes_over() {
     cluster.wait_ok();
     for token in &tokens {
         let session = block_on(manager.get(token)).expect("served by the promoted replica");
-        assert_eq!(
-            session
-                .record
-                .data
-                .to_map()
-                .get("n")
-                .and_then(serde_json::Value::as_i64),
-            Some(1)
-        );
+        assert_eq!(counter(&session), Some(1));
     }
     // The promoted master has no replica until the killed node comes back
     // as one: a write waiting for a replica says so, and goes through after.
@@ -242,16 +230,7 @@ fn a_master_that_stops_answering_holds_up_only_its_own_slots() {
     let _alone = one_at_a_time();
     let cluster = Cluster::start();
     let manager = manager(&cluster, "&timeout_ms=300");
-    let tokens: Vec<String> = (0..60)
-        .map(|n| {
-            let token = block_on(manager.create(
-                &format!("s{n}"),
-                SessionData::empty(),
-                Default::default(),
-            ));
-            token.unwrap().as_str().to_owned()
-        })
-        .collect();
+    let tokens = sessions(&manager, "s", "{}");
     // One master stops for less than cluster-node-timeout: slow, not failed.
     let sleeper = cluster.masters()[0];
     let info: String = support::cluster::command(sleeper, &["INFO", "server"]).unwrap();

@@ -57,11 +57,7 @@ if max > 0 then
       if #oldest == 0 then
         break
       end
-      local skeys = {}
-      for _, m in ipairs(oldest) do
-        skeys[#skeys + 1] = session_key(m)
-      end
-      reach(skeys)
+      reach(session_keys(oldest))
       for _, m in ipairs(oldest) do
         if redis.call('DEL', session_key(m)) == 1 then
           evicted = evicted + 1

@@ -8,11 +8,7 @@ local now = tonumber(ARGV[2])
 local ue, uc, keep, batch = KEYS[2], KEYS[3], ARGV[4], tonumber(ARGV[5])
 local ended = 0
 local members = redis.call('ZRANGE', uc, 0, batch)
-local skeys = {}
-for _, m in ipairs(members) do
-  skeys[#skeys + 1] = session_key(m)
-end
-reach(skeys)
+reach(session_keys(members))
 for _, m in ipairs(members) do
   if m ~= keep and batch > 0 then
     batch = batch - 1

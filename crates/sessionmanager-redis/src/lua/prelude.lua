@@ -22,6 +22,15 @@ local function session_key(member)
   return prefix .. 's:' .. tag .. member
 end
 
+-- The session keys of `members`.
+local function session_keys(members)
+  local out = {}
+  for _, m in ipairs(members) do
+    out[#out + 1] = session_key(m)
+  end
+  return out
+end
+
 local function link_key(member)
   return prefix .. 'a:' .. tag .. member
 end
