@@ -119,3 +119,17 @@ fn writes_wait_for_the_replica_of_their_master() {
     }
     assert_eq!(block_on(manager.count()).unwrap(), 20);
 }
+
+#[test]
+fn credentials_the_cluster_refuses_are_named() {
+    let url = support::cluster::shared()
+        .url("auth:")
+        .replace("redis+cluster://", "redis+cluster://:hunter2@");
+    let err = RedisStore::open_url(&url).expect_err("no password is configured");
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("password") && !message.contains("hunter2"),
+        "{message}"
+    );
+}

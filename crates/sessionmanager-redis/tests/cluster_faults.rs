@@ -276,3 +276,17 @@ fn a_master_that_stops_answering_holds_up_only_its_own_slots() {
         block_on(manager.get(token)).expect("the sleeper answers again");
     }
 }
+
+#[test]
+fn slots_no_master_serves_are_named_when_the_store_opens() {
+    let _alone = one_at_a_time();
+    let cluster = Cluster::start();
+    // Every node forgets the slots (as an operator unassigns them).
+    for node in &cluster.nodes {
+        support::cluster::command::<()>(node.port, &["CLUSTER", "DELSLOTSRANGE", "0", "9"])
+            .unwrap();
+    }
+    let err = RedisStore::open_url(&cluster.url("uncovered:")).expect_err("slots 0-9 unserved");
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("no master for slots 0-9"), "{err}");
+}
