@@ -133,3 +133,34 @@ fn credentials_the_cluster_refuses_are_named() {
         "{message}"
     );
 }
+
+#[test]
+fn a_cluster_over_tls_serves_every_session_and_refuses_an_unknown_ca() {
+    let folder = std::env::temp_dir().join(format!("cluster-pki-{}", std::process::id()));
+    let pki = support::pki::Pki::make(&folder);
+    let cluster = support::cluster::Cluster::start_tls(&pki);
+    let url = cluster.tls_url("tls:", &pki.ca);
+    let manager = SessionManager::new(
+        RedisStore::open_url(&url).unwrap(),
+        ManagerConfig::default(),
+    );
+    for n in 0..30 {
+        let token =
+            block_on(manager.create(&format!("t{n}"), SessionData::empty(), Default::default()))
+                .expect("a session is created over TLS");
+        assert!(block_on(manager.is_active(token.as_str())).unwrap());
+    }
+    // Every master holds some: the store reached each over the TLS port it was told.
+    for master in cluster.masters() {
+        let keys: Vec<String> = support::cluster::command(master, &["KEYS", "tls:s:*"]).unwrap();
+        assert!(!keys.is_empty(), "master {master} holds sessions");
+    }
+    let other = url.replace(
+        &pki.ca.display().to_string(),
+        &pki.other_ca.display().to_string(),
+    );
+    let err = RedisStore::open_url(&other).expect_err("a certificate of another CA");
+    assert!(matches!(err, Error::Store(_)), "{err:?}");
+    assert!(err.to_string().contains("not signed by a CA"), "{err}");
+    let _ = std::fs::remove_dir_all(&folder);
+}

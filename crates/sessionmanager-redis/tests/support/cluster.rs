@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::pki::Pki;
 use super::{Server, free_port};
 
 /// How many hash slots a cluster has.
@@ -31,6 +32,8 @@ pub struct Cluster {
     pub nodes: Vec<Server>,
     /// The masters when the cluster was made: the URL's seed list.
     seeds: Vec<u16>,
+    /// The TLS port of each node, by its port ([`Cluster::start_tls`]).
+    tls_ports: HashMap<u16, u16>,
     /// The cluster bus port of each node, by its port (a restart reuses it).
     bus_ports: HashMap<u16, u16>,
     /// `nodes.conf` of each node [`Cluster::kill`] stopped, by port: the
@@ -44,6 +47,63 @@ impl Cluster {
     /// --cluster-replicas 1`, and waits until every node sees all 16384
     /// slots served and every replica is in sync.
     pub fn start() -> Self {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// Like [`Cluster::start`], every node also listening with TLS on a
+    /// port of its own, with `pki`'s server certificate, and the cluster
+    /// bus and replication over TLS too (each node showing the others
+    /// `pki`'s client certificate), so that nodes tell TLS clients each other's TLS ports
+    /// (`CLUSTER SLOTS`). The plain ports stay, for the helpers here. Nodes
+    /// of such a cluster are not restarted ([`Cluster::restart`] starts
+    /// them without TLS).
+    pub fn start_tls(pki: &Pki) -> Self {
+        let mut tls_ports = HashMap::new();
+        let mut cluster = Self::start_with(|dir| {
+            let port = free_port();
+            tls_ports.insert(dir.to_path_buf(), port);
+            let mut args = pki.redis_args(port, false);
+            for (name, value) in [
+                ("--tls-cluster", "yes".to_owned()),
+                // Replicas reach their masters at the TLS ports the cluster announces.
+                ("--tls-replication", "yes".to_owned()),
+                (
+                    "--tls-client-cert-file",
+                    pki.client_cert.display().to_string(),
+                ),
+                (
+                    "--tls-client-key-file",
+                    pki.client_key.display().to_string(),
+                ),
+            ] {
+                args.extend([name.to_owned(), value]);
+            }
+            args
+        });
+        for node in &cluster.nodes {
+            cluster.tls_ports.insert(node.port, tls_ports[&node.dir]);
+        }
+        cluster
+    }
+
+    /// `rediss+cluster://` URL naming the first masters' TLS ports, trusting
+    /// `ca`, with `?prefix=<prefix>`.
+    pub fn tls_url(&self, prefix: &str, ca: &Path) -> String {
+        let seeds: Vec<String> = self
+            .seeds
+            .iter()
+            .map(|port| format!("127.0.0.1:{}", self.tls_ports[port]))
+            .collect();
+        format!(
+            "rediss+cluster://{}/?prefix={prefix}&ssl_ca_certs={}",
+            seeds.join(","),
+            ca.display()
+        )
+    }
+
+    /// Starts six nodes with `extra` arguments each (made from the node's
+    /// folder) and joins them, as [`Cluster::start`] says.
+    fn start_with(mut extra: impl FnMut(&Path) -> Vec<String>) -> Self {
         require_redis_cli();
         let mut bus_ports = HashMap::new();
         let nodes: Vec<Server> = (0..6)
@@ -51,7 +111,9 @@ impl Cluster {
                 let mut bus = 0;
                 let server = Server::start_with(|dir| {
                     bus = bus_port_for(dir);
-                    node_args(dir, bus)
+                    let mut args = node_args(dir, bus);
+                    args.extend(extra(dir));
+                    args
                 });
                 bus_ports.insert(server.port, bus);
                 server
@@ -65,6 +127,7 @@ impl Cluster {
         let mut cluster = Self {
             nodes,
             seeds: Vec::new(),
+            tls_ports: HashMap::new(),
             bus_ports,
             killed: Mutex::new(HashMap::new()),
         };
