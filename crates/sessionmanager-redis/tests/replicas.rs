@@ -21,7 +21,9 @@ fn command(port: u16, words: &[&str]) {
         .expect("the command runs");
 }
 
-/// Waits until the master at `master` has `replicas` replicas in sync.
+/// Waits until the master at `master` has `replicas` replicas online that
+/// have acknowledged everything it sent (their offset is the master's), so
+/// that a `WAIT` is answered at once.
 fn wait_for_replicas(master: u16, replicas: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut conn = redis::Client::open(format!("redis://127.0.0.1:{master}/"))
@@ -32,11 +34,23 @@ fn wait_for_replicas(master: u16, replicas: usize) {
             .arg("replication")
             .query(&mut conn)
             .unwrap();
-        let online = info.lines().filter(|l| l.contains("state=online")).count();
-        if online == replicas {
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        let offset = field("master_repl_offset:").unwrap_or_default();
+        let acked = info
+            .lines()
+            .filter(|l| l.contains("state=online") && l.contains(&format!("offset={offset},")))
+            .count();
+        if acked == replicas {
             return;
         }
-        assert!(Instant::now() < deadline, "replicas never synced: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "replicas never caught up: {info}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
