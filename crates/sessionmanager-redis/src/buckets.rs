@@ -27,7 +27,7 @@ pub(crate) enum Claim {
 /// Runs `op` in the bucket `key` routes to and, if a link there names the
 /// bucket where its session lives, in that one. Answers with the bucket it
 /// ran in last.
-pub(crate) async fn at_key<T, F, Fut>(
+async fn at_key<T, F, Fut>(
     shared: &Arc<Shared>,
     conn: &Connection,
     key: &SessionKey,
@@ -45,6 +45,21 @@ where
         }) if bucket != own => Ok((op(Arc::clone(shared), conn.clone(), bucket).await?, bucket)),
         other => Ok((other?, own)),
     }
+}
+
+/// `fields` of `key`'s session hash where it lives (in the key's bucket,
+/// or the one a link there names): `None` if there is none.
+pub(crate) async fn session_fields(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    key: &SessionKey,
+    fields: &'static [&'static str],
+) -> Result<Option<Vec<Option<Vec<u8>>>>, Failure> {
+    let (found, _) = at_key(shared, conn, key, |shared, mut conn, bucket| async move {
+        shared.read_fields(&mut conn, key, bucket, fields).await
+    })
+    .await?;
+    Ok(found)
 }
 
 /// Runs the script `pick` names on `key`'s session where it lives (in the

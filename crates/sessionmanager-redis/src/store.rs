@@ -28,7 +28,7 @@ use tokio::task::spawn_blocking;
 
 use futures_util::future::try_join_all;
 
-use crate::buckets::{Claim, at_key, on_session, unlinked};
+use crate::buckets::{Claim, on_session, session_fields, unlinked};
 use crate::cluster::Cluster;
 use crate::codec::{self, FIELDS};
 use crate::config::RedisConfig;
@@ -583,15 +583,7 @@ impl SessionStore for RedisStore {
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
         let key = *key;
         self.run("read a session", move |shared, conn| async move {
-            let (fields, _) = at_key(
-                &shared,
-                &conn,
-                &key,
-                |shared, mut conn, bucket| async move {
-                    shared.read_fields(&mut conn, &key, bucket, &FIELDS).await
-                },
-            )
-            .await?;
+            let fields = session_fields(&shared, &conn, &key, &FIELDS).await?;
             let record = match fields {
                 Some(fields) => codec::decode(fields).map_err(Failure::Corrupt)?,
                 None => None,
@@ -606,15 +598,7 @@ impl SessionStore for RedisStore {
     async fn exists(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let key = *key;
         self.run("look up a session", move |shared, conn| async move {
-            let (fields, _) = at_key(
-                &shared,
-                &conn,
-                &key,
-                |shared, mut conn, bucket| async move {
-                    shared.read_fields(&mut conn, &key, bucket, &["e"]).await
-                },
-            )
-            .await?;
+            let fields = session_fields(&shared, &conn, &key, &["e"]).await?;
             let expires_at = fields
                 .and_then(|mut f| f.pop().flatten())
                 .and_then(|e| std::str::from_utf8(&e).ok()?.parse::<i64>().ok());
