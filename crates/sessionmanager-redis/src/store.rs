@@ -147,7 +147,12 @@ impl RedisStore {
             Server::Cluster(seeds) => {
                 check_cluster_settings(&config)?;
                 let (info, tls) = crate::link::credentials(&config)?;
-                Connector::Cluster(Arc::new(Cluster::new(seeds.clone(), info, tls)))
+                Connector::Cluster(Arc::new(Cluster::new(
+                    seeds.clone(),
+                    info,
+                    tls,
+                    config.timeout,
+                )))
             }
             _ => Connector::Server(Box::new(Link::new(&config)?)),
         };

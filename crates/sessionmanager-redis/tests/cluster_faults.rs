@@ -1,6 +1,6 @@
 //! The cluster store through the cluster's own operations, under traffic:
-//! resharding, a graceful failover, a master killed, and slots left
-//! without a master. Each test runs its own cluster (3 masters, 3
+//! resharding, a graceful failover, a master killed, a master that stops
+//! answering, and slots left without a master. Each test runs its own cluster (3 masters, 3
 //! replicas), since each changes its topology.
 
 mod support;
@@ -224,6 +224,64 @@ fn a_killed_master_makes_its_slots_unavailable_until_its_replica_takes_over() {
     };
     assert!(block_on(manager.is_active(token.as_str())).unwrap());
     assert!(lonely || err.is_ok(), "{err:?}");
+}
+
+/// The master that serves the session of `token`.
+fn master_of_token(cluster: &Cluster, token: &str) -> u16 {
+    let key = sessionmanager_core::SessionKey::for_token_text(token).expect("a token");
+    let bucket = key.route() % 1024;
+    cluster.master_of_key(&format!("{{{bucket}}}"))
+}
+
+#[test]
+fn a_master_that_stops_answering_holds_up_only_its_own_slots() {
+    let _alone = one_at_a_time();
+    let cluster = Cluster::start();
+    let manager = manager(&cluster, "&timeout_ms=300");
+    let tokens = sessions(&manager, "s", "{}");
+    // Each master in turn, whichever the router would ask first for a map.
+    for sleeper in cluster.masters() {
+        let (asleep, awake): (Vec<&String>, Vec<&String>) = tokens
+            .iter()
+            .partition(|token| master_of_token(&cluster, token) == sleeper);
+        assert!(
+            !asleep.is_empty() && awake.len() >= 10,
+            "sessions on every master"
+        );
+        let pid = support::cluster::info_field::<u32>(sleeper, "server", "process_id")
+            .expect("INFO names the process")
+            .to_string();
+        let signal = move |name: &str| {
+            let sent = std::process::Command::new("kill")
+                .args([name, pid.as_str()])
+                .status();
+            assert!(sent.expect("kill runs").success());
+        };
+        // It stops for less than cluster-node-timeout (a second): slow, not
+        // failed, so no replica takes over.
+        signal("-STOP");
+        let started = Instant::now();
+        let slow = block_on(manager.get(asleep[0]));
+        assert!(matches!(slow, Err(Error::Unavailable(_))), "{slow:?}");
+        // The router reads the map again, from a master that answers, and
+        // serves the other slots at once.
+        for token in &awake[..10] {
+            let call = Instant::now();
+            let served = block_on(manager.get(token));
+            let took = call.elapsed();
+            assert!(served.is_ok(), "master {sleeper} asleep: {served:?}");
+            assert!(took < Duration::from_millis(250), "{took:?}");
+        }
+        let paused = started.elapsed();
+        signal("-CONT");
+        assert!(
+            paused < Duration::from_millis(900),
+            "{paused:?}: the test took too long"
+        );
+        for token in &tokens {
+            block_on(manager.get(token)).expect("the sleeper answers again");
+        }
+    }
 }
 
 #[test]

@@ -12,6 +12,11 @@
 //! was sent and lost its answer with the connection is never sent again: it
 //! may have run.
 //!
+//! A node that stops answering (stopped, or cut off without a reset) holds
+//! up only its own slots: a request the store's timeout abandons marks the
+//! node suspect, and the map is then read from the other nodes first, each
+//! given a third of the timeout; if none answers, the map as it was serves.
+//!
 //! Every node connection is a [`Link`]: multiplexed, over TLS if the store
 //! uses it, checked after sitting idle, and opened again when it died.
 
@@ -20,7 +25,7 @@ pub(crate) mod slots;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ErrorKind, Pipeline, RedisConnectionInfo, RedisError, RedisFuture, Value};
@@ -32,6 +37,10 @@ use slots::{SlotMap, parse_node, slot_of_command, slot_of_pipeline};
 
 /// The pause before trying again while a slot moves or a failover runs.
 const RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+/// How long a node that left a request unanswered is asked for the slot map
+/// only after every other node.
+const SUSPECT_FOR: Duration = Duration::from_secs(10);
 
 /// The nodes of one cluster and which of them serves each slot.
 pub(crate) struct Cluster {
@@ -46,6 +55,12 @@ pub(crate) struct Cluster {
     /// Held while the map is read again, so callers that find it stale
     /// read it once between them.
     refreshing: tokio::sync::Mutex<()>,
+    /// How long one node may take to give the slot map before the next is
+    /// asked: a node that stopped (or sits behind a partition) accepts the
+    /// connection and never answers.
+    per_node: Duration,
+    /// Nodes that lately left a request unanswered, and when.
+    suspects: Mutex<HashMap<Address, Instant>>,
 }
 
 /// Why the slot map could not be read.
@@ -62,10 +77,13 @@ pub(crate) enum DiscoveryError {
 }
 
 impl Cluster {
+    /// A cluster reached through `seeds`, whose operations may each take
+    /// `timeout`.
     pub(crate) fn new(
         seeds: Vec<Address>,
         info: RedisConnectionInfo,
         tls: Option<TlsConnector>,
+        timeout: Duration,
     ) -> Self {
         Self {
             seeds,
@@ -75,6 +93,8 @@ impl Cluster {
             map: RwLock::new(Arc::new(SlotMap::empty())),
             stale: AtomicBool::new(true),
             refreshing: tokio::sync::Mutex::new(()),
+            per_node: (timeout / 3).max(Duration::from_millis(50)),
+            suspects: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,54 +119,54 @@ impl Cluster {
         Arc::clone(&self.map.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The current map, read again first if it is out of date.
+    /// The current map, read again first if it is out of date. If no node
+    /// gives a fresh one, the map as it was is the best knowledge there is
+    /// (a node that stopped answering holds up its own slots only), unless
+    /// there is none yet.
     pub(crate) async fn current_map(&self) -> Result<Arc<SlotMap>, DiscoveryError> {
-        if self.stale.load(Ordering::Acquire) {
-            self.refresh().await?;
+        if self.stale.load(Ordering::Acquire)
+            && let Err(err) = self.refresh().await
+        {
+            let map = self.map();
+            return if map.masters().is_empty() {
+                Err(err)
+            } else {
+                Ok(map)
+            };
         }
         Ok(self.map())
     }
 
-    /// Reads the slot map from the first node that answers: the known
-    /// masters, then the seeds.
+    /// Reads the slot map from the first node that answers within
+    /// `per_node`: the known masters, then the seeds, the nodes that lately
+    /// left a request unanswered last.
     pub(crate) async fn refresh(&self) -> Result<(), DiscoveryError> {
         let _refreshing = self.refreshing.lock().await;
         if !self.stale.load(Ordering::Acquire) {
             // Another caller read it while this one waited.
             return Ok(());
         }
-        let mut candidates: Vec<Address> = self.map().masters().to_vec();
-        candidates.extend(self.seeds.iter().cloned());
         let mut unreachable = Vec::new();
-        let mut seen = Vec::new();
-        for address in candidates {
-            if seen.contains(&address) {
-                continue;
-            }
-            seen.push(address.clone());
-            let link = self.link(&address);
-            let mut conn = match link.connection().await {
-                Ok(conn) => conn,
-                Err(ConnectError::Redis(err)) if crate::error::is_unreachable(&err) => {
-                    unreachable.push((address, ConnectError::Redis(err)));
+        for address in self.candidates() {
+            let asked = tokio::time::timeout(self.per_node, self.ask_for_map(&address)).await;
+            let answer = match asked {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(AskError::Unreachable(err))) => {
+                    unreachable.push((address, err));
                     continue;
                 }
-                Err(err) => return Err(DiscoveryError::Connect(err)),
-            };
-            let answer: Result<Value, RedisError> = redis::cmd("CLUSTER")
-                .arg("SLOTS")
-                .query_async(&mut conn)
-                .await;
-            let answer = match answer {
-                Ok(answer) => answer,
-                Err(err) if connection_lost(&err) => {
-                    link.forget();
-                    unreachable.push((address, ConnectError::Redis(err)));
+                Ok(Err(AskError::Refused(err))) => return Err(err),
+                Err(_elapsed) => {
+                    self.suspect(&address);
+                    self.link(&address).forget();
+                    let silent = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {} ms", self.per_node.as_millis()),
+                    );
+                    unreachable.push((address, ConnectError::Redis(silent.into())));
                     continue;
                 }
-                Err(err) => return Err(DiscoveryError::Refused(address, err)),
             };
-            link.used();
             let map = SlotMap::parse(answer, &address)
                 .map_err(|what| DiscoveryError::Garbled(address.clone(), what))?;
             *self.map.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(map);
@@ -154,6 +174,63 @@ impl Cluster {
             return Ok(());
         }
         Err(DiscoveryError::Unreachable(unreachable))
+    }
+
+    /// The nodes to ask for the slot map, each once, in the order to ask
+    /// them.
+    fn candidates(&self) -> Vec<Address> {
+        let mut candidates: Vec<Address> = Vec::new();
+        for address in self.map().masters().iter().chain(&self.seeds) {
+            if !candidates.contains(address) {
+                candidates.push(address.clone());
+            }
+        }
+        let suspects = self.suspects.lock().unwrap_or_else(PoisonError::into_inner);
+        // Stable: otherwise the order stays the map's, then the seeds'.
+        candidates.sort_by_key(|address| {
+            suspects
+                .get(address)
+                .is_some_and(|since| since.elapsed() < SUSPECT_FOR)
+        });
+        candidates
+    }
+
+    /// `CLUSTER SLOTS` as the node at `address` answers it.
+    async fn ask_for_map(&self, address: &Address) -> Result<Value, AskError> {
+        let link = self.link(address);
+        let mut conn = match link.connection().await {
+            Ok(conn) => conn,
+            Err(ConnectError::Redis(err)) if crate::error::is_unreachable(&err) => {
+                return Err(AskError::Unreachable(ConnectError::Redis(err)));
+            }
+            Err(err) => return Err(AskError::Refused(DiscoveryError::Connect(err))),
+        };
+        let answer: Result<Value, RedisError> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await;
+        match answer {
+            Ok(answer) => {
+                link.used();
+                Ok(answer)
+            }
+            Err(err) if connection_lost(&err) => {
+                link.forget();
+                Err(AskError::Unreachable(ConnectError::Redis(err)))
+            }
+            Err(err) => Err(AskError::Refused(DiscoveryError::Refused(
+                address.clone(),
+                err,
+            ))),
+        }
+    }
+
+    /// Records that the node at `address` left a request unanswered.
+    fn suspect(&self, address: &Address) {
+        self.suspects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(address.clone(), Instant::now());
     }
 
     /// Records that `address` serves `slot` (a `MOVED` answer), and that the
@@ -234,6 +311,14 @@ impl DiscoveryError {
             )),
         }
     }
+}
+
+/// Why one node did not give the slot map.
+enum AskError {
+    /// It could not be reached: the next node may answer.
+    Unreachable(ConnectError),
+    /// It refused: every node of the cluster would.
+    Refused(DiscoveryError),
 }
 
 /// A connect error in a few words.
@@ -363,6 +448,7 @@ fn redirect_of(code: &str, detail: Option<&str>) -> Option<Redirect> {
 /// call: the node may be down, its slots about to move.
 struct Waiting<'a> {
     cluster: &'a Cluster,
+    address: &'a Address,
     link: &'a Link,
     answered: bool,
 }
@@ -377,6 +463,7 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if !self.answered {
             self.link.forget();
+            self.cluster.suspect(self.address);
             self.cluster.mark_stale();
         }
     }
@@ -441,6 +528,7 @@ impl ClusterConnection {
             };
             let waiting = Waiting {
                 cluster: &self.cluster,
+                address: &address,
                 link: &link,
                 answered: false,
             };

@@ -812,7 +812,7 @@ pub fn node_id(port: u16) -> String {
 }
 
 /// A `name:value` field of `INFO <section>` of the node at `port`.
-fn info_field<T: std::str::FromStr>(port: u16, section: &str, name: &str) -> Option<T> {
+pub fn info_field<T: std::str::FromStr>(port: u16, section: &str, name: &str) -> Option<T> {
     let info: String = command(port, &["INFO", section]).ok()?;
     info.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
