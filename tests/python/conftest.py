@@ -11,18 +11,25 @@ from pysessionmanager import SessionManager
 from pysessionmanager.testing import ManualClock
 
 # Fixtures that start real servers: redis_server, redis_url, own_redis;
-# postgres_server, postgres_url, own_postgres.
+# redis_cluster, own_redis_cluster; postgres_server, postgres_url, own_postgres.
 pytest_plugins = ["servers_redis", "servers_redis_cluster", "servers_postgres"]
 
 
 @pytest.fixture
 def url_of(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], str]:
     """The URL of a store by kind: memory, sqlite (a file of the test's own),
-    redis or postgres (their servers start only when a test asks for them)."""
+    redis, redis-cluster or postgres (their servers start only when a test
+    asks for them)."""
 
     def url(kind: str) -> str:
         if kind in ("redis", "postgres"):
             return str(request.getfixturevalue(f"{kind}_url"))
+        if kind == "redis-cluster":
+            # Imported here: a plugin module imported before pytest loads it
+            # would miss pytest's assertion rewriting.
+            from servers_redis import fresh_prefix
+
+            return str(request.getfixturevalue("redis_cluster").url(prefix=fresh_prefix()))
         return "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'store.db'}"
 
     return url

@@ -224,9 +224,11 @@ class RedisCluster:
         query = "&".join(f"{k}={v}" for k, v in options.items())
         return f"redis+cluster://{hosts}/" + (f"?{query}" if query else "")
 
-    def client(self) -> redis.RedisCluster:
+    def client(self, *, decode_responses: bool = True) -> redis.RedisCluster:
         """A redis-py cluster client, for tests that look at the keys directly."""
-        return redis.RedisCluster(host="127.0.0.1", port=self.seeds[0], decode_responses=True)
+        return redis.RedisCluster(
+            host="127.0.0.1", port=self.seeds[0], decode_responses=decode_responses
+        )
 
     # -- topology, read from the nodes -------------------------------------------
 

@@ -117,7 +117,7 @@ def snapshot(m: SessionManager, known: list[str]) -> list[Any]:
     return out
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster", "postgres"])
 def known(request: pytest.FixtureRequest, url_of: Callable[[str], str]) -> Iterator[Any]:
     m = SessionManager(store=url_of(request.param))
     sids = [m.create_session("alice", {"a": 1}), m.create_session("bob", {"n": 1})]

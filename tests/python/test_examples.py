@@ -28,7 +28,7 @@ def test_quickstart_runs_every_step() -> None:
     assert done.stdout.rstrip().endswith("closed cleanly after 1 session(s)")
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster", "postgres"])
 def store(request: pytest.FixtureRequest, url_of: Callable[[str], str]) -> str:
     """Each store the examples run on, one test each."""
     return url_of(request.param)

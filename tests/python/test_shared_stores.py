@@ -30,7 +30,7 @@ with SessionManager(store=sys.argv[1]) as m:
 """
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgres"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster", "postgres"])
 def shared_store(request: pytest.FixtureRequest, url_of: Callable[[str], str]) -> str:
     return url_of(request.param)
 

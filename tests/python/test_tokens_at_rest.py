@@ -23,7 +23,7 @@ from pysessionmanager import RateLimiter, SessionManager
 from pysessionmanager.contrib import flask as flask_sessions
 from pysessionmanager.contrib import starlette as starlette_sessions
 
-KINDS = ["sqlite", "redis", "postgres"]
+KINDS = ["sqlite", "redis", "redis-cluster", "postgres"]
 COOKIE = re.compile(r"(?:^|,\s*)session=([^;]*)")
 
 
@@ -179,6 +179,10 @@ def store(
     elif kind == "redis":
         server = request.getfixturevalue("redis_server")
         yield manager, lambda: redis_contents(server)
+    elif kind == "redis-cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        nodes = [cluster.node(port) for port in cluster.masters()]
+        yield manager, lambda: b"\n".join(redis_contents(node) for node in nodes)
     else:
         server = request.getfixturevalue("postgres_server")
         yield manager, lambda: postgres_contents(url, server)

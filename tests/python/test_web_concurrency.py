@@ -34,7 +34,7 @@ from pysessionmanager.contrib.flask import SessionInterface
 from pysessionmanager.contrib.starlette import SessionMiddleware
 
 REQUESTS = 20
-STORES = ["memory", "sqlite", "redis"]
+STORES = ["memory", "sqlite", "redis", "redis-cluster"]
 
 
 @pytest.fixture(params=STORES)
