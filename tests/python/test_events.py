@@ -24,7 +24,7 @@ def wait_for(events: list, count: int) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "postgres"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "redis-cluster", "postgres"])
 def test_a_subscriber_sees_what_happened(kind: str, url_of: Callable[[str], str]) -> None:
     with SessionManager(store=url_of(kind), max_sessions_per_user=2) as m:
         seen: list[SessionEvent] = []
@@ -112,7 +112,7 @@ print(json.dumps([[e.key, e.user_id] for e in seen]), flush=True)
 """
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "redis-cluster", "postgres"])
 def test_each_expired_session_is_reported_once_by_three_processes(
     kind: str, url_of: Callable[[str], str]
 ) -> None:

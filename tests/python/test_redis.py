@@ -2,8 +2,9 @@
 expiry, bounded indexes, one shared connection, two processes on one store,
 faults (down, killed, hung, restarted, durability) and bad URLs.
 
-Every test that takes ``redis_url`` runs twice: on a server named by its
-address, and on a master the store finds through three sentinels."""
+Every test that takes ``redis_url`` or ``redis_server`` runs three times: on
+a server named by its address, on a master the store finds through three
+sentinels, and on a Redis Cluster (three masters with a replica each)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import threading
 import time
 
 import pytest
+import redis
 from ports import free_port
 from redis_layout import (
     bucket,
@@ -25,6 +27,7 @@ from redis_layout import (
     user_index,
 )
 from servers_redis import RedisServer, SentinelTopology, ServerFactory, fresh_prefix
+from servers_redis_cluster import RedisCluster
 from waiting import wait_until
 
 from pysessionmanager import (
@@ -38,22 +41,47 @@ from pysessionmanager import (
 from pysessionmanager.testing import ManualClock
 
 
-@pytest.fixture(params=["address", "sentinel"])
-def deployment(request: pytest.FixtureRequest) -> SentinelTopology | None:
-    """How the store finds the server: by its address, or through Sentinel."""
+Deployment = SentinelTopology | RedisCluster | None
+
+
+class ClusterAsServer:
+    """A cluster as these tests use a server: ``url()``, and a ``client()``
+    that answers bytes and follows slots."""
+
+    def __init__(self, cluster: RedisCluster) -> None:
+        self.cluster = cluster
+
+    def url(self, **options: str) -> str:
+        return self.cluster.url(**options)
+
+    def client(self) -> redis.RedisCluster:
+        return self.cluster.client(decode_responses=False)
+
+
+@pytest.fixture(params=["address", "sentinel", "cluster"])
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    """How the store finds the server: by its address, through Sentinel, or
+    as a cluster."""
     if request.param == "sentinel":
         return request.getfixturevalue("sentinel_topology")
+    if request.param == "cluster":
+        return request.getfixturevalue("redis_cluster")
     return None
 
 
 @pytest.fixture
-def redis_server(redis_server: RedisServer, deployment: SentinelTopology | None) -> RedisServer:
-    """The server the store writes to (through Sentinel, the master)."""
-    return deployment.master if deployment else redis_server
+def redis_server(redis_server: RedisServer, deployment: Deployment) -> RedisServer:
+    """What the test reads the store's keys from: the server (through
+    Sentinel, the master), or the cluster, whose ``client()`` follows slots."""
+    if isinstance(deployment, SentinelTopology):
+        return deployment.master
+    if isinstance(deployment, RedisCluster):
+        return ClusterAsServer(deployment)  # type: ignore[return-value]
+    return redis_server
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer, deployment: SentinelTopology | None) -> str:
+def redis_url(redis_server: RedisServer, deployment: Deployment) -> str:
     prefix = fresh_prefix()
     return deployment.url(prefix=prefix) if deployment else redis_server.url(prefix=prefix)
 
@@ -111,7 +139,8 @@ def test_other_data_in_the_same_database_is_left_alone(redis_server: RedisServer
         f"other{prefix}s:x": "c",
         "u:alice": "d",
     }
-    r.mset(foreign)
+    for key, value in foreign.items():
+        r.set(key, value)
     clock = ahead_clock()
     with (
         SessionManager(expiration_time=60, clock=clock, store=redis_server.url(prefix=prefix)) as m,
@@ -126,32 +155,40 @@ def test_other_data_in_the_same_database_is_left_alone(redis_server: RedisServer
         clock.advance(61)
         assert m.purge_expired() == 1
         assert other.count() == 1, "a purge only touches its own prefix"
-    assert r.mget(list(foreign)) == [v.encode() for v in foreign.values()]
+    assert [r.get(k) for k in foreign] == [v.encode() for v in foreign.values()]
 
 
-# --- expiry is Redis's own --------------------------------------------------------
+# --- expiry ----------------------------------------------------------------------
+
+#: How long past its expiry Redis keeps a record for a sweep to report it.
+KEPT_MS = 60_000
 
 
-def test_redis_removes_a_record_at_its_deadline_and_a_refresh_never_revives_it(
+def test_redis_removes_an_expired_record_by_itself_and_nothing_revives_it(
     redis_url: str, redis_server: RedisServer
 ) -> None:
     r = redis_server.client()
     prefix = redis_url.split("prefix=")[1]
-    # Long enough that a slow machine still reads the TTLs before the deadline.
-    with SessionManager(expiration_time=3, store=redis_url) as m:
+    # A clock 58 s behind the server's: the record expires at once by it, and
+    # Redis's own removal, KEPT_MS on, comes a few seconds from now.
+    clock = ManualClock(time.time() - 58)
+    with SessionManager(expiration_time=2, clock=clock, store=redis_url) as m:
         sid = m.create_session("alice", {"a": 1})
         key = session_name(prefix, sid, "alice")
         info = m.session_info(sid)
-        assert r.pexpiretime(key) == ms(info.expires_at), "PEXPIREAT at expires_at exactly"
-        assert r.pexpiretime(user_index(prefix, "alice")) == ms(info.expires_at)
-        time.sleep(max(0.0, info.expires_at.timestamp() - time.time()) + 0.3)
-        assert r.exists(key) == 0, "Redis removed the record itself, without a purge"
+        assert r.pexpiretime(key) == ms(info.expires_at) + KEPT_MS
+        assert r.exists(user_index(prefix, "alice")) == 0, "gone at its expiry by Redis's clock"
+        clock.advance(2)
         with pytest.raises(SessionNotFound):
             m.touch(sid)
         with pytest.raises(SessionNotFound):
             m.update_session(sid, {"b": 2})
+        assert m.count() == 0 and m.list_sessions("alice") == []
+        assert r.pexpiretime(key) == ms(info.expires_at) + KEPT_MS, "nothing moved it"
+        wait_until(lambda: r.exists(key) == 0, timeout=15, what="Redis to remove the record")
+        with pytest.raises(SessionNotFound):
+            m.touch(sid)
         assert r.exists(key) == 0, "nothing brought it back"
-        assert m.count() == 0
 
 
 def test_activity_moves_the_ttls_forward_never_back(
@@ -165,11 +202,11 @@ def test_activity_moves_the_ttls_forward_never_back(
         long = m.create_session("alice", expiration_time=600)
         key = session_name(prefix, sid, "alice")
         first = ms(m.session_info(sid).expires_at)
-        assert r.pexpiretime(key) == first
+        assert r.pexpiretime(key) == first + KEPT_MS
         clock.advance(40)
         m.touch(sid)
         moved = ms(m.session_info(sid).expires_at)
-        assert moved == first + 40_000 and r.pexpiretime(key) == moved
+        assert moved == first + 40_000 and r.pexpiretime(key) == moved + KEPT_MS
         assert r.pexpiretime(user_index(prefix, "alice")) == ms(m.session_info(long).expires_at), (
             "the user index lives as long as the user's longest session"
         )
@@ -473,6 +510,8 @@ def test_no_acknowledged_create_is_lost_when_the_server_is_killed(
         ("redis://127.0.0.1:6379/0?colour=blue", 'unknown redis:// option "colour"'),
         ("redis://127.0.0.1:6379/0?timeout_ms=-5", "timeout_ms"),
         ("redis://127.0.0.1:6379/0?prefix=", "prefix must not be empty"),
+        ("redis://127.0.0.1:6379/0?sweep_interval_ms=soon", "must be a whole number"),
+        ("redis://127.0.0.1:6379/0?sweep_interval_ms=60000", "must be at most 30000"),
         ("redis://:hunter2@127.0.0.1:6379/0?password=hunter2", "not read from the query"),
         ("rediss://:hunter2@127.0.0.1:6380/0?ssl_cert_reqs=maybe", "ssl_cert_reqs must be"),
     ],
@@ -504,7 +543,9 @@ def test_a_wrong_or_missing_password_is_a_clear_error_that_never_shows_it(
         assert ":***@" in repr(m)
 
 
-def test_a_database_that_does_not_exist_is_a_clear_error(redis_server: RedisServer) -> None:
+def test_a_database_that_does_not_exist_is_a_clear_error(own_redis: ServerFactory) -> None:
+    redis_server = own_redis()
+    redis_server.start()
     with pytest.raises(StoreError) as caught:
         SessionManager(store=redis_server.url(db=99))
     assert f"Redis at 127.0.0.1:{redis_server.port}/99 has no database 99" in str(caught.value)

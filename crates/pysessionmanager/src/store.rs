@@ -54,7 +54,7 @@ pub(crate) fn open(url: &str, clock: Arc<dyn Clock>) -> Result<AnyStore, OpenErr
         }
         redis if RedisConfig::SCHEMES.contains(&redis) => {
             let config = RedisConfig::from_url(url).map_err(bad_url)?;
-            RedisStore::open(config)
+            RedisStore::open(RedisConfig { clock, ..config })
                 .map(AnyStore::Redis)
                 .map_err(OpenError::Store)
         }

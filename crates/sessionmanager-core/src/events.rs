@@ -32,12 +32,13 @@ pub enum EventKind {
         /// The key it lives under now.
         new_key: SessionKey,
     },
-    /// An expired session was removed by a sweep or a purge of this
-    /// manager's store, reported by the process whose delete removed it.
+    /// An expired session was removed from this manager's store (by a
+    /// sweep, a purge, or a call that met it), reported by the process
+    /// whose delete removed it.
     Expired,
 }
 
-/// An expired session a store's sweep or purge removed.
+/// An expired session a store removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpiredSession {
     /// Its key.
@@ -50,9 +51,9 @@ pub struct ExpiredSession {
     pub expires_at: Timestamp,
 }
 
-/// What a store calls with the expired sessions each sweep or purge removed
-/// (see [`SessionStore::watch_expiry`]). Called on the sweeping thread,
-/// outside the store's locks; it must not block.
+/// What a store calls with the expired sessions each of its deletes removed
+/// (see [`SessionStore::watch_expiry`]). Called on the thread of the sweep
+/// or call that removed them, outside the store's locks; it must not block.
 pub type ExpiryListener = Arc<dyn Fn(Vec<ExpiredSession>) + Send + Sync>;
 
 /// One event: the session's key (never its token), owner and times.
@@ -217,9 +218,8 @@ impl<S: SessionStore> SessionManager<S> {
     /// and a create under a user limit and `end_user` list the user's
     /// sessions first: one more store call each, and none without subscribers.
     ///
-    /// Expired sessions are reported as [`EventKind::Expired`] by stores
-    /// that report what their sweeps and purges remove (memory, SQLite,
-    /// PostgreSQL; see [`SessionStore::watch_expiry`]).
+    /// Expired sessions are reported as [`EventKind::Expired`] by the
+    /// process whose store removed them (see [`SessionStore::watch_expiry`]).
     pub fn subscribe(&self, capacity: usize) -> Subscription {
         let subscription = self.events.add(capacity);
         if !self.events.watching.swap(true, Ordering::AcqRel) {

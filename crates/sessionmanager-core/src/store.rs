@@ -279,10 +279,11 @@ pub trait SessionStore: Send + Sync + 'static {
     }
 
     /// Has the store call `listener` with the expired sessions each of its
-    /// sweeps and purges removes from now on, so that each expired session
-    /// is reported once, by the process whose delete removed it. Stores
-    /// that let sessions lapse by themselves (Redis' key expiry) cannot,
-    /// and keep the default, which reports nothing.
+    /// deletes removes from now on (sweeps, purges, and calls that meet an
+    /// expired session), so that each expired session is reported once, by
+    /// the process whose delete removed it. A store
+    /// that cannot tell (one that lets sessions lapse unseen) keeps the
+    /// default, which reports nothing.
     fn watch_expiry(&self, listener: ExpiryListener) {
         let _ = listener;
     }

@@ -16,9 +16,3 @@ fn memory_store(clock: ManualClock) -> MemoryStore {
 }
 
 sessionmanager_core::conformance_tests!(memory_store);
-
-/// Not in `conformance_tests!` (Redis cannot report expiry): this store can.
-#[test]
-fn check_expiry_events() {
-    sessionmanager_core::conformance::check_expiry_events(memory_store);
-}

@@ -1,6 +1,8 @@
 //! Reading session rows.
 
-use sessionmanager_core::{Error, Result, SessionData, SessionKey, SessionRecord, Timestamp};
+use sessionmanager_core::{
+    Error, ExpiredSession, Result, SessionData, SessionKey, SessionRecord, Timestamp,
+};
 use tokio_postgres::Row;
 
 /// A row selected with the store's session columns as a key and record.
@@ -33,4 +35,19 @@ fn read(
             absolute_expires_at: row.try_get::<_, Option<i64>>(9)?.map(Timestamp),
         },
     ))
+}
+
+/// The session a delete removed, from the columns `key, user_id,
+/// created_at_ms, expires_at_ms` starting at `first` (see `sql.rs`), expired
+/// or not (its `expires_at` tells). `None` where they are NULL (a statement's
+/// row that names no removed session) or the key is not one this store
+/// wrote (another length).
+pub(crate) fn removed(row: &Row, first: usize) -> Option<ExpiredSession> {
+    let key: [u8; 32] = row.get::<_, Option<&[u8]>>(first)?.try_into().ok()?;
+    Some(ExpiredSession {
+        key: SessionKey::from_bytes(key),
+        user_id: row.get::<_, String>(first + 1).into(),
+        created_at: Timestamp(row.get(first + 2)),
+        expires_at: Timestamp(row.get(first + 3)),
+    })
 }

@@ -26,11 +26,21 @@ pub(crate) const INSERT: &str = "INSERT INTO pysessionmanager_sessions
 
 /// Inside a create's transaction, under the user's lock: drops the user's
 /// expired rows, and returns whether a live row holds the key (`$3`) and how
-/// many live sessions the user (`$1`) has at now (`$2`).
-pub(crate) const USER_LIMIT_STATE: &str = "WITH swept AS (
-        DELETE FROM pysessionmanager_sessions WHERE user_id = $1 AND expires_at_ms <= $2)
-    SELECT EXISTS (SELECT 1 FROM pysessionmanager_sessions WHERE key = $3 AND expires_at_ms > $2),
-        (SELECT count(*) FROM pysessionmanager_sessions WHERE user_id = $1 AND expires_at_ms > $2)";
+/// many live sessions the user (`$1`) has at now (`$2`), then what each
+/// dropped row was: one row per dropped row, or one with NULLs for none.
+pub(crate) const USER_LIMIT_STATE: &str = "WITH trimmed AS (
+        DELETE FROM pysessionmanager_sessions WHERE user_id = $1 AND expires_at_ms <= $2
+        RETURNING key, user_id, created_at_ms, expires_at_ms
+    ), state AS (
+        SELECT
+            EXISTS (SELECT 1 FROM pysessionmanager_sessions
+                WHERE key = $3 AND expires_at_ms > $2) AS taken,
+            (SELECT count(*) FROM pysessionmanager_sessions
+                WHERE user_id = $1 AND expires_at_ms > $2) AS live
+    )
+    SELECT state.taken, state.live,
+        trimmed.key, trimmed.user_id, trimmed.created_at_ms, trimmed.expires_at_ms
+    FROM state LEFT JOIN trimmed ON true";
 
 /// Ends the user's (`$1`) `$2` oldest sessions.
 pub(crate) const EVICT_OLDEST: &str = "DELETE FROM pysessionmanager_sessions WHERE key IN (
@@ -64,9 +74,10 @@ pub(crate) const TOUCH: &str = "UPDATE pysessionmanager_sessions SET
         last_active_ms = GREATEST(last_active_ms, $1), expires_at_ms = GREATEST(expires_at_ms, $2)
     WHERE key = $3 AND expires_at_ms > $4";
 
-/// Removes the row `$1`; returns its expiry to tell whether it was live.
-pub(crate) const DELETE: &str =
-    "DELETE FROM pysessionmanager_sessions WHERE key = $1 RETURNING expires_at_ms";
+/// Removes the row `$1`; returns what it was (its expiry tells whether it
+/// was live).
+pub(crate) const DELETE: &str = "DELETE FROM pysessionmanager_sessions WHERE key = $1
+    RETURNING key, user_id, created_at_ms, expires_at_ms";
 
 /// Moves the live record at `$2` (at now, `$3`) to `$1` unless a record,
 /// live or expired, holds `$1`: whether one does, and how many rows moved.
@@ -96,11 +107,17 @@ pub(crate) const LIST_USER: &str = concat!(
      AND expires_at_ms > $2 ORDER BY created_at_ms, key"
 );
 
-/// Removes the user's (`$1`) sessions but `$2` (may be NULL); counts the live ones at now (`$3`).
+/// Removes the user's (`$1`) sessions but `$2` (may be NULL); returns how
+/// many were live at now (`$3`), then what each expired one was: one row per
+/// expired one, or one with NULLs for none.
 pub(crate) const DELETE_USER: &str = "WITH ended AS (
         DELETE FROM pysessionmanager_sessions WHERE user_id = $1 AND key IS DISTINCT FROM $2
-        RETURNING expires_at_ms)
-    SELECT count(*) FROM ended WHERE expires_at_ms > $3";
+        RETURNING key, user_id, created_at_ms, expires_at_ms
+    ), live AS (
+        SELECT count(*) AS n FROM ended WHERE expires_at_ms > $3
+    )
+    SELECT live.n, expired.key, expired.user_id, expired.created_at_ms, expired.expires_at_ms
+    FROM live LEFT JOIN ended AS expired ON expired.expires_at_ms <= $3";
 
 /// Removes up to `$2` rows expired at now (`$1`), skipping rows another call
 /// is writing, so sweeping never waits on (or blocks) the application;

@@ -55,7 +55,9 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Expired sessions the sweeper removed (see `SessionStore::swept`).
     pub(crate) swept: AtomicU64,
-    /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
+    /// Told of every expired session a delete of this store removes: by
+    /// sweeps and purges, and by ends, `delete_user` and creates under a
+    /// user limit that find it expired (see `SessionStore::watch_expiry`).
     expiry: ExpiryReports,
     /// The process that opened the store: its runtime and sweeper threads
     /// exist only there, so a forked child must not use it.
@@ -239,18 +241,7 @@ impl Inner {
             .query(sql::SWEEP, &[&now.millis(), &i64::from(SWEEP_BATCH)])
             .await?;
         self.expiry.report(rows.len(), || {
-            rows.iter()
-                .filter_map(|row| {
-                    // A key of another length is not a session this store wrote.
-                    let key: [u8; 32] = row.get::<_, &[u8]>(0).try_into().ok()?;
-                    Some(ExpiredSession {
-                        key: SessionKey::from_bytes(key),
-                        user_id: row.get::<_, String>(1).into(),
-                        created_at: Timestamp(row.get(2)),
-                        expires_at: Timestamp(row.get(3)),
-                    })
-                })
-                .collect()
+            rows.iter().filter_map(|row| row::removed(row, 0)).collect()
         });
         let removed = rows.len() as u64;
         Ok(removed)
@@ -285,38 +276,47 @@ fn user_lock_key(user_id: &str) -> i32 {
 
 /// Creates under a per-user limit, in one transaction holding the user's lock,
 /// so concurrent creates for one user (from any process) count each other.
+/// Returns the outcome and the user's expired sessions the transaction
+/// removed (gone only if it commits).
 async fn create_limited(
     conn: &mut Conn,
     key: &SessionKey,
     record: &SessionRecord,
     limit: UserLimit,
     now: Timestamp,
-) -> Result<CreateOutcome> {
+) -> Result<(CreateOutcome, Vec<ExpiredSession>)> {
     let user_id: &str = &record.user_id;
-    let state = conn
-        .query_one(
+    let rows = conn
+        .query(
             sql::USER_LIMIT_STATE,
             &[&user_id, &now.millis(), &key.as_bytes().as_slice()],
         )
         .await?;
+    let Some(state) = rows.first() else {
+        return Err(Error::Store(
+            "reading a user's sessions before a create returned no row".into(),
+        ));
+    };
     let (taken, live): (bool, i64) = (state.get(0), state.get(1));
+    let expired = rows.iter().filter_map(|row| row::removed(row, 2)).collect();
     if taken {
-        return Ok(CreateOutcome::KeyTaken);
+        return Ok((CreateOutcome::KeyTaken, expired));
     }
     let max = i64::from(limit.max_sessions);
     let mut evicted = 0;
     if live >= max {
         if !limit.evict_oldest {
-            return Ok(CreateOutcome::UserLimitReached);
+            return Ok((CreateOutcome::UserLimitReached, expired));
         }
         evicted = conn
             .execute(sql::EVICT_OLDEST, &[&user_id, &(live - max + 1)])
             .await? as u32;
     }
-    Ok(match insert(conn, key, record, now).await? {
+    let outcome = match insert(conn, key, record, now).await? {
         true => CreateOutcome::Created { evicted },
         false => CreateOutcome::KeyTaken,
-    })
+    };
+    Ok((outcome, expired))
 }
 
 /// Inserts the record unless a live one holds the key; returns whether it did.
@@ -356,27 +356,36 @@ impl SessionStore for PostgresStore {
         now: Timestamp,
     ) -> Result<CreateOutcome> {
         let (key, record) = (*key, record.clone());
-        self.with_conn("create a session", move |mut conn| async move {
-            let Some(limit) = limit else {
-                return Ok(match insert(&mut conn, &key, &record, now).await? {
-                    true => CreateOutcome::Created { evicted: 0 },
-                    false => CreateOutcome::KeyTaken,
-                });
-            };
-            let lock = user_lock_key(&record.user_id);
-            conn.begin(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({USER_LOCK_CLASS}, {lock})"
-            ))
+        let (outcome, expired) = self
+            .with_conn("create a session", move |mut conn| async move {
+                let Some(limit) = limit else {
+                    let outcome = match insert(&mut conn, &key, &record, now).await? {
+                        true => CreateOutcome::Created { evicted: 0 },
+                        false => CreateOutcome::KeyTaken,
+                    };
+                    return Ok((outcome, Vec::new()));
+                };
+                let lock = user_lock_key(&record.user_id);
+                conn.begin(&format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock({USER_LOCK_CLASS}, {lock})"
+                ))
+                .await?;
+                let limited = create_limited(&mut conn, &key, &record, limit, now).await;
+                let (outcome, expired) = conn.rollback_on_error(limited).await?;
+                match outcome {
+                    CreateOutcome::Created { .. } => conn.commit().await?,
+                    _ => {
+                        // Undone with the rest: the expired sessions stay, for a sweep to report.
+                        conn.rollback().await?;
+                        return Ok((outcome, Vec::new()));
+                    }
+                }
+                Ok((outcome, expired))
+            })
             .await?;
-            let outcome = create_limited(&mut conn, &key, &record, limit, now).await;
-            let outcome = conn.rollback_on_error(outcome).await?;
-            match outcome {
-                CreateOutcome::Created { .. } => conn.commit().await?,
-                _ => conn.rollback().await?,
-            }
-            Ok(outcome)
-        })
-        .await
+        // Committed, and the connection back in the pool, as after a sweep.
+        self.inner.expiry.report(expired.len(), || expired);
+        Ok(outcome)
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
@@ -470,13 +479,23 @@ impl SessionStore for PostgresStore {
 
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let key = *key;
-        self.with_conn("delete a session", move |mut conn| async move {
-            let row = conn
-                .query_opt(sql::DELETE, &[&key.as_bytes().as_slice()])
-                .await?;
-            Ok(row.is_some_and(|row| now.millis() < row.get::<_, i64>(0)))
-        })
-        .await
+        let removed = self
+            .with_conn("delete a session", move |mut conn| async move {
+                let row = conn
+                    .query_opt(sql::DELETE, &[&key.as_bytes().as_slice()])
+                    .await?;
+                Ok(row.and_then(|row| row::removed(&row, 0)))
+            })
+            .await?;
+        match removed {
+            // Removed after it expired: not an end, which only a live one
+            // counts as, but an expired session gone, told as a sweep would.
+            Some(session) if session.expires_at <= now => {
+                self.inner.expiry.report(1, || vec![session]);
+                Ok(false)
+            }
+            removed => Ok(removed.is_some()),
+        }
     }
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
@@ -523,14 +542,19 @@ impl SessionStore for PostgresStore {
         now: Timestamp,
     ) -> Result<u64> {
         let (user_id, keep) = (user_id.to_owned(), keep.copied());
-        self.with_conn("end a user's sessions", move |mut conn| async move {
-            let keep = keep.as_ref().map(|k| k.as_bytes().as_slice());
-            let row = conn
-                .query_one(sql::DELETE_USER, &[&user_id, &keep, &now.millis()])
-                .await?;
-            Ok(row.get::<_, i64>(0) as u64)
-        })
-        .await
+        let (live, expired) = self
+            .with_conn("end a user's sessions", move |mut conn| async move {
+                let keep = keep.as_ref().map(|k| k.as_bytes().as_slice());
+                let rows = conn
+                    .query(sql::DELETE_USER, &[&user_id, &keep, &now.millis()])
+                    .await?;
+                let live = rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64);
+                let expired: Vec<_> = rows.iter().filter_map(|row| row::removed(row, 1)).collect();
+                Ok((live, expired))
+            })
+            .await?;
+        self.inner.expiry.report(expired.len(), || expired);
+        Ok(live)
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {

@@ -29,9 +29,3 @@ fn rate_limits_decide_by_the_servers_clock() {
     let (first, second) = (open().expect("opens"), open().expect("opens again"));
     sessionmanager_core::conformance::check_rate_limit_across_skewed_clocks(first, second);
 }
-
-/// Not in `conformance_tests!` (Redis cannot report expiry): this store can.
-#[test]
-fn check_expiry_events() {
-    sessionmanager_core::conformance::check_expiry_events(postgres_store);
-}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::connection::Connection;
 use futures_util::future::try_join_all;
 use redis::{Script, Value};
-use sessionmanager_core::{SessionKey, Timestamp};
+use sessionmanager_core::{ExpiredSession, SessionKey, Timestamp};
 
 use crate::error::Failure;
 use crate::keys::{self, BUCKETS, bucket_of_key};
@@ -205,6 +205,18 @@ impl Shared {
         Ok(true)
     }
 
+    /// Does what a script left to do: removes the links it named and
+    /// reports the expired sessions it removed.
+    pub(crate) async fn settle(
+        &self,
+        conn: &mut Connection,
+        tail: &[Value],
+    ) -> Result<(), Failure> {
+        let Aftermath { links, expired } = Aftermath::parse(tail)?;
+        self.expiry.report(expired.len(), || expired);
+        self.unlink(conn, links).await
+    }
+
     /// Removes the links of `gone` sessions, each in its key's own bucket.
     pub(crate) async fn unlink(
         &self,
@@ -226,17 +238,56 @@ impl Shared {
     }
 }
 
-/// The members a script listed for their links to go (see
-/// `lua/prelude.lua`'s `removed`), as keys.
-pub(crate) fn unlinked(members: &[Value]) -> Result<Vec<SessionKey>, Failure> {
-    members
-        .iter()
-        .map(|member| match member {
-            Value::BulkString(text) => keys::parse_member(text),
+/// What is left to do after a script that removed sessions (the tail of
+/// its answer, see `unlink` in `lua/prelude.lua`).
+#[derive(Default)]
+pub(crate) struct Aftermath {
+    /// Sessions whose links, in their keys' own buckets, must go.
+    links: Vec<SessionKey>,
+    /// Expired sessions it removed, to report.
+    expired: Vec<ExpiredSession>,
+}
+
+impl Aftermath {
+    /// Reads a script's tail: members (links to remove) and
+    /// `{member, user, created_at, expires_at}` lists (expired sessions).
+    pub(crate) fn parse(tail: &[Value]) -> Result<Self, Failure> {
+        let mut out = Self::default();
+        for item in tail {
+            match item {
+                Value::BulkString(text) => out.links.push(
+                    keys::parse_member(text)
+                        .ok_or_else(|| corrupt("a link to remove that names no session"))?,
+                ),
+                Value::Array(fields) => out.expired.push(expired_session(fields)?),
+                other => return Err(corrupt(format!("{other:?} after a script's answer"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An expired session as a script reported it.
+fn expired_session(fields: &[Value]) -> Result<ExpiredSession, Failure> {
+    fn text(value: &Value) -> Option<&str> {
+        match value {
+            Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
             _ => None,
-        })
-        .map(|key| key.ok_or_else(|| corrupt("a link to remove that names no session")))
-        .collect()
+        }
+    }
+    let millis = |value: &Value| text(value)?.parse::<i64>().ok().map(Timestamp);
+    let garbled = || corrupt(format!("an expired session reported as {fields:?}"));
+    let [member, user, created_at, expires_at] = fields else {
+        return Err(garbled());
+    };
+    Ok(ExpiredSession {
+        key: text(member)
+            .and_then(|m| keys::parse_member(m.as_bytes()))
+            .ok_or_else(garbled)?,
+        user_id: text(user).ok_or_else(garbled)?.into(),
+        created_at: millis(created_at).ok_or_else(garbled)?,
+        expires_at: millis(expires_at).ok_or_else(garbled)?,
+    })
 }
 
 /// A bucket's number as a link holds it.

@@ -3,9 +3,10 @@
 mod url;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sessionmanager_core::{Error, Result};
+use sessionmanager_core::{Clock, Error, Result, SystemClock};
 #[cfg(doc)]
 use sessionmanager_tls::Verify;
 use sessionmanager_tls::{OptionNames, TlsFiles};
@@ -16,7 +17,7 @@ use sessionmanager_tls::{OptionNames, TlsFiles};
 /// (the master Sentinel names), [`RedisConfig::cluster`] (a Redis Cluster),
 /// or from a URL with [`RedisConfig::from_url`]:
 /// `redis://[user[:password]@]host[:port][/db][?prefix=...&timeout_ms=...&sweep_on_create=...]`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct RedisConfig {
     /// Where the server is: one address, or the sentinels that know it.
     pub server: Server,
@@ -50,6 +51,14 @@ pub struct RedisConfig {
     /// [`Error::Unavailable`](sessionmanager_core::Error::Unavailable), though
     /// the master has it.
     pub wait_replicas: u32,
+    /// How often the store sweeps every bucket for expired sessions once a
+    /// manager watches for expiry events (`None`: never; creates still
+    /// sweep a few, see [`Self::sweep_on_create`]). Redis keeps an expired
+    /// session's record for [`Self::KEEP_EXPIRED`] so that a sweep removes
+    /// and reports it; hence at most [`Self::MAX_SWEEP_INTERVAL`].
+    pub sweep_interval: Option<Duration>,
+    /// The clock the sweeper judges expiry by; must be the manager's.
+    pub clock: Arc<dyn Clock>,
     /// TLS settings (`rediss://`): the server's certificate and host name
     /// are checked ([`Verify::Full`]) unless `ssl_cert_reqs=none`
     /// ([`Verify::Nothing`]); `None` connects in plain text.
@@ -141,6 +150,19 @@ impl RedisConfig {
     /// Expired entries each create clears from the expiry index when none is given.
     pub const DEFAULT_SWEEP_ON_CREATE: u32 = 8;
 
+    /// How often the store sweeps for expired sessions to report, when no
+    /// interval is given.
+    pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+    /// The longest sweep interval: a sweep must come well within
+    /// [`Self::KEEP_EXPIRED`].
+    pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+    /// How long past its expiry Redis keeps a session's record before
+    /// removing it by itself (the record's TTL is its expiry plus this): the
+    /// time a sweep has to remove and report it. No reader sees it meanwhile.
+    pub const KEEP_EXPIRED: Duration = Duration::from_secs(60);
+
     /// The port Redis and Valkey listen on by default.
     pub const DEFAULT_PORT: u16 = 6379;
 
@@ -197,6 +219,8 @@ impl RedisConfig {
             timeout: Self::DEFAULT_TIMEOUT,
             sweep_on_create: Self::DEFAULT_SWEEP_ON_CREATE,
             wait_replicas: 0,
+            sweep_interval: Some(Self::DEFAULT_SWEEP_INTERVAL),
+            clock: Arc::new(SystemClock),
             tls: None,
         }
     }
@@ -215,7 +239,8 @@ impl RedisConfig {
     /// which has database 0 only. Options: `prefix`
     /// (the key prefix, percent-encoded), `timeout_ms` (each operation's
     /// limit), `sweep_on_create` (expired sessions each create clears; 0
-    /// for none) and `wait_replicas` (see [`Self::wait_replicas`]); over
+    /// for none), `sweep_interval_ms` (see [`Self::sweep_interval`]; 0 for
+    /// none) and `wait_replicas` (see [`Self::wait_replicas`]); over
     /// TLS also `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (PEM files)
     /// and `ssl_cert_reqs` (`required` or `none`), as [`TlsFiles`] holds
     /// them. User name, password and prefix are percent-decoded. Errors are
@@ -262,6 +287,7 @@ impl fmt::Debug for RedisConfig {
             .field("timeout", &self.timeout)
             .field("sweep_on_create", &self.sweep_on_create)
             .field("wait_replicas", &self.wait_replicas)
+            .field("sweep_interval", &self.sweep_interval)
             .field("tls", &self.tls)
             .finish()
     }

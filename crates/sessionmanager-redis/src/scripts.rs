@@ -105,3 +105,17 @@ impl Scripts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::RedisConfig;
+
+    #[test]
+    fn the_scripts_keep_expired_records_as_long_as_the_config_says() {
+        let line = format!(
+            "local KEEP_EXPIRED = {}\n",
+            RedisConfig::KEEP_EXPIRED.as_millis()
+        );
+        assert!(include_str!("lua/prelude.lua").contains(&line), "{line}");
+    }
+}

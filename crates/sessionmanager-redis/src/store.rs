@@ -19,16 +19,17 @@ use std::time::Duration;
 use redis::{RedisError, Script, ScriptInvocation, Value};
 use sessionmanager_core::RateRead;
 use sessionmanager_core::{
-    CreateOutcome, DataLimits, EditOutcome, Error, ExportCursor, ExportPage, ImportOutcome,
-    MemberEdit, Result, SaveOutcome, SessionKey, SessionRecord, SessionStore, Timestamp, UserLimit,
-    block_on, interrupt, rate_state_expiry,
+    Clock, CreateOutcome, DataLimits, EditOutcome, Error, ExpiryListener, ExpiryReports,
+    ExportCursor, ExportPage, ImportOutcome, MemberEdit, Periodic, Result, SaveOutcome, SessionKey,
+    SessionRecord, SessionStore, Tick, Timestamp, UserLimit, block_on, interrupt,
+    rate_state_expiry,
 };
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::spawn_blocking;
 
 use futures_util::future::try_join_all;
 
-use crate::buckets::{Claim, on_session, session_fields, unlinked};
+use crate::buckets::{Claim, on_session, session_fields};
 use crate::cluster::Cluster;
 use crate::codec::{self, FIELDS};
 use crate::config::RedisConfig;
@@ -53,9 +54,12 @@ const END_USER_BATCH: u32 = 100;
 /// server, database and prefix.
 ///
 /// Records are hashes under `<prefix>s:{<bucket>}<hex of the key>`, in their
-/// user's bucket, that Redis expires itself (`PEXPIREAT` at each record's
-/// `expires_at`, moved only forward, so an expired record is never revived).
-/// Each user has a sorted set of their sessions scored by expiry, trimmed of
+/// user's bucket. Sweeps (a few per create, every bucket per
+/// [`RedisConfig::sweep_interval`] once a manager watches for expiry
+/// events, and `purge_expired`) remove expired ones and report them; Redis
+/// removes any left [`RedisConfig::KEEP_EXPIRED`] after their expiry by
+/// itself (`PEXPIREAT`, moved only forward, so an expired record is never
+/// revived). Each user has a sorted set of their sessions scored by expiry, trimmed of
 /// expired ones by every create and every write that moves an expiry, and
 /// expiring with its last session; each bucket indexes its sessions by
 /// expiry, so `count` and `purge_expired` never walk the keyspace (see the
@@ -70,6 +74,11 @@ pub struct RedisStore {
     /// that process's, so a forked child must not use them (its replies
     /// would cross with the parent's).
     pid: u32,
+    /// Sweeps every bucket for expired sessions to report, once a manager
+    /// watches for them ([`SessionStore::watch_expiry`]).
+    sweeper: Mutex<Option<Periodic>>,
+    sweep_interval: Option<Duration>,
+    clock: Arc<dyn Clock>,
 }
 
 /// The pause between tries while a Sentinel failover runs.
@@ -86,6 +95,8 @@ pub(crate) struct Shared {
     /// `host:port/db`, for messages.
     address: String,
     db: i64,
+    /// Told about the expired sessions scripts remove.
+    pub(crate) expiry: ExpiryReports,
 }
 
 impl Shared {
@@ -166,10 +177,14 @@ impl RedisStore {
                 wait_replicas: config.wait_replicas,
                 address: config.address(),
                 db: config.db,
+                expiry: ExpiryReports::default(),
             }),
             runtime: Mutex::new(Some(Arc::new(runtime))),
             driver: Driver::default(),
             pid: std::process::id(),
+            sweeper: Mutex::new(None),
+            sweep_interval: config.sweep_interval,
+            clock: config.clock,
         };
         if store.shared.connector.cluster().is_some() {
             block_on(
@@ -246,62 +261,21 @@ impl RedisStore {
         // Cloned for each try: through Sentinel, an operation that sent
         // nothing that ran is tried again on the new master.
         F: FnOnce(Arc<Shared>, Connection) -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = Result<T, Failure>> + Send,
+        Fut: Future<Output = Result<T, Failure>> + Send + 'static,
+    {
+        self.drive(move |shared| shared.attempt(doing, op)).await
+    }
+
+    /// Runs the task `work` makes of the store's shared state on the
+    /// store's runtime: on this thread, driving it, unless this is a task
+    /// of the runtime already or a thread of another tokio runtime.
+    async fn drive<T, Fut>(&self, work: impl FnOnce(Arc<Shared>) -> Fut) -> Result<T>
+    where
+        T: Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
     {
         let runtime = self.live_runtime()?;
-        let shared = Arc::clone(&self.shared);
-        let task = async move {
-            // The failure of the last try that sent nothing that ran, which
-            // says more than "timed out" when the time runs out retrying.
-            let mut retried = None;
-            let attempts = async {
-                let mut op = op;
-                loop {
-                    // A copy for another try, only where there can be one.
-                    let again = shared.connector.follows_failover().then(|| op.clone());
-                    let result = async {
-                        let conn = shared
-                            .connector
-                            .connection()
-                            .await
-                            .map_err(Failure::Connect)?;
-                        op(Arc::clone(&shared), conn).await
-                    }
-                    .await;
-                    match (result, again) {
-                        (Err(failure), Some(again)) if failure.passing() => {
-                            shared.connector.forget();
-                            retried = Some(failure);
-                            tokio::time::sleep(RETRY_PAUSE).await;
-                            op = again;
-                        }
-                        (done, _) => return done,
-                    }
-                }
-            };
-            let outcome = tokio::time::timeout(shared.timeout, attempts).await;
-            match outcome {
-                Ok(Ok(value)) => {
-                    shared.connector.used();
-                    Ok(value)
-                }
-                Ok(Err(failure)) => {
-                    if let Failure::Command(err) = &failure
-                        && connection_lost(err)
-                    {
-                        shared.connector.forget();
-                    }
-                    Err(engine_error(failure, doing, &shared.address, shared.db))
-                }
-                Err(_) => {
-                    shared.connector.forget();
-                    Err(match retried {
-                        Some(failure) => engine_error(failure, doing, &shared.address, shared.db),
-                        None => timed_out(doing, &shared.address, shared.timeout),
-                    })
-                }
-            }
-        };
+        let task = work(Arc::clone(&self.shared));
         if on_driver(&runtime) {
             return task.await;
         }
@@ -320,6 +294,69 @@ impl RedisStore {
                     format!("a Redis store task failed: {e}").into(),
                 ))
             })
+    }
+}
+
+impl Shared {
+    /// Runs `op` with a connection, within the timeout, and maps its
+    /// failure to an engine error about `doing`. Must run on the store's
+    /// runtime.
+    async fn attempt<T, F, Fut>(self: Arc<Self>, doing: &'static str, op: F) -> Result<T>
+    where
+        F: FnOnce(Arc<Shared>, Connection) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = Result<T, Failure>> + Send + 'static,
+    {
+        let shared = self;
+        // The failure of the last try that sent nothing that ran, which
+        // says more than "timed out" when the time runs out retrying.
+        let mut retried = None;
+        let attempts = async {
+            let mut op = op;
+            loop {
+                // A copy for another try, only where there can be one.
+                let again = shared.connector.follows_failover().then(|| op.clone());
+                let result = async {
+                    let conn = shared
+                        .connector
+                        .connection()
+                        .await
+                        .map_err(Failure::Connect)?;
+                    op(Arc::clone(&shared), conn).await
+                }
+                .await;
+                match (result, again) {
+                    (Err(failure), Some(again)) if failure.passing() => {
+                        shared.connector.forget();
+                        retried = Some(failure);
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                        op = again;
+                    }
+                    (done, _) => return done,
+                }
+            }
+        };
+        let outcome = tokio::time::timeout(shared.timeout, attempts).await;
+        match outcome {
+            Ok(Ok(value)) => {
+                shared.connector.used();
+                Ok(value)
+            }
+            Ok(Err(failure)) => {
+                if let Failure::Command(err) = &failure
+                    && connection_lost(err)
+                {
+                    shared.connector.forget();
+                }
+                Err(engine_error(failure, doing, &shared.address, shared.db))
+            }
+            Err(_) => {
+                shared.connector.forget();
+                Err(match retried {
+                    Some(failure) => engine_error(failure, doing, &shared.address, shared.db),
+                    None => timed_out(doing, &shared.address, shared.timeout),
+                })
+            }
+        }
     }
 }
 
@@ -444,6 +481,20 @@ impl RedisStore {
     }
 
     fn shutdown(&self) {
+        // First, while the runtime it drives is still there (in a forked
+        // child it only forgets the parent's thread).
+        let sweeper = match self.forked() {
+            // Its lock may have been held when the process forked.
+            true => self.sweeper.try_lock().ok().and_then(|mut s| s.take()),
+            false => self
+                .sweeper
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        };
+        if let Some(sweeper) = sweeper {
+            sweeper.stop();
+        }
         if self.forked() {
             // The runtime and connection are the parent's: leaked, untouched
             // (a lock of theirs may have been held when the process forked).
@@ -556,14 +607,16 @@ impl SessionStore for RedisStore {
                         }
                         CreateOutcome::KeyTaken
                     }
-                    Ok(Value::Int(-1)) => CreateOutcome::KeyTaken,
-                    Ok(Value::Int(-2)) => CreateOutcome::UserLimitReached,
                     Ok(Value::Array(items)) => match items.split_first() {
-                        Some((evicted, gone)) => {
-                            shared.unlink(&mut conn, unlinked(gone)?).await?;
-                            CreateOutcome::Created {
-                                evicted: u32::try_from(as_int(evicted, "a create")?)
-                                    .map_err(|_| corrupt("a negative eviction count"))?,
+                        Some((head, gone)) => {
+                            shared.settle(&mut conn, gone).await?;
+                            match as_int(head, "a create")? {
+                                -1 => CreateOutcome::KeyTaken,
+                                -2 => CreateOutcome::UserLimitReached,
+                                evicted => CreateOutcome::Created {
+                                    evicted: u32::try_from(evicted)
+                                        .map_err(|_| corrupt("a negative eviction count"))?,
+                                },
                             }
                         }
                         None => return Err(corrupt("an empty answer to a create")),
@@ -696,12 +749,19 @@ impl SessionStore for RedisStore {
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let key = *key;
         self.run("delete a session", move |shared, mut conn| async move {
-            let (live, bucket) =
+            let (answer, bucket) =
                 on_session(&shared, &conn, &key, |s| &s.delete, Arc::default(), now).await?;
+            let Value::Array(answer) = answer else {
+                return Err(corrupt("an unexpected answer to a delete"));
+            };
+            let Some((live, tail)) = answer.split_first() else {
+                return Err(corrupt("an empty answer to a delete"));
+            };
+            shared.settle(&mut conn, tail).await?;
             if bucket != bucket_of_key(&key) {
                 shared.unlink(&mut conn, [key]).await?;
             }
-            Ok(live == Value::Int(1))
+            Ok(*live == Value::Int(1))
         })
         .await
     }
@@ -818,7 +878,7 @@ impl SessionStore for RedisStore {
                             .await?;
                         match answer.as_slice() {
                             [ended, more, gone @ ..] => {
-                                shared.unlink(&mut conn, unlinked(gone)?).await?;
+                                shared.settle(&mut conn, gone).await?;
                                 shared.replicated(&conn, home).await?;
                                 Ok((
                                     as_int(ended, "ending a user's sessions")?,
@@ -838,43 +898,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
-        let mut total = 0;
-        // Every bucket at once, a batch each; then again those that had
-        // more, so other clients get the server in between.
-        let mut pending: Vec<u16> = (0..keys::BUCKETS).collect();
-        while !pending.is_empty() {
-            let buckets = Arc::new(pending);
-            let swept = self
-                .run("remove expired sessions", move |shared, conn| async move {
-                    let batches = buckets.iter().map(|&bucket| {
-                        let (shared, mut conn) = (Arc::clone(&shared), conn.clone());
-                        async move {
-                            let answer: Vec<Value> = shared
-                                .invoke(&shared.scripts.purge, bucket, now)
-                                .arg(SWEEP_BATCH)
-                                .invoke_async(&mut conn)
-                                .await?;
-                            match answer.as_slice() {
-                                [removed, read, gone @ ..] => {
-                                    shared.unlink(&mut conn, unlinked(gone)?).await?;
-                                    let read = as_int(read, "a purge")?;
-                                    let more = read >= i64::from(SWEEP_BATCH);
-                                    Ok((as_int(removed, "a purge")?, more.then_some(bucket)))
-                                }
-                                _ => Err(corrupt("an unexpected answer to a purge")),
-                            }
-                        }
-                    });
-                    try_join_all(batches).await
-                })
-                .await?;
-            total += swept
-                .iter()
-                .map(|(removed, _)| removed.max(&0))
-                .sum::<i64>() as u64;
-            pending = swept.into_iter().filter_map(|(_, more)| more).collect();
-        }
-        Ok(total)
+        self.drive(move |shared| purge(shared, now)).await
     }
 
     async fn rate_load(&self, key: &SessionKey) -> Result<RateRead> {
@@ -1043,10 +1067,73 @@ impl SessionStore for RedisStore {
         3
     }
 
+    fn watch_expiry(&self, listener: ExpiryListener) {
+        self.shared.expiry.set(listener);
+        let mut sweeper = self.sweeper.lock().unwrap_or_else(PoisonError::into_inner);
+        if sweeper.is_some() || self.live_runtime().is_err() {
+            return;
+        }
+        let shared = Arc::downgrade(&self.shared);
+        let runtime = Arc::downgrade(&self.live_runtime().expect("checked above"));
+        let clock = Arc::clone(&self.clock);
+        let started = Periodic::start("redis-session-sweeper", self.sweep_interval, move || {
+            let (Some(shared), Some(runtime)) = (shared.upgrade(), runtime.upgrade()) else {
+                return Tick::Stop;
+            };
+            // A failed sweep (the server away) is tried again next tick;
+            // Redis keeps expired records for KEEP_EXPIRED meanwhile.
+            let _ = runtime.block_on(purge(shared, clock.now()));
+            Tick::Sleep
+        });
+        // Without a thread, creates still sweep (and report) a few.
+        *sweeper = started.ok();
+    }
+
     async fn close(&self) -> Result<()> {
         self.shutdown();
         Ok(())
     }
+}
+
+/// Removes every expired session, reporting each (see `Shared::settle`):
+/// a batch in every bucket at once, then again in those that had more, so
+/// other clients get the server in between. Runs on the store's runtime.
+async fn purge(shared: Arc<Shared>, now: Timestamp) -> Result<u64> {
+    let mut total = 0;
+    let mut pending: Vec<u16> = (0..keys::BUCKETS).collect();
+    while !pending.is_empty() {
+        let buckets = Arc::new(pending);
+        let swept = Arc::clone(&shared)
+            .attempt("remove expired sessions", move |shared, conn| async move {
+                let batches = buckets.iter().map(|&bucket| {
+                    let (shared, mut conn) = (Arc::clone(&shared), conn.clone());
+                    async move {
+                        let answer: Vec<Value> = shared
+                            .invoke(&shared.scripts.purge, bucket, now)
+                            .arg(SWEEP_BATCH)
+                            .invoke_async(&mut conn)
+                            .await?;
+                        match answer.as_slice() {
+                            [removed, read, gone @ ..] => {
+                                shared.settle(&mut conn, gone).await?;
+                                let read = as_int(read, "a purge")?;
+                                let more = read >= i64::from(SWEEP_BATCH);
+                                Ok((as_int(removed, "a purge")?, more.then_some(bucket)))
+                            }
+                            _ => Err(corrupt("an unexpected answer to a purge")),
+                        }
+                    }
+                });
+                try_join_all(batches).await
+            })
+            .await?;
+        total += swept
+            .iter()
+            .map(|(removed, _)| removed.max(&0))
+            .sum::<i64>() as u64;
+        pending = swept.into_iter().filter_map(|(_, more)| more).collect();
+    }
+    Ok(total)
 }
 
 /// The live sessions of a script's answer: per session, its member followed

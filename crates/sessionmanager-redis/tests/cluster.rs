@@ -11,12 +11,14 @@ use sessionmanager_core::{
 };
 use sessionmanager_redis::{Address, RedisConfig, RedisStore};
 
-fn cluster_store(_clock: ManualClock) -> RedisStore {
+/// A store on a prefix of its own, swept only by the checks.
+fn cluster_store(clock: ManualClock) -> RedisStore {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    open_at(&format!(
-        "cluster-{}:",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
+    let prefix = format!("cluster-{}:", NEXT.fetch_add(1, Ordering::Relaxed));
+    let mut config = RedisConfig::from_url(&support::cluster::shared().url(&prefix)).unwrap();
+    config.clock = std::sync::Arc::new(clock);
+    config.sweep_interval = None;
+    RedisStore::open(config).expect("the cluster store opens")
 }
 
 fn open_at(prefix: &str) -> RedisStore {

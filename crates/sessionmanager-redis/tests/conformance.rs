@@ -3,23 +3,32 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sessionmanager_core::ManualClock;
 use sessionmanager_redis::{RedisConfig, RedisStore};
 
-fn redis_store(_clock: ManualClock) -> RedisStore {
+/// A store on a prefix of its own, swept only by the checks.
+fn redis_store(clock: ManualClock) -> RedisStore {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    open_at(&format!(
+    let mut config = config_at(&format!(
         "conformance-{}:",
         NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
+    ));
+    config.clock = Arc::new(clock);
+    config.sweep_interval = None;
+    RedisStore::open(config).expect("the store opens")
+}
+
+fn config_at(prefix: &str) -> RedisConfig {
+    let mut config = RedisConfig::new("127.0.0.1", support::shared().port);
+    config.prefix = prefix.to_owned();
+    config
 }
 
 fn open_at(prefix: &str) -> RedisStore {
-    let mut config = RedisConfig::new("127.0.0.1", support::shared().port);
-    config.prefix = prefix.to_owned();
-    RedisStore::open(config).expect("the store opens")
+    RedisStore::open(config_at(prefix)).expect("the store opens")
 }
 
 sessionmanager_core::conformance_tests!(redis_store);

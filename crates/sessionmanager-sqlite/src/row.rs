@@ -1,7 +1,7 @@
 //! Reading session rows.
 
 use rusqlite::Row;
-use sessionmanager_core::{SessionData, SessionKey, SessionRecord, Timestamp};
+use sessionmanager_core::{ExpiredSession, SessionData, SessionKey, SessionRecord, Timestamp};
 
 /// A row selected with the store's session columns (see `sql.rs`) as a key and record.
 pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<(SessionKey, SessionRecord)> {
@@ -25,4 +25,16 @@ pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<(SessionKey, SessionReco
             absolute_expires_at: row.get::<_, Option<i64>>(9)?.map(Timestamp),
         },
     ))
+}
+
+/// A row a delete returned as `key, user_id, created_at_ms, expires_at_ms`
+/// (see `sql.rs`): the session it removed, expired or not (its
+/// `expires_at` tells).
+pub(crate) fn removed(row: &Row<'_>) -> rusqlite::Result<ExpiredSession> {
+    Ok(ExpiredSession {
+        key: SessionKey::from_bytes(row.get(0)?),
+        user_id: row.get::<_, String>(1)?.into(),
+        created_at: Timestamp(row.get(2)?),
+        expires_at: Timestamp(row.get(3)?),
+    })
 }

@@ -66,9 +66,10 @@ pub(crate) const TOUCH: &str = "UPDATE pysessionmanager_sessions
     SET last_active_ms = max(last_active_ms, ?1), expires_at_ms = max(expires_at_ms, ?2)
     WHERE key = ?3 AND expires_at_ms > ?4";
 
-/// Removes session `?1`; returns its expiry.
-pub(crate) const DELETE: &str =
-    "DELETE FROM pysessionmanager_sessions WHERE key = ?1 RETURNING expires_at_ms";
+/// Removes session `?1`; returns what it was (its expiry tells whether it
+/// was live).
+pub(crate) const DELETE: &str = "DELETE FROM pysessionmanager_sessions WHERE key = ?1
+    RETURNING key, user_id, created_at_ms, expires_at_ms";
 
 /// Moves the live (at `?3`) session `?2` to key `?1`.
 pub(crate) const ROTATE: &str =
@@ -83,15 +84,16 @@ pub(crate) const LIST_USER: &str = concat!(
 );
 
 /// Removes up to `?3` sessions of user `?1` but `?2` (may be NULL);
-/// returns their expiries.
+/// returns what each was (its expiry tells whether it was live).
 pub(crate) const DELETE_USER_BATCH: &str = "DELETE FROM pysessionmanager_sessions
     WHERE key IN (SELECT key FROM pysessionmanager_sessions
         WHERE user_id = ?1 AND key IS NOT ?2 LIMIT ?3)
-    RETURNING expires_at_ms";
+    RETURNING key, user_id, created_at_ms, expires_at_ms";
 
-/// Removes user `?1`'s sessions expired at now (`?2`).
-pub(crate) const TRIM_USER: &str =
-    "DELETE FROM pysessionmanager_sessions WHERE user_id = ?1 AND expires_at_ms <= ?2";
+/// Removes user `?1`'s sessions expired at now (`?2`); returns what each was.
+pub(crate) const TRIM_USER: &str = "DELETE FROM pysessionmanager_sessions
+    WHERE user_id = ?1 AND expires_at_ms <= ?2
+    RETURNING key, user_id, created_at_ms, expires_at_ms";
 
 /// How many sessions user `?1` has (after [`TRIM_USER`]: live ones).
 pub(crate) const COUNT_USER: &str =

@@ -45,7 +45,9 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Expired sessions the sweeper removed (see `SessionStore::swept`).
     pub(crate) swept: AtomicU64,
-    /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
+    /// Told of every expired session a delete of this store removes: by
+    /// sweeps and purges, and by ends, `delete_user` and creates under a
+    /// user limit that find it expired (see `SessionStore::watch_expiry`).
     expiry: ExpiryReports,
     /// What the connections are opened with, to reopen them after a fork.
     config: SqliteConfig,
@@ -185,15 +187,8 @@ impl Inner {
         let expired = self.writer.run(move |conn| {
             conn.prepare_cached(sql::SWEEP)
                 .and_then(|mut stmt| {
-                    stmt.query_map(params![now.millis(), SWEEP_BATCH], |row| {
-                        Ok(ExpiredSession {
-                            key: SessionKey::from_bytes(row.get(0)?),
-                            user_id: row.get::<_, String>(1)?.into(),
-                            created_at: Timestamp(row.get(2)?),
-                            expires_at: Timestamp(row.get(3)?),
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                    stmt.query_map(params![now.millis(), SWEEP_BATCH], row::removed)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(store_error("remove expired sessions"))
         })?;
@@ -224,30 +219,34 @@ impl Inner {
     }
 }
 
-/// Evicts or refuses for `limit` inside the create's transaction. Returns the
-/// number evicted, or `None` to refuse.
+/// Evicts or refuses for `limit` inside the create's transaction, after
+/// removing the user's expired sessions (so that only live ones count).
+/// Returns the number evicted, or `None` to refuse, and the expired sessions
+/// removed, which the transaction removes either way.
 fn enforce_limit(
     conn: &Connection,
     user_id: &str,
     limit: UserLimit,
     now: Timestamp,
-) -> rusqlite::Result<Option<u32>> {
-    conn.prepare_cached(sql::TRIM_USER)?
-        .execute(params![user_id, now.millis()])?;
+) -> rusqlite::Result<(Option<u32>, Vec<ExpiredSession>)> {
+    let expired = conn
+        .prepare_cached(sql::TRIM_USER)?
+        .query_map(params![user_id, now.millis()], row::removed)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let live: i64 = conn
         .prepare_cached(sql::COUNT_USER)?
         .query_row(params![user_id], |row| row.get(0))?;
     let max = i64::from(limit.max_sessions);
     if live < max {
-        return Ok(Some(0));
+        return Ok((Some(0), expired));
     }
     if !limit.evict_oldest {
-        return Ok(None);
+        return Ok((None, expired));
     }
     let evicted = conn
         .prepare_cached(sql::EVICT_OLDEST)?
         .execute(params![user_id, live - max + 1])?;
-    Ok(Some(evicted as u32))
+    Ok((Some(evicted as u32), expired))
 }
 
 fn live_key_taken(conn: &Connection, key: &SessionKey, now: Timestamp) -> Result<bool> {
@@ -271,20 +270,22 @@ impl SessionStore for SqliteStore {
         now: Timestamp,
     ) -> Result<CreateOutcome> {
         let (key, record) = (*key, record.clone());
-        self.open_inner()?.writer.run(move |conn| {
+        let inner = self.open_inner()?;
+        let (outcome, expired) = inner.writer.run(move |conn| {
             // The insert below notices a taken key by itself; look first
             // only when a limit might evict sessions for a create that fails.
             if limit.is_some() && live_key_taken(conn, &key, now)? {
-                return Ok(CreateOutcome::KeyTaken);
+                return Ok((CreateOutcome::KeyTaken, Vec::new()));
             }
-            let evicted = match limit {
+            let (evicted, expired) = match limit {
                 Some(limit) => match enforce_limit(conn, &record.user_id, limit, now)
                     .map_err(store_error("enforce the per-user session limit"))?
                 {
-                    Some(evicted) => evicted,
-                    None => return Ok(CreateOutcome::UserLimitReached),
+                    (Some(evicted), expired) => (evicted, expired),
+                    // Refused, but committed: the expired sessions are gone.
+                    (None, expired) => return Ok((CreateOutcome::UserLimitReached, expired)),
                 },
-                None => 0,
+                None => (0, Vec::new()),
             };
             let inserted = conn
                 .prepare_cached(sql::INSERT)
@@ -304,11 +305,15 @@ impl SessionStore for SqliteStore {
                     ])
                 })
                 .map_err(store_error("insert a session"))?;
-            Ok(match inserted {
+            let outcome = match inserted {
                 0 => CreateOutcome::KeyTaken,
                 _ => CreateOutcome::Created { evicted },
-            })
-        })
+            };
+            Ok((outcome, expired))
+        })?;
+        // Committed: report outside the writer, as a sweep does.
+        inner.expiry.report(expired.len(), || expired);
+        Ok(outcome)
     }
 
     async fn load(&self, key: &SessionKey, now: Timestamp) -> Result<Option<SessionRecord>> {
@@ -440,16 +445,24 @@ impl SessionStore for SqliteStore {
 
     async fn delete(&self, key: &SessionKey, now: Timestamp) -> Result<bool> {
         let key = *key;
-        self.open_inner()?.writer.run(move |conn| {
-            let expires_at: Option<i64> = conn
-                .prepare_cached(sql::DELETE)
+        let inner = self.open_inner()?;
+        let removed = inner.writer.run(move |conn| {
+            conn.prepare_cached(sql::DELETE)
                 .and_then(|mut stmt| {
-                    stmt.query_row(params![key.as_bytes()], |row| row.get(0))
+                    stmt.query_row(params![key.as_bytes()], row::removed)
                         .optional()
                 })
-                .map_err(store_error("delete a session"))?;
-            Ok(expires_at.is_some_and(|t| now.millis() < t))
-        })
+                .map_err(store_error("delete a session"))
+        })?;
+        match removed {
+            // Removed after it expired: not an end, which only a live one
+            // counts as, but an expired session gone, told as a sweep would.
+            Some(session) if session.expires_at <= now => {
+                inner.expiry.report(1, || vec![session]);
+                Ok(false)
+            }
+            removed => Ok(removed.is_some()),
+        }
     }
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
@@ -495,21 +508,22 @@ impl SessionStore for SqliteStore {
         // the database in between however many sessions the user has.
         loop {
             let (user_id, keep) = (user_id.clone(), keep.clone());
-            let ended = inner.writer.run(move |conn| {
+            let removed = inner.writer.run(move |conn| {
                 conn.prepare_cached(sql::DELETE_USER_BATCH)
                     .and_then(|mut stmt| {
-                        stmt.query_map(params![user_id, keep, END_USER_BATCH], |row| {
-                            row.get::<_, i64>(0)
-                        })
-                        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+                        stmt.query_map(params![user_id, keep, END_USER_BATCH], row::removed)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
                     })
                     .map_err(store_error("end a user's sessions"))
             })?;
-            live += ended
-                .iter()
-                .filter(|&&expires_at| now.millis() < expires_at)
-                .count() as u64;
-            if ended.len() < END_USER_BATCH as usize {
+            let last = removed.len() < END_USER_BATCH as usize;
+            let (expired, ended): (Vec<_>, Vec<_>) = removed
+                .into_iter()
+                .partition(|session| session.expires_at <= now);
+            live += ended.len() as u64;
+            // Each batch is committed: report it now, outside the writer.
+            inner.expiry.report(expired.len(), || expired);
+            if last {
                 return Ok(live);
             }
         }

@@ -34,9 +34,3 @@ fn sqlite_store(clock: ManualClock) -> SqliteStore {
 }
 
 sessionmanager_core::conformance_tests!(sqlite_store);
-
-/// Not in `conformance_tests!` (Redis cannot report expiry): this store can.
-#[test]
-fn check_expiry_events() {
-    sessionmanager_core::conformance::check_expiry_events(sqlite_store);
-}

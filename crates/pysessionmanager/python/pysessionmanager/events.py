@@ -12,8 +12,8 @@
 Events: ``created``; ``ended`` with ``reason`` ``logout`` (by session id or
 key), ``evicted`` (by ``max_sessions_per_user``) or ``ended_with_user``
 (``end_user_sessions``); ``rotated`` with ``new_key``; ``expired``, from
-the store's sweeps and purges, reported by the process whose delete removed
-the session (memory, SQLite and PostgreSQL; not yet Redis). Each names the
+the store's sweeps, purges and the calls that meet an expired session,
+reported by the process whose delete removed the session. Each names the
 session by its key, never its id. Callbacks run on the subscription's
 thread, in order, never on the request's: a slow callback delays only later
 events (past ``capacity`` waiting ones, new events are dropped and counted

@@ -2,7 +2,9 @@
 //! depend on what the store reports (evictions, deletes, rotations).
 
 use super::IDLE_MS;
-use super::helpers::{create, create_with_idle, expect_err, ok, setup};
+use super::helpers::{
+    create, create_with_idle, expect_err, fresh_token, ok, raw_record, setup, store_insert,
+};
 use crate::{
     Clock, EndReason, EventKind, LimitAction, ManualClock, SessionKey, SessionStore, Subscription,
     block_on,
@@ -85,10 +87,8 @@ pub fn check_events_name_what_happened<S: SessionStore>(make_store: impl Fn(Manu
     create(&m, "erin", "{}");
 }
 
-/// For stores that report what their sweeps and purges remove (memory,
-/// SQLite, PostgreSQL; not part of `conformance_tests!`, since Redis lets
-/// sessions lapse by themselves): a purge reports each expired session
-/// once, with its key, user and times, and live ones not at all.
+/// A purge reports each expired session once, with its key, user and
+/// times, and live ones not at all (see [`SessionStore::watch_expiry`]).
 pub fn check_expiry_events<S: SessionStore>(make_store: impl Fn(ManualClock) -> S) {
     let (m, clock) = setup(&make_store, |_| {});
     let events = m.subscribe(100);
@@ -119,4 +119,99 @@ pub fn check_expiry_events<S: SessionStore>(make_store: impl Fn(ManualClock) -> 
     assert_eq!(expired[0].expires_at, t0.plus_millis(IDLE_MS / 2));
     assert_eq!(expired[0].created_at, t0);
     assert!(ok(block_on(m.is_active(long.as_str())), "is_active"));
+}
+
+/// An expired session that a call meets and removes, rather than a sweep,
+/// is reported expired once as well: by an end (which reports no end: only
+/// a live session ends), by an end of its user's sessions (whose live ones
+/// end), and by a create under a user limit, whether that create succeeds
+/// or is refused; a purge after them reports nothing twice.
+pub fn check_expired_sessions_calls_remove_are_reported<S: SessionStore>(
+    make_store: impl Fn(ManualClock) -> S,
+) {
+    let (m, clock) = setup(&make_store, |config| {
+        config.max_sessions_per_user = Some(3);
+        config.on_limit = LimitAction::Reject;
+    });
+    let events = m.subscribe(1_000);
+    let t0 = clock.now();
+    let short = |user: &str| create_with_idle(&m, user, IDLE_MS / 2);
+    let ended = short("ann");
+    let ann = create(&m, "ann", "{}");
+    let bo = create(&m, "bo", "{}");
+    // More than one batch of Redis' `delete_user` (SQLite's batches are
+    // tested with its store), past the limit: through the store, created
+    // so that they expire with the short ones.
+    let many: Vec<_> = (0..120)
+        .map(|_| {
+            let key = fresh_token().key();
+            let born = t0.plus_millis(-IDLE_MS / 2);
+            store_insert(m.store(), &key, &raw_record("bo", "{}", born));
+            key
+        })
+        .collect();
+    let limited = [short("cy"), short("cy")];
+    let cy = create(&m, "cy", "{}");
+    let refused = short("di");
+    let di = [create(&m, "di", "{}"), create(&m, "di", "{}")];
+    drain(&events);
+    clock.set(t0.plus_millis(IDLE_MS / 2));
+    let expired = |key: SessionKey, user: &str| (EventKind::Expired, key, user.to_owned());
+
+    ok(block_on(m.end(ended.as_str())), "end an expired session");
+    ok(block_on(m.end(ended.as_str())), "end it again");
+    ok(block_on(m.end(ann.as_str())), "end a live one");
+    assert_eq!(
+        drain(&events),
+        [
+            expired(ended.key(), "ann"),
+            (EventKind::Ended(EndReason::Logout), ann.key(), "ann".into()),
+        ]
+    );
+
+    assert_eq!(ok(block_on(m.end_user("bo", None)), "end_user"), 1);
+    let mut got = drain(&events);
+    got.sort_by_key(|e| format!("{e:?}"));
+    let mut wanted: Vec<_> = many.iter().map(|&k| expired(k, "bo")).collect();
+    wanted.push((
+        EventKind::Ended(EndReason::EndedWithUser),
+        bo.key(),
+        "bo".into(),
+    ));
+    wanted.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(got, wanted, "end_user: the expired expired, the live ended");
+
+    let made = create(&m, "cy", "{}");
+    let mut got = drain(&events);
+    got.sort_by_key(|e| format!("{e:?}"));
+    let mut wanted: Vec<_> = limited.iter().map(|t| expired(t.key(), "cy")).collect();
+    wanted.push((EventKind::Created, made.key(), "cy".into()));
+    wanted.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(got, wanted, "a create under the limit");
+    assert!(ok(block_on(m.is_active(cy.as_str())), "is_active"));
+
+    // A third live session of di's, past the limit (a store's create has
+    // none), beside the expired one: the manager's create is refused. (A
+    // store may report the expired one here already.)
+    let full = fresh_token().key();
+    store_insert(m.store(), &full, &raw_record("di", "{}", clock.now()));
+    let err = expect_err(
+        block_on(m.create("di", crate::SessionData::empty(), Default::default())),
+        "a create over the limit",
+    );
+    assert!(
+        matches!(err, crate::Error::UserLimitReached { .. }),
+        "{err:?}"
+    );
+    ok(block_on(m.purge_expired()), "purge");
+    ok(block_on(m.purge_expired()), "purge again");
+    assert_eq!(
+        drain(&events),
+        [expired(refused.key(), "di")],
+        "the refused create or the purge reports it, once"
+    );
+    for token in &di {
+        assert!(ok(block_on(m.is_active(token.as_str())), "is_active"));
+    }
+    assert!(ok(block_on(m.store().load(&full, clock.now())), "load").is_some());
 }

@@ -52,7 +52,10 @@ mod writes;
 pub use apply::check_apply_changes;
 pub use basics::{check_bad_arguments, check_create_get_peek_end, check_malformed_tokens};
 pub use concurrency::{check_concurrent_updates, check_concurrent_updates_sized};
-pub use events::{check_events_name_what_happened, check_expiry_events};
+pub use events::{
+    check_events_name_what_happened, check_expired_sessions_calls_remove_are_reported,
+    check_expiry_events,
+};
 pub use expiry::{
     check_absolute_cap, check_create_options, check_expiry_boundary, check_fixed_expiry,
     check_sliding_refresh_half_window, check_touch,
@@ -151,6 +154,8 @@ macro_rules! conformance_tests {
             check_stats_count_what_happened,
             check_export_import,
             check_events_name_what_happened,
+            check_expiry_events,
+            check_expired_sessions_calls_remove_are_reported,
             check_store_create_load,
             check_store_create_key_taken,
             check_store_create_over_expired,

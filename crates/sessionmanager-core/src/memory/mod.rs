@@ -51,7 +51,8 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     /// Expired records the sweeper removed (see `SessionStore::swept`).
     swept: AtomicU64,
-    /// Told what sweeps and purges remove (see `SessionStore::watch_expiry`).
+    /// Told of every expired session a delete of this store removes (see
+    /// `SessionStore::watch_expiry`).
     expiry: ExpiryReports,
 }
 
@@ -153,12 +154,30 @@ impl Inner {
     }
 
     /// Stores `record` under `key` unless a record, live or expired, is there.
+    /// Creates the session, then reports the expired sessions of its user
+    /// that a limit removed, once no lock is held.
     fn create(
         &self,
         key: &SessionKey,
         record: &SessionRecord,
         limit: Option<UserLimit>,
         now: Timestamp,
+    ) -> Result<CreateOutcome> {
+        let mut expired = Vec::new();
+        let outcome = self.create_removing(key, record, limit, now, &mut expired);
+        self.report_expired(&expired);
+        outcome
+    }
+
+    /// Creates the session; adds the expired sessions a limit removes to
+    /// `expired`.
+    fn create_removing(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        limit: Option<UserLimit>,
+        now: Timestamp,
+        expired: &mut Vec<(SessionKey, Stored)>,
     ) -> Result<CreateOutcome> {
         // Claim room before locking the user: a full store purges, and purging
         // takes user locks itself.
@@ -174,7 +193,7 @@ impl Inner {
                 return Ok(CreateOutcome::KeyTaken);
             }
             evicted = self
-                .enforce_limit(&mut entry, &record.user_id, limit, now)
+                .enforce_limit(&mut entry, &record.user_id, limit, now, expired)
                 .unwrap_or(0);
             drop(entry);
             if evicted == 0 {
@@ -191,13 +210,15 @@ impl Inner {
             return Ok(CreateOutcome::KeyTaken);
         }
         evicted += match limit {
-            Some(limit) => match self.enforce_limit(&mut entry, &record.user_id, limit, now) {
-                Some(evicted) => evicted,
-                None => {
-                    release_slot();
-                    return Ok(CreateOutcome::UserLimitReached);
+            Some(limit) => {
+                match self.enforce_limit(&mut entry, &record.user_id, limit, now, expired) {
+                    Some(evicted) => evicted,
+                    None => {
+                        release_slot();
+                        return Ok(CreateOutcome::UserLimitReached);
+                    }
                 }
-            },
+            }
             None => 0,
         };
         let inserted = self
@@ -366,14 +387,16 @@ impl Inner {
     }
 
     /// Makes room for one more session of a user at `limit`: removes the
-    /// user's expired sessions, then evicts the oldest live ones or refuses.
-    /// Returns how many were evicted, or `None` to refuse.
+    /// user's expired sessions (adding them to `expired`), then evicts the
+    /// oldest live ones or refuses. Returns how many were evicted, or `None`
+    /// to refuse.
     fn enforce_limit(
         &self,
         entry: &mut UserEntry<'_>,
         user_id: &str,
         limit: UserLimit,
         now: Timestamp,
+        expired: &mut Vec<(SessionKey, Stored)>,
     ) -> Option<u32> {
         let mut live: Vec<(Timestamp, SessionKey)> = Vec::new();
         self.walk_user(entry, user_id, |prefix, key, record| {
@@ -382,7 +405,9 @@ impl Inner {
                 return true;
             }
             // Expired: drop the record with its index entry, so neither outlives the other.
-            self.take_user_session(prefix, user_id);
+            if let Some(gone) = self.take_user_session(prefix, user_id) {
+                expired.push((key, gone));
+            }
             false
         });
         let max = limit.max_sessions as usize;
@@ -474,7 +499,12 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         };
         inner.users.lock(record.user_id()).remove(key);
-        Ok(record.is_live(now))
+        if record.is_live(now) {
+            return Ok(true);
+        }
+        // Not an end (only a live session ends): an expired session gone.
+        inner.report_expired(&[(*key, record)]);
+        Ok(false)
     }
 
     async fn rotate(&self, old: &SessionKey, new: &SessionKey, now: Timestamp) -> Result<bool> {
@@ -539,18 +569,19 @@ impl SessionStore for MemoryStore {
     ) -> Result<u64> {
         let inner = self.open_inner()?;
         let mut ended = 0;
+        let mut expired = Vec::new();
         inner.walk_user(&mut inner.users.lock(user_id), user_id, |prefix, key, _| {
             if Some(&key) == keep {
                 return true;
             }
-            if inner
-                .take_user_session(prefix, user_id)
-                .is_some_and(|r| r.is_live(now))
-            {
-                ended += 1;
+            match inner.take_user_session(prefix, user_id) {
+                Some(gone) if gone.is_live(now) => ended += 1,
+                Some(gone) => expired.push((key, gone)),
+                None => {}
             }
             false
         });
+        inner.report_expired(&expired);
         Ok(ended)
     }
 

@@ -170,6 +170,20 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
                         ))
                     })?;
             }
+            "sweep_interval_ms" => {
+                let interval = sessionmanager_core::url::sweep_interval(value, "redis://")
+                    .map_err(|e| bad(e.to_string()))?;
+                if interval.is_some_and(|i| i > RedisConfig::MAX_SWEEP_INTERVAL) {
+                    return Err(bad(format!(
+                        "option sweep_interval_ms must be at most {} (Redis removes an \
+                         expired session by itself {} s after its expiry, unreported), \
+                         got {value:?}",
+                        RedisConfig::MAX_SWEEP_INTERVAL.as_millis(),
+                        RedisConfig::KEEP_EXPIRED.as_secs()
+                    )));
+                }
+                config.sweep_interval = interval;
+            }
             "wait_replicas" => {
                 config.wait_replicas =
                     value
@@ -203,9 +217,9 @@ pub(super) fn parse(url: &str) -> Result<RedisConfig, UrlError> {
             _ => {
                 return Err(bad(format!(
                     "unknown redis:// option {name:?}; known options: prefix, timeout_ms, \
-                     sweep_on_create, wait_replicas, for rediss:// ssl_ca_certs, ssl_certfile, \
-                     ssl_keyfile, ssl_cert_reqs, and for redis+sentinel:// sentinel_username, \
-                     sentinel_password"
+                     sweep_on_create, sweep_interval_ms, wait_replicas, for rediss:// \
+                     ssl_ca_certs, ssl_certfile, ssl_keyfile, ssl_cert_reqs, and for \
+                     redis+sentinel:// sentinel_username, sentinel_password"
                 )));
             }
         }
@@ -329,10 +343,11 @@ mod tests {
     fn full_url() {
         let c = parse(
             "redis://app:p%40ss@cache.local:6380/3?prefix=myapp%3As%3A\
-             &timeout_ms=500&sweep_on_create=0",
+             &timeout_ms=500&sweep_on_create=0&sweep_interval_ms=250",
         )
         .unwrap();
         assert_eq!(c.sweep_on_create, 0);
+        assert_eq!(c.sweep_interval, Some(Duration::from_millis(250)));
         assert_eq!(
             c.server,
             Server::Standalone(Address::new("cache.local", 6380))

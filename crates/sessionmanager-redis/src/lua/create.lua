@@ -4,35 +4,38 @@
 -- prefix, now, member, user, data, version, created_at, last_active,
 -- expires_at, idle_timeout_ms, sliding (1/0), absolute deadline or '', max
 -- sessions per user (0: no limit), evict oldest (1/0), sweep batch.
--- Returns {sessions evicted, then the members whose links to remove}, -1
--- if the key is taken, -2 if the user is at a limit that refuses.
+-- Returns {sessions evicted, -1 if the key is taken or -2 if the user is at
+-- a limit that refuses; then what the store does after (see `unlink` in the
+-- prelude)}.
 -- How many of a refusing user's oldest sessions are checked for records
 -- that vanished behind the store's back, at most.
 local REFUSE_CHECKS = 16
 local now = tonumber(ARGV[2])
 local member = ARGV[3]
 local ue, uc = KEYS[3], KEYS[4]
--- Each create first clears a few expired entries from the expiry index, so
--- it stays bounded with no background job (first: it only cleans up, so a
--- create that then fails has changed nothing that matters).
-if tonumber(ARGV[15]) > 0 then
-  sweep(ARGV[2], tonumber(ARGV[15]))
-end
-local old = redis.call('HMGET', KEYS[2], 'u', 'e')
+local old = redis.call('HMGET', KEYS[2], 'u', 'e', 'c')
 if not old[1] then
   -- A key that routes here may be linked to another user's bucket.
   local link = linked(member)
   if link then
     return link
   end
-else
-  if tonumber(old[2]) > now then
-    return -1
-  end
-  -- An expired record is as good as absent: its owner's indexes forget it.
+elseif tonumber(old[2]) > now then
+  return { -1 }
+end
+-- Each create clears a few expired entries from the expiry index, so it
+-- stays bounded with no background job; before anything else it writes
+-- (it only cleans up, so a create that then fails changed nothing that
+-- matters), and after the looks above, whose answers carry no report.
+if tonumber(ARGV[15]) > 0 then
+  sweep(ARGV[2], tonumber(ARGV[15]))
+end
+if old[1] and redis.call('EXISTS', KEYS[2]) == 1 then
+  -- An expired record (the sweep left it) is as good as absent: its
+  -- owner's indexes forget it.
   reach({ user_keys(old[1]) })
   forget_in_user(old[1], member)
-  redis.call('DEL', KEYS[2])
+  drop_expired(KEYS[2], member, old[1], old[3], old[2])
 end
 local evicted = 0
 local max = tonumber(ARGV[13])
@@ -81,7 +84,8 @@ if max > 0 then
       end
     end
     if count >= max then
-      return -2
+      table.insert(unlink, 1, -2)
+      return unlink
     end
   end
 else
@@ -89,7 +93,7 @@ else
 end
 redis.call('HSET', KEYS[2], 'u', ARGV[4], 'd', ARGV[5], 'v', ARGV[6], 'c', ARGV[7],
   'a', ARGV[8], 'e', ARGV[9], 'i', ARGV[10], 's', ARGV[11], 'x', ARGV[12])
-redis.call('PEXPIREAT', KEYS[2], ARGV[9])
+pexpireat(KEYS[2], ARGV[9])
 redis.call('ZADD', ue, ARGV[9], member)
 redis.call('ZADD', uc, ARGV[7], member)
 extend_user_ttl(ue, uc)

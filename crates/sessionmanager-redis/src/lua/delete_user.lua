@@ -13,12 +13,12 @@ for _, m in ipairs(members) do
   if m ~= keep and batch > 0 then
     batch = batch - 1
     local skey = session_key(m)
-    local e = redis.call('HGET', skey, 'e')
-    if e then
+    local f = redis.call('HMGET', skey, 'e', 'c')
+    if f[1] and tonumber(f[1]) > now then
       redis.call('DEL', skey)
-      if tonumber(e) > now then
-        ended = ended + 1
-      end
+      ended = ended + 1
+    elseif f[1] then
+      drop_expired(skey, m, ARGV[3], f[2], f[1])
     end
     redis.call('ZREM', ue, m)
     redis.call('ZREM', uc, m)

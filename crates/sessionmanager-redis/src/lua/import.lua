@@ -50,7 +50,7 @@ for i = 3, #ARGV, 13 do
     end
     redis.call('HSET', skey, 'u', user, 'd', ARGV[j + 4], 'v', ARGV[j + 5], 'c', c,
       'a', a, 'e', e, 'i', ARGV[j + 9], 's', ARGV[j + 10], 'x', ARGV[j + 11])
-    redis.call('PEXPIREAT', skey, e)
+    pexpireat(skey, e)
     indexes[ue] = uc
     redis.call('ZADD', ue, e, member)
     redis.call('ZADD', uc, c, member)

@@ -42,13 +42,31 @@ local function linked_elsewhere(member)
   return tonumber(string.sub(member, 1, 4), 16) % BUCKETS ~= tonumber(string.sub(tag, 2, -2))
 end
 
--- Members of the sessions removed from this bucket whose links, in their
--- own buckets, the store removes after the script (see `ended_links`).
+-- What the store does after the script (see `Aftermath` in buckets.rs):
+-- remove the links, in their own buckets, of the members of sessions this
+-- script removed (strings), and report the expired sessions it removed
+-- ({member, user, created_at, expires_at}).
 local unlink = {}
 local function removed(member)
   if linked_elsewhere(member) then
     unlink[#unlink + 1] = member
   end
+end
+
+-- How long past its expiry Redis keeps a session's record before removing
+-- it by itself (RedisConfig::KEEP_EXPIRED): until then a sweep removes it
+-- and reports it expired. The engine's clock decides expiry, so a record
+-- kept is dead to every reader all the same.
+local KEEP_EXPIRED = 60000
+local function pexpireat(skey, e)
+  redis.call('PEXPIREAT', skey, tonumber(e) + KEEP_EXPIRED)
+end
+
+-- Removes the expired record of session `m` (of user `u`, created at `c`,
+-- expired at `e`), to be reported.
+local function drop_expired(skey, m, u, c, e)
+  redis.call('DEL', skey)
+  unlink[#unlink + 1] = { m, u, c, e }
 end
 
 -- The answer to a call on a key with no session here but a link: an error
@@ -119,20 +137,21 @@ local function extend_user_ttl(ue, uc)
 end
 
 -- Removes up to `limit` sessions expired at `now` from the bucket, with
--- their index entries. Returns how many session records it removed and
--- how many entries it read (fewer than `limit`: nothing expired is left).
+-- their index entries, to be reported. Returns how many session records it
+-- removed and how many entries it read (fewer than `limit`: nothing
+-- expired is left).
 local function sweep(now, limit)
   local members = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, limit)
   local count = 0
   for _, m in ipairs(members) do
     local skey = session_key(m)
-    local f = redis.call('HMGET', skey, 'u', 'e')
+    local f = redis.call('HMGET', skey, 'u', 'e', 'c')
     if f[1] and tonumber(f[2]) > tonumber(now) then
       -- An index entry behind its record (the record was changed by hand): repair it.
       redis.call('ZADD', expiry, f[2], m)
     else
       if f[1] then
-        redis.call('DEL', skey)
+        drop_expired(skey, m, f[1], f[3], f[2])
         forget_in_user(f[1], m)
         count = count + 1
       end
@@ -145,18 +164,12 @@ end
 
 -- Trims a user's indexes of the sessions expired at `now`, on every write
 -- to them, so they never outgrow the user's live sessions for long. Their
--- records go too (Redis has removed them already unless the manager's clock
--- runs ahead of its own), so no record is ever left that its user's indexes
--- have forgotten; their expiry index entries stay for the sweep, which
--- also removes their links.
+-- records and expiry index entries stay for the sweep, which removes them
+-- (and their links) and reports them; until then no reader sees them.
 local function trim_user(ue, uc, now)
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', ue, '-inf', now)) do
-    local skey = session_key(m)
-    local e = redis.call('HGET', skey, 'e')
-    if not e then
-      redis.call('ZREM', uc, m)
-    elseif tonumber(e) <= tonumber(now) then
-      redis.call('DEL', skey)
+    local e = redis.call('HGET', session_key(m), 'e')
+    if not e or tonumber(e) <= tonumber(now) then
       redis.call('ZREM', uc, m)
     end
   end
@@ -181,7 +194,7 @@ local function move_forward(skey, member, ue, uc, stored_a, stored_e, a, e)
   end
   if tonumber(e) > tonumber(stored_e) then
     redis.call('HSET', skey, 'e', e)
-    redis.call('PEXPIREAT', skey, e)
+    pexpireat(skey, e)
     redis.call('ZADD', ue, e, member)
     extend_user_ttl(ue, uc)
     redis.call('ZADD', expiry, e, member)
