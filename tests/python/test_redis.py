@@ -40,7 +40,6 @@ from pysessionmanager import (
 )
 from pysessionmanager.testing import ManualClock
 
-
 Deployment = SentinelTopology | RedisCluster | None
 
 
