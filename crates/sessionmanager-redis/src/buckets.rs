@@ -2,6 +2,7 @@
 //! sessions filed away from their key's own bucket (see `keys`): the steps
 //! the store's operations share.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -15,7 +16,16 @@ use crate::keys::{self, BUCKETS, bucket_of_key};
 use crate::scripts::Scripts;
 use crate::store::Shared;
 
+/// What a link script answered for one key.
+enum LinkAnswer {
+    /// Linked, or found taken.
+    Settled(Claim),
+    /// A link to this other bucket holds the key.
+    Elsewhere(u16),
+}
+
 /// What [`Shared::claim_link`] found.
+#[derive(Clone, Copy)]
 pub(crate) enum Claim {
     /// The key leads to the bucket asked for; `made` if this call linked it
     /// (to remove again should the write there not happen).
@@ -159,34 +169,96 @@ impl Shared {
         home: u16,
         now: Timestamp,
     ) -> Result<Claim, Failure> {
-        let own = bucket_of_key(key);
         let mut replace = false;
         loop {
-            let answer: Value = self
-                .invoke(&self.scripts.link, own, now)
-                .key(self.keys.session(key, own))
-                .arg(keys::member(key))
-                .arg(home)
-                .arg(u8::from(replace))
-                .invoke_async(conn)
-                .await?;
-            match answer {
-                Value::Int(0) => return Ok(Claim::Linked { made: true }),
-                Value::Int(1) => return Ok(Claim::Linked { made: false }),
-                Value::Int(-1) => return Ok(Claim::Taken),
-                Value::BulkString(other) if !replace => {
-                    if self.live_in(conn, key, parse_bucket(&other)?, now).await? {
+            match self.link_run(conn, &[(*key, home)], replace, now).await?[0] {
+                LinkAnswer::Settled(claim) => return Ok(claim),
+                LinkAnswer::Elsewhere(other) if !replace => {
+                    if self.live_in(conn, key, other, now).await? {
                         return Ok(Claim::Taken);
                     }
                     replace = true;
                 }
-                other => {
-                    return Err(corrupt(format!(
-                        "an unexpected answer to a link: {other:?}"
-                    )));
+                LinkAnswer::Elsewhere(_) => {
+                    return Err(corrupt("a link replaced that was still there"));
                 }
             }
         }
+    }
+
+    /// [`Self::claim_link`] for many keys (an import's), in one script run
+    /// per bucket the keys route to (one in all on a standalone server).
+    pub(crate) async fn claim_links(
+        &self,
+        conn: &Connection,
+        keys: &[(SessionKey, u16)],
+        now: Timestamp,
+    ) -> Result<Vec<Claim>, Failure> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        match self.connector.cluster() {
+            None => groups.push((0..keys.len()).collect()),
+            Some(_) => {
+                let mut by_bucket: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+                for (n, (key, _)) in keys.iter().enumerate() {
+                    by_bucket.entry(bucket_of_key(key)).or_default().push(n);
+                }
+                groups.extend(by_bucket.into_values());
+            }
+        }
+        let runs = groups.into_iter().filter(|g| !g.is_empty()).map(|group| {
+            let mut conn = conn.clone();
+            async move {
+                let batch: Vec<_> = group.iter().map(|&n| keys[n]).collect();
+                let answers = self.link_run(&mut conn, &batch, false, now).await?;
+                let mut claims = Vec::with_capacity(group.len());
+                for ((key, home), answer) in batch.iter().zip(answers) {
+                    claims.push(match answer {
+                        LinkAnswer::Settled(claim) => claim,
+                        // Rare: a link left by a session gone or going.
+                        LinkAnswer::Elsewhere(_) => {
+                            self.claim_link(&mut conn, key, *home, now).await?
+                        }
+                    });
+                }
+                Ok::<_, Failure>(group.into_iter().zip(claims).collect::<Vec<_>>())
+            }
+        });
+        let mut claims = vec![Claim::Taken; keys.len()];
+        for (n, claim) in try_join_all(runs).await?.into_iter().flatten() {
+            claims[n] = claim;
+        }
+        Ok(claims)
+    }
+
+    /// One run of `lua/link.lua` for `keys` (with their users' buckets),
+    /// which route to one bucket unless the server is standalone.
+    async fn link_run(
+        &self,
+        conn: &mut Connection,
+        keys: &[(SessionKey, u16)],
+        replace: bool,
+        now: Timestamp,
+    ) -> Result<Vec<LinkAnswer>, Failure> {
+        let mut call = self.invoke(&self.scripts.link, bucket_of_key(&keys[0].0), now);
+        for (key, home) in keys {
+            call.arg(keys::member(key)).arg(home).arg(u8::from(replace));
+        }
+        let answers: Vec<Value> = call.invoke_async(conn).await?;
+        if answers.len() != keys.len() {
+            return Err(corrupt("link answers for another number of keys"));
+        }
+        answers
+            .into_iter()
+            .map(|answer| match answer {
+                Value::Int(0) => Ok(LinkAnswer::Settled(Claim::Linked { made: true })),
+                Value::Int(1) => Ok(LinkAnswer::Settled(Claim::Linked { made: false })),
+                Value::Int(-1) => Ok(LinkAnswer::Settled(Claim::Taken)),
+                Value::BulkString(other) => Ok(LinkAnswer::Elsewhere(parse_bucket(&other)?)),
+                other => Err(corrupt(format!(
+                    "an unexpected answer to a link: {other:?}"
+                ))),
+            })
+            .collect()
     }
 
     /// Removes the link in `key`'s own bucket if the session it names in

@@ -77,20 +77,15 @@ pub(crate) async fn import_batch(
     now: Timestamp,
 ) -> Result<Vec<i64>, Failure> {
     let mut outcomes: Vec<Option<i64>> = vec![None; items.len()];
-    let claims = items
+    let linked: Vec<usize> = (0..items.len())
+        .filter(|&n| bucket_of_key(&items[n].key) != items[n].home)
+        .collect();
+    let keys: Vec<_> = linked
         .iter()
-        .enumerate()
-        .filter(|(_, item)| bucket_of_key(&item.key) != item.home)
-        .map(|(n, item)| {
-            let mut conn = conn.clone();
-            async move {
-                let claim = shared
-                    .claim_link(&mut conn, &item.key, item.home, now)
-                    .await?;
-                Ok::<_, Failure>((n, claim))
-            }
-        });
-    for (n, claim) in try_join_all(claims).await? {
+        .map(|&n| (items[n].key, items[n].home))
+        .collect();
+    let claims = shared.claim_links(conn, &keys, now).await?;
+    for (n, claim) in linked.into_iter().zip(claims) {
         if matches!(claim, Claim::Taken) {
             outcomes[n] = Some(ANOTHER_USERS);
         }
