@@ -25,12 +25,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
 from threaded import ops_per_second
 from workloads import Runs, arguments, interleaved, print_runs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
-from servers_redis import RedisServer  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 LIVE = 2_000
@@ -72,6 +68,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--baseline", help="another Python with another build installed")
     args = parser.parse_args()
+    # Here, not at the top: a child runs under the baseline's Python, which
+    # may lack the test harness's imports.
+    from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
+    from servers_redis import RedisServer
+
     seconds = args.seconds / (10 if args.quick else 1)
     folder = Path(tempfile.mkdtemp(prefix="bench-redis-threads-"))
     server = RedisServer(folder, launcher=["taskset", "-c", str(SERVER_CPU)])

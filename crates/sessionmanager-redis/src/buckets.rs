@@ -121,8 +121,10 @@ impl Shared {
     }
 
     /// The session hash of `key` in `bucket`, its `fields`: `None` if it is
-    /// not there. A link in the key's own bucket answers
-    /// [`Failure::Linked`], read in the same round trip.
+    /// not there. On a miss in the key's own bucket, a link there answers
+    /// [`Failure::Linked`]: read only then, since most keys have none and a
+    /// hit needs no second look (an id that leads nowhere, or a linked one,
+    /// costs a round trip more).
     pub(crate) async fn read_fields(
         &self,
         conn: &mut Connection,
@@ -130,32 +132,27 @@ impl Shared {
         bucket: u16,
         fields: &[&str],
     ) -> Result<Option<Vec<Option<Vec<u8>>>>, Failure> {
-        let mut read = redis::pipe();
-        read.cmd("HMGET")
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
             .arg(self.keys.session(key, bucket))
-            .arg(fields);
-        let own = bucket == bucket_of_key(key);
-        if own {
-            read.cmd("GET").arg(self.keys.link(key));
-        }
-        let mut answers: Vec<Value> = read.query_async(conn).await?;
-        let link = match own {
-            true => answers.pop(),
-            false => None,
-        };
-        let values: Vec<Option<Vec<u8>>> = answers
-            .pop()
-            .and_then(|answer| redis::from_redis_value(answer).ok())
-            .ok_or_else(|| corrupt("an unexpected answer to reading a session"))?;
+            .arg(fields)
+            .query_async(conn)
+            .await?;
         if values.iter().any(Option::is_some) {
             return Ok(Some(values));
         }
+        if bucket != bucket_of_key(key) {
+            return Ok(None);
+        }
+        let link: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.keys.link(key))
+            .query_async(conn)
+            .await?;
         match link {
-            Some(Value::BulkString(home)) => Err(Failure::Linked {
+            Some(home) => Err(Failure::Linked {
                 bucket: parse_bucket(&home)?,
                 new_key: false,
             }),
-            _ => Ok(None),
+            None => Ok(None),
         }
     }
 
