@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import datetime
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench_memory import cpu_name  # this folder: the CPU model from /proc/cpuinfo
-from workloads import Runs, arguments, interleaved, print_runs
+from workloads import Runs, arguments, in_child, interleaved, print_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
 from servers_postgres import PostgresServer, require_postgres  # noqa: E402
@@ -46,18 +45,6 @@ def hits_per_second(url: str, n: int) -> float:
     for i in range(n):
         assert hit(KEYS[i % len(KEYS)]).allowed
     return n / (time.perf_counter() - start)
-
-
-def in_process(python: str, url: str, n: int) -> float:
-    """Runs one measurement with the interpreter ``python``."""
-    done = subprocess.run(
-        [python, __file__, "--child", url, str(n)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parent,
-    )
-    return float(done.stdout)
 
 
 def main() -> None:
@@ -103,7 +90,7 @@ def main() -> None:
                 store,
                 names,
                 args.repeats,
-                lambda _w, build: in_process(builds[build], url(build), n),
+                lambda _w, build: in_child(builds[build], __file__, url(build), str(n)),
             )
             cells = " | ".join(f"{r:,.0f}" for r in rates)
             ratio = f" {rates[0] / rates[1]:.2f} |" if args.baseline else ""

@@ -19,14 +19,13 @@ import datetime
 import itertools
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from threaded import ops_per_second
-from workloads import Runs, arguments, interleaved, print_runs
+from workloads import Runs, arguments, in_child, interleaved, print_runs
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 LIVE = 2_000
@@ -49,18 +48,6 @@ def rate(url: str, op: str, threads: int, seconds: float) -> float:
 
         ops, _ = ops_per_second(threads, seconds, make_op)
     return ops
-
-
-def in_process(python: str, url: str, op: str, threads: int, seconds: float) -> float:
-    """One measurement with the interpreter ``python``."""
-    done = subprocess.run(
-        [python, __file__, "--child", url, op, str(threads), str(seconds)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parent,
-    )
-    return float(done.stdout)
 
 
 def main() -> None:
@@ -99,7 +86,8 @@ def main() -> None:
 
             def one(_workload: str, build: str, op: str = op, threads: int = threads) -> float:
                 server.client().flushall()
-                return in_process(builds[build], server.url(), op, threads, seconds)
+                args = (server.url(), op, str(threads), str(seconds))
+                return in_child(builds[build], __file__, *args)
 
             rates = interleaved(runs, workload, names, args.repeats, one)
             cells = " | ".join(f"{r:,.0f}" for r in rates)

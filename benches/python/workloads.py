@@ -8,8 +8,10 @@ import argparse
 import gc
 import random
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from pysessionmanager import SessionManager
@@ -143,3 +145,17 @@ def print_runs(runs: Runs, ops: Callable[[str, str], int] | None = None) -> None
     for (workload, impl), rates in runs.items():
         count = f" [{ops(workload, impl):,}]" if ops else ""
         print(f"- {workload}, {impl}{count}: " + ", ".join(f"{r:,.0f}" for r in rates))
+
+
+def in_child(python: str, script: str, *args: str) -> float:
+    """Runs ``script --child *args`` with the interpreter ``python`` (a
+    virtualenv with another build, say) in this folder; returns the one
+    number it prints."""
+    done = subprocess.run(
+        [python, script, "--child", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent,
+    )
+    return float(done.stdout)
