@@ -21,7 +21,8 @@
 //! another store, or written by an earlier layout, or a token issued before
 //! the store routed them) is filed in its user's bucket all the same, and a
 //! *link* in the key's own bucket names the user's: reaching such a
-//! session takes one more round trip, and its link goes when it does.
+//! session takes one more round trip (two for a read, which looks for a link
+//! only after a miss), and its link goes when it does.
 //!
 //! Every key is the configured prefix followed by a tail of these shapes,
 //! where `{b}` is the bucket's number in decimal between braces:
