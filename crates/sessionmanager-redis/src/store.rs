@@ -1070,11 +1070,14 @@ impl SessionStore for RedisStore {
     fn watch_expiry(&self, listener: ExpiryListener) {
         self.shared.expiry.set(listener);
         let mut sweeper = self.sweeper.lock().unwrap_or_else(PoisonError::into_inner);
-        if sweeper.is_some() || self.live_runtime().is_err() {
+        let Ok(runtime) = self.live_runtime() else {
+            return; // closed, or a forked child: no sweeps from here
+        };
+        if sweeper.is_some() {
             return;
         }
         let shared = Arc::downgrade(&self.shared);
-        let runtime = Arc::downgrade(&self.live_runtime().expect("checked above"));
+        let runtime = Arc::downgrade(&runtime);
         let clock = Arc::clone(&self.clock);
         let started = Periodic::start("redis-session-sweeper", self.sweep_interval, move || {
             let (Some(shared), Some(runtime)) = (shared.upgrade(), runtime.upgrade()) else {
